@@ -1,0 +1,5 @@
+"""`python -m runner` hands off to the command line."""
+
+from .cli import main
+
+main()
