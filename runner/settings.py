@@ -1,0 +1,181 @@
+"""Resolve configuration: flag > RUNNER_* environment > spec > default, into a frozen Settings.
+
+This is the only module that reads `os.environ`; everything else receives values from here.
+It must not import anything heavier than the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .spec import PromptSpec
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LEDGER",
+    "NOT_SET",
+    "OpenAIEnv",
+    "Settings",
+    "env_flag",
+    "openai_env",
+    "resolve",
+    "snapshot_environ",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class _NotSet:
+    """A flag the user did not pass (different from one explicitly set to None or False)."""
+
+    _instance: _NotSet | None = None
+
+    def __new__(cls) -> _NotSet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_SET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_SET = _NotSet()
+
+
+@dataclass(frozen=True)
+class OpenAIEnv:
+    """The OpenAI SDK's environment variables, meaning what they mean there."""
+
+    api_key: str | None
+    base_url: str | None
+    organization: str | None
+    project: str | None
+
+    def __repr__(self) -> str:  # the key must never reach a log or a traceback
+        key = "set" if self.api_key else "unset"
+        return (
+            f"OpenAIEnv(api_key=<{key}>, base_url={self.base_url!r}, "
+            f"organization={self.organization!r}, project={self.project!r})"
+        )
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value.strip() or None if value is not None else None
+
+
+def openai_env(
+    environ: Mapping[str, str] | None = None, *, api_key_env: str = "OPENAI_API_KEY"
+) -> OpenAIEnv:
+    """Read OPENAI_API_KEY (or the variable a spec names), OPENAI_BASE_URL, OPENAI_ORG_ID and
+    OPENAI_PROJECT_ID. Empty values count as unset, as in OpenAI's SDK."""
+    env = os.environ if environ is None else environ
+    return OpenAIEnv(
+        api_key=_get(env, api_key_env),
+        base_url=_get(env, "OPENAI_BASE_URL"),
+        organization=_get(env, "OPENAI_ORG_ID"),
+        project=_get(env, "OPENAI_PROJECT_ID"),
+    )
+
+
+# --- resolution: flag > RUNNER_* env > spec > default ----------------------------------------
+
+DEFAULT_LEDGER = Path("runs/ledger.jsonl")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one call needs to know that did not come from the spec file alone."""
+
+    model: str
+    mock: bool
+    stream: bool
+    ledger_path: Path
+    ledger_content: bool
+    base_url: str
+    api_key_env: str
+    organization: str | None
+    project: str | None
+    headers: Mapping[str, str]
+    debug: bool
+    api_key: str | None = field(default=None, repr=False)  # never printed
+
+    @property
+    def is_openai(self) -> bool:
+        return _is_openai_url(self.base_url)
+
+
+def _is_openai_url(url: str) -> bool:
+    return url.rstrip("/").startswith("https://api.openai.com")
+
+
+def env_flag(environ: Mapping[str, str], name: str) -> bool | None:
+    """A RUNNER_* boolean: 1/true/yes/on or 0/false/no/off; None when unset."""
+    raw = environ.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def snapshot_environ() -> dict[str, str]:
+    """A copy of the process environment, taken once by the CLI or a Session."""
+    return dict(os.environ)
+
+
+def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSpec) -> Settings:
+    """Merge the flags the user passed (NOT_SET when not passed), RUNNER_* variables, the spec
+    and the defaults, in that order."""
+
+    def pick(flag: str, env_value: Any, spec_value: Any, default: Any) -> Any:
+        value = flags.get(flag, NOT_SET)
+        if value is not NOT_SET:
+            return value
+        if env_value is not None:
+            return env_value
+        if spec_value is not None:
+            return spec_value
+        return default
+
+    provider = spec.provider
+    openai = openai_env(environ, api_key_env=provider.api_key_env)
+    ledger = pick("ledger", environ.get("RUNNER_LEDGER") or None, None, DEFAULT_LEDGER)
+    return Settings(
+        model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model, spec.model),
+        mock=bool(pick("mock", env_flag(environ, "RUNNER_MOCK"), None, False)),
+        stream=bool(pick("stream", env_flag(environ, "RUNNER_STREAM"), spec.stream, False)),
+        ledger_path=Path(ledger),
+        ledger_content=bool(
+            pick(
+                "ledger_content",
+                env_flag(environ, "RUNNER_LEDGER_CONTENT"),
+                spec.ledger.content,
+                True,
+            )
+        ),
+        # A spec that names its server wins over OPENAI_BASE_URL: the env var is the default for
+        # specs that say nothing, so it cannot silently redirect a spec pinned to another server.
+        base_url=(provider.base_url or openai.base_url or DEFAULT_BASE_URL).rstrip("/"),
+        api_key_env=provider.api_key_env,
+        api_key=openai.api_key,
+        organization=provider.organization or openai.organization,
+        project=provider.project or openai.project,
+        headers=dict(provider.headers),
+        debug=bool(pick("debug", env_flag(environ, "RUNNER_DEBUG"), None, False)),
+    )
