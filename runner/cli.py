@@ -7,7 +7,6 @@ Results go to stdout, diagnostics to stderr. Only click is imported at module le
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -18,7 +17,6 @@ import click
 
 from ._version import __version__
 from .errors import RunnerError, RunnerWarning
-from .settings import NOT_SET
 
 if TYPE_CHECKING:
     from .engine import Preflight, Result
@@ -154,7 +152,7 @@ def _session(**kw: Any) -> Any:
     from .engine import Session
     from .settings import snapshot_environ
 
-    flags = {k: v for k, v in kw.items() if v is not NOT_SET and v is not None}
+    flags = {k: v for k, v in kw.items() if v is not None}
     config = _project_config()
     return Session(environ=snapshot_environ(), prices=config[0], prices_source=config[1], **flags)
 
@@ -174,6 +172,8 @@ def _project_config() -> tuple[dict[str, Any] | None, str]:
 
 
 def _dump(value: Any) -> str:
+    import json
+
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 

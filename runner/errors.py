@@ -39,8 +39,7 @@ secrets: callers must not pass API keys or Authorization headers into them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .records import Attempt, Usage
@@ -78,12 +77,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One problem in a user's file, printed as `file:line:col: message`.
 
     `line` and `col` are 1-based; 0 means "the whole file" (an empty or unreadable file).
     `pointer` is the JSON pointer of the offending value inside the document, when known.
+    (A NamedTuple rather than a dataclass: this module is on the `runner --help` path.)
     """
 
     file: str
