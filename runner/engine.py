@@ -656,7 +656,8 @@ class _Call:
         interrupted: BaseException | None = None,
     ) -> tuple[dict[str, Any], Usage, Cost, float]:
         """Build this call's ledger line, append it, and count it in the session's stats."""
-        from .ledger import new_id, spec_ref
+        from .gitinfo import spec_ref
+        from .ledger import new_id, utc_timestamp, without_content
 
         spec, s, pre = self.spec, self.s, self.pre
         assert pre is not None
@@ -708,7 +709,7 @@ class _Call:
         record = {
             "v": LEDGER_VERSION,
             "id": new_id(),
-            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": utc_timestamp(ts),
             "spec": spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
             "request_sha256": fingerprint,
             "case": self.case,
@@ -716,10 +717,10 @@ class _Call:
             "model": s.model,
             "served_model": served,
             "params": dict(spec.params),
-            "vars": pre.vars if content else None,
-            "messages": pre.messages if content else None,
+            "vars": pre.vars,
+            "messages": pre.messages,
             "status": status,
-            "output": output if content else None,
+            "output": output,
             "error": error_info,
             "attempts": [a.to_dict() for a in attempts],
             "usage": {**usage.to_dict(), "estimated_prompt": pre.prompt_tokens},
@@ -729,6 +730,12 @@ class _Call:
             "request_id": request_id,
             "mock": s.mock,
         }
+        if not content:
+            record = without_content(record)
+            if isinstance(error, OutputInvalid):  # its message quotes the reply
+                record["error"]["message"] = (
+                    f"the reply does not match the output schema ({len(error.errors)} errors)"
+                )
         self.session.ledger(s.ledger_path).append(record)
         self.session.stats._add(usage, cost, latency_ms, ok=status == "ok")
         return record, usage, cost, latency_ms

@@ -246,3 +246,4 @@ class LedgerRecord(TypedDict, total=False):
     ttft_ms: float | None
     request_id: str | None
     mock: bool
+    content: bool  # absent or true; false when `ledger: {content: false}` withheld the content

@@ -45,3 +45,7 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_lazy_name_is_in_all() -> None:
+    assert set(runner._LAZY) | {"__version__"} == set(runner.__all__)
