@@ -493,8 +493,10 @@ class _Call:
                     )
                 return await client.complete(body, timeout=spec.timeout)
 
-            completion, waited = await guard.run(send, tokens=reservation)
-            self.limiter_waits[number] = waited
+            def admitted(wait: float) -> None:
+                self.limiter_waits[number] = wait
+
+            completion, waited = await guard.run(send, tokens=reservation, on_admit=admitted)
             try:
                 value, values = self._check(completion)
             except OutputInvalid as exc:
@@ -616,12 +618,15 @@ class _Call:
     # -- figures and the ledger --
 
     def _with_limiter_waits(self, attempts: list[Attempt]) -> list[Attempt]:
-        return [
-            replace(a, waited_s=a.waited_s + self.limiter_waits.get(a.number, 0.0))
-            if a.number in self.limiter_waits
-            else a
-            for a in attempts
-        ]
+        """Move the rate limiter's queueing from an attempt's latency to its wait."""
+        out = []
+        for a in attempts:
+            wait = self.limiter_waits.get(a.number, 0.0)
+            if wait:
+                latency = max(0.0, a.latency_ms - wait * 1000)
+                a = replace(a, waited_s=a.waited_s + wait, latency_ms=latency)
+            out.append(a)
+        return out
 
     def _cost(self, attempts: list[Attempt]) -> Cost:
         """Price every attempt that consumed tokens; unknown if any of them cannot be priced."""

@@ -1,0 +1,429 @@
+"""The one retry layer (on tenacity) and the per-endpoint guards a call runs under: a rate limiter
+and a circuit breaker shared by every task in the process. Decides from a RunnerError's
+`.retryable`, `.kind` and `.retry_after` alone; never imports httpx2 or the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random as _random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+import tenacity
+from tenacity import RetryCallState
+
+from .breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
+from .errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
+from .limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
+from .records import Attempt, Usage
+
+__all__ = [
+    "COUNTED_KINDS",
+    "DEFAULT_PAUSE_429",
+    "DEFAULT_RETRY_ON",
+    "MAX_HINT_WAIT",
+    "RETRYABLE_KINDS",
+    "Breaker",
+    "BreakerState",
+    "Guard",
+    "Guards",
+    "Limiter",
+    "Permit",
+    "RetryPolicy",
+    "call_with_retry",
+    "counts_against_endpoint",
+    "parse_duration",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Every kind a retry can help with; also the default `retry.on`. Everything else (auth,
+# permission, not_found, bad_request, quota, deadline, refusal, length, circuit_open...) is
+# never retried, whatever a spec says.
+RETRYABLE_KINDS = frozenset(
+    {"rate_limit", "server_error", "timeout", "connection", "invalid_output"}
+)
+DEFAULT_RETRY_ON = RETRYABLE_KINDS
+
+# How long the limiter holds everyone back after a 429 that named no wait.
+DEFAULT_PAUSE_429 = 1.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a call is retried. `attempts` counts every try, the first included.
+
+    The wait after the k-th failed try is `min(max, initial * multiplier**(k-1))`; with `jitter`
+    it is drawn uniformly from the upper half of that ("equal jitter"). A server's Retry-After is
+    a floor on the wait; one above `max_retry_after` ends the call instead of sleeping.
+    """
+
+    attempts: int = 3
+    initial: float = 1.0
+    max: float = 20.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    on: frozenset[str] = DEFAULT_RETRY_ON
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise ValueError(f"RetryPolicy.attempts must be an int, got {self.attempts!r}")
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be at least 1, got {self.attempts}")
+        for name in ("initial", "max"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"RetryPolicy.{name} must be 0 or more seconds, got {value!r}")
+        if not (math.isfinite(self.multiplier) and self.multiplier >= 1):
+            raise ValueError(f"RetryPolicy.multiplier must be at least 1, got {self.multiplier!r}")
+        if self.max < self.initial:
+            raise ValueError(
+                f"RetryPolicy.max ({self.max:g}) must not be less than initial ({self.initial:g})"
+            )
+        if not self.max_retry_after >= 0:
+            raise ValueError(
+                f"RetryPolicy.max_retry_after must be 0 or more seconds, "
+                f"got {self.max_retry_after!r}"
+            )
+        if isinstance(self.on, str):
+            raise ValueError(f"RetryPolicy.on must be a set of kinds, got the string {self.on!r}")
+        on = frozenset(self.on)
+        unknown = sorted(on - RETRYABLE_KINDS)
+        if unknown:
+            raise ValueError(
+                f"RetryPolicy.on: {', '.join(map(repr, unknown))} cannot be retried; "
+                f"choose from {', '.join(sorted(RETRYABLE_KINDS))}"
+            )
+        object.__setattr__(self, "on", on)
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether a failed try may be tried again (budget and deadline aside)."""
+        return isinstance(exc, RunnerError) and exc.retryable and exc.kind in self.on
+
+    def backoff(self, failures: int, random: Callable[[], float] = _random.random) -> float:
+        """The wait after the `failures`-th failed try (1-based), before any server floor."""
+        try:
+            ceiling = min(self.max, self.initial * self.multiplier ** (failures - 1))
+        except OverflowError:
+            ceiling = self.max
+        if not self.jitter:
+            return ceiling
+        # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
+        return ceiling / 2 + random() * ceiling / 2
+
+
+# --- call_with_retry ---------------------------------------------------------------------------
+
+
+async def call_with_retry(
+    attempt_fn: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    deadline: float | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    random: Callable[[], float] = _random.random,
+    on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
+) -> tuple[T, list[Attempt]]:
+    """Run `attempt_fn(n)` (n = 1, 2, ...) until it succeeds or the policy gives up.
+
+    Returns the result and every attempt made. On failure the last RunnerError is raised with
+    `.attempts` filled in; anything that is not a RunnerError propagates at once, untouched.
+    `deadline` (seconds) bounds the whole call: no wait is started that would end past it, and
+    each try is cut (DeadlineExceeded) when it runs out. The cut uses the event loop's own
+    clock, so `clock` should agree with it outside tests.
+    """
+    if deadline is not None and not (deadline > 0 and math.isfinite(deadline)):
+        raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
+    call: _Call[T] = _Call(attempt_fn, policy, deadline, clock, on_retry)
+    retrying = tenacity.AsyncRetrying(
+        sleep=sleep,
+        stop=tenacity.stop_after_attempt(policy.attempts) | _StopBeforeLongWait(call),
+        wait=_WaitLongest(_Backoff(policy, random), tenacity.wait_exception(_server_wait)),
+        retry=tenacity.retry_if_exception(policy.should_retry),
+        before_sleep=call.before_sleep,
+        reraise=True,
+    )
+    try:
+        result = cast(T, await retrying(call.attempt))
+    except RunnerError as exc:
+        if call.note:
+            exc.message = f"{exc.message} {call.note}"
+            exc.args = (exc.message,)
+        exc.attempts = list(call.attempts)
+        raise
+    return result, list(call.attempts)
+
+
+class _Call(Generic[R]):
+    """The state of one call_with_retry: the attempts so far and why it stopped early."""
+
+    def __init__(
+        self,
+        fn: Callable[[int], Awaitable[R]],
+        policy: RetryPolicy,
+        deadline: float | None,
+        clock: Callable[[], float],
+        on_retry: Callable[[Attempt, BaseException, float], None] | None,
+    ) -> None:
+        self.fn = fn
+        self.policy = policy
+        self.deadline = deadline
+        self.clock = clock
+        self.on_retry = on_retry
+        self.start = clock()
+        self.attempts: list[Attempt] = []
+        self.pending_wait = 0.0
+        self.note = ""  # appended to the final error's message when the call stopped early
+
+    def time_left(self) -> float:
+        assert self.deadline is not None
+        return self.start + self.deadline - self.clock()
+
+    async def attempt(self) -> R:
+        number = len(self.attempts) + 1
+        waited, self.pending_wait = self.pending_wait, 0.0
+        began = self.clock()
+        try:
+            result = await self._bounded(number, began)
+        except RunnerError as exc:
+            self.attempts.append(_failed_attempt(number, exc, waited, _ms(self.clock() - began)))
+            raise
+        self.attempts.append(
+            Attempt(
+                number=number,
+                outcome="ok",
+                waited_s=waited,
+                latency_ms=_ms(self.clock() - began),
+                usage=_usage_of(result),
+                request_id=_request_id_of(result),
+            )
+        )
+        return result
+
+    async def _bounded(self, number: int, began: float) -> R:
+        if self.deadline is None:
+            return await self.fn(number)
+        scope = asyncio.timeout(max(0.0, self.time_left()))
+        try:
+            async with scope:
+                return await self.fn(number)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise  # the attempt's own TimeoutError, not ours
+            raise DeadlineExceeded(
+                f"The call ran out of its deadline ({_secs(self.deadline)} for the whole call, "
+                f"retries and waits included): attempt {number} was cut off after "
+                f"{_secs(self.clock() - began)}."
+            ) from exc
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        self.pending_wait = state.upcoming_sleep
+        if self.on_retry is not None:
+            self.on_retry(self.attempts[-1], _exception_of(state), state.upcoming_sleep)
+
+
+class _Backoff(tenacity.wait.wait_base):
+    def __init__(self, policy: RetryPolicy, random: Callable[[], float]) -> None:
+        self.policy = policy
+        self.random = random
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return self.policy.backoff(retry_state.attempt_number, self.random)
+
+
+class _WaitLongest(tenacity.wait.wait_base):
+    """The longest of several waits: the server's Retry-After is a floor under our backoff."""
+
+    def __init__(self, *waits: tenacity.wait.wait_base) -> None:
+        self.waits = waits
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return max(wait(retry_state) for wait in self.waits)
+
+
+class _StopBeforeLongWait(tenacity.stop.stop_base):
+    """Stop instead of sleeping past retry.max_retry_after or past the call's deadline."""
+
+    def __init__(self, call: _Call[Any]) -> None:
+        self.call = call
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        call = self.call
+        wait = retry_state.upcoming_sleep
+        asked = _retry_after(_exception_of(retry_state))
+        if asked is not None and asked > call.policy.max_retry_after:
+            call.note = (
+                f"The server asked to wait {_secs(asked)} (Retry-After), more than "
+                f"retry.max_retry_after ({_secs(call.policy.max_retry_after)}); not waiting."
+            )
+            return True
+        if call.deadline is not None:
+            left = call.time_left()
+            if wait >= left:
+                call.note = (
+                    f"Not retrying: the call's deadline ({_secs(call.deadline)}) leaves "
+                    f"{_secs(max(0.0, left))}, not enough for the {_secs(wait)} wait before "
+                    f"attempt {retry_state.attempt_number + 1}."
+                )
+                return True
+        return False
+
+
+def _exception_of(state: RetryCallState) -> BaseException:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if exc is None:  # tenacity only waits and stops after a failure
+        raise RuntimeError("retry state without an exception")
+    return exc
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    value = getattr(exc, "retry_after", None)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def _server_wait(exc: BaseException) -> float:
+    return _retry_after(exc) or 0.0
+
+
+def _failed_attempt(number: int, exc: RunnerError, waited: float, latency_ms: float) -> Attempt:
+    status = getattr(exc, "status", None)
+    return Attempt(
+        number=number,
+        outcome=exc.kind,
+        waited_s=waited,
+        latency_ms=latency_ms,
+        status=status if isinstance(status, int) else None,
+        usage=_usage_of(exc),
+        request_id=_request_id_of(exc),
+        message=exc.message,
+    )
+
+
+def _usage_of(obj: object) -> Usage | None:
+    usage = getattr(obj, "usage", None)
+    return usage if isinstance(usage, Usage) else None
+
+
+def _request_id_of(obj: object) -> str | None:
+    request_id = getattr(obj, "request_id", None)
+    return request_id if isinstance(request_id, str) and request_id else None
+
+
+def _ms(seconds: float) -> float:
+    return max(0.0, seconds * 1000.0)
+
+
+def _secs(seconds: float) -> str:
+    return f"{round(seconds, 3):g} s"
+
+
+# --- guards: one limiter and breaker per endpoint ----------------------------------------------
+
+
+class Guard:
+    """The limiter and breaker of one (base URL, model), wrapped around a single HTTP request."""
+
+    def __init__(self, limiter: Limiter, breaker: Breaker) -> None:
+        self.limiter = limiter
+        self.breaker = breaker
+
+    async def run(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        tokens: int,
+        on_admit: Callable[[float], None] | None = None,
+    ) -> tuple[T, float]:
+        """Run one request under the breaker and the limiter; return (result, limiter wait).
+
+        Exceptions from `fn` propagate unchanged, after the breaker, the token reservation and
+        the server's rate-limit hints have been updated from them. `on_admit` gets the limiter
+        wait as soon as the call is admitted, so it is known for failed attempts too.
+        """
+        self.breaker.check()  # fail fast without queueing behind the limiter
+        try:
+            permit = await self.limiter.acquire(tokens)
+        except BaseException as exc:
+            self.breaker.record_failure(exc)  # uncounted: frees a probe slot if it held one
+            raise
+        try:
+            self.breaker.before_call()  # again: it may have opened while this call queued
+        except CircuitOpen:
+            permit.release(0)
+            raise
+        if on_admit is not None:
+            on_admit(permit.waited_s)
+        try:
+            result = await fn()
+        except BaseException as exc:
+            self.breaker.record_failure(exc)
+            permit.release(_total_tokens(exc))
+            self.limiter.observe(_headers_of(exc, "headers"))
+            if isinstance(exc, RateLimited):
+                self.limiter.pause(_retry_after(exc) or DEFAULT_PAUSE_429)
+            raise
+        self.breaker.record_success()
+        permit.release(_total_tokens(result))
+        self.limiter.observe(_headers_of(result, "rate_headers"))
+        return result, permit.waited_s
+
+
+class Guards:
+    """One Guard per (base URL, model), shared by every task in the process.
+
+    The first configuration given for an endpoint wins: later calls with other limits share the
+    existing guard unchanged, because the server's limits are per account and model, not per spec.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._guards: dict[tuple[str, str], Guard] = {}
+
+    def for_endpoint(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        concurrency: int | None = None,
+        failures: int = 5,
+        cooldown: float = 60.0,
+    ) -> Guard:
+        """Return the guard of this endpoint and model, creating it on first use."""
+        key = (base_url.rstrip("/"), model)
+        guard = self._guards.get(key)
+        if guard is None:
+            limiter = Limiter(
+                rpm=rpm, tpm=tpm, concurrency=concurrency, clock=self._clock, sleep=self._sleep
+            )
+            breaker = Breaker(
+                failures=failures, cooldown=cooldown, clock=self._clock, name=f"{model} at {key[0]}"
+            )
+            guard = self._guards[key] = Guard(limiter, breaker)
+        return guard
+
+
+def _total_tokens(obj: object) -> int | None:
+    usage = _usage_of(obj)
+    return usage.total if usage is not None else None
+
+
+def _headers_of(obj: object, attribute: str) -> Mapping[str, str] | None:
+    headers = getattr(obj, attribute, None)
+    return headers if isinstance(headers, Mapping) else None
