@@ -141,11 +141,9 @@ def _default_root(path: str) -> Any:
     """Inside git the work tree bounds schema paths (spec decides); outside it, the cwd."""
     from pathlib import Path
 
-    here = Path(path).resolve().parent
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return None
-    return Path.cwd()
+    from .spec import find_root
+
+    return None if find_root(Path(path).resolve().parent) else Path.cwd()
 
 
 def _session(**kw: Any) -> Any:
@@ -198,9 +196,9 @@ def validate_(paths: tuple[str, ...], format_: str) -> None:
     """
     from pathlib import Path
 
-    from .spec import check_paths
+    from .spec import check_paths, find_root
 
-    problems = check_paths(list(paths), root=Path.cwd())
+    problems = check_paths(list(paths), root=None if find_root(Path.cwd()) else Path.cwd())
     if format_ == "json":
         click.echo(_dump([p.to_dict() for p in problems]))
     else:

@@ -1,0 +1,519 @@
+"""runner.schemas: packaged schemas, compiled validators, meta-schema and strict-mode checks."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.schemas import (
+    SchemaIssue,
+    check_schema,
+    compile_validator,
+    json_pointer,
+    packaged_schema,
+    strict_mode_issues,
+    value_kind,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- packaged schemas -------------------------------------------------------------------------
+
+
+def test_packaged_schema_reads_the_repository_copy() -> None:
+    schema = packaged_schema("prompt-spec.schema.json")
+    on_disk = json.loads((ROOT / "schemas" / "prompt-spec.schema.json").read_text("utf-8"))
+    assert schema == on_disk
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert packaged_schema("prompt-spec.schema.json") is schema  # cached
+
+
+@pytest.mark.parametrize("name", ["../pyproject.toml", "a/b.json", ".hidden.json"])
+def test_packaged_schema_refuses_paths(name: str) -> None:
+    with pytest.raises(ValueError, match="not a packaged schema name"):
+        packaged_schema(name)
+
+
+def test_packaged_schema_missing_file() -> None:
+    with pytest.raises(FileNotFoundError):
+        packaged_schema("no-such-schema.json")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "schemas").glob("*.json")))
+def test_every_shipped_schema_is_a_valid_schema(name: str) -> None:
+    assert check_schema(packaged_schema(name)) == []
+
+
+def _walk_properties(node: Any, path: str = "") -> list[str]:
+    """Every schema under a `properties` keyword that lacks a description."""
+    missing: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    if isinstance(sub, dict) and "description" not in sub and "$ref" not in sub:
+                        missing.append(f"{path}/properties/{name}")
+            missing.extend(_walk_properties(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            missing.extend(_walk_properties(value, f"{path}/{i}"))
+    return missing
+
+
+@pytest.mark.parametrize("name", ["prompt-spec.schema.json", "runner-config.schema.json"])
+def test_format_schemas_describe_every_property_and_have_an_id(name: str) -> None:
+    schema = packaged_schema(name)
+    assert schema["$id"].endswith("/" + name)
+    # `if` conditions repeat property names without describing them: only look elsewhere.
+    missing = [p for p in _walk_properties(schema) if "/if/" not in p]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", ["city.json", "sentiment.json"])
+def test_example_output_schemas_are_strict_mode_compatible(name: str) -> None:
+    assert strict_mode_issues(packaged_schema(name)) == []
+
+
+# --- validators -------------------------------------------------------------------------------
+
+CITY = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "landmarks": {"type": "array", "items": {"type": "string", "minLength": 2}},
+    },
+    "required": ["name", "landmarks"],
+    "additionalProperties": False,
+}
+
+
+def test_issues_lists_every_error_sorted() -> None:
+    validator = compile_validator(CITY)
+    issues = validator.issues({"landmarks": ["ok", "x", 3], "extra": 1})
+    assert [str(i) for i in issues] == [
+        "/: 'name' is a required property",
+        "/: Additional properties are not allowed ('extra' was unexpected)",
+        "/landmarks/1: 'x' is too short",
+        "/landmarks/2: 3 is not of type 'string'",
+    ]
+    assert issues[2] == SchemaIssue(
+        "/landmarks/1", "'x' is too short", ("landmarks", 1), "minLength"
+    )
+    assert validator.is_valid({"name": "Paris", "landmarks": []})
+    assert not validator.is_valid({"name": "Paris"})
+
+
+def test_compile_validator_shares_equal_schemas() -> None:
+    first = compile_validator(CITY)
+    assert compile_validator(json.loads(json.dumps(CITY))) is first
+    assert compile_validator({**CITY, "required": ["name"]}) is not first
+
+
+def test_compile_validator_refuses_non_json() -> None:
+    with pytest.raises(ValueError, match="not a JSON schema"):
+        compile_validator({"type": "number", "maximum": float("nan")})
+
+
+def test_unknown_dialect_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown JSON Schema dialect"):
+        compile_validator({"$schema": "https://example.com/mine", "type": "string"})
+
+
+def test_other_drafts_are_honoured() -> None:
+    draft4 = {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "maximum": 3,
+        "exclusiveMaximum": True,
+    }
+    assert not compile_validator(draft4).is_valid(3)
+    assert compile_validator({"maximum": 3}).is_valid(3)
+
+
+@pytest.mark.parametrize(
+    ("schema", "instance", "expected"),
+    [
+        # anyOf/oneOf: the sub-error of the branch whose type matches explains best.
+        (
+            {"anyOf": [{"type": "string"}, {"type": "object", "required": ["a"]}]},
+            {},
+            "/: 'a' is a required property",
+        ),
+        (
+            {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            3,
+            "/: 3 is not of type 'string', 'object'",
+        ),
+        (
+            {"oneOf": [{"type": "integer", "minimum": 5}, {"type": "string"}]},
+            2,
+            "/: 2 is less than the minimum of 5",
+        ),
+    ],
+)
+def test_unions_report_the_best_branch(schema: Any, instance: Any, expected: str) -> None:
+    assert [str(i) for i in compile_validator(schema).issues(instance)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "good", "bad"),
+    [
+        ("date-time", "2024-02-29T12:30:00Z", "2024-02-30T12:30:00Z"),
+        ("date-time", "1990-12-31T23:59:60+01:00", "2024-01-01 noon"),
+        ("time", "23:59:59.5+02:00", "24:00:00Z"),
+        ("date", "2024-01-31", "2024-01-32"),
+        ("duration", "P1DT2H30M", "P"),
+        ("duration", "PT0.5S", "1 hour"),
+        ("email", "a@example.com", "example.com"),
+        ("hostname", "api.openai.com", "-bad-.com"),
+        ("ipv4", "192.168.0.1", "256.1.1.1"),
+        ("ipv6", "::1", "::g"),
+        ("uuid", "12345678-1234-5678-1234-567812345678", "1234"),
+    ],
+)
+def test_formats_are_checked(fmt: str, good: str, bad: str) -> None:
+    validator = compile_validator({"type": "string", "format": fmt})
+    assert validator.is_valid(good)
+    assert [i.message for i in validator.issues(bad)] == [f"{bad!r} is not a {fmt!r}"]
+
+
+def test_remote_refs_are_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("network access")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    validator = compile_validator({"$ref": "https://example.com/schema.json"})
+    [issue] = validator.issues(1)
+    assert (
+        issue.message == "the schema cannot be used: Unresolvable: https://example.com/schema.json"
+    )
+    assert not validator.is_valid(1)
+
+
+def test_json_pointer_escapes() -> None:
+    assert json_pointer(()) == ""
+    assert json_pointer(("a/b", "c~d", 0)) == "/a~1b/c~0d/0"
+    assert str(SchemaIssue("", "x")) == "/: x"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (None, "null"),
+        (True, "a boolean"),
+        (1, "an integer"),
+        (1.5, "a number"),
+        ("x", "a string"),
+        ([1], "a list"),
+        ({}, "a mapping"),
+    ],
+)
+def test_value_kind(value: Any, kind: str) -> None:
+    assert value_kind(value) == kind
+
+
+# --- explain: messages for people who edit YAML --------------------------------------------
+
+SHAPE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "exclusiveMinimum": 0},
+        "role": {"enum": ["system", "user"]},
+        "messages": {"type": "array", "minItems": 1},
+        "stop": {"type": "array", "maxItems": 2},
+        "name": {"type": "string", "pattern": "^[a-z]+$"},
+        "bias": {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"}},
+        "timeout": {
+            "title": "duration",
+            "anyOf": [{"type": "string", "pattern": "^[0-9]+s$"}, {"type": "number"}],
+        },
+        "content": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "null"}]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("instance", "expected"),
+    [
+        ({}, ["/: missing required key 'model'"]),
+        (
+            {"model": "m", "temprature": 1},
+            ["/temprature: unknown key 'temprature' (did you mean 'temperature'?)"],
+        ),
+        ({"model": "m", "zzz": 1}, ["/zzz: unknown key 'zzz'"]),
+        ({"model": 5}, ["/model: expected a string, got an integer"]),
+        ({"model": ""}, ["/model: must not be empty"]),
+        ({"model": "m", "temperature": 3}, ["/temperature: must be at most 2, got 3"]),
+        ({"model": "m", "temperature": -1}, ["/temperature: must be at least 0, got -1"]),
+        ({"model": "m", "top_p": 0}, ["/top_p: must be greater than 0, got 0"]),
+        ({"model": "m", "role": "robot"}, ["/role: 'robot' is not one of: system, user"]),
+        ({"model": "m", "messages": []}, ["/messages: must not be empty"]),
+        ({"model": "m", "stop": [1, 2, 3]}, ["/stop: must have at most 2 items, got 3"]),
+        ({"model": "m", "name": "A1"}, ["/name: 'A1' does not match the pattern ^[a-z]+$"]),
+        (
+            {"model": "m", "bias": {"x": 1}},
+            ["/bias/x: invalid key 'x': 'x' does not match the pattern ^[0-9]+$"],
+        ),
+        (
+            {"model": "m", "timeout": "5 minutes"},
+            ["/timeout: '5 minutes' is not a duration (use 30s)"],
+        ),
+        (
+            {"model": "m", "content": 5},
+            ["/content: expected a string, a list or null, got an integer"],
+        ),
+    ],
+)
+def test_explain_speaks_plainly(instance: Any, expected: list[str]) -> None:
+    issues = compile_validator(SHAPE).explain(instance, hints={"duration": "use 30s"})
+    assert [str(i) for i in issues] == expected
+
+
+def test_explain_marks_unknown_keys_and_missing_keys() -> None:
+    issues = compile_validator(SHAPE).explain({"modle": "m"})
+    assert [(i.path, i.validator) for i in issues] == [
+        ((), "required"),
+        (("modle",), "additionalProperties"),
+    ]
+
+
+# --- check_schema -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "object"}, []),
+        (True, []),
+        ([], ["/: a schema must be a JSON object"]),
+        (
+            {"type": "strin"},
+            [
+                "/type: 'strin' is not one of ['array', 'boolean', 'integer', 'null', 'number', "
+                "'object', 'string']"
+            ],
+        ),
+        ({"type": "string", "pattern": "(["}, ["/pattern: '([' is not a 'regex'"]),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/nope"}}},
+            ["/properties/a/$ref: $ref '#/$defs/nope' leads nowhere in this schema"],
+        ),
+        (
+            {"properties": {"a": {"$ref": "other.json#/x"}}},
+            [
+                "/properties/a/$ref: $ref 'other.json#/x' points outside this schema; runner never "
+                'fetches schemas: move the definition under "$defs" and use "#/$defs/..."'
+            ],
+        ),
+        ({"$defs": {"a": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/a"}}}, []),
+        ({"$defs": {"a": {"$anchor": "here"}}, "items": {"$ref": "#here"}}, []),
+        ({"items": {"$ref": "#"}}, []),
+        ({"$defs": {"a b": {}}, "items": {"$ref": "#/$defs/a%20b"}}, []),
+        (
+            {"properties": {"enum": {"$ref": "#/$defs/x"}}},
+            ["/properties/enum/$ref: $ref '#/$defs/x' leads nowhere in this schema"],
+        ),
+        ({"enum": [{"$ref": "#/nowhere"}]}, []),
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {}}, []),
+        (
+            {"$schema": "https://example.com/s", "type": "string"},
+            [
+                "/$schema: unknown JSON Schema dialect 'https://example.com/s' (known: "
+                "http://json-schema.org/draft-04/schema, http://json-schema.org/draft-06/schema, "
+                "http://json-schema.org/draft-07/schema, "
+                "https://json-schema.org/draft/2019-09/schema, "
+                "https://json-schema.org/draft/2020-12/schema)"
+            ],
+        ),
+    ],
+)
+def test_check_schema(schema: Any, expected: list[str]) -> None:
+    assert [str(i) for i in check_schema(schema)] == expected
+
+
+# --- strict mode ------------------------------------------------------------------------------
+
+
+def _obj(**properties: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+STR = {"type": "string"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (_obj(a=STR), []),
+        (_obj(a={"type": ["integer", "null"], "minimum": 0}, b={"enum": ["x", None]}), []),
+        (_obj(a={"anyOf": [STR, {"type": "null"}]}), []),
+        (_obj(a={"type": "array", "items": STR, "minItems": 1, "maxItems": 3}), []),
+        (_obj(a={**STR, "format": "email", "pattern": "@", "description": "d", "title": "t"}), []),
+        ({**_obj(a={"$ref": "#/$defs/b"}), "$defs": {"b": _obj(c={"$ref": "#"})}}, []),
+        (
+            {"type": "array", "items": STR},
+            [
+                '/: make the root an object ("type": "object"): strict mode requires it, got '
+                '"type": "array"'
+            ],
+        ),
+        (
+            {"anyOf": [_obj(a=STR), _obj(b=STR)]},
+            [
+                '/anyOf: strict mode does not allow "anyOf" at the root; make the root an object '
+                "and "
+                "put the union in one of its properties"
+            ],
+        ),
+        (
+            {"type": "object", "properties": {"a": STR}, "required": ["a"]},
+            ['/: add "additionalProperties": false (strict mode requires it on every object)'],
+        ),
+        (
+            {**_obj(a=STR), "additionalProperties": True},
+            [
+                '/additionalProperties: set "additionalProperties" to false (strict mode requires '
+                "it "
+                "on every object)"
+            ],
+        ),
+        (
+            {**_obj(a=STR, population={"type": "integer"}), "required": ["a"]},
+            [
+                '/: "required" must list every property; missing: "population" (make it required, '
+                'and allow null if it is optional: "type": ["integer", "null"])'
+            ],
+        ),
+        (
+            {**_obj(a={"anyOf": [STR, {"type": "integer"}]}), "required": []},
+            [
+                '/: "required" must list every property; missing: "a" (make it required, and allow '
+                'null if it is optional: add {"type": "null"} to its "anyOf")'
+            ],
+        ),
+        (
+            _obj(a={"allOf": [STR]}),
+            [
+                '/properties/a: give this schema a "type" (strict mode needs one on every schema)',
+                '/properties/a/allOf: "allOf" is not supported in strict mode; remove it or turn '
+                "strict mode off",
+            ],
+        ),
+        (
+            _obj(a={**STR, "not": {"const": "x"}}),
+            [
+                '/properties/a/not: "not" is not supported in strict mode; remove it or turn '
+                "strict "
+                "mode off"
+            ],
+        ),
+        (
+            _obj(a={**STR, "default": "x"}),
+            [
+                '/properties/a/default: "default" is not supported in strict mode; remove it or '
+                "turn "
+                "strict mode off"
+            ],
+        ),
+        (
+            _obj(a={"type": "array", "items": STR, "uniqueItems": True}),
+            [
+                '/properties/a/uniqueItems: "uniqueItems" is not supported in strict mode; remove '
+                "it "
+                "or turn strict mode off"
+            ],
+        ),
+        (
+            {**_obj(a=STR), "patternProperties": {"^x": STR}},
+            [
+                '/patternProperties: "patternProperties" is not supported in strict mode; remove '
+                "it or "
+                "turn strict mode off"
+            ],
+        ),
+        (
+            _obj(a={**STR, "format": "uri"}),
+            [
+                '/properties/a/format: format "uri" is not supported in strict mode (supported: '
+                "date, "
+                "date-time, duration, email, hostname, ipv4, ipv6, time, uuid)"
+            ],
+        ),
+        (
+            _obj(a={"type": "array"}),
+            ['/properties/a: add "items" (strict mode needs the item schema of every array)'],
+        ),
+        (
+            _obj(a={}),
+            ['/properties/a: give this schema a "type" (strict mode needs one on every schema)'],
+        ),
+        (
+            _obj(a=True),
+            [
+                "/properties/a: use a schema object here: strict mode does not accept "
+                "true as a schema"
+            ],
+        ),
+        (
+            _obj(a={"$ref": "https://example.com/x"}),
+            ['/properties/a/$ref: strict mode only accepts local references ("#/$defs/...")'],
+        ),
+    ],
+)
+def test_strict_mode_issues(schema: Any, expected: list[str]) -> None:
+    assert [str(i) for i in strict_mode_issues(schema)] == expected
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = _obj(leaf=STR)
+    for _ in range(levels - 1):
+        schema = _obj(inner=schema)
+    return schema
+
+
+def test_strict_mode_nesting_limit() -> None:
+    assert strict_mode_issues(_nested(10)) == []
+    [issue] = strict_mode_issues(_nested(11))
+    assert issue.message == "objects are nested 11 levels deep here; strict mode allows at most 10"
+    assert issue.pointer == "/properties/inner" * 10
+
+
+def test_strict_mode_size_limits() -> None:
+    many = _obj(**{f"p{i}": STR for i in range(5001)})
+    assert [i.message for i in strict_mode_issues(many)] == [
+        "the schema has 5001 properties; strict mode allows at most 5000: split it or turn "
+        "strict mode off"
+    ]
+    enums = _obj(**{f"e{i}": {"type": "integer", "enum": list(range(100))} for i in range(11)})
+    assert [i.message for i in strict_mode_issues(enums)] == [
+        "the schema has 1100 enum values; strict mode allows at most 1000"
+    ]
+    long_enum = _obj(e={"type": "string", "enum": [f"{i:03d}" + "x" * 60 for i in range(260)]})
+    assert [str(i) for i in strict_mode_issues(long_enum)] == [
+        "/properties/e/enum: an enum of more than 250 strings may have at most 15000 characters "
+        "in all; this one has 16380"
+    ]
+    chars = _obj(c={"type": "string", "enum": ["y" * 121_000]})
+    assert [i.message for i in strict_mode_issues(chars)] == [
+        "property names, definition names, enum and const values add up to 121001 characters; "
+        "strict mode allows at most 120000"
+    ]
+
+
+def test_strict_mode_needs_an_object_schema() -> None:
+    assert [str(i) for i in strict_mode_issues("x")] == [
+        '/: strict mode needs an object schema ("type": "object")'
+    ]
