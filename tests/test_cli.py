@@ -1,0 +1,339 @@
+"""Tests for the command line: exit codes, what goes to stdout and stderr, and the ledger lines
+a command writes. Commands run in-process through click's CliRunner (plus a few subprocesses
+where the real entry point matters)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from runner.cli import cli
+from runner.ledger import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPTS = ROOT / "prompts"
+CITY_SCHEMA = json.loads((ROOT / "schemas" / "city.json").read_text("utf-8"))
+FAKE_KEY = "sk-test-RUNNERFAKEKEY0123456789abcdefXYZ"
+POSITION = re.compile(r"^\S+\.ya?ml:\d+:\d+: .+")
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env or {}, input=input, catch_exceptions=False)
+
+
+def ledger(path: Path) -> list[dict[str, Any]]:
+    return list(read_records(path))
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Path:
+    """A copy of the city example and its schema in a fresh (non-git) directory."""
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "schemas" / "city.json").write_text(json.dumps(CITY_SCHEMA), encoding="utf-8")
+    spec = tmp_path / "prompts" / "city.yaml"
+    spec.write_text((PROMPTS / "city.yaml").read_text("utf-8"), encoding="utf-8")
+    return spec
+
+
+# --- help and version -------------------------------------------------------------------------
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("exec", "validate", "render", "mock-server"):
+        assert command in result.output
+
+
+def test_version() -> None:
+    from runner import __version__
+
+    assert run("--version").output.strip().endswith(__version__)
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = run("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command" in result.stderr
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+
+def test_validate_the_examples() -> None:
+    result = run("validate", str(PROMPTS))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "valid" in result.stderr
+
+
+BAD_SPECS = {
+    "typo": "name: x\nmodel: gpt-4o-mini\ntemprature: 1\nmessages: [{role: user, content: hi}]\n",
+    "no model": "name: x\nmessages: [{role: user, content: hi}]\n",
+    "empty messages": "name: x\nmodel: gpt-4o-mini\nmessages: []\n",
+    "bad role": "name: x\nmodel: m\nmessages: [{role: robot, content: hi}]\n",
+    "syntax": "name: x\nmodel: gpt-4o-mini\nmessages: [{role: user, content: '{{ x '}]\n",
+    "python tag": "name: !!python/object/apply:os.system [echo hi]\nmodel: m\nmessages: []\n",
+    "internals": "name: x\nmodel: gpt-4o-mini\nmessages: [{role: user, "
+    "content: '{{ ().__class__.__base__.__subclasses__() }}'}]\n",
+    "rpm 0": "name: x\nmodel: gpt-4o-mini\nmessages: [{role: user, content: hi}]\nrate: {rpm: 0}\n",
+    "duplicate": "name: x\nname: y\nmodel: gpt-4o-mini\nmessages: [{role: user, content: hi}]\n",
+    "not a mapping": "- 1\n- 2\n",
+    "bad yaml": "name: [x\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_validate_reports_each_bad_spec_with_a_position(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_SPECS[case], encoding="utf-8")
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert lines and all(POSITION.match(line) for line in lines), result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_validate_json_format(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_SPECS["typo"], encoding="utf-8")
+    result = run("validate", "--format", "json", str(path))
+    assert result.exit_code == 2
+    [problem] = json.loads(result.stdout)
+    assert problem["file"].endswith("bad.yaml")
+    assert (problem["line"], problem["col"]) == (3, 1)
+    assert "temperature" in problem["message"]  # did you mean
+
+
+def test_validate_a_missing_path(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.stdout
+
+
+def test_validate_needs_a_path() -> None:
+    assert run("validate").exit_code == 2
+
+
+# --- render -----------------------------------------------------------------------------------
+
+
+def test_render_shows_messages_tokens_and_cost(city: Path) -> None:
+    result = run("render", str(city), "--var", "city=Paris")
+    assert result.exit_code == 0, result.output
+    assert "Tell me about Paris" in result.stdout
+    assert re.search(r"\d+ prompt tokens", result.stdout)
+    assert "worst-case cost $" in result.stdout
+
+
+def test_render_json(city: Path) -> None:
+    result = run("render", str(city), "--var", "city=Paris", "--json")
+    data = json.loads(result.stdout)
+    assert {"model", "messages", "prompt_tokens", "max_output_tokens", "max_cost_usd"} <= set(data)
+    assert data["max_output_tokens"] == 400
+    assert data["messages"][-1]["role"] == "user"
+
+
+def test_render_with_a_missing_variable(city: Path) -> None:
+    result = run("render", str(city))
+    assert result.exit_code == 2
+    assert "city" in result.stderr and result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.output
+
+
+def test_render_an_unpriced_model_says_unknown(city: Path) -> None:
+    result = run("render", str(city), "--var", "city=Paris", "--json", "--model", "llama-local")
+    data = json.loads(result.stdout)
+    assert data["max_cost_usd"] is None
+    assert "llama-local" in result.stderr  # the tokenizer warning names the model
+
+
+# --- exec -------------------------------------------------------------------------------------
+
+
+def test_exec_mock_prints_schema_valid_json(city: Path, tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    result = run("exec", str(city), "--var", "city=Paris", "--mock", "--ledger", str(led))
+    assert result.exit_code == 0, result.output
+    jsonschema.validate(json.loads(result.stdout), CITY_SCHEMA)
+    assert "mock" in result.stderr and "ledger" in result.stderr
+    [line] = ledger(led)
+    assert line["status"] == "ok" and line["mock"] is True
+
+
+def test_exec_mock_through_the_environment(city: Path, tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    env = {"RUNNER_MOCK": "1", "RUNNER_LEDGER": str(led)}
+    result = run("exec", str(city), "--var", "city=Paris", "-q", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert len(ledger(led)) == 1
+
+
+def test_exec_json_prints_the_whole_result(city: Path, tmp_path: Path) -> None:
+    result = run(
+        "exec",
+        str(city),
+        "--var",
+        "city=Paris",
+        "--mock",
+        "--json",
+        "--ledger",
+        str(tmp_path / "l"),
+    )
+    data = json.loads(result.stdout)
+    expected = {"value", "text", "usage", "cost", "attempts", "latency_ms", "request_id"}
+    assert expected | {"ledger_id"} <= set(data)
+    assert data["ledger_id"] == ledger(tmp_path / "l")[0]["id"]
+
+
+def test_exec_dry_run_sends_nothing(city: Path, tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    result = run("exec", str(city), "--var", "city=Paris", "--dry-run", "--ledger", str(led))
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["model"] == "gpt-4o-mini"
+    assert body["response_format"]["type"] == "json_schema"
+    assert not led.exists()
+
+
+def test_exec_without_a_key_or_mock(city: Path, tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    result = run("exec", str(city), "--var", "city=Paris", "--ledger", str(led))
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY" in result.stderr and "--mock" in result.stderr
+    assert not led.exists()
+
+
+def test_exec_typed_and_file_variables(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: s\nmodel: gpt-4o-mini\n"
+        "inputs: {type: object, properties: {n: {type: integer}, who: {type: string}}}\n"
+        "messages: [{role: user, content: 'Count to {{ n + 1 }} for {{ who }}.'}]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "vars.yaml").write_text("who: Ada\nn: 1\n", encoding="utf-8")
+    result = run("render", str(spec), "--vars-file", str(tmp_path / "vars.yaml"), "--var", "n:=41")
+    assert result.exit_code == 0, result.output
+    assert "Count to 42 for Ada." in result.stdout
+    wrong = run("render", str(spec), "--var", "n=41", "--var", "who=x")
+    assert wrong.exit_code == 2 and "/n" in wrong.stderr  # a string is not an integer
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--var", "novalue"], "expected KEY=VALUE or KEY:=JSON"),
+        (["--var", "n:={bad"], "n"),
+        (["--vars-file", "missing.yaml"], "missing.yaml"),
+    ],
+)
+def test_exec_bad_variables(city: Path, args: list[str], message: str) -> None:
+    result = run("exec", str(city), "--mock", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_exec_invalid_output_exits_1_with_a_ledger_line(tmp_path: Path) -> None:
+    (tmp_path / "city.json").write_text(json.dumps(CITY_SCHEMA), encoding="utf-8")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: s\nmodel: gpt-4o-mini\nmessages: [{role: user, content: hi}]\n"
+        "output: {schema: city.json}\nprovider: {headers: {X-Mock-Fault: invalid_output}}\n"
+        "retry: {attempts: 2, backoff: {initial: 1ms, max: 1ms}}\n",
+        encoding="utf-8",
+    )
+    led = tmp_path / "l.jsonl"
+    result = run("exec", str(spec), "--mock", "--ledger", str(led))
+    assert result.exit_code == 1
+    assert result.stderr.count("Error: ") == 1
+    assert "after 2 attempts" in result.stderr
+    [line] = ledger(led)
+    assert line["status"] == "invalid_output" and line["error"]["errors"]
+
+
+def test_exec_stream_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    result = run(
+        "exec", str(PROMPTS / "haiku.yaml"), "--var", "topic=rain", "--mock", "--ledger", str(led)
+    )
+    assert result.exit_code == 0, result.output
+    [line] = ledger(led)
+    assert result.stdout.strip() == line["output"]["text"].strip()
+    assert line["ttft_ms"] is not None  # the spec streams
+
+
+def test_exec_no_content(city: Path, tmp_path: Path) -> None:
+    led = tmp_path / "l.jsonl"
+    result = run(
+        "exec",
+        str(city),
+        "--var",
+        "city=Hiddenburg",
+        "--mock",
+        "--no-content",
+        "--ledger",
+        str(led),
+    )
+    assert result.exit_code == 0
+    assert "Hiddenburg" not in led.read_text("utf-8")
+
+
+def test_exec_bad_boolean_environment(city: Path) -> None:
+    result = run("exec", str(city), "--var", "city=x", env={"RUNNER_MOCK": "maybe"})
+    assert result.exit_code == 2
+    assert "RUNNER_MOCK" in result.stderr
+
+
+def test_exec_a_bad_spec_is_exit_2_with_positions(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_SPECS["typo"], encoding="utf-8")
+    result = run("exec", str(path), "--mock")
+    assert result.exit_code == 2
+    assert "bad.yaml:3:1:" in result.stderr
+
+
+# --- mock-server options ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fail-rate", "2"], "between 0 and 1"),
+        (["--status", "abc"], "invalid status"),
+        (["--latency", "soon"], "invalid duration"),
+        (["--api-key-env", "NOT_SET_ANYWHERE"], "not set"),
+    ],
+)
+def test_mock_server_rejects_bad_options(args: list[str], message: str) -> None:
+    result = run("mock-server", "--port", "0", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+# --- the real entry point ---------------------------------------------------------------------
+
+
+def test_python_dash_m_runner_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_SPECS["python tag"], encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", "exec", str(path), "--mock"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "python" in proc.stderr
