@@ -1,0 +1,368 @@
+"""Prices and costs: genai-prices' bundled database plus the user's overrides (`runner.yaml` ->
+`prices:`). The only module importing genai_prices. It never fetches prices over the network,
+and a price it does not know is `None` / "unknown", never 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from .records import Cost, Price, Usage
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, ModelPrice, Provider
+
+__all__ = ["PriceBook"]
+
+_log = logging.getLogger(__name__)
+
+_MILLION = Decimal(1_000_000)
+_OPENAI_HOST = "api.openai.com"
+_PRICE_KEYS = ("input", "output", "cached_input")
+_ALLOWED_KEYS = frozenset((*_PRICE_KEYS, "context_window"))
+_GLOB_CHARS = frozenset("*?[")
+_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A model found in genai-prices, and how it was found."""
+
+    provider: Provider
+    model: ModelInfo
+    source: str
+
+
+class PriceBook:
+    """Prices per model: user overrides first, then genai-prices' bundled database.
+
+    `overrides` maps a model name or an fnmatch glob (`ft:gpt-4o-mini:*`) to `{input, output,
+    cached_input?, context_window?}`, prices in USD per million tokens. Exact names win over
+    globs; among globs the first one that matches, in the order given, wins.
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        overrides_source: str = "runner.yaml",
+    ) -> None:
+        self._source = f"override: {overrides_source}"
+        self._exact: dict[str, Price] = {}
+        self._globs: list[tuple[str, Price]] = []
+        for name, entry in _check_mapping(overrides, "prices").items():
+            price = _parse_override(name, entry, self._source)
+            if _GLOB_CHARS.intersection(name):
+                self._globs.append((name, price))
+            else:
+                self._exact[name] = price
+        self._override_cache: dict[str, Price | None] = {}
+        self._entries: dict[tuple[str, str | None], _Entry | None] = {}
+        # ModelPrice -> its three per-million rates when the price is linear in the token
+        # counts (no tiers, no per-request fee); None sends the cost through calc_price.
+        self._linear: dict[int, tuple[ModelPrice, tuple[Decimal, Decimal, Decimal] | None]] = {}
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def price(
+        self, model: str, *, base_url: str | None = None, at: datetime | None = None
+    ) -> Price | None:
+        """Return what `model` costs per million tokens, or None when the price is unknown.
+
+        For database prices with tiers (long-context surcharges), the base tier is shown.
+        """
+        override = self._override(model)
+        if override is not None:
+            if override.context_window is None:
+                window = self._database_window(model, base_url)
+                if window is not None:
+                    return _with_window(override, window)
+            return override
+        entry = self._entry(model, base_url)
+        if entry is None:
+            return None
+        prices = entry.model.get_prices(_timestamp(at))
+        rate_in = _rate(getattr(prices, "input_mtok", None))
+        rate_out = _rate(getattr(prices, "output_mtok", None))
+        if rate_in is None and rate_out is None:
+            return None
+        return Price(
+            model=model,
+            input=rate_in or Decimal(0),
+            output=rate_out or Decimal(0),
+            cached_input=_rate(getattr(prices, "cache_read_mtok", None)),
+            source=entry.source,
+            context_window=entry.model.context_window,
+        )
+
+    def context_window(self, model: str, *, base_url: str | None = None) -> int | None:
+        """Return the model's context window in tokens (override first), or None if unknown."""
+        override = self._override(model)
+        if override is not None and override.context_window is not None:
+            return override.context_window
+        return self._database_window(model, base_url)
+
+    def cost(
+        self,
+        usage: Usage,
+        model: str,
+        *,
+        base_url: str | None = None,
+        estimated: bool = False,
+        at: datetime | None = None,
+    ) -> Cost:
+        """Return what `usage` cost; `usd` is None (shown as "unknown") when the price is unknown.
+
+        Cached tokens are part of the prompt tokens and reasoning tokens part of the completion
+        tokens (OpenAI's usage object), so neither is added twice. `at` picks the price in force
+        at that time (UTC when naive; now by default).
+        """
+        prompt, cached, completion = _counts(usage)
+        override = self._override(model)
+        if override is not None:
+            cached_rate = override.input if override.cached_input is None else override.cached_input
+            usd = (
+                (prompt - cached) * override.input
+                + cached * cached_rate
+                + completion * override.output
+            ) / _MILLION
+            return Cost(usd=usd, source=override.source, estimated=estimated)
+        entry = self._entry(model, base_url)
+        if entry is None:
+            return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
+        known = self._database_cost(entry, prompt, cached, completion, _timestamp(at))
+        if known is None:
+            return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
+        return Cost(usd=known, source=entry.source, estimated=estimated)
+
+    # --- overrides -------------------------------------------------------------------------------
+
+    def _override(self, model: str) -> Price | None:
+        try:
+            return self._override_cache[model]
+        except KeyError:
+            pass
+        if not isinstance(model, str):
+            raise TypeError(f"model must be a string, not {type(model).__name__}")
+        found = self._exact.get(model)
+        if found is None:
+            found = next((p for pattern, p in self._globs if fnmatchcase(model, pattern)), None)
+        if found is not None and found.model != model:
+            found = _renamed(found, model)
+        self._override_cache[model] = found
+        return found
+
+    # --- the database ----------------------------------------------------------------------------
+
+    def _entry(self, model: str, base_url: str | None) -> _Entry | None:
+        key = (model, base_url)
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
+        entry = _find_in_database(model, base_url)
+        self._entries[key] = entry
+        return entry
+
+    def _database_window(self, model: str, base_url: str | None) -> int | None:
+        entry = self._entry(model, base_url)
+        return None if entry is None else entry.model.context_window
+
+    def _database_cost(
+        self, entry: _Entry, prompt: int, cached: int, completion: int, at: datetime
+    ) -> Decimal | None:
+        prices = entry.model.get_prices(at)
+        linear = self._linear.get(id(prices))
+        if linear is None or linear[0] is not prices:
+            linear = (prices, _linear_rates(prices))
+            self._linear[id(prices)] = linear
+        rates = linear[1]
+        if rates is not None:
+            # The same terms that genai-prices sums for such a price (unpriced ones left out,
+            # so the Decimal keeps the exponent genai-prices would give it).
+            counts = (prompt - cached, cached, completion)
+            if rates[1] == rates[0]:  # cached input is not discounted: one input term
+                counts = (prompt, 0, completion)
+            usd = Decimal(0)
+            for rate, count in zip(rates, counts, strict=True):
+                if rate:
+                    usd += rate * count / _MILLION
+            return usd
+        from genai_prices import Usage as GUsage
+
+        usage = GUsage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion)
+        try:
+            # What genai_prices.calc_price() does once it has found the provider and model.
+            calc = entry.model.calc_price(usage, entry.provider, genai_request_timestamp=at)
+        except ValueError as exc:
+            _log.warning("genai-prices cannot price %s: %s", entry.model.id, exc)
+            return None
+        return calc.total_price
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _find_in_database(model: str, base_url: str | None) -> _Entry | None:
+    """Find `model` in genai-prices for the provider behind `base_url` (OpenAI by default)."""
+    from urllib.parse import urlsplit
+
+    import genai_prices
+    from genai_prices.data_snapshot import get_snapshot
+
+    snapshot = get_snapshot()
+    source = f"genai-prices {genai_prices.__version__}"
+    provider_id: str | None = "openai"
+    if base_url is not None and urlsplit(base_url).hostname != _OPENAI_HOST:
+        try:
+            provider_id = snapshot.find_provider(None, None, base_url).id
+        except LookupError:
+            # An unknown server (a proxy, a local server): trust the model name alone.
+            provider_id, source = None, f"{source} (matched by model name)"
+    try:
+        provider, info = snapshot.find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    return _Entry(provider=provider, model=info, source=source)
+
+
+def _linear_rates(prices: ModelPrice) -> tuple[Decimal, Decimal, Decimal] | None:
+    """The per-million rates for (uncached input, cached input, output), read back from
+    genai-prices itself, when the price is linear in those counts; None otherwise."""
+    from genai_prices import Usage as GUsage
+    from genai_prices.types import TieredPrices
+
+    if any(isinstance(value, TieredPrices) for value in vars(prices).values()):
+        return None
+    million = 1_000_000
+
+    def total(**counts: int) -> Decimal:
+        return Decimal(prices.calc_price(GUsage(**counts))["total_price"])
+
+    try:
+        if total() != 0:  # a per-request fee
+            return None
+        rate_in = total(input_tokens=million)
+        rate_cached = total(input_tokens=million, cache_read_tokens=million)
+        rate_out = total(output_tokens=million)
+    except ValueError:
+        return None
+    return rate_in, rate_cached, rate_out
+
+
+def _rate(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    base = getattr(value, "base", None)  # TieredPrices: the price below the first tier
+    return base if isinstance(base, Decimal) else None
+
+
+def _timestamp(at: datetime | None) -> datetime:
+    if at is None:
+        return datetime.now(tz=UTC)
+    if not isinstance(at, datetime):
+        raise TypeError(f"at must be a datetime, not {type(at).__name__}")
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _counts(usage: Usage) -> tuple[int, int, int]:
+    if not isinstance(usage, Usage):
+        raise TypeError(f"usage must be a runner.records.Usage, not {type(usage).__name__}")
+    for name in ("prompt", "completion", "cached", "reasoning"):
+        value = getattr(usage, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"usage.{name} must be a non-negative integer, not {value!r}")
+    # Cached tokens are a subset of prompt tokens; a server that says otherwise is not
+    # believed beyond the prompt.
+    return usage.prompt, min(usage.cached, usage.prompt), usage.completion
+
+
+def _with_window(price: Price, window: int) -> Price:
+    return Price(
+        model=price.model,
+        input=price.input,
+        output=price.output,
+        cached_input=price.cached_input,
+        source=price.source,
+        context_window=window,
+    )
+
+
+def _renamed(price: Price, model: str) -> Price:
+    return Price(
+        model=model,
+        input=price.input,
+        output=price.output,
+        cached_input=price.cached_input,
+        source=price.source,
+        context_window=price.context_window,
+    )
+
+
+def _check_mapping(value: Any, where: str) -> Mapping[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a mapping, not {type(value).__name__}")
+    return value
+
+
+def _parse_override(name: Any, entry: Any, source: str) -> Price:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"prices: a model name must be a non-empty string, not {name!r}")
+    where = f"prices.{name}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected a mapping, not {type(entry).__name__}")
+    fields = entry
+    unknown = sorted(str(k) for k in fields if k not in _ALLOWED_KEYS)
+    if unknown:
+        allowed = ", ".join(sorted(_ALLOWED_KEYS))
+        raise ValueError(f"{where}: unknown key {', '.join(unknown)} (allowed: {allowed})")
+    rates: dict[str, Decimal | None] = {}
+    for key in _PRICE_KEYS:
+        value = fields.get(key)
+        if value is None:
+            if key != "cached_input":
+                raise ValueError(f"{where}: missing {key} (USD per million tokens)")
+            rates[key] = None
+        else:
+            rates[key] = _usd(value, f"{where}.{key}")
+    window = fields.get("context_window")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window <= 0
+    ):
+        raise ValueError(f"{where}.context_window: expected a positive integer, not {window!r}")
+    rate_in, rate_out = rates["input"], rates["output"]
+    assert rate_in is not None and rate_out is not None  # checked above
+    return Price(
+        model=name,
+        input=rate_in,
+        output=rate_out,
+        cached_input=rates["cached_input"],
+        source=source,
+        context_window=window,
+    )
+
+
+def _usd(value: Any, where: str) -> Decimal:
+    problem = f"{where}: expected a non-negative number (USD per million tokens), not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(problem)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(problem)
+    try:
+        rate = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ValueError(problem) from exc
+    if not rate.is_finite() or rate < 0:
+        raise ValueError(problem)
+    return rate
