@@ -134,16 +134,7 @@ def _collect_vars(var_args: Sequence[str], vars_files: Sequence[str]) -> dict[st
 def _load(path: str) -> PromptSpec:
     from .spec import load_spec
 
-    return load_spec(path, root=_default_root(path))
-
-
-def _default_root(path: str) -> Any:
-    """Inside git the work tree bounds schema paths (spec decides); outside it, the cwd."""
-    from pathlib import Path
-
-    from .spec import find_root
-
-    return None if find_root(Path(path).resolve().parent) else Path.cwd()
+    return load_spec(path)
 
 
 def _session(**kw: Any) -> Any:
@@ -194,11 +185,9 @@ def validate_(paths: tuple[str, ...], format_: str) -> None:
     Exit 0 when every spec is valid, 2 otherwise; each problem is printed as
     file:line:col: message.
     """
-    from pathlib import Path
+    from .spec import check_paths
 
-    from .spec import check_paths, find_root
-
-    problems = check_paths(list(paths), root=None if find_root(Path.cwd()) else Path.cwd())
+    problems = check_paths(list(paths))
     if format_ == "json":
         click.echo(_dump([p.to_dict() for p in problems]))
     else:
@@ -341,6 +330,13 @@ def exec_(
             raise
         printer.finish()
         _print_result(result, json_=json_, streamed=printer.shown)
+        if result.finish_reason == "length":
+            limit = spec.params.get("max_completion_tokens") or spec.params.get("max_tokens")
+            click.echo(
+                f"Warning: the reply stopped at the output token limit ({limit}); "
+                "it may be cut short",
+                err=True,
+            )
         if not quiet:
             click.echo(_summary(spec.name, result, str(settings.ledger_path)), err=True)
 

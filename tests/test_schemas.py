@@ -1,4 +1,4 @@
-"""runner.schemas: packaged schemas, compiled validators, meta-schema and strict-mode checks."""
+"""runner.schemas: packaged schemas, compiled validators, explanations and the meta-schema check."""
 
 from __future__ import annotations
 
@@ -9,17 +9,35 @@ from typing import Any
 
 import pytest
 
+import runner.issues
+import runner.schemas
+import runner.strictmode
 from runner.schemas import (
     SchemaIssue,
     check_schema,
     compile_validator,
-    json_pointer,
     packaged_schema,
-    strict_mode_issues,
-    value_kind,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_names_defined_elsewhere_stay_importable_from_here() -> None:
+    for name in ("SchemaIssue", "json_pointer", "value_kind"):
+        assert getattr(runner.schemas, name) is getattr(runner.issues, name)
+    for name in ("STRICT_FORMATS", "strict_mode_issues"):
+        assert getattr(runner.schemas, name) is getattr(runner.strictmode, name)
+    assert set(runner.schemas.__all__) == {
+        "STRICT_FORMATS",
+        "SchemaIssue",
+        "SchemaValidator",
+        "check_schema",
+        "compile_validator",
+        "json_pointer",
+        "packaged_schema",
+        "strict_mode_issues",
+        "value_kind",
+    }
 
 
 # --- packaged schemas -------------------------------------------------------------------------
@@ -72,11 +90,6 @@ def test_format_schemas_describe_every_property_and_have_an_id(name: str) -> Non
     # `if` conditions repeat property names without describing them: only look elsewhere.
     missing = [p for p in _walk_properties(schema) if "/if/" not in p]
     assert missing == []
-
-
-@pytest.mark.parametrize("name", ["city.json", "sentiment.json"])
-def test_example_output_schemas_are_strict_mode_compatible(name: str) -> None:
-    assert strict_mode_issues(packaged_schema(name)) == []
 
 
 # --- validators -------------------------------------------------------------------------------
@@ -194,28 +207,6 @@ def test_remote_refs_are_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not validator.is_valid(1)
 
 
-def test_json_pointer_escapes() -> None:
-    assert json_pointer(()) == ""
-    assert json_pointer(("a/b", "c~d", 0)) == "/a~1b/c~0d/0"
-    assert str(SchemaIssue("", "x")) == "/: x"
-
-
-@pytest.mark.parametrize(
-    ("value", "kind"),
-    [
-        (None, "null"),
-        (True, "a boolean"),
-        (1, "an integer"),
-        (1.5, "a number"),
-        ("x", "a string"),
-        ([1], "a list"),
-        ({}, "a mapping"),
-    ],
-)
-def test_value_kind(value: Any, kind: str) -> None:
-    assert value_kind(value) == kind
-
-
 # --- explain: messages for people who edit YAML --------------------------------------------
 
 SHAPE = {
@@ -302,26 +293,6 @@ def test_explain_marks_unknown_keys_and_missing_keys() -> None:
             ],
         ),
         ({"type": "string", "pattern": "(["}, ["/pattern: '([' is not a 'regex'"]),
-        (
-            {"properties": {"a": {"$ref": "#/$defs/nope"}}},
-            ["/properties/a/$ref: $ref '#/$defs/nope' leads nowhere in this schema"],
-        ),
-        (
-            {"properties": {"a": {"$ref": "other.json#/x"}}},
-            [
-                "/properties/a/$ref: $ref 'other.json#/x' points outside this schema; runner never "
-                'fetches schemas: move the definition under "$defs" and use "#/$defs/..."'
-            ],
-        ),
-        ({"$defs": {"a": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/a"}}}, []),
-        ({"$defs": {"a": {"$anchor": "here"}}, "items": {"$ref": "#here"}}, []),
-        ({"items": {"$ref": "#"}}, []),
-        ({"$defs": {"a b": {}}, "items": {"$ref": "#/$defs/a%20b"}}, []),
-        (
-            {"properties": {"enum": {"$ref": "#/$defs/x"}}},
-            ["/properties/enum/$ref: $ref '#/$defs/x' leads nowhere in this schema"],
-        ),
-        ({"enum": [{"$ref": "#/nowhere"}]}, []),
         ({"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {}}, []),
         (
             {"$schema": "https://example.com/s", "type": "string"},
@@ -337,183 +308,3 @@ def test_explain_marks_unknown_keys_and_missing_keys() -> None:
 )
 def test_check_schema(schema: Any, expected: list[str]) -> None:
     assert [str(i) for i in check_schema(schema)] == expected
-
-
-# --- strict mode ------------------------------------------------------------------------------
-
-
-def _obj(**properties: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-STR = {"type": "string"}
-
-
-@pytest.mark.parametrize(
-    ("schema", "expected"),
-    [
-        (_obj(a=STR), []),
-        (_obj(a={"type": ["integer", "null"], "minimum": 0}, b={"enum": ["x", None]}), []),
-        (_obj(a={"anyOf": [STR, {"type": "null"}]}), []),
-        (_obj(a={"type": "array", "items": STR, "minItems": 1, "maxItems": 3}), []),
-        (_obj(a={**STR, "format": "email", "pattern": "@", "description": "d", "title": "t"}), []),
-        ({**_obj(a={"$ref": "#/$defs/b"}), "$defs": {"b": _obj(c={"$ref": "#"})}}, []),
-        (
-            {"type": "array", "items": STR},
-            [
-                '/: make the root an object ("type": "object"): strict mode requires it, got '
-                '"type": "array"'
-            ],
-        ),
-        (
-            {"anyOf": [_obj(a=STR), _obj(b=STR)]},
-            [
-                '/anyOf: strict mode does not allow "anyOf" at the root; make the root an object '
-                "and "
-                "put the union in one of its properties"
-            ],
-        ),
-        (
-            {"type": "object", "properties": {"a": STR}, "required": ["a"]},
-            ['/: add "additionalProperties": false (strict mode requires it on every object)'],
-        ),
-        (
-            {**_obj(a=STR), "additionalProperties": True},
-            [
-                '/additionalProperties: set "additionalProperties" to false (strict mode requires '
-                "it "
-                "on every object)"
-            ],
-        ),
-        (
-            {**_obj(a=STR, population={"type": "integer"}), "required": ["a"]},
-            [
-                '/: "required" must list every property; missing: "population" (make it required, '
-                'and allow null if it is optional: "type": ["integer", "null"])'
-            ],
-        ),
-        (
-            {**_obj(a={"anyOf": [STR, {"type": "integer"}]}), "required": []},
-            [
-                '/: "required" must list every property; missing: "a" (make it required, and allow '
-                'null if it is optional: add {"type": "null"} to its "anyOf")'
-            ],
-        ),
-        (
-            _obj(a={"allOf": [STR]}),
-            [
-                '/properties/a: give this schema a "type" (strict mode needs one on every schema)',
-                '/properties/a/allOf: "allOf" is not supported in strict mode; remove it or turn '
-                "strict mode off",
-            ],
-        ),
-        (
-            _obj(a={**STR, "not": {"const": "x"}}),
-            [
-                '/properties/a/not: "not" is not supported in strict mode; remove it or turn '
-                "strict "
-                "mode off"
-            ],
-        ),
-        (
-            _obj(a={**STR, "default": "x"}),
-            [
-                '/properties/a/default: "default" is not supported in strict mode; remove it or '
-                "turn "
-                "strict mode off"
-            ],
-        ),
-        (
-            _obj(a={"type": "array", "items": STR, "uniqueItems": True}),
-            [
-                '/properties/a/uniqueItems: "uniqueItems" is not supported in strict mode; remove '
-                "it "
-                "or turn strict mode off"
-            ],
-        ),
-        (
-            {**_obj(a=STR), "patternProperties": {"^x": STR}},
-            [
-                '/patternProperties: "patternProperties" is not supported in strict mode; remove '
-                "it or "
-                "turn strict mode off"
-            ],
-        ),
-        (
-            _obj(a={**STR, "format": "uri"}),
-            [
-                '/properties/a/format: format "uri" is not supported in strict mode (supported: '
-                "date, "
-                "date-time, duration, email, hostname, ipv4, ipv6, time, uuid)"
-            ],
-        ),
-        (
-            _obj(a={"type": "array"}),
-            ['/properties/a: add "items" (strict mode needs the item schema of every array)'],
-        ),
-        (
-            _obj(a={}),
-            ['/properties/a: give this schema a "type" (strict mode needs one on every schema)'],
-        ),
-        (
-            _obj(a=True),
-            [
-                "/properties/a: use a schema object here: strict mode does not accept "
-                "true as a schema"
-            ],
-        ),
-        (
-            _obj(a={"$ref": "https://example.com/x"}),
-            ['/properties/a/$ref: strict mode only accepts local references ("#/$defs/...")'],
-        ),
-    ],
-)
-def test_strict_mode_issues(schema: Any, expected: list[str]) -> None:
-    assert [str(i) for i in strict_mode_issues(schema)] == expected
-
-
-def _nested(levels: int) -> dict[str, Any]:
-    schema: dict[str, Any] = _obj(leaf=STR)
-    for _ in range(levels - 1):
-        schema = _obj(inner=schema)
-    return schema
-
-
-def test_strict_mode_nesting_limit() -> None:
-    assert strict_mode_issues(_nested(10)) == []
-    [issue] = strict_mode_issues(_nested(11))
-    assert issue.message == "objects are nested 11 levels deep here; strict mode allows at most 10"
-    assert issue.pointer == "/properties/inner" * 10
-
-
-def test_strict_mode_size_limits() -> None:
-    many = _obj(**{f"p{i}": STR for i in range(5001)})
-    assert [i.message for i in strict_mode_issues(many)] == [
-        "the schema has 5001 properties; strict mode allows at most 5000: split it or turn "
-        "strict mode off"
-    ]
-    enums = _obj(**{f"e{i}": {"type": "integer", "enum": list(range(100))} for i in range(11)})
-    assert [i.message for i in strict_mode_issues(enums)] == [
-        "the schema has 1100 enum values; strict mode allows at most 1000"
-    ]
-    long_enum = _obj(e={"type": "string", "enum": [f"{i:03d}" + "x" * 60 for i in range(260)]})
-    assert [str(i) for i in strict_mode_issues(long_enum)] == [
-        "/properties/e/enum: an enum of more than 250 strings may have at most 15000 characters "
-        "in all; this one has 16380"
-    ]
-    chars = _obj(c={"type": "string", "enum": ["y" * 121_000]})
-    assert [i.message for i in strict_mode_issues(chars)] == [
-        "property names, definition names, enum and const values add up to 121001 characters; "
-        "strict mode allows at most 120000"
-    ]
-
-
-def test_strict_mode_needs_an_object_schema() -> None:
-    assert [str(i) for i in strict_mode_issues("x")] == [
-        '/: strict mode needs an object schema ("type": "object")'
-    ]

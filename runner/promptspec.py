@@ -1,0 +1,270 @@
+"""The values a loaded prompt spec is made of: `PromptSpec`, its config dataclasses, message
+templates, and the helpers that read durations and fill in input defaults.
+
+Frozen values and pure functions: it reads no file and checks no YAML (runner.spec loads,
+runner.speccheck checks); jsonschema work goes through runner.schemas, Jinja2 through
+runner.templating.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputsInvalid
+from .issues import nearest
+from .records import Message
+from .schemas import compile_validator
+from .templating import Template
+
+__all__ = [
+    "RETRY_KINDS",
+    "BreakerConfig",
+    "LedgerConfig",
+    "MessageTemplate",
+    "OutputConfig",
+    "Part",
+    "PromptSpec",
+    "ProviderConfig",
+    "RateConfig",
+    "RetryConfig",
+    "TestCase",
+    "apply_defaults",
+    "copy_json",
+    "duration_or",
+    "parse_duration",
+]
+
+RETRY_KINDS = ("rate_limit", "server_error", "timeout", "connection", "invalid_output")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where requests go. None means "the OPENAI_* environment variables, else OpenAI"."""
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    organization: str | None = None
+    project: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """The output schema every reply must satisfy, resolved and checked."""
+
+    schema: dict[str, Any]
+    schema_path: Path | None
+    strict: bool = True
+    repair: bool = False
+    name: str = "output"
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """One retry budget for every kind of failure. Durations are in seconds."""
+
+    attempts: int = 3
+    initial: float = 1.0
+    max: float = 20.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    on: frozenset[str] = frozenset(RETRY_KINDS)
+    max_retry_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    failures: int = 5
+    cooldown: float = 60.0
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """`content: false` keeps messages, variables and outputs out of the ledger."""
+
+    content: bool = True
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One `tests:` entry. `expect` holds the assertions as written; `line` is where it starts."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    name: str
+    vars: Mapping[str, Any]
+    expect: tuple[dict[str, Any], ...]
+    line: int
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a message whose content is a list: the part as written, and its templates."""
+
+    data: Mapping[str, Any]  # the part as written
+    text: Template | None = None  # type text: its text
+    url: Template | None = None  # type image_url: its url
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """One message of a spec: its role, its content template(s) and the fields passed as written
+    (tool_calls, tool_call_id, function_call, refusal)."""
+
+    role: str
+    content: Template | tuple[Part, ...] | None
+    name: str | None
+    extra: Mapping[str, Any]
+    pointer: str
+    line: int
+
+    @property
+    def variables(self) -> frozenset[str]:
+        if isinstance(self.content, Template):
+            return self.content.variables
+        found: set[str] = set()
+        for part in self.content or ():
+            for template in (part.text, part.url):
+                if template is not None:
+                    found |= template.variables
+        return frozenset(found)
+
+    def render(self, vars: Mapping[str, Any]) -> Message:
+        """The message as the API takes it, its templates rendered with `vars`."""
+        message: Message = {"role": self.role}
+        if isinstance(self.content, Template):
+            message["content"] = self.content.render(vars)
+        elif self.content is None:
+            message["content"] = None
+        else:
+            message["content"] = [_render_part(part, vars) for part in self.content]
+        if self.name is not None:
+            message["name"] = self.name
+        message.update(copy_json(self.extra))
+        return message
+
+
+def _render_part(part: Part, vars: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = copy_json(part.data)
+    if part.text is not None:
+        data["text"] = part.text.render(vars)
+    if part.url is not None:
+        data["image_url"] = {**data["image_url"], "url": part.url.render(vars)}
+    return data
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (cheaper than copy.deepcopy)."""
+    if isinstance(value, Mapping):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [copy_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A loaded, fully checked spec. Durations are seconds; `params` holds only what the
+    file sets, named as the API names them."""
+
+    path: Path
+    name: str
+    description: str | None
+    model: str
+    provider: ProviderConfig
+    params: Mapping[str, Any]
+    inputs: dict[str, Any] | None
+    messages: tuple[MessageTemplate, ...]
+    output: OutputConfig | None
+    tools: tuple[dict[str, Any], ...]
+    tool_choice: str | dict[str, Any] | None
+    stream: bool
+    timeout: float
+    deadline: float | None
+    retry: RetryConfig
+    rate: RateConfig
+    breaker: BreakerConfig
+    ledger: LedgerConfig
+    tests: tuple[TestCase, ...]
+    sha256: str
+    variables: frozenset[str]
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def position(self, pointer: str) -> tuple[int, int]:
+        """The (line, column) of the node at a JSON pointer, or of its nearest ancestor."""
+        return nearest(self.positions, pointer)
+
+    def prepare_vars(self, vars: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply the `inputs` defaults, then check the variables against `inputs`.
+
+        Without `inputs`, every variable the templates use is required. Raise InputsInvalid
+        with one "pointer: problem" line per error."""
+        prepared = copy_json(vars)
+        if self.inputs is None:
+            missing = sorted(self.variables - prepared.keys())
+            errors = [f"/: missing variable '{name}' (used by the templates)" for name in missing]
+        else:
+            apply_defaults(self.inputs, prepared)
+            errors = [str(i) for i in compile_validator(self.inputs).explain(prepared)]
+        if errors:
+            lines = "\n".join(f"  {e}" for e in errors)
+            raise InputsInvalid(
+                f"{self.path}: the variables do not match the spec:\n{lines}", errors
+            )
+        return dict(prepared)
+
+    def render(self, vars: Mapping[str, Any]) -> list[Message]:
+        """The messages exactly as sent to the API. Raise TemplateError (positioned at the
+        template's line in the spec) when a template cannot render."""
+        return [message.render(vars) for message in self.messages]
+
+
+def apply_defaults(schema: Any, value: Any) -> None:
+    """Fill in `default`s of absent properties, recursively into objects that are present."""
+    if not isinstance(schema, Mapping) or not isinstance(value, dict):
+        return
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return
+    for name, sub in properties.items():
+        if not isinstance(sub, Mapping):
+            continue
+        if name not in value and "default" in sub:
+            value[name] = copy_json(sub["default"])
+        if name in value:
+            apply_defaults(sub, value[name])
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds in a duration: a number of seconds, or "250ms", "30s", "2m", "1h"."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 2m, 1h)")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def duration_or(value: Any, default: float | None) -> float | None:
+    """parse_duration, or `default` when the value is absent or not a duration (the schema
+    check has reported that already)."""
+    try:
+        return default if value is None else parse_duration(value)
+    except (TypeError, ValueError):
+        return default

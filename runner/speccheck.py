@@ -1,0 +1,350 @@
+"""The checks of a prompt spec beyond YAML: the spec's JSON Schema (with hints for people who
+edit YAML), then parameters, provider, policy, inputs, templates, messages and tools; the
+output schema and the tests are checked by runner.outputschema and runner.spectests.
+
+It reports every problem into the spec's `Doc` and builds nothing: runner.spec turns a clean
+result into a PromptSpec. It reads no file itself and never imports yaml or jsonschema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, TemplateError
+from .issues import json_pointer, path_label, pointer_path, say
+from .outputschema import check_output
+from .promptspec import OutputConfig, TestCase, duration_or
+from .schemas import SchemaValidator, check_schema, compile_validator, packaged_schema
+from .spectests import check_tests
+from .strictmode import strict_mode_issues
+from .templating import Template, compile_template
+from .yamldoc import Doc, as_dict, as_list
+
+__all__ = ["SPEC_SCHEMA", "CheckedSpec", "check_spec", "schema_problems"]
+
+SPEC_SCHEMA = "prompt-spec.schema.json"
+_HINTS = {"duration": "use e.g. 250ms, 30s, 2m, 1h, or a number of seconds"}
+# Keys that look like parameters but have a field of their own in a spec.
+_NOT_PARAMS = {
+    "messages": "write the conversation under the top-level 'messages'",
+    "model": "use the top-level 'model'",
+    "stream": "use the top-level 'stream'",
+    "stream_options": "runner sets stream_options itself",
+    "tools": "use the top-level 'tools'",
+    "tool_choice": "use the top-level 'tool_choice'",
+    "response_format": "use 'output' (schema, strict)",
+    "functions": "use the top-level 'tools' (functions is deprecated)",
+    "function_call": "use the top-level 'tool_choice' (function_call is deprecated)",
+}
+_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie"}
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    """What the checks found that a PromptSpec is built from: the compiled templates by JSON
+    pointer, the resolved output schema and the test cases."""
+
+    templates: Mapping[str, Template]
+    output: OutputConfig | None
+    tests: tuple[TestCase, ...]
+
+
+def check_spec(doc: Doc, path: Path, root: Path) -> CheckedSpec:
+    """Check a parsed spec; every problem lands in `doc.problems`. `root` bounds where an
+    output schema path may lead."""
+    return _Checker(doc, path, root).run()
+
+
+@functools.cache
+def _spec_validator() -> SchemaValidator:
+    return compile_validator(packaged_schema(SPEC_SCHEMA))
+
+
+@functools.cache
+def _param_names() -> list[str]:
+    return list(packaged_schema(SPEC_SCHEMA)["properties"]["params"]["properties"])
+
+
+def schema_problems(doc: Doc, validator: SchemaValidator, *, spec: bool = True) -> None:
+    """Report the document's schema violations; `spec` adds hints that only fit prompt specs."""
+    for issue in validator.explain(doc.value, hints=_HINTS):
+        if issue.validator in ("additionalProperties", "propertyNames"):
+            parent, key = issue.path[:-1], issue.path[-1]
+            message = issue.message
+            if spec and issue.validator == "additionalProperties" and parent == ("params",):
+                advice = _NOT_PARAMS.get(str(key))
+                if advice:
+                    message = f"'{key}' is not a parameter: {advice}"
+            elif spec and issue.validator == "additionalProperties" and not parent:
+                close = difflib.get_close_matches(str(key), _param_names(), n=1, cutoff=0.75)
+                if close and "(" not in message:
+                    message += f" (did you mean 'params.{close[0]}'?)"
+            label = path_label(parent)
+            doc.problem(issue.pointer, f"{label}: {message}" if label else message, key=True)
+        else:
+            label = path_label(issue.path)
+            doc.problem(issue.pointer, f"{label}: {issue.message}" if label else issue.message)
+
+
+_ONLY_ON = {
+    "tool_calls": "assistant",
+    "function_call": "assistant",
+    "refusal": "assistant",
+    "tool_call_id": "tool",
+}
+_PART_TYPES = {
+    "system": ("text",),
+    "developer": ("text",),
+    "user": ("text", "image_url", "input_audio", "file"),
+    "assistant": ("text", "refusal"),
+    "tool": ("text",),
+    "function": (),
+}
+_PART_KEYS = ("text", "image_url", "input_audio", "file", "refusal")
+
+
+class _Checker:
+    """The checks beyond the JSON Schema. Every check reads the document defensively: the
+    schema check has reported wrong shapes already."""
+
+    def __init__(self, doc: Doc, path: Path, root: Path) -> None:
+        self.doc = doc
+        self.path = path
+        self.root = root
+        self.spec: dict[str, Any] = doc.value
+        self.templates: dict[str, Template] = {}
+        self.inputs_ok = False
+
+    def run(self) -> CheckedSpec:
+        schema_problems(self.doc, _spec_validator())
+        self.check_params()
+        self.check_provider()
+        self.check_inputs()
+        self.compile_messages()
+        self.check_messages()
+        self.check_undeclared()
+        output = check_output(self.doc, self.spec, self.path, self.root)
+        self.check_tools()
+        self.check_policy()
+        tests = check_tests(
+            self.doc,
+            self.spec,
+            self.templates,
+            inputs_ok=self.inputs_ok,
+            has_output=output is not None,
+        )
+        return CheckedSpec(self.templates, output, tests)
+
+    # -- parameters, provider, policy ----------------------------------------------------------
+
+    def check_params(self) -> None:
+        params = as_dict(self.spec.get("params"))
+        if "max_tokens" in params and "max_completion_tokens" in params:
+            self.doc.problem(
+                "/params/max_completion_tokens",
+                "params: set max_tokens or max_completion_tokens, not both",
+                key=True,
+            )
+        if "top_logprobs" in params and params.get("logprobs") is not True:
+            self.doc.problem(
+                "/params/top_logprobs", "params: top_logprobs needs logprobs: true", key=True
+            )
+        if "parallel_tool_calls" in params and not self.spec.get("tools"):
+            self.doc.problem(
+                "/params/parallel_tool_calls",
+                "params: parallel_tool_calls needs tools",
+                key=True,
+            )
+
+    def check_provider(self) -> None:
+        headers = as_dict(as_dict(self.spec.get("provider")).get("headers"))
+        for name in headers:
+            if str(name).lower() in _SECRET_HEADERS:
+                self.doc.problem(
+                    json_pointer(("provider", "headers", name)),
+                    f"provider.headers: '{name}' would put a secret in the spec; name the "
+                    "environment variable that holds the key in provider.api_key_env instead",
+                    key=True,
+                )
+
+    def check_policy(self) -> None:
+        for key in ("timeout", "deadline"):
+            if key in self.spec and duration_or(self.spec[key], None) == 0:
+                self.doc.problem(f"/{key}", f"{key} must be longer than 0")
+        backoff = as_dict(as_dict(self.spec.get("retry")).get("backoff"))
+        low, high = duration_or(backoff.get("initial"), 1.0), duration_or(backoff.get("max"), 20.0)
+        if low is not None and high is not None and high < low:
+            where = "/retry/backoff/max" if "max" in backoff else "/retry/backoff/initial"
+            self.doc.problem(
+                where, f"retry.backoff: max ({high:g}s) is shorter than initial ({low:g}s)"
+            )
+
+    # -- inputs and templates ------------------------------------------------------------------
+
+    def check_inputs(self) -> None:
+        inputs = self.spec.get("inputs")
+        if not isinstance(inputs, dict):
+            return
+        issues = check_schema(inputs)
+        for issue in issues:
+            self.doc.problem("/inputs" + issue.pointer, f"inputs: {issue}")
+        kind = inputs.get("type")
+        if kind is not None and kind != "object":
+            self.doc.problem(
+                "/inputs/type",
+                "inputs: the variables are named, so inputs must be an object schema "
+                '("type": "object")',
+            )
+        self.inputs_ok = not issues and kind in (None, "object")
+
+    def compile_messages(self) -> None:
+        for i, message in enumerate(as_list(self.spec.get("messages"))):
+            if not isinstance(message, dict):
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                self.compile(f"/messages/{i}/content", content)
+            for j, part in enumerate(as_list(content)):
+                part = as_dict(part)
+                if isinstance(part.get("text"), str):
+                    self.compile(f"/messages/{i}/content/{j}/text", part["text"])
+                url = as_dict(part.get("image_url")).get("url")
+                if isinstance(url, str):
+                    self.compile(f"/messages/{i}/content/{j}/image_url/url", url)
+
+    def compile(self, pointer: str, source: str) -> None:
+        try:
+            self.templates[pointer] = compile_template(
+                source, origin=pointer, file=self.doc.file, locate=self.doc.locator(pointer)
+            )
+        except TemplateError as exc:
+            self.doc.problems.extend(exc.problems)
+
+    def check_undeclared(self) -> None:
+        inputs = self.spec.get("inputs")
+        if not isinstance(inputs, dict) or not self.inputs_ok:
+            return
+        declared = set(as_dict(inputs.get("properties")))
+        for pointer, template in self.templates.items():
+            for name in sorted(template.variables - declared):
+                line, col = template.position(template.line_of(name))
+                message = (
+                    f"template {pointer}: variable '{name}' is used but not declared in "
+                    "inputs.properties"
+                )
+                self.doc.problems.append(Problem(self.doc.file, line, col, message, pointer))
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def check_messages(self) -> None:
+        call_ids: set[str] = set()
+        for i, message in enumerate(as_list(self.spec.get("messages"))):
+            if not isinstance(message, dict) or message.get("role") not in _PART_TYPES:
+                continue
+            role, at = message["role"], f"/messages/{i}"
+            for key, only in _ONLY_ON.items():
+                if key in message and role != only:
+                    self.doc.problem(
+                        f"{at}/{key}",
+                        f"{say(at, '')}'{key}' is only allowed on {only} messages",
+                        key=True,
+                    )
+            if role == "tool" and "name" in message:
+                self.doc.problem(
+                    f"{at}/name", f"{say(at, '')}tool messages have no 'name'", key=True
+                )
+            self.check_content(at, role, message)
+            for call in as_list(message.get("tool_calls")):
+                if isinstance(as_dict(call).get("id"), str):
+                    call_ids.add(call["id"])
+            answered = message.get("tool_call_id")
+            if role == "tool" and isinstance(answered, str) and answered not in call_ids:
+                self.doc.problem(
+                    f"{at}/tool_call_id",
+                    f"{say(at, '')}tool_call_id '{answered}' answers no tool call of an "
+                    "earlier assistant message",
+                )
+
+    def check_content(self, at: str, role: str, message: dict[str, Any]) -> None:
+        content = message.get("content")
+        if content is None and "content" in message and role not in ("assistant", "function"):
+            self.doc.problem(f"{at}/content", f"{say(at, '')}content must not be null")
+        calls = message.get("tool_calls") or message.get("function_call")
+        if role == "assistant" and content is None and not calls:
+            self.doc.problem(at, f"{say(at, '')}an assistant message needs content or tool_calls")
+        if not isinstance(content, list):
+            return
+        allowed = _PART_TYPES[role]
+        if not allowed:
+            self.doc.problem(f"{at}/content", f"{say(at, '')}content must be a string")
+            return
+        for j, part in enumerate(content):
+            kind = as_dict(part).get("type")
+            where = f"{at}/content/{j}"
+            if kind in _PART_KEYS and kind not in allowed:
+                self.doc.problem(
+                    f"{where}/type",
+                    f"{say(where, '')}a {role} message cannot have a '{kind}' part "
+                    f"(allowed: {', '.join(allowed)})",
+                )
+            for key in as_dict(part):
+                if key in _PART_KEYS and key != kind and kind in _PART_KEYS:
+                    self.doc.problem(
+                        f"{where}/{key}",
+                        f"{say(where, '')}'{key}' does not belong in a part of type '{kind}'",
+                        key=True,
+                    )
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    def check_tools(self) -> None:
+        names: dict[str, set[str]] = {"function": set(), "custom": set()}
+        for i, tool in enumerate(as_list(self.spec.get("tools"))):
+            kind = as_dict(tool).get("type")
+            body = as_dict(as_dict(tool).get(kind)) if kind in names else {}
+            name = body.get("name")
+            if isinstance(name, str) and isinstance(kind, str):
+                if name in names[kind]:
+                    self.doc.problem(
+                        f"/tools/{i}/{kind}/name", f"tools[{i}]: a second tool named '{name}'"
+                    )
+                names[kind].add(name)
+            if kind == "function" and isinstance(body.get("parameters"), dict):
+                self.check_parameters(f"/tools/{i}/function/parameters", body)
+        self.check_tool_choice(names)
+
+    def check_parameters(self, at: str, function: dict[str, Any]) -> None:
+        schema = function["parameters"]
+        label = path_label(pointer_path(at))
+        meta = check_schema(schema)
+        for issue in meta:
+            self.doc.problem(at + issue.pointer, f"{label}: {issue}")
+        if schema.get("type", "object") != "object":
+            self.doc.problem(f"{at}/type", f'{label}: must be an object schema ("type": "object")')
+        elif function.get("strict") is True and not meta:
+            for issue in strict_mode_issues(schema):
+                self.doc.problem(at + issue.pointer, f"{label}: {issue}")
+
+    def check_tool_choice(self, names: dict[str, set[str]]) -> None:
+        if "tool_choice" not in self.spec:
+            return
+        choice = self.spec["tool_choice"]
+        if not self.spec.get("tools"):
+            self.doc.problem("/tool_choice", "tool_choice needs tools", key=True)
+            return
+        kind = as_dict(choice).get("type")
+        if kind not in names:
+            return
+        name = as_dict(as_dict(choice).get(kind)).get("name")
+        if isinstance(name, str) and name not in names[kind]:
+            close = difflib.get_close_matches(name, sorted(names[kind]), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.doc.problem(
+                f"/tool_choice/{kind}/name",
+                f"tool_choice: no {kind} tool named '{name}' in tools{hint}",
+            )

@@ -1,0 +1,168 @@
+"""runner.outputschema: the output schema of a spec, inline or a file inside the repository,
+checked against its meta-schema and strict mode."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runner.errors import SpecError
+from runner.spec import load_spec
+
+OK = "messages:\n  - {role: user, content: hi}\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The current directory (tmp_path, from conftest) as a git work tree."""
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+def _write(name: str, text: str | bytes) -> Path:
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
+    _write(name, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(name)
+    assert info.value.exit_code == 2
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "expected"),
+    [
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: schemas/none.json}\n",
+            {},
+            ["spec.yaml:4:18: output.schema: schemas/none.json does not exist"],
+            id="missing-output-schema",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: bad.json, strict: false}\n",
+            {"bad.json": '{"type": "object", "properties": {"a": {"type": "strin"}}}'},
+            [
+                "spec.yaml:4:18: output.schema: bad.json: /properties/a/type: 'strin' is not one "
+                "of "
+                "['array', 'boolean', 'integer', 'null', 'number', 'object', 'string']"
+            ],
+            id="invalid-output-schema",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: bad.json}\n",
+            {"bad.json": '{\n  "type": "object",\n}\n'},
+            [
+                "spec.yaml:4:18: output.schema: bad.json: not valid JSON: Expecting property name "
+                "enclosed in double quotes (line 3, column 1)"
+            ],
+            id="output-schema-not-json",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: list.json}\n",
+            {"list.json": "[1, 2]"},
+            [
+                "spec.yaml:4:18: output.schema: list.json: must hold a JSON object (a schema), "
+                "not a list"
+            ],
+            id="output-schema-not-an-object",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: /etc/passwd}\n",
+            {},
+            [
+                "spec.yaml:4:18: output.schema: /etc/passwd is an absolute path; give a path "
+                "relative to the spec"
+            ],
+            id="absolute-output-schema",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output:\n  schema:\n    type: object\n    properties:\n"
+            "      name: {type: string}\n      population: {type: integer}\n"
+            "    required: [name]\n",
+            {},
+            [
+                'spec.yaml:6:5: output.schema: /: "required" must list every property; missing: '
+                '"population" (make it required, and allow null if it is optional: "type": '
+                '["integer", "null"])',
+                'spec.yaml:6:5: output.schema: /: add "additionalProperties": false (strict mode '
+                "requires it on every object)",
+            ],
+            id="not-strict-compatible-inline",
+        ),
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: loose.json}\n",
+            {
+                "loose.json": '{"type": "object", "properties": {"a": {"type": "string"}}, '
+                '"required": ["a"]}'
+            },
+            [
+                'spec.yaml:4:18: output.schema: loose.json: /: add "additionalProperties": false '
+                "(strict mode requires it on every object)"
+            ],
+            id="not-strict-compatible-file",
+        ),
+    ],
+)
+def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[str]) -> None:
+    for name, content in files.items():
+        _write(name, content)
+    assert _problems(text) == expected
+    assert not Path("pwned").exists()  # nothing executed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "model: x\n" + OK + "output: {schema: {type: object, properties: {a: {type: array}},"
+            " required: [a], additionalProperties: false}, name: 'no spaces'}\n",
+            [
+                'spec.yaml:4:49: output.schema: /properties/a: add "items" (strict mode needs the '
+                "item schema of every array)",
+                "spec.yaml:4:116: output.name: 'no spaces' does not match the pattern "
+                "^[a-zA-Z0-9_-]{1,64}$",
+            ],
+            id="output-inline",
+        ),
+    ],
+)
+def test_semantic_checks(text: str, expected: list[str]) -> None:
+    assert _problems(text) == expected
+
+
+@pytest.mark.parametrize("levels", [70, 100_000])
+def test_deeply_nested_output_schema_files(repo: Path, levels: int) -> None:
+    _write("deep.json", '{"items": ' * levels + "{}" + "}" * levels)
+    assert _problems("model: x\n" + OK + "output: {schema: deep.json}\n") == [
+        "spec.yaml:4:18: output.schema: deep.json: nested more than 64 levels deep"
+    ]
+
+
+def test_output_schema_outside_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    _write("outside.json", '{"type": "object"}')
+    os.chdir(tmp_path / "repo")
+    problems = _problems("model: x\n" + OK + "output: {schema: ../outside.json}\n")
+    assert problems == [
+        f"spec.yaml:4:18: output.schema: ../outside.json leads outside the repository "
+        f"({(tmp_path / 'repo').resolve()}); keep schemas inside it"
+    ]
+
+
+def test_output_schema_symlink_leading_outside(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    _write("secret.json", '{"type": "object"}')
+    (tmp_path / "repo" / "link.json").symlink_to(tmp_path / "secret.json")
+    os.chdir(tmp_path / "repo")
+    [problem] = _problems("model: x\n" + OK + "output: {schema: link.json, strict: false}\n")
+    assert "output.schema: link.json leads outside the repository" in problem
