@@ -1,13 +1,12 @@
-"""Tests for runner.mockserver: reply shapes, usage, schema-valid answers, errors, seeded faults
-and the X-Mock-Fault header, in-process (httpx2's ASGITransport) and on a loopback uvicorn server
-(streams, drops), and the official openai SDK against it."""
+"""Tests for runner.mockserver: the names it exports, routes, the API key, /v1/models, errors
+as OpenAI shapes them, streams and dropped connections on a loopback uvicorn server, and the
+official openai SDK against it."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import queue
-import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -21,23 +20,19 @@ import openai
 import pydantic
 import pytest
 
-from runner import mockserver, tokens
+from runner import mockserver
 from runner.mockserver import (
     DEFAULT_MODELS,
     REFUSAL,
-    Faults,
     create_app,
     generate_instance,
-    parse_duration,
-    parse_fault_header,
-    parse_statuses,
     serve,
 )
 
 MODEL = "gpt-4o-mini"
 CORPUS = Path(__file__).parent / "data" / "strict-schemas"
 CITY = json.loads((CORPUS / "city.json").read_text())
-WEATHER_TOOL = {
+WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -55,7 +50,7 @@ WEATHER_TOOL = {
         },
     },
 }
-TIME_TOOL = {
+TIME_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_time",
@@ -113,492 +108,34 @@ async def loopback(url: str) -> AsyncIterator[httpx2.AsyncClient]:
         yield client
 
 
-# --- shapes and usage -------------------------------------------------------------------------
+# --- exports ----------------------------------------------------------------------------------
 
 
-@pytest.mark.anyio
-async def test_plain_reply_has_openai_shape() -> None:
-    async with in_process() as client:
-        reply = await chat(client, body())
-    assert reply.status_code == 200
-    assert reply.headers["content-type"] == "application/json"
-    assert re.fullmatch(r"req_[0-9a-f]{32}", reply.headers["x-request-id"])
-    data = reply.json()
-    assert set(data) == {
-        "id",
-        "object",
-        "created",
-        "model",
-        "choices",
-        "usage",
-        "service_tier",
-        "system_fingerprint",
+def test_the_public_names_stay_in_mockserver() -> None:
+    # cli, engine and other tests import these from runner.mockserver, whichever module owns them.
+    assert set(mockserver.__all__) == {
+        "DEFAULT_MODELS",
+        "FAULT_HEADER",
+        "REFUSAL",
+        "REFUSE_MARKER",
+        "Faults",
+        "create_app",
+        "generate_instance",
+        "parse_duration",
+        "parse_fault_header",
+        "parse_statuses",
+        "serve",
     }
-    assert re.fullmatch(r"chatcmpl-[0-9a-f]{29}", data["id"])
-    assert data["object"] == "chat.completion"
-    assert isinstance(data["created"], int)
-    assert data["model"] == MODEL
-    assert data["system_fingerprint"] == "fp_runner_mock"
-    [choice] = data["choices"]
-    assert choice["index"] == 0
-    assert choice["logprobs"] is None
-    assert choice["finish_reason"] == "stop"
-    message = choice["message"]
-    assert set(message) == {"role", "content", "refusal", "annotations"}
-    assert message["role"] == "assistant"
-    assert message["refusal"] is None
-    assert message["annotations"] == []
-    assert message["content"].startswith('Mock answer to "Tell me about Paris.".')
-    assert data["usage"]["prompt_tokens_details"] == {"cached_tokens": 0, "audio_tokens": 0}
-    assert data["usage"]["completion_tokens_details"] == {
-        "reasoning_tokens": 0,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    }
-
-
-@pytest.mark.anyio
-async def test_usage_is_counted_with_the_tokenizer() -> None:
-    messages = [
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "name": "ada", "content": "Weather in Oslo?"},
-    ]
-    payload = {"model": MODEL, "messages": messages, "tools": [WEATHER_TOOL], "n": 2}
-    async with in_process() as client:
-        data = (await chat(client, payload)).json()
-    usage = data["usage"]
-    assert usage["prompt_tokens"] == tokens.count_messages(messages, MODEL, tools=[WEATHER_TOOL])
-    completion = 0
-    for choice in data["choices"]:
-        for call in choice["message"]["tool_calls"]:
-            fn = call["function"]
-            completion += tokens.count_text(fn["name"], MODEL)
-            completion += tokens.count_text(fn["arguments"], MODEL)
-    assert usage["completion_tokens"] == completion
-    assert usage["total_tokens"] == usage["prompt_tokens"] + completion
-
-
-@pytest.mark.anyio
-async def test_n_choices_are_distinct_and_usage_adds_up() -> None:
-    async with in_process() as client:
-        data = (await chat(client, body(n=3))).json()
-    texts = [c["message"]["content"] for c in data["choices"]]
-    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
-    assert len(set(texts)) == 3
-    assert data["usage"]["completion_tokens"] == sum(tokens.count_text(t, MODEL) for t in texts)
-
-
-@pytest.mark.anyio
-async def test_n_does_not_change_the_first_choice() -> None:
-    async with in_process() as client:
-        one = (await chat(client, body())).json()
-        three = (await chat(client, body(n=3))).json()
-    assert three["choices"][0] == one["choices"][0]
-    assert three["id"] != one["id"]  # a different request all the same
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
-async def test_max_tokens_cuts_the_text(param: str) -> None:
-    async with in_process() as client:
-        full = (await chat(client, body())).json()["choices"][0]["message"]["content"]
-        data = (await chat(client, body(**{param: 7}))).json()
-    choice = data["choices"][0]
-    assert choice["finish_reason"] == "length"
-    text = choice["message"]["content"]
-    assert full.startswith(text)
-    assert 0 < tokens.count_text(text, MODEL) <= 7
-    assert data["usage"]["completion_tokens"] == tokens.count_text(text, MODEL)
-
-
-@pytest.mark.anyio
-async def test_a_long_enough_limit_changes_nothing() -> None:
-    async with in_process() as client:
-        full = (await chat(client, body())).json()["choices"][0]
-        roomy = (await chat(client, body(max_tokens=4000))).json()["choices"][0]
-    assert roomy == full
-
-
-@pytest.mark.anyio
-async def test_stop_sequences_cut_before_the_first_match() -> None:
-    async with in_process() as client:
-        full = (await chat(client, body())).json()["choices"][0]["message"]["content"]
-        assert "\n\n" in full
-        stops = ["\n\n", "zzz-never"]
-        data = (await chat(client, body(stop=stops))).json()
-        single = (await chat(client, body(stop="\n\n"))).json()
-    choice = data["choices"][0]
-    assert choice["message"]["content"] == full[: full.index("\n\n")]
-    assert choice["finish_reason"] == "stop"
-    assert single["choices"][0]["message"]["content"] == choice["message"]["content"]
-
-
-@pytest.mark.anyio
-async def test_stop_applies_before_max_tokens() -> None:
-    async with in_process() as client:
-        full = (await chat(client, body())).json()["choices"][0]["message"]["content"]
-        first = full[: full.index(".") + 1]
-        short = (await chat(client, body(stop=".", max_tokens=500))).json()["choices"][0]
-    assert short["message"]["content"] == first[:-1]
-    assert short["finish_reason"] == "stop"
-
-
-# --- structured answers -----------------------------------------------------------------------
-
-
-def schema_format(schema: dict[str, Any], name: str = "answer") -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("name", ["city", "defs-chain", "ui-root-recursive", "formats"])
-async def test_json_schema_answers_are_valid(name: str) -> None:
-    schema = json.loads((CORPUS / f"{name}.json").read_text())
-    async with in_process() as client:
-        data = (await chat(client, body(response_format=schema_format(schema, name), n=3))).json()
-    for choice in data["choices"]:
-        assert choice["finish_reason"] == "stop"
-        content = choice["message"]["content"]
-        assert valid(schema, json.loads(content))
-        assert ": " not in content.split('"')[0]  # compact, as the API writes it
-
-
-@pytest.mark.anyio
-async def test_json_cut_by_max_tokens_is_cut() -> None:
-    async with in_process() as client:
-        reply = await chat(client, body(response_format=schema_format(CITY), max_tokens=5))
-    choice = reply.json()["choices"][0]
-    assert choice["finish_reason"] == "length"
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(choice["message"]["content"])
-
-
-@pytest.mark.anyio
-async def test_json_object_answer_is_an_object() -> None:
-    async with in_process() as client:
-        reply = await chat(client, body("Answer in JSON.", response_format={"type": "json_object"}))
-    assert isinstance(json.loads(reply.json()["choices"][0]["message"]["content"]), dict)
-
-
-@pytest.mark.anyio
-async def test_tool_call_arguments_are_valid() -> None:
-    async with in_process() as client:
-        data = (await chat(client, body("Weather in Oslo?", tools=[WEATHER_TOOL], n=2))).json()
-    for choice in data["choices"]:
-        assert choice["finish_reason"] == "tool_calls"
-        message = choice["message"]
-        assert message["content"] is None
-        [call] = message["tool_calls"]
-        assert re.fullmatch(r"call_[0-9a-f]{24}", call["id"])
-        assert call["type"] == "function"
-        assert call["function"]["name"] == "get_weather"
-        args = json.loads(call["function"]["arguments"])
-        assert valid(WEATHER_TOOL["function"]["parameters"], args)
-
-
-@pytest.mark.anyio
-async def test_tool_choice_rules() -> None:
-    tools = [WEATHER_TOOL, TIME_TOOL]
-    named = {"type": "function", "function": {"name": "get_time"}}
-    async with in_process() as client:
-        auto = (await chat(client, body(tools=tools))).json()["choices"][0]["message"]
-        chosen = (await chat(client, body(tools=tools, tool_choice=named))).json()
-        parallel = (await chat(client, body(tools=tools, parallel_tool_calls=True))).json()
-        off = (await chat(client, body(tools=tools, tool_choice="none"))).json()
-        after = {
-            "model": MODEL,
-            "tools": tools,
-            "messages": [
-                {"role": "user", "content": "Weather in Oslo?"},
-                {"role": "assistant", "content": None, "tool_calls": auto["tool_calls"]},
-                {"role": "tool", "tool_call_id": auto["tool_calls"][0]["id"], "content": "12 C"},
-            ],
-        }
-        answered = (await chat(client, after)).json()["choices"][0]
-    assert [c["function"]["name"] for c in auto["tool_calls"]] == ["get_weather"]
-    [call] = chosen["choices"][0]["message"]["tool_calls"]
-    assert call["function"]["name"] == "get_time"
-    assert valid(TIME_TOOL["function"]["parameters"], json.loads(call["function"]["arguments"]))
-    calls = parallel["choices"][0]["message"]["tool_calls"]
-    assert [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
-    assert len({c["id"] for c in calls}) == 2
-    assert off["choices"][0]["finish_reason"] == "stop"
-    assert "tool_calls" not in off["choices"][0]["message"]
-    assert answered["finish_reason"] == "stop"
-    assert answered["message"]["content"].startswith('Mock answer to "Weather in Oslo?".')
-
-
-@pytest.mark.anyio
-async def test_legacy_functions_get_a_function_call() -> None:
-    functions = [WEATHER_TOOL["function"]]
-    async with in_process() as client:
-        data = (await chat(client, body(functions=functions))).json()
-    choice = data["choices"][0]
-    assert choice["finish_reason"] == "function_call"
-    call = choice["message"]["function_call"]
-    assert call["name"] == "get_weather"
-    assert valid(functions[0]["parameters"], json.loads(call["arguments"]))
-
-
-@pytest.mark.anyio
-async def test_the_refusal_marker_gets_a_refusal() -> None:
-    async with in_process() as client:
-        data = (await chat(client, body("Do the bad thing [[refuse]]", n=2))).json()
-    for choice in data["choices"]:
-        assert choice["message"]["content"] is None
-        assert choice["message"]["refusal"] == REFUSAL
-        assert choice["finish_reason"] == "stop"
-    assert data["usage"]["completion_tokens"] == 2 * tokens.count_text(REFUSAL, MODEL)
-
-
-# --- determinism ------------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_answers_are_deterministic() -> None:
-    payload = body(response_format=schema_format(CITY), n=2)
-    async with in_process() as one, in_process() as two, in_process(faults=Faults(seed=9)) as other:
-        a = (await chat(one, payload)).json()
-        b = (await chat(one, payload)).json()
-        c = (await chat(two, payload)).json()
-        reseeded = (await chat(one, {**payload, "seed": 7})).json()
-        other_seed = (await chat(other, payload)).json()
-    assert a["id"] == b["id"] == c["id"]
-    assert a["choices"] == b["choices"] == c["choices"]
-    assert reseeded["choices"] != a["choices"]
-    assert other_seed["choices"] != a["choices"]
+    for name in mockserver.__all__:
+        assert getattr(mockserver, name) is not None, name
+    assert (mockserver.FAULT_HEADER, mockserver.REFUSE_MARKER) == ("x-mock-fault", "[[refuse]]")
 
 
 def test_generate_instance_is_exported() -> None:
     assert valid(CITY, generate_instance(CITY, Random(0)))
 
 
-# --- request errors ---------------------------------------------------------------------------
-
-REASONING = "o3-mini"
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("payload", "message", "param", "code"),
-    [
-        (
-            b"{nope",
-            "We could not parse the JSON body of your request. The OpenAI API expects a "
-            "JSON payload, but what was sent was not valid JSON.",
-            None,
-            None,
-        ),
-        (
-            [1],
-            "Invalid type for 'body': expected an object, but got an array instead.",
-            "body",
-            "invalid_type",
-        ),
-        (
-            {"messages": []},
-            "Missing required parameter: 'model'.",
-            "model",
-            "missing_required_parameter",
-        ),
-        (
-            {"model": 4, "messages": []},
-            "Invalid type for 'model': expected a non-empty string, but got an integer instead.",
-            "model",
-            "invalid_type",
-        ),
-        (
-            {"model": MODEL},
-            "Missing required parameter: 'messages'.",
-            "messages",
-            "missing_required_parameter",
-        ),
-        (
-            {"model": MODEL, "messages": "hi"},
-            "Invalid type for 'messages': expected an array, but got a string instead.",
-            "messages",
-            "invalid_type",
-        ),
-        (
-            {"model": MODEL, "messages": []},
-            "Invalid 'messages': empty array. Expected an array "
-            "with minimum length 1, but got an empty array instead.",
-            "messages",
-            "empty_array",
-        ),
-        (
-            {"model": MODEL, "messages": [None]},
-            "Invalid type for 'messages[0]': expected an object, but got null instead.",
-            "messages[0]",
-            "invalid_type",
-        ),
-        (
-            {"model": MODEL, "messages": [{"content": "x"}]},
-            "Missing required parameter: 'messages[0].role'.",
-            "messages[0].role",
-            "missing_required_parameter",
-        ),
-        (
-            {"model": MODEL, "messages": [{"role": "robot"}]},
-            'Invalid value: "robot". Supported '
-            "values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
-            "messages[0].role",
-            "invalid_value",
-        ),
-        (
-            body(n=0),
-            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.",
-            "n",
-            "integer_below_min_value",
-        ),
-        (
-            body(n=129),
-            "Invalid 'n': integer above maximum value. Expected a value <= 128, but "
-            "got 129 instead.",
-            "n",
-            "integer_above_max_value",
-        ),
-        (
-            body(n=True),
-            "Invalid type for 'n': expected an integer, but got a boolean instead.",
-            "n",
-            "invalid_type",
-        ),
-        (
-            body(max_tokens=0),
-            "Invalid 'max_tokens': integer below minimum value. Expected a value "
-            ">= 1, but got 0 instead.",
-            "max_tokens",
-            "integer_below_min_value",
-        ),
-        (
-            {**body(max_tokens=5), "model": REASONING},
-            "Unsupported parameter: 'max_tokens' is not "
-            "supported with this model. Use 'max_completion_tokens' instead.",
-            "max_tokens",
-            "unsupported_parameter",
-        ),
-        (
-            body(stop=5),
-            "Invalid type for 'stop': expected a string or an array of strings, but "
-            "got an integer instead.",
-            "stop",
-            "invalid_type",
-        ),
-        (
-            body(stop=list("abcde")),
-            "Invalid 'stop': array too long. Expected an array with "
-            "maximum length 4, but got an array with length 5 instead.",
-            "stop",
-            "array_above_max_length",
-        ),
-        (
-            body(stream_options={"include_usage": True}),
-            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-            "stream_options",
-            None,
-        ),
-        (
-            body(response_format="json"),
-            "Invalid type for 'response_format': expected an object, but got a string instead.",
-            "response_format",
-            "invalid_type",
-        ),
-        (
-            body(response_format={"type": "xml"}),
-            'Invalid value: "xml". Supported values are: '
-            "'text', 'json_object', and 'json_schema'.",
-            "response_format.type",
-            "invalid_value",
-        ),
-        (
-            body(response_format={"type": "json_schema"}),
-            "Missing required parameter: 'response_format.json_schema'.",
-            "response_format.json_schema",
-            "missing_required_parameter",
-        ),
-        (
-            body(response_format={"type": "json_schema", "json_schema": {"schema": {}}}),
-            "Missing required parameter: 'response_format.json_schema.name'.",
-            "response_format.json_schema.name",
-            "missing_required_parameter",
-        ),
-        (
-            body(response_format={"type": "json_object"}),
-            "'messages' must contain the word 'json' "
-            "in some form, to use 'response_format' of type 'json_object'.",
-            "messages",
-            None,
-        ),
-        (
-            body(response_format=schema_format({"type": "string", "pattern": "(?=a)"}, "x")),
-            "Invalid schema for response_format 'x': the mock server cannot generate a value for "
-            "it: pattern '(?=a)': lookarounds are not supported by the mock server.",
-            "response_format",
-            "invalid_json_schema",
-        ),
-        (
-            body(
-                tools=[
-                    {
-                        "type": "function",
-                        "function": {
-                            "name": "f",
-                            "parameters": {"type": "object", "properties": []},
-                        },
-                    }
-                ]
-            ),
-            "Invalid schema for function 'f': the mock server cannot generate a value for it: "
-            "'list' object has no attribute 'items'.",
-            "tools",
-            "invalid_json_schema",
-        ),
-        (
-            body(tool_choice="auto"),
-            "Invalid value for 'tool_choice': 'tool_choice' is only "
-            "allowed when 'tools' are specified.",
-            "tool_choice",
-            None,
-        ),
-        (
-            body(tools={}),
-            "Invalid type for 'tools': expected an array, but got an object instead.",
-            "tools",
-            "invalid_type",
-        ),
-        (
-            body(tools=[{"type": "function", "function": {}}]),
-            "Missing required parameter: 'tools[0].function.name'.",
-            "tools[0].function.name",
-            "missing_required_parameter",
-        ),
-        (
-            body(tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "x"}}),
-            "Invalid value for 'tool_choice': function \"x\" is not among the function 'tools'.",
-            "tool_choice",
-            None,
-        ),
-        (
-            body(functions=[{"parameters": {}}]),
-            "Missing required parameter: 'functions[0].name'.",
-            "functions[0].name",
-            "missing_required_parameter",
-        ),
-    ],
-)
-async def test_bad_requests_get_openai_errors(
-    payload: Any, message: str, param: str | None, code: str | None
-) -> None:
-    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    async with in_process() as client:
-        reply = await client.post("/chat/completions", content=content)
-    assert reply.status_code == 400
-    assert reply.json() == {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-    }
-    assert reply.headers["x-request-id"].startswith("req_")
+# --- routes, keys and models ------------------------------------------------------------------
 
 
 @pytest.mark.anyio
@@ -695,7 +232,7 @@ async def test_an_internal_error_gets_an_openai_shaped_500(monkeypatch: pytest.M
     def broken(*args: Any) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(mockserver, "_answer", broken)
+    monkeypatch.setattr(mockserver, "build_answer", broken)
     transport = httpx2.ASGITransport(create_app(), raise_app_exceptions=False)
     async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
         reply = await chat(client, body())
@@ -706,272 +243,6 @@ async def test_an_internal_error_gets_an_openai_shaped_500(monkeypatch: pytest.M
         "param": None,
         "code": None,
     }
-
-
-# --- faults -----------------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("status", "code", "type_", "message"),
-    [
-        (
-            429,
-            429,
-            "requests",
-            f"Rate limit reached for {MODEL} on requests per min (RPM): "
-            "Limit 500, Used 500, Requested 1. (mock fault)",
-        ),
-        (
-            "quota",
-            429,
-            "insufficient_quota",
-            "You exceeded your current quota, please check your plan and billing details.",
-        ),
-        (
-            500,
-            500,
-            "server_error",
-            "The server had an error while processing your request. Sorry about that!",
-        ),
-        (
-            503,
-            503,
-            "server_error",
-            "The engine is currently overloaded, please try again later.",
-        ),
-        (502, 502, "server_error", "The server returned status 502. (mock fault)"),
-        (400, 400, "invalid_request_error", "Mock fault: status 400."),
-    ],
-)
-async def test_fault_statuses_have_realistic_bodies(
-    status: int | str, code: int, type_: str, message: str
-) -> None:
-    faults = Faults(fail_rate=1.0, statuses=(status,), retry_after=1.5)
-    async with in_process(faults=faults) as client:
-        reply = await chat(client, body())
-    assert reply.status_code == code
-    error = reply.json()["error"]
-    assert (error["type"], error["message"]) == (type_, message)
-    expected_code = {429: "rate_limit_exceeded", "quota": "insufficient_quota"}.get(status)
-    assert error["code"] == expected_code
-    assert reply.headers["retry-after"] == "1.5"
-    assert reply.headers["retry-after-ms"] == "1500"
-
-
-@pytest.mark.anyio
-async def test_no_retry_after_unless_configured() -> None:
-    async with in_process(faults=Faults(fail_rate=1.0, statuses=(429,))) as client:
-        reply = await chat(client, body())
-    assert reply.status_code == 429
-    assert "retry-after" not in reply.headers
-
-
-@pytest.mark.anyio
-async def test_fail_first_fails_each_distinct_request_n_times() -> None:
-    async with in_process(faults=Faults(fail_first=2, statuses=(503,))) as client:
-        first = [await chat(client, body("one")) for _ in range(3)]
-        second = [(await chat(client, body("two"))).status_code for _ in range(3)]
-        streamed = (await chat(client, body("one", stream=True))).status_code
-    assert [r.status_code for r in first] == second == [503, 503, 200]
-    assert streamed == 200  # the same request, streamed: its fourth try
-    assert len({r.headers["x-request-id"] for r in first}) == 3  # one id per attempt
-
-
-async def _statuses(faults: Faults, count: int = 30) -> list[int]:
-    async with in_process(faults=faults) as client:
-        return [(await chat(client, body(f"question {i}"))).status_code for i in range(count)]
-
-
-@pytest.mark.anyio
-async def test_fault_rolls_are_reproducible() -> None:
-    faults = Faults(fail_rate=0.5, statuses=(429, 500), seed=1)
-    first = await _statuses(faults)
-    assert first == await _statuses(faults)
-    assert {200, 429, 500} <= set(first)
-    assert first != await _statuses(Faults(fail_rate=0.5, statuses=(429, 500), seed=2))
-    assert set(await _statuses(Faults(fail_rate=0.0))) == {200}
-
-
-@pytest.mark.anyio
-async def test_invalid_output_breaks_what_was_asked() -> None:
-    async with in_process(faults=Faults(invalid_output_rate=1.0)) as client:
-        structured = (await chat(client, body(response_format=schema_format(CITY)))).json()
-        loose = (await chat(client, body("json", response_format={"type": "json_object"}))).json()
-        tool = (await chat(client, body(tools=[WEATHER_TOOL]))).json()
-        text = (await chat(client, body())).json()
-    assert not valid(CITY, json.loads(structured["choices"][0]["message"]["content"]))
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(loose["choices"][0]["message"]["content"])
-    args = tool["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
-    assert not valid(WEATHER_TOOL["function"]["parameters"], json.loads(args))
-    assert text["choices"][0]["message"]["content"].startswith("Mock answer")
-
-
-@pytest.mark.anyio
-async def test_non_stream_truncate_and_malformed_bodies() -> None:
-    async with in_process(faults=Faults(truncate_rate=1.0)) as client:
-        cut = await chat(client, body())
-    async with in_process(faults=Faults(malformed_rate=1.0)) as client:
-        bad = await chat(client, body())
-    async with in_process() as client:
-        whole = await chat(client, body())
-    assert cut.status_code == bad.status_code == 200
-    assert whole.content.startswith(cut.content)
-    assert int(cut.headers["content-length"]) == len(cut.content) < len(whole.content)
-    assert bad.content == b"{not json"
-
-
-@pytest.mark.anyio
-async def test_a_drop_in_process_surfaces_as_a_reset_connection() -> None:
-    async with in_process(faults=Faults(drop_rate=1.0)) as client:
-        with pytest.raises(ConnectionResetError, match="dropped the connection"):
-            await chat(client, body())
-
-
-@pytest.mark.anyio
-async def test_latency_waits_with_the_injected_sleep() -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    app = create_app(Faults(latency=0.1), sleep=sleep)
-    async with in_process(app) as client:
-        await chat(client, body())
-        await chat(client, body(), {"x-mock-fault": "latency=250ms"})
-        await chat(client, body(), {"x-mock-fault": "status=500;latency=2s"})
-    assert waits == [0.1, 0.25, 2.0]
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("header", "statuses"),
-    [
-        ("status=503", [503, 503, 503]),
-        ("status=429;retry_after=2s", [429, 429, 429]),
-        ("fail_first=2", [500, 500, 200]),
-        ("fail_first=1;status=quota", [429, 200, 200]),
-        (" status = 502 ; ", [502, 502, 502]),
-        ("", [200, 200, 200]),
-    ],
-)
-async def test_the_fault_header_forces_statuses(header: str, statuses: list[int]) -> None:
-    async with in_process() as client:
-        got = [(await chat(client, body(), {"X-Mock-Fault": header})).status_code for _ in "abc"]
-        plain = (await chat(client, body())).status_code
-    assert got == statuses
-    assert plain == 200  # the header's counter is its own
-
-
-@pytest.mark.anyio
-async def test_the_fault_header_retry_after() -> None:
-    async with in_process() as client:
-        reply = await chat(client, body(), {"X-Mock-Fault": "status=429;retry_after=2"})
-    assert reply.headers["retry-after"] == "2"
-    assert reply.headers["retry-after-ms"] == "2000"
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("header", "message"),
-    [
-        (
-            "explode",
-            "invalid x-mock-fault header: unknown fault 'explode'; use status, "
-            "fail_first, retry_after, latency, drop, truncate, malformed, invalid_output",
-        ),
-        (
-            "status=200",
-            "invalid x-mock-fault header: invalid status '200' in '200': use HTTP "
-            "error statuses (400-599) or quota, separated by commas",
-        ),
-        (
-            "fail_first=x",
-            "invalid x-mock-fault header: fail_first must be a whole number, not 'x'",
-        ),
-        ("fail_first=-1", "invalid x-mock-fault header: fail_first must be 0 or more, not -1"),
-        (
-            "latency=soon",
-            "invalid x-mock-fault header: invalid duration 'soon': use a number "
-            "with ms, s or m, such as 100ms",
-        ),
-    ],
-)
-async def test_a_bad_fault_header_is_a_400(header: str, message: str) -> None:
-    async with in_process() as client:
-        reply = await chat(client, body(), {"X-Mock-Fault": header})
-    assert reply.status_code == 400
-    assert reply.json()["error"] == {
-        "message": message,
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_mock_fault",
-    }
-
-
-def test_parse_fault_header_sets_rates() -> None:
-    base = Faults(fail_rate=0.3, drop_rate=0.2, seed=4)
-    assert parse_fault_header("drop;truncate;malformed;invalid_output", base) == Faults(
-        fail_rate=0.3,
-        drop_rate=1.0,
-        truncate_rate=1.0,
-        malformed_rate=1.0,
-        invalid_output_rate=1.0,
-        seed=4,
-    )
-    assert parse_fault_header("fail_first=2", base).fail_rate == 0.0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"fail_rate": 1.5}, "fail_rate must be between 0 and 1, not 1.5"),
-        ({"drop_rate": -0.1}, "drop_rate must be between 0 and 1, not -0.1"),
-        ({"invalid_output_rate": 2}, "invalid_output_rate must be between 0 and 1, not 2"),
-        ({"statuses": ()}, "statuses must name at least one status"),
-        ({"statuses": (200,)}, "status 200 is not an HTTP error status (400-599) or quota"),
-        (
-            {"statuses": ("teapot",)},
-            "status 'teapot' is not an HTTP error status (400-599) or quota",
-        ),
-        ({"latency": -1.0}, "latency must be 0 or more seconds, not -1.0"),
-        ({"retry_after": float("nan")}, "retry_after must be 0 or more seconds, not nan"),
-        ({"fail_first": -2}, "fail_first must be 0 or more, not -2"),
-    ],
-)
-def test_faults_are_validated(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError) as info:
-        Faults(**kwargs)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("100ms", 0.1), ("2s", 2.0), ("1.5m", 90.0), ("3", 3.0), (" 0 ms ", 0.0), (".5s", 0.5)],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "ms", "-1s", "2h", "1,5s", "fast"])
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_duration(text)
-    assert str(info.value) == (
-        f"invalid duration {text!r}: use a number with ms, s or m, such as 100ms"
-    )
-
-
-def test_parse_statuses() -> None:
-    assert parse_statuses("429,500, 503") == (429, 500, 503)
-    assert parse_statuses("QUOTA,429") == ("quota", 429)
-    with pytest.raises(ValueError) as info:
-        parse_statuses("429,,500")
-    assert str(info.value) == (
-        "invalid status '' in '429,,500': use HTTP error statuses (400-599) or quota, "
-        "separated by commas"
-    )
 
 
 # --- streams on a real socket -----------------------------------------------------------------
