@@ -199,12 +199,18 @@ class Session:
         self._pricebook: PriceBook | None = None
         self._mock_app: Any = None
         self._runner: asyncio.Runner | None = None
+        self._settings: dict[int, tuple[PromptSpec, settings_mod.Settings]] = {}
         self.stats = SessionStats()
 
     # -- public API --
 
     def settings_for(self, spec: PromptSpec) -> settings_mod.Settings:
-        return settings_mod.resolve(self._flags, self._environ, spec)
+        # Flags and environment are fixed for the session's life, so one resolve per spec.
+        found = self._settings.get(id(spec))
+        if found is None or found[0] is not spec:
+            found = (spec, settings_mod.resolve(self._flags, self._environ, spec))
+            self._settings[id(spec)] = found
+        return found[1]
 
     def preflight(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> Preflight:
         """Render and count without sending anything (`runner render`, `exec --dry-run`)."""
@@ -580,18 +586,21 @@ class _Call:
             raise OutputRefused(
                 f"{where}the model refused: {choice.refusal}", refusal=choice.refusal, **kw
             )
-        if choice.tool_calls or choice.function_call:
-            calls = choice.tool_calls or ({"function": choice.function_call},)
-            return [_tool_call_value(call) for call in calls]
-        if choice.finish_reason == "length":
+        calls = choice.tool_calls or (
+            ({"function": choice.function_call},) if choice.function_call else ()
+        )
+        output = self.spec.output
+        if choice.finish_reason == "length" and (calls or output is not None):
+            # Cut JSON cannot be used; cut prose can, so text replies only report it.
             limit = _max_output_tokens(self.spec.params)
             raise OutputTruncated(
                 f"{where}the reply stopped at the output token limit"
                 + (f" (max_tokens {limit})" if limit else "")
-                + "; raise max_tokens or ask for a shorter answer",
+                + " before its JSON was complete; raise max_tokens or ask for less",
                 **kw,
             )
-        output = self.spec.output
+        if calls:
+            return [_tool_call_value(call) for call in calls]
         if output is None:
             return choice.text
         text = choice.text or ""

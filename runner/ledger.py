@@ -112,10 +112,21 @@ def canonical_json(value: Any) -> str:
 
 
 def _canonical(value: Any) -> Any:
+    # Exact type checks first: this walks every request body, and ABC isinstance checks
+    # (Mapping) cost more than the rest of the walk.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _canonical(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical(item) for item in value]
     if isinstance(value, Decimal):
         value = float(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)  # YAML's `temperature: 1` and `1.0` are the same request
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)  # YAML's `temperature: 1` and `1.0` are the same request
+        return value
     if isinstance(value, Mapping):
         return {key: _canonical(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

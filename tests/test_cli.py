@@ -274,6 +274,19 @@ def test_exec_stream_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
     assert line["ttft_ms"] is not None  # the spec streams
 
 
+def test_exec_warns_when_text_is_cut_at_max_tokens(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: s\nmodel: gpt-4o-mini\nparams: {max_tokens: 2}\n"
+        "messages: [{role: user, content: hi}]\n",
+        encoding="utf-8",
+    )
+    result = run("exec", str(spec), "--mock", "--ledger", str(tmp_path / "l"))
+    assert result.exit_code == 0
+    assert "Warning: the reply stopped at the output token limit (2)" in result.stderr
+    assert result.stdout.strip()
+
+
 def test_exec_no_content(city: Path, tmp_path: Path) -> None:
     led = tmp_path / "l.jsonl"
     result = run(

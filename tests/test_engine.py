@@ -306,7 +306,7 @@ def test_output_that_is_not_json(tmp_path: Path, ledger_path: Path) -> None:
     assert line["output"]["text"] == "Paris is lovely."
 
 
-def test_finish_reason_length_is_reported_as_truncation(
+def test_finish_reason_length_fails_a_schema_output(
     tmp_path: Path, session: Session, ledger_path: Path
 ) -> None:
     spec = runner.load(write_spec(tmp_path, "params: {max_tokens: 3}"))
@@ -315,6 +315,17 @@ def test_finish_reason_length_is_reported_as_truncation(
     [line] = lines(ledger_path)
     assert line["error"]["kind"] == "length"
     assert len(line["attempts"]) == 1  # not retried: the same request would stop there again
+
+
+def test_finish_reason_length_is_reported_for_text(
+    tmp_path: Path, session: Session, ledger_path: Path
+) -> None:
+    spec = runner.load(write_spec(tmp_path, "params: {max_tokens: 3}\noutput: DROP"))
+    result = session.run(spec, {"city": "Paris"})
+    assert result.finish_reason == "length"
+    assert result.usage.completion == 3
+    [line] = lines(ledger_path)
+    assert line["status"] == "ok" and line["output"]["finish_reason"] == "length"
 
 
 def test_a_refusal_is_reported_as_a_refusal(
