@@ -219,7 +219,10 @@ class PromptSpec:
             errors = [f"/: missing variable '{name}' (used by the templates)" for name in missing]
         else:
             apply_defaults(self.inputs, prepared)
-            errors = [str(i) for i in compile_validator(self.inputs).explain(prepared)]
+            validator = compile_validator(self.inputs)
+            # is_valid stops at the first error: the fast path on every call of a data set.
+            valid = validator.is_valid(prepared)
+            errors = [] if valid else [str(i) for i in validator.explain(prepared)]
         if errors:
             lines = "\n".join(f"  {e}" for e in errors)
             raise InputsInvalid(

@@ -234,9 +234,27 @@ def _compile_canonical(canonical: str) -> SchemaValidator:
     return SchemaValidator(json.loads(canonical))
 
 
+# The same schema object asks again on every call of a spec: answer by identity first (the
+# entry keeps the object alive, so its id cannot be reused), by canonical JSON second.
+_BY_IDENTITY: dict[int, tuple[Any, SchemaValidator]] = {}
+_IDENTITY_LIMIT = 1024
+
+
 def compile_validator(schema: Mapping[str, Any] | bool) -> SchemaValidator:
     """Return a validator for a schema (Draft 2020-12 unless `$schema` names another draft,
-    formats checked). Equal schemas share one compiled validator."""
+    formats checked). Equal schemas share one compiled validator; callers must not mutate a
+    schema after compiling it."""
+    hit = _BY_IDENTITY.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _compile_by_value(schema)
+    if len(_BY_IDENTITY) >= _IDENTITY_LIMIT:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(schema)] = (schema, validator)
+    return validator
+
+
+def _compile_by_value(schema: Mapping[str, Any] | bool) -> SchemaValidator:
     try:
         canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:

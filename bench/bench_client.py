@@ -1,0 +1,261 @@
+"""Client cost per call: runner's ChatClient against a bare httpx2.AsyncClient loop (the baseline)
+and the official openai SDK, all three in the same run against `runner mock-server` on loopback.
+
+For 0 ms and 100 ms server latency and 1, 32 and 256 calls in flight: 2000 chat completions per
+client and configuration (200 with --quick, and only 20 at concurrency 1 with latency, where every
+call waits out the latency). Streamed calls are measured too, at 0 ms. Reported: wall time and
+this process's CPU time per call (time.process_time; the server runs in its own process). Each
+configuration runs in rounds with the clients in a shuffled (seeded) order, and every round starts
+with a warm-up that opens the connections, so no client is measured cold or always last.
+Target: runner's CPU per call within 10% of bare httpx2, and below the SDK's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+from _mockproc import mock_server
+
+from runner.client import ChatClient, build_body
+
+LATENCIES = ("0ms", "100ms")
+CONCURRENCY = (1, 32, 256)
+BASELINE = "bare httpx2"
+API_KEY = "sk-bench"
+MODEL = "gpt-4o-mini"
+MESSAGES: list[dict[str, Any]] = [
+    {"role": "system", "content": "You are a precise geography assistant."},
+    {"role": "user", "content": "Tell me about Paris."},
+]
+PARAMS: dict[str, Any] = {"temperature": 0.3, "max_tokens": 100}
+
+Call = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Contender:
+    complete: Call
+    stream: Call
+    close: Callable[[], Awaitable[object]]
+
+
+def _limits() -> httpx2.Limits:
+    # The same pool for everyone, big enough that no client queues for a connection.
+    top = max(CONCURRENCY)
+    return httpx2.Limits(max_connections=top, max_keepalive_connections=top)
+
+
+def _bare(base_url: str) -> Contender:
+    """What a careful hand-written loop does: post the JSON, check the status, read the text."""
+    client = httpx2.AsyncClient(limits=_limits(), timeout=120)
+    url = f"{base_url}/chat/completions"
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    body = build_body(MODEL, MESSAGES, params=PARAMS)
+    sbody = build_body(MODEL, MESSAGES, params=PARAMS, stream=True)
+
+    async def complete() -> object:
+        response = await client.post(url, content=json.dumps(body).encode(), headers=headers)
+        response.raise_for_status()
+        return response.json()["choices"][0]["message"]["content"]
+
+    async def stream() -> object:
+        content = json.dumps(sbody).encode()
+        async with client.stream("POST", url, content=content, headers=headers) as response:
+            response.raise_for_status()
+            parts: list[str] = []
+            events = httpx2.EventSource(response).__aiter__()
+            try:
+                async for event in events:
+                    if event.data == "[DONE]":
+                        break
+                    for choice in json.loads(event.data)["choices"]:
+                        parts.append(choice["delta"].get("content") or "")
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+            return "".join(parts)
+
+    return Contender(complete, stream, client.aclose)
+
+
+def _runner(base_url: str) -> Contender:
+    client = ChatClient(
+        base_url=base_url, api_key=API_KEY, max_connections=max(CONCURRENCY), environ={}
+    )
+    body = build_body(MODEL, MESSAGES, params=PARAMS)
+    sbody = build_body(MODEL, MESSAGES, params=PARAMS, stream=True)
+
+    async def complete() -> object:
+        return (await client.complete(body)).text
+
+    async def stream() -> object:
+        return (await client.stream(sbody)).text
+
+    return Contender(complete, stream, client.aclose)
+
+
+def _sdk(base_url: str) -> Contender:
+    """The SDK with its own defaults except the pool size, and no retries (runner has none)."""
+    client = openai.AsyncOpenAI(
+        api_key=API_KEY,
+        base_url=base_url,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpx2Client(limits=_limits()),
+    )
+
+    messages: Any = MESSAGES  # the SDK's TypedDict message params, in substance
+    temperature, max_tokens = PARAMS["temperature"], PARAMS["max_tokens"]
+
+    async def complete() -> object:
+        reply = await client.chat.completions.create(
+            model=MODEL, messages=messages, temperature=temperature, max_tokens=max_tokens
+        )
+        return reply.choices[0].message.content
+
+    async def stream() -> object:
+        chunks = await client.chat.completions.create(
+            model=MODEL,
+            messages=messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        parts = [c.delta.content or "" async for chunk in chunks for c in chunk.choices]
+        return "".join(parts)
+
+    return Contender(complete, stream, client.close)
+
+
+CLIENTS: dict[str, Callable[[str], Contender]] = {
+    BASELINE: _bare,
+    "runner ChatClient": _runner,
+    "openai SDK": _sdk,
+}
+
+
+async def _drive(call: Call, calls: int, concurrency: int) -> tuple[float, float]:
+    """Run `calls` calls with `concurrency` in flight; (CPU s, wall s) of this process."""
+    remaining = iter(range(calls))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await call()
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, calls))))
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def _configuration(
+    base_url: str, mode: str, concurrency: int, calls: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Total (CPU s, wall s) per client over `calls` calls split into shuffled rounds. Each client
+    lives for one round only, so no kept-alive connection idles while the others run (uvicorn
+    closes idle ones after 5 s, which would race with the client's own 5 s expiry)."""
+    totals = dict.fromkeys(CLIENTS, (0.0, 0.0))
+    order = list(CLIENTS)
+    rng = random.Random(f"{mode}/{concurrency}")
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            contender = CLIENTS[name](base_url)
+            try:
+                call = contender.complete if mode == "complete" else contender.stream
+                await _drive(call, concurrency, concurrency)  # warm-up: open the connections
+                cpu, wall = await _drive(call, calls // rounds, concurrency)
+            finally:
+                await contender.close()
+            before = totals[name]
+            totals[name] = (before[0] + cpu, before[1] + wall)
+    return totals
+
+
+async def _latency_rows(
+    base_url: str, latency: str, calls: int, slow_calls: int, rounds: int
+) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for mode in ("complete", "stream") if latency == "0ms" else ("complete",):
+        for concurrency in CONCURRENCY:
+            n = slow_calls if concurrency == 1 and latency != "0ms" else calls
+            n -= n % rounds
+            totals = await _configuration(base_url, mode, concurrency, n, rounds)
+            base_cpu, base_wall = totals[BASELINE]
+            for name, (cpu, wall) in totals.items():
+                rows.append(
+                    [
+                        latency,
+                        concurrency,
+                        mode,
+                        n,
+                        name,
+                        wall,
+                        wall / n * 1000,
+                        cpu / n * 1e6,
+                        f"{cpu / base_cpu:.2f}x",
+                        f"{wall / base_wall:.2f}x",
+                    ]
+                )
+    return rows
+
+
+def _verdict(rows: list[list[object]]) -> list[str]:
+    def cpu(row: list[object]) -> float:
+        value = row[7]
+        assert isinstance(value, float)
+        return value
+
+    ours = [r for r in rows if r[4] == "runner ChatClient"]
+    worst = max(ours, key=lambda r: float(str(r[8]).rstrip("x")))
+    sdk = {tuple(r[:3]): cpu(r) for r in rows if r[4] == "openai SDK"}
+    ahead = sum(1 for r in ours if cpu(r) < sdk[tuple(r[:3])])
+    where = f"{worst[2]}, {worst[0]}, {worst[1]} in flight"
+    return [
+        f"runner's worst CPU ratio to bare httpx2: {worst[8]} ({where}); target <= 1.10x",
+        f"runner uses less CPU per call than the SDK in {ahead} of {len(ours)} configurations",
+    ]
+
+
+def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
+    calls = 200 if quick else 2000
+    slow_calls = 20 if quick else calls  # concurrency 1 at 100 ms: 0.1 s per call per client
+    rounds = 2 if quick else 4
+    rows: list[list[object]] = []
+    for latency in LATENCIES:
+        with mock_server("--latency", latency) as base_url:
+            rows += asyncio.run(_latency_rows(base_url, latency, calls, slow_calls, rounds))
+    version = sys.version_info
+    notes = [
+        f"runner mock-server on loopback in its own process; {rounds} rounds per configuration, "
+        "clients in a shuffled order, each round after a warm-up of one call per connection",
+        "CPU: this process's time.process_time() per call; wall: the batch's wall time per call "
+        "(1 / throughput); ratios against bare httpx2 in the same configuration",
+        f"python {version.major}.{version.minor}, httpx2 {httpx2.__version__}, "
+        f"openai {openai.__version__}",
+        *_verdict(rows),
+    ]
+    if quick:
+        notes.append(
+            f"--quick: {calls // rounds} calls per round, so at most that many are in flight"
+        )
+    columns = [
+        "latency",
+        "in flight",
+        "call",
+        "calls",
+        "client",
+        "wall s",
+        "wall ms/call",
+        "CPU µs/call",
+        "CPU vs bare",
+        "wall vs bare",
+    ]
+    return "Client cost per call against the mock server", columns, rows, notes

@@ -1,0 +1,24 @@
+"""The OpenAI-compatible Chat Completions client on httpx2 (the only owner of httpx2): one HTTP
+request per call, every failure mapped into runner.errors, secrets redacted. This file only
+re-exports; the code lives in the private modules beside it.
+"""
+
+from __future__ import annotations
+
+from ._asgi import ASGIStreamTransport
+from ._body import build_body, is_reasoning_model, response_format_for
+from ._client import ChatClient
+from ._errors import error_from_response, error_from_transport, parse_retry_after
+from ._sync import SyncChatClient
+
+__all__ = [
+    "ASGIStreamTransport",
+    "ChatClient",
+    "SyncChatClient",
+    "build_body",
+    "error_from_response",
+    "error_from_transport",
+    "is_reasoning_model",
+    "parse_retry_after",
+    "response_format_for",
+]

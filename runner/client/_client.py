@@ -1,0 +1,324 @@
+"""ChatClient: the async OpenAI-compatible Chat Completions client on httpx2, one HTTP request per
+call (JSON or SSE) with its headers, timeouts and cancellation. It never retries or waits
+(runner.policy does) and never reads os.environ (runner.settings does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, cast
+
+import httpx2
+
+from .._version import __version__
+from ..errors import ConfigError, ReadTimedOut, StreamBroken
+from ..records import Completion
+from ..settings import DEFAULT_BASE_URL, openai_env
+from ._asgi import ASGIStreamTransport
+from ._errors import error_from_response, error_from_transport, redactor
+from ._reply import completion_from_reply, load_json, ratelimit_headers
+from ._stream import OnDelta, StreamAssembler
+
+__all__ = ["ChatClient"]
+
+logger = logging.getLogger("runner.client")
+
+USER_AGENT = (
+    f"runner/{__version__} (python {sys.version_info.major}.{sys.version_info.minor}; "
+    f"httpx2 {httpx2.__version__})"
+)
+
+_RESERVED_HEADERS = frozenset({"content-type", "accept", "content-length", "host"})
+
+
+def _header_value(name: str, value: str) -> str:
+    """Refuse a value that cannot travel in an HTTP header, without echoing it (it may be a key)."""
+    if not value.isascii() or any(c in value for c in "\r\n\0"):
+        raise ConfigError(
+            f"the {name} value contains characters that cannot be sent in an HTTP header "
+            "(non-ASCII, or a line break): check for stray quotes or spaces"
+        )
+    return value
+
+
+class ChatClient:
+    """An OpenAI-compatible Chat Completions client: one HTTP request per call, no retries."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        max_connections: int = 100,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        asgi_app: Any | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if transport is not None and asgi_app is not None:
+            raise ValueError("give transport or asgi_app, not both")
+        if timeout <= 0 or connect_timeout <= 0 or max_connections < 1:
+            raise ValueError("timeouts must be positive and max_connections at least 1")
+        if None in (base_url, api_key, organization, project):
+            env = openai_env(environ)
+            base_url = env.base_url if base_url is None else base_url
+            api_key = env.api_key if api_key is None else api_key
+            organization = env.organization if organization is None else organization
+            project = env.project if project is None else project
+        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ConfigError(f"base URL {base!r} must start with http:// or https://")
+        self.base_url = base
+        self.timeout = float(timeout)
+        self._chat_url = f"{base}/chat/completions"
+        self._models_url = f"{base}/models"
+        self._has_key = bool(api_key)
+        self.organization = organization or None
+        self.project = project or None
+
+        common: dict[str, str] = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+        secrets: list[str] = []
+        if api_key:
+            common["Authorization"] = f"Bearer {_header_value('API key', api_key)}"
+            secrets.append(api_key)
+        if self.organization:
+            common["OpenAI-Organization"] = _header_value("organization", self.organization)
+        if self.project:
+            common["OpenAI-Project"] = _header_value("project", self.project)
+        for name, value in (headers or {}).items():
+            lower = name.lower()
+            if lower in _RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by the client for each request")
+            if lower == "authorization" and api_key:
+                raise ValueError("give the key as api_key or as an Authorization header, not both")
+            if lower in ("authorization", "api-key", "x-api-key"):
+                secrets.append(value.split(" ", 1)[-1])
+            existing = next((k for k in common if k.lower() == lower), name)
+            common.pop(existing, None)
+            common[name] = _header_value(f"{name} header", value)
+        self._redact = redactor(secrets)
+        # Parsed once: httpx2 copies a Headers or URL object faster than it parses a dict or str.
+        json_type = {"Content-Type": "application/json"}
+        self._json_headers = httpx2.Headers({**common, **json_type, "Accept": "application/json"})
+        self._sse_headers = httpx2.Headers({**common, **json_type, "Accept": "text/event-stream"})
+        self._get_headers = httpx2.Headers({**common, "Accept": "application/json"})
+        self._chat_target = httpx2.URL(self._chat_url)
+        self._models_target = httpx2.URL(self._models_url)
+        self._connect_timeout = float(connect_timeout)
+        self._timeouts: dict[float, dict[str, float]] = {}
+        if asgi_app is not None:
+            transport = ASGIStreamTransport(asgi_app)
+        limits = httpx2.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        # A transport we build ourselves gets retries=0 (httpx2's default): policy retries, once.
+        self._http = httpx2.AsyncClient(
+            limits=limits,
+            timeout=httpx2.Timeout(
+                timeout, connect=connect_timeout, read=timeout, write=timeout, pool=timeout
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        key = "<set>" if self._has_key else "<unset>"
+        return (
+            f"ChatClient(base_url={self.base_url!r}, api_key={key}, "
+            f"organization={self.organization!r}, project={self.project!r})"
+        )
+
+    async def __aenter__(self) -> ChatClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def _extensions(self, limit: float) -> dict[str, Any]:
+        found = self._timeouts.get(limit)
+        if found is None:
+            found = self._timeouts[limit] = {
+                "connect": min(self._connect_timeout, limit),
+                "read": limit,
+                "write": limit,
+                "pool": limit,
+            }
+        return {"timeout": found}
+
+    @contextlib.asynccontextmanager
+    async def _exchange(
+        self,
+        method: str,
+        target: httpx2.URL,
+        headers: httpx2.Headers,
+        content: bytes | None,
+        limit: float,
+    ) -> AsyncIterator[httpx2.Response]:
+        """Send one request and yield its open response; translate every failure, and cancel
+        the request (closing the response) when `limit` seconds pass or the caller cancels."""
+        url = self._chat_url if target is self._chat_target else self._models_url
+        request = httpx2.Request(
+            method, target, content=content, headers=headers, extensions=self._extensions(limit)
+        )
+        deadline = asyncio.timeout(limit)
+        response: httpx2.Response | None = None
+        try:
+            async with deadline:
+                response = await self._http.send(request, stream=True)
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise ReadTimedOut(
+                f"no complete reply from {url} within the {limit:g} s timeout; the request was "
+                "cancelled. Raise `timeout` if the model needs longer.",
+                url=url,
+                request_id=None if response is None else response.headers.get("x-request-id"),
+            ) from exc
+        except httpx2.HTTPError as exc:
+            request_id = None if response is None else response.headers.get("x-request-id")
+            raise error_from_transport(
+                exc, url=url, request_id=request_id, limit=limit, redact=self._redact
+            ) from exc
+
+    async def _raise_for_status(self, response: httpx2.Response, url: str) -> None:
+        if response.status_code >= 300 or response.status_code < 200:
+            content = await response.aread()
+            raise error_from_response(
+                response.status_code,
+                response.headers,
+                content,
+                url=url,
+                redact=self._redact,
+                reason=response.reason_phrase,
+            )
+
+    def _limit(self, timeout: float | None) -> float:
+        if timeout is None:
+            return self.timeout
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        return float(timeout)
+
+    async def complete(
+        self, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Completion:
+        """Send a non-streaming request and return the whole completion (every choice)."""
+        if body.get("stream"):
+            raise ValueError("complete() got a body with stream: true; call stream() instead")
+        url, limit = self._chat_url, self._limit(timeout)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        t0 = time.perf_counter()
+        async with self._exchange(
+            "POST", self._chat_target, self._json_headers, content, limit
+        ) as response:
+            await self._raise_for_status(response, url)
+            raw = await response.aread()
+            request_id = response.headers.get("x-request-id")
+            completion = completion_from_reply(
+                load_json(raw, url, request_id),
+                url=url,
+                request_id=request_id,
+                model=str(body.get("model") or ""),
+                latency_ms=(time.perf_counter() - t0) * 1000,
+                rate_headers=ratelimit_headers(response.headers),
+            )
+        self._log(completion)
+        return completion
+
+    async def stream(
+        self,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        on_delta: OnDelta | None = None,
+    ) -> Completion:
+        """Send a streaming request; hand text and refusal deltas to `on_delta` as they arrive
+        and return the assembled completion. A reply that is plain JSON is accepted as whole."""
+        if not body.get("stream"):
+            raise ValueError("stream() needs a body built with stream=True")
+        url, limit = self._chat_url, self._limit(timeout)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        model = str(body.get("model") or "")
+        t0 = time.perf_counter()
+        async with self._exchange(
+            "POST", self._chat_target, self._sse_headers, content, limit
+        ) as response:
+            await self._raise_for_status(response, url)
+            request_id = response.headers.get("x-request-id")
+            rate_headers = ratelimit_headers(response.headers)
+            if response.headers.get("content-type", "").startswith("application/json"):
+                raw = await response.aread()
+                completion = completion_from_reply(
+                    load_json(raw, url, request_id),
+                    url=url,
+                    request_id=request_id,
+                    model=model,
+                    latency_ms=(time.perf_counter() - t0) * 1000,
+                    rate_headers=rate_headers,
+                )
+            else:
+                n = body.get("n")
+                assembler = StreamAssembler(
+                    url=url,
+                    request_id=request_id,
+                    n=n if isinstance(n, int) else 1,
+                    on_delta=on_delta,
+                    t0=t0,
+                )
+                events = cast(
+                    "AsyncGenerator[httpx2.ServerSentEvent, None]",
+                    httpx2.EventSource(response).__aiter__(),
+                )
+                try:
+                    async for event in events:
+                        if assembler.feed(event):
+                            break
+                finally:
+                    await events.aclose()  # now, rather than by a finalizer task later
+                completion = assembler.completion(model=model, rate_headers=rate_headers)
+        self._log(completion)
+        return completion
+
+    async def list_models(self) -> list[str]:
+        """Return the ids of the models the server offers, sorted."""
+        url = self._models_url
+        async with self._exchange(
+            "GET", self._models_target, self._get_headers, None, self.timeout
+        ) as response:
+            await self._raise_for_status(response, url)
+            request_id = response.headers.get("x-request-id")
+            data = load_json(await response.aread(), url, request_id)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise StreamBroken(
+                f"malformed reply from {url}: no `data` list", url=url, request_id=request_id
+            )
+        return sorted(str(m["id"]) for m in items if isinstance(m, dict) and "id" in m)
+
+    def _log(self, completion: Completion) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s served %s in %.0f ms (request %s)",
+                self._chat_url,
+                completion.model,
+                completion.latency_ms,
+                completion.request_id,
+            )

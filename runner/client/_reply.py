@@ -1,0 +1,90 @@
+"""Whole (non-streamed) JSON replies decoded into a Completion; a reply that is not the documented
+shape raises StreamBroken. It only reads bytes already received and must not do I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+
+from ..errors import StreamBroken
+from ..records import Choice, Completion, Usage
+
+__all__ = ["completion_from_reply", "load_json", "ratelimit_headers"]
+
+
+def load_json(raw: bytes, url: str, request_id: str | None) -> Any:
+    """Parse a reply body as JSON; anything else is a StreamBroken naming the URL."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StreamBroken(
+            f"malformed reply from {url}: not JSON ({exc})", url=url, request_id=request_id
+        ) from exc
+
+
+def _content_text(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some compatible servers answer with content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def completion_from_reply(
+    data: Any,
+    *,
+    url: str,
+    request_id: str | None,
+    model: str,
+    latency_ms: float,
+    rate_headers: Mapping[str, str],
+) -> Completion:
+    """Build a Completion from a decoded `chat.completion` object (every choice, by index)."""
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        error = data.get("error") if isinstance(data, dict) else None
+        why = (
+            f"the server reported an error: {error.get('message', error)}"
+            if isinstance(error, dict)
+            else "no `choices` list"
+        )
+        raise StreamBroken(f"malformed reply from {url}: {why}", url=url, request_id=request_id)
+    choices = []
+    try:
+        for position, item in enumerate(data["choices"]):
+            message = item.get("message") or {}
+            choices.append(
+                Choice(
+                    index=item.get("index", position),
+                    text=_content_text(message.get("content")),
+                    finish_reason=item.get("finish_reason"),
+                    refusal=message.get("refusal") or None,
+                    tool_calls=tuple(message.get("tool_calls") or ()),
+                    function_call=message.get("function_call") or None,
+                )
+            )
+    except (AttributeError, TypeError) as exc:
+        raise StreamBroken(
+            f"malformed reply from {url}: a choice is not an object ({exc})",
+            url=url,
+            request_id=request_id,
+        ) from exc
+    choices.sort(key=lambda c: c.index)
+    return Completion(
+        id=str(data.get("id") or ""),
+        model=str(data.get("model") or model),
+        choices=tuple(choices),
+        usage=Usage.from_api(usage) if isinstance(usage := data.get("usage"), dict) else None,
+        request_id=request_id,
+        latency_ms=latency_ms,
+        system_fingerprint=data.get("system_fingerprint"),
+        rate_headers=rate_headers,
+    )
+
+
+def ratelimit_headers(headers: httpx2.Headers) -> dict[str, str]:
+    """Keep the `x-ratelimit-*` headers, which the engine records with the call."""
+    return {k: v for k, v in headers.items() if k.startswith("x-ratelimit-")}

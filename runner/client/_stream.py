@@ -1,0 +1,199 @@
+"""SSE stream assembly: Chat Completions chunks (text, refusals, tool-call fragments, usage) folded
+into one Completion, deltas handed to a callback as they arrive, bad or truncated streams raised
+as StreamBroken. It consumes decoded events and must not read from the network itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx2
+
+from ..errors import StreamBroken
+from ..records import Choice, Completion, StreamDelta, Usage
+from ._errors import api_error
+
+__all__ = ["OnDelta", "StreamAssembler"]
+
+OnDelta = Callable[[StreamDelta], None]
+
+
+class _ChoiceParts:
+    """One streamed choice as its deltas arrive."""
+
+    __slots__ = ("text", "refusal", "tools", "function", "finish")
+
+    def __init__(self) -> None:
+        self.text: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.function: dict[str, Any] | None = None
+        self.finish: str | None = None
+
+    def choice(self, index: int) -> Choice:
+        return Choice(
+            index=index,
+            text=None if self.text is None else "".join(self.text),
+            finish_reason=self.finish,
+            refusal=("".join(self.refusal) or None) if self.refusal is not None else None,
+            tool_calls=tuple(_joined(self.tools[k]) for k in sorted(self.tools)),
+            function_call=_joined(self.function) if self.function is not None else None,
+        )
+
+
+# Fragments of these fields are concatenated; any other string field keeps its first value
+# (some servers repeat the id and name on every fragment).
+_CONCATENATED = frozenset({"arguments", "input"})
+
+
+def _merge(into: dict[str, Any], fragment: Mapping[str, Any]) -> None:
+    for key, value in fragment.items():
+        if key == "index" or value is None:
+            continue
+        if isinstance(value, Mapping):
+            _merge(into.setdefault(key, {}), value)
+        elif key in _CONCATENATED and isinstance(value, str):
+            into.setdefault(key, []).append(value)
+        elif key not in into or into[key] in ("", None):
+            into[key] = value
+
+
+def _joined(parts: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: "".join(v) if isinstance(v, list) else _joined(v) if isinstance(v, dict) else v
+        for k, v in parts.items()
+    }
+
+
+class StreamAssembler:
+    """Builds a Completion from SSE events; raises StreamBroken for error events and bad data."""
+
+    def __init__(
+        self, *, url: str, request_id: str | None, n: int, on_delta: OnDelta | None, t0: float
+    ) -> None:
+        self.url, self.request_id, self.n, self.on_delta, self.t0 = url, request_id, n, on_delta, t0
+        self.choices: dict[int, _ChoiceParts] = {}
+        self.meta: dict[str, Any] = {}
+        self.usage: Any = None
+        self.ttft_ms: float | None = None
+        self.done = False
+        self._pending: list[StreamDelta] = []
+
+    def feed(self, event: httpx2.ServerSentEvent) -> bool:
+        """Take one event; True once the stream said `[DONE]`."""
+        data = event.data
+        if data == "[DONE]":
+            self.done = True
+            return True
+        if event.event == "error":
+            self._fail(self._error_text(data))
+        if not data:
+            return False
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self._fail(f"malformed event stream from {self.url}: data is not JSON: {data[:80]!r}")
+        if not isinstance(chunk, dict):
+            self._fail(f"malformed event stream from {self.url}: data is not an object")
+        if "error" in chunk and not chunk.get("choices"):
+            self._fail(self._error_text(data))
+        if not self.meta:
+            self.meta = {k: chunk.get(k) for k in ("id", "model", "system_fingerprint")}
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        try:
+            for item in chunk.get("choices") or ():
+                self._feed_choice(item)
+        except (AttributeError, TypeError) as exc:
+            self._pending.clear()
+            self._fail(f"malformed event stream from {self.url}: {exc}")
+        if self._pending and self.on_delta is not None:
+            # Called once the chunk is whole, so an error in the callback is never mistaken for
+            # a malformed stream.
+            for delta in self._pending:
+                self.on_delta(delta)
+            self._pending.clear()
+        return False
+
+    def _feed_choice(self, item: dict[str, Any]) -> None:
+        index = item.get("index", 0)
+        parts = self.choices.get(index)
+        if parts is None:
+            parts = self.choices[index] = _ChoiceParts()
+        delta = item.get("delta") or {}
+        text = delta.get("content")
+        if text is not None:
+            if parts.text is None:
+                parts.text = []
+            if text:
+                parts.text.append(_str(text, "content"))
+                self._first_token()
+                if self.on_delta is not None:
+                    self._pending.append(StreamDelta(index, text=text))
+        refusal = delta.get("refusal")
+        if refusal is not None:
+            if parts.refusal is None:
+                parts.refusal = []
+            if refusal:
+                parts.refusal.append(_str(refusal, "refusal"))
+                self._first_token()
+                if self.on_delta is not None:
+                    self._pending.append(StreamDelta(index, refusal=refusal))
+        for call in delta.get("tool_calls") or ():
+            _merge(parts.tools.setdefault(call.get("index", 0), {}), call)
+            self._first_token()
+        if delta.get("function_call"):
+            if parts.function is None:
+                parts.function = {}
+            _merge(parts.function, delta["function_call"])
+            self._first_token()
+        if item.get("finish_reason"):
+            parts.finish = item["finish_reason"]
+
+    def _first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.t0) * 1000
+
+    def _error_text(self, data: str) -> str:
+        error = api_error(data.encode()) or {"message": data[:200] or "no details"}
+        fields = ", ".join(
+            f"{k} {error[k]}" for k in ("type", "code") if error.get(k) not in (None, "")
+        )
+        extra = f" ({fields})" if fields else ""
+        return f"{self.url} reported an error mid-stream: {error.get('message')}{extra}"
+
+    def _fail(self, message: str) -> Any:
+        raise StreamBroken(message, url=self.url, request_id=self.request_id)
+
+    def completion(self, *, model: str, rate_headers: Mapping[str, str]) -> Completion:
+        if not self.done:
+            missing = [i for i in range(max(self.n, 1)) if not self._finished(i)]
+            if missing:
+                self._fail(
+                    f"the stream from {self.url} ended early: no [DONE] and no finish_reason "
+                    f"for choice {missing[0]}; the answer must start over"
+                )
+        return Completion(
+            id=str(self.meta.get("id") or ""),
+            model=str(self.meta.get("model") or model),
+            choices=tuple(self.choices[i].choice(i) for i in sorted(self.choices)),
+            usage=Usage.from_api(self.usage),
+            request_id=self.request_id,
+            latency_ms=(time.perf_counter() - self.t0) * 1000,
+            ttft_ms=self.ttft_ms,
+            system_fingerprint=self.meta.get("system_fingerprint"),
+            rate_headers=rate_headers,
+        )
+
+    def _finished(self, index: int) -> bool:
+        parts = self.choices.get(index)
+        return parts is not None and parts.finish is not None
+
+
+def _str(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"delta {field} is {type(value).__name__}, not a string")
+    return value
