@@ -19,7 +19,8 @@ def main() -> None:
     spec = runner.load(PROMPTS / "city.yaml")
     with runner.Session(mock=use_mock()) as session:
         pre = session.preflight(spec, {"city": "Nairobi"})
-        print(f"prompt: {pre.prompt_tokens} tokens; worst case {pre.max_cost} ({pre.max_cost.source})")
+        worst = f"{pre.max_cost} ({pre.max_cost.source})"
+        print(f"prompt: {pre.prompt_tokens} tokens; worst case {worst}")
         result = session.run(spec, {"city": "Nairobi"})
     print(f"actual: {result.usage.prompt}+{result.usage.completion} tokens, cost {result.cost}")
 

@@ -606,7 +606,7 @@ class _Call:
         text = choice.text or ""
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise OutputInvalid(
                 f"{where}the reply is not JSON ({exc.msg} at char {exc.pos})",
                 errors=[f"/: not JSON: {exc.msg}"],
@@ -720,7 +720,7 @@ class _Call:
                 if a.request_id:
                     request_id = a.request_id
                     break
-        record = {
+        record: dict[str, Any] = {
             "v": LEDGER_VERSION,
             "id": new_id(),
             "ts": utc_timestamp(ts),
@@ -776,7 +776,9 @@ def _tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _repair_body(body: Mapping[str, Any], completion: Completion, exc: OutputInvalid) -> dict:
+def _repair_body(
+    body: Mapping[str, Any], completion: Completion, exc: OutputInvalid
+) -> dict[str, Any]:
     """Re-ask the model with its invalid answer and the validation errors (as instructor does)."""
     errors = "\n".join(f"- {e}" for e in exc.errors[:20])
     messages = list(body["messages"])

@@ -142,6 +142,22 @@ async def call_with_retry(
     if deadline is not None and not (deadline > 0 and math.isfinite(deadline)):
         raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
     call: _Call[T] = _Call(attempt_fn, policy, deadline, clock, on_retry)
+    # The first try runs outside tenacity: setting up its machinery costs more than the rest
+    # of this module on a call that succeeds at once, which is nearly every call. A failure
+    # is then replayed to tenacity as its attempt 1, so waits, stops and records are the same.
+    try:
+        return await call.attempt(), list(call.attempts)
+    except RunnerError as exc:
+        if policy.attempts <= 1 or not policy.should_retry(exc):
+            exc.attempts = list(call.attempts)
+            raise
+        replay: list[RunnerError] = [exc]
+
+    async def next_attempt() -> T:
+        if replay:
+            raise replay.pop()
+        return await call.attempt()
+
     retrying = tenacity.AsyncRetrying(
         sleep=sleep,
         stop=tenacity.stop_after_attempt(policy.attempts) | _StopBeforeLongWait(call),
@@ -151,7 +167,7 @@ async def call_with_retry(
         reraise=True,
     )
     try:
-        result = cast(T, await retrying(call.attempt))
+        result = cast(T, await retrying(next_attempt))
     except RunnerError as exc:
         if call.note:
             exc.message = f"{exc.message} {call.note}"

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
+import jsonschema_rs
 import referencing
 import referencing.exceptions
 from jsonschema.protocols import Validator
@@ -190,6 +191,21 @@ def _best_branch_error(
     return jsonschema.exceptions.best_match(typed or context) or error
 
 
+def _fast_validator(schema: Mapping[str, Any] | bool) -> Any:
+    """A jsonschema-rs validator for the schema, or None where it cannot take it (it is then
+    simply not used). Remote references are never fetched: a schema with one gets None."""
+    if isinstance(schema, bool):
+        return None
+    try:
+        return jsonschema_rs.validator_for(dict(schema), validate_formats=True, retriever=_no_fetch)
+    except Exception:  # any refusal just means "use jsonschema alone"
+        return None
+
+
+def _no_fetch(uri: str) -> Any:
+    raise ValueError(f"runner never fetches remote schemas ({uri})")
+
+
 class SchemaValidator:
     """A compiled JSON Schema. Build it with `compile_validator`, which caches instances."""
 
@@ -199,9 +215,16 @@ class SchemaValidator:
             raise ValueError(f"unknown JSON Schema dialect: {schema['$schema']!r}")  # type: ignore[index]
         self.schema = schema
         self._validator = cls(schema, format_checker=_FORMATS, registry=_REGISTRY)
+        self._fast = _fast_validator(schema)
 
     def is_valid(self, instance: Any) -> bool:
-        """Return whether the instance satisfies the schema (stops at the first error)."""
+        """Return whether the instance satisfies the schema (stops at the first error).
+
+        jsonschema-rs answers first (about 150x faster; this runs on every call's output and
+        variables); a "no" is confirmed by jsonschema, which stays the authority that
+        explains failures, so the two can only differ where jsonschema-rs is more lenient."""
+        if self._fast is not None and self._fast.is_valid(instance):
+            return True
         try:
             return bool(self._validator.is_valid(instance))
         except referencing.exceptions.Unresolvable:

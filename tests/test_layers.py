@@ -116,6 +116,7 @@ OWNERS = {
     "jinja2": {"templating"},
     "yaml": {"yamldoc"},
     "jsonschema": {"schemas"},
+    "jsonschema_rs": {"schemas"},
     "referencing": {"schemas"},
 }
 

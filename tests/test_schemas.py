@@ -308,3 +308,43 @@ def test_explain_marks_unknown_keys_and_missing_keys() -> None:
 )
 def test_check_schema(schema: Any, expected: list[str]) -> None:
     assert [str(i) for i in check_schema(schema)] == expected
+
+
+# --- the fast path agrees with jsonschema --------------------------------------------------------
+
+CORPUS = sorted((Path(__file__).resolve().parent / "data" / "strict-schemas").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_jsonschema_rs_and_jsonschema_agree(path: Path) -> None:
+    """is_valid answers from jsonschema-rs first; on valid and broken instances of every corpus
+    schema it must agree with jsonschema, the authority that explains failures."""
+    import json as json_
+    from random import Random
+
+    import jsonschema as reference
+
+    from runner.mockgen import generate_instance, invalid_json
+
+    schema = json_.loads(path.read_text(encoding="utf-8"))
+    validator = compile_validator(schema)
+    assert validator._fast is not None, "jsonschema-rs should accept every strict-mode schema"
+    checker = reference.Draft202012Validator(schema, format_checker=reference.FormatChecker())
+    for seed in range(25):
+        rng = Random(seed)
+        good = generate_instance(schema, rng)
+        assert validator._fast.is_valid(good) and validator.is_valid(good)
+        try:
+            bad = json_.loads(invalid_json(schema, good, rng))
+        except ValueError:
+            continue  # not JSON at all: nothing to validate
+        expected = checker.is_valid(bad)
+        assert validator._fast.is_valid(bad) == expected, (seed, bad)
+        assert validator.is_valid(bad) == expected
+
+
+def test_the_fast_path_never_overrules_a_rejection() -> None:
+    # A "no" from jsonschema-rs is checked again: jsonschema decides.
+    validator = compile_validator({"type": "object", "required": ["a"]})
+    assert not validator.is_valid({})
+    assert validator.is_valid({"a": 1})

@@ -1,0 +1,33 @@
+"""Lint, format and type checks run with the tests, so CI enforces them (CONVENTIONS §7)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"{name} is not installed: it is part of the test extra (pip install -e '.[test]')"
+        )
+    return found
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy-strict"],
+)
+def test_tool_is_clean(args: list[str]) -> None:
+    proc = subprocess.run(
+        [_tool(args[0]), *args[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
