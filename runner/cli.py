@@ -41,7 +41,7 @@ def _debug_enabled(ctx: click.Context | None) -> bool:
         return False
 
 
-def _fail(exc: RunnerError, ctx: click.Context | None) -> NoReturn:
+def _fail(exc: RunnerError, ctx: click.Context | None, *, after: str = "") -> NoReturn:
     if _debug_enabled(ctx):
         import traceback
 
@@ -52,6 +52,8 @@ def _fail(exc: RunnerError, ctx: click.Context | None) -> NoReturn:
         click.echo(f"  {line}", err=True)
     for extra in getattr(exc, "errors", [])[:20]:
         click.echo(f"  {extra}", err=True)
+    if after:
+        click.echo(after, err=True)
     raise SystemExit(exc.exit_code)
 
 
@@ -325,9 +327,8 @@ def exec_(
             result = session.run(spec, variables, on_delta=printer if printer.live else None)
         except RunnerError as exc:
             printer.finish()
-            if not quiet:
-                _ledger_note(exc, settings.ledger_path)
-            raise
+            note = "" if quiet else _ledger_note(exc, settings.ledger_path)
+            _fail(exc, click.get_current_context(), after=note)
         printer.finish()
         _print_result(result, json_=json_, streamed=printer.shown)
         if result.finish_reason == "length":
@@ -396,13 +397,11 @@ def _preflight_line(pre: Preflight) -> str:
     return f"dry run: {pre.prompt_tokens} prompt tokens, worst-case cost {worst}; nothing sent"
 
 
-def _ledger_note(exc: RunnerError, ledger: Any) -> None:
-    if exc.attempts:
-        n = len(exc.attempts)
-        click.echo(
-            f"after {n} attempt{'s' if n != 1 else ''}; the call is recorded in {ledger}",
-            err=True,
-        )
+def _ledger_note(exc: RunnerError, ledger: Any) -> str:
+    if not exc.attempts:
+        return ""
+    n = len(exc.attempts)
+    return f"(after {n} attempt{'s' if n != 1 else ''}; the call is recorded in {ledger})"
 
 
 # --- mock-server ------------------------------------------------------------------------------

@@ -350,3 +350,54 @@ def test_python_dash_m_runner_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "python" in proc.stderr
+
+
+def test_ctrl_c_exits_130_and_still_records_the_call(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(
+        "name: slow\nmodel: gpt-4o-mini\nmessages: [{role: user, content: hi}]\n"
+        "provider: {headers: {X-Mock-Fault: 'latency=20s'}}\n",
+        encoding="utf-8",
+    )
+    led = tmp_path / "l.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "exec", str(spec), "--mock", "--ledger", str(led)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    assert "mock mode" in proc.stderr.readline()  # the call is under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    [line] = ledger(led)
+    assert line["status"] == "error" and line["error"]["kind"] == "interrupted"
+    jsonschema.validate(
+        line, json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text())
+    )
+
+
+def test_a_failed_call_prints_the_error_then_where_it_is_recorded(tmp_path: Path) -> None:
+    spec = tmp_path / "drop.yaml"
+    spec.write_text(
+        "name: drop\nmodel: gpt-4o-mini\nmessages: [{role: user, content: hi}]\n"
+        "provider: {headers: {X-Mock-Fault: drop}}\n"
+        "retry: {attempts: 2, backoff: {initial: 1ms, max: 1ms}}\n",
+        encoding="utf-8",
+    )
+    led = tmp_path / "l.jsonl"
+    result = run("exec", str(spec), "--mock", "--ledger", str(led))
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[-2].startswith("Error: the connection to ")
+    assert lines[-1] == f"(after 2 attempts; the call is recorded in {led})"
+    [record] = ledger(led)
+    assert [a["outcome"] for a in record["attempts"]] == ["connection", "connection"]
