@@ -7,7 +7,6 @@ Results go to stdout, diagnostics to stderr. Only click is imported at module le
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,13 +29,13 @@ EXIT_INTERRUPTED = 130
 
 
 def _debug_enabled(ctx: click.Context | None) -> bool:
-    from .settings import env_flag
+    from .settings import env_flag, snapshot_environ
 
     root = ctx.find_root() if ctx is not None else None
     if root is not None and root.params.get("debug"):
         return True
     try:
-        return bool(env_flag(os.environ, "RUNNER_DEBUG"))
+        return bool(env_flag(snapshot_environ(), "RUNNER_DEBUG"))
     except RunnerError:
         return False
 
@@ -152,14 +151,15 @@ def _project_config() -> tuple[dict[str, Any] | None, str]:
     """Price overrides from runner.yaml (RUNNER_CONFIG, else ./runner.yaml if present)."""
     from pathlib import Path
 
-    path = os.environ.get("RUNNER_CONFIG")
-    candidate = Path(path) if path else Path("runner.yaml")
-    if not path and not candidate.is_file():
+    from .settings import project_config_path, snapshot_environ
+
+    path = project_config_path(snapshot_environ(), Path.cwd())
+    if path is None:
         return None, "runner.yaml"
     from .spec import load_project_config
 
-    config = load_project_config(candidate)
-    return dict(config.prices), str(candidate)
+    config = load_project_config(path)
+    return dict(config.prices), str(path)
 
 
 def _dump(value: Any) -> str:
@@ -476,7 +476,9 @@ def mock_server(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    api_key = os.environ.get(api_key_env) if api_key_env else None
+    from .settings import snapshot_environ
+
+    api_key = snapshot_environ().get(api_key_env) if api_key_env else None
     if api_key_env and not api_key:
         raise click.UsageError(f"--api-key-env {api_key_env}: that variable is not set")
 

@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "env_flag",
     "openai_env",
+    "project_config_path",
     "resolve",
     "snapshot_environ",
 ]
@@ -137,6 +138,16 @@ def env_flag(environ: Mapping[str, str], name: str) -> bool | None:
 def snapshot_environ() -> dict[str, str]:
     """A copy of the process environment, taken once by the CLI or a Session."""
     return dict(os.environ)
+
+
+def project_config_path(environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """The project config (price overrides): RUNNER_CONFIG, else ./runner.yaml when present.
+    A RUNNER_CONFIG that names a missing file is returned anyway, so loading it says so."""
+    named = (environ.get("RUNNER_CONFIG") or "").strip()
+    if named:
+        return Path(named)
+    default = cwd / "runner.yaml"
+    return default if default.is_file() else None
 
 
 def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSpec) -> Settings:

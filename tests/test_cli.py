@@ -401,3 +401,27 @@ def test_a_failed_call_prints_the_error_then_where_it_is_recorded(tmp_path: Path
     assert lines[-1] == f"(after 2 attempts; the call is recorded in {led})"
     [record] = ledger(led)
     assert [a["outcome"] for a in record["attempts"]] == ["connection", "connection"]
+
+
+def test_runner_yaml_prices_an_unknown_model(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "name: s\nmodel: house-model\nprovider: {base_url: 'http://127.0.0.1:9/v1'}\n"
+        "params: {max_tokens: 100}\nmessages: [{role: user, content: hi}]\n",
+        encoding="utf-8",
+    )
+    unpriced = run("render", str(spec), "--json")
+    assert json.loads(unpriced.stdout)["max_cost_usd"] is None
+    (tmp_path / "runner.yaml").write_text(
+        "prices:\n  house-model: {input: 1, output: 2}\n", encoding="utf-8"
+    )
+    priced = json.loads(run("render", str(spec), "--json").stdout)
+    assert priced["max_cost_usd"] == pytest.approx((priced["prompt_tokens"] * 1 + 100 * 2) / 1e6)
+    assert priced["price_source"].endswith("runner.yaml")
+
+
+def test_a_broken_runner_yaml_is_exit_2_with_a_position(tmp_path: Path, city: Path) -> None:
+    (tmp_path / "runner.yaml").write_text("prices:\n  m: {input: cheap}\n", encoding="utf-8")
+    result = run("render", str(city), "--var", "city=Paris")
+    assert result.exit_code == 2
+    assert "runner.yaml:2:" in result.stderr

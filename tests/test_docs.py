@@ -68,3 +68,24 @@ def test_error_tree_is_the_same_in_code_and_docs() -> None:
         if isinstance(obj, type) and issubclass(obj, errors.RunnerError):
             assert name in doc, f"docs/errors.md does not mention {name}"
             assert name in (errors.__doc__ or ""), f"the errors.py docstring lacks {name}"
+
+
+def test_the_readme_spec_example_validates(tmp_path: Path) -> None:
+    import shutil
+
+    block = README.split("## A spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "prompts").mkdir()
+    spec = tmp_path / "prompts" / "readme.yaml"
+    spec.write_text(block, encoding="utf-8")
+    assert check_paths([str(spec)]) == []
+
+
+def test_the_readme_price_override_example_loads(tmp_path: Path) -> None:
+    from runner.spec import load_project_config
+
+    block = README.split("## Prices and tokens", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "runner.yaml"
+    path.write_text(block, encoding="utf-8")
+    prices = load_project_config(path).prices
+    assert set(prices) == {"my-finetune", "ft:gpt-4o-mini:acme:*"}
