@@ -1,16 +1,19 @@
 """What the whole pipeline adds per call: render, count, preflight, guards, retry policy, output
 validation, pricing and the ledger line, against the bare client call it wraps.
 
-2000 calls (200 with --quick) of the city example against `runner mock-server` on loopback with
-no latency, 16 at a time. The baseline is runner's ChatClient sending the already-rendered
-request; the pipeline is Session.arun. CPU is this process's (the server runs in its own).
+2000 calls per path in each of 5 rounds (200 x 3 with --quick) of the city example against
+`runner mock-server` on loopback with no latency, 16 at a time. The baseline is runner's
+ChatClient sending the already-rendered request; the pipeline is Session.arun. CPU is this
+process's (the server runs in its own); the two paths alternate in shuffled order per round.
 Target (issue 4): at most 0.5 ms of added CPU per call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -53,39 +56,58 @@ async def _drive(calls: int, one: Callable[[int], Awaitable[object]]) -> tuple[f
 CITIES = ["Paris", "Lima", "Osaka", "Nairobi", "Oslo", "Quito", "Hanoi", "Perth"]
 
 
-async def _bare(spec: runner.PromptSpec, calls: int) -> tuple[float, float]:
+async def _rounds(
+    spec: runner.PromptSpec, calls: int, rounds: int, ledger: Path
+) -> tuple[list[float], list[float], float, float]:
+    """CPU ms per call of each path, per round; the order of the two paths is shuffled in
+    every round so that drifts of a shared machine hit both alike. Also total wall seconds."""
     async with Session(environ={}, ledger=Path(tempfile.gettempdir()) / "unused.jsonl") as s:
         bodies = [s.preflight(spec, {"city": c}).body for c in CITIES]
     assert spec.provider.base_url is not None
     client = ChatClient(base_url=spec.provider.base_url, api_key="", max_connections=64)
-    async with client:
-        await _drive(CONCURRENCY, lambda i: client.complete(bodies[i % len(bodies)]))  # warm up
-        return await _drive(calls, lambda i: client.complete(bodies[i % len(bodies)]))
+    bare: list[float] = []
+    pipe: list[float] = []
+    walls = {"bare": 0.0, "pipe": 0.0}
+    rng = random.Random(7)
+    async with client, Session(environ={}, ledger=ledger) as session:
 
+        def bare_one(i: int) -> Awaitable[object]:
+            return client.complete(bodies[i % len(bodies)])
 
-async def _pipeline(spec: runner.PromptSpec, calls: int, ledger: Path) -> tuple[float, float]:
-    async with Session(environ={}, ledger=ledger) as s:
-        await _drive(CONCURRENCY, lambda i: s.arun(spec, {"city": CITIES[i % len(CITIES)]}))
-        return await _drive(calls, lambda i: s.arun(spec, {"city": CITIES[i % len(CITIES)]}))
+        def pipe_one(i: int) -> Awaitable[object]:
+            return session.arun(spec, {"city": CITIES[i % len(CITIES)]})
+
+        await _drive(CONCURRENCY * 4, bare_one)  # warm up both paths
+        await _drive(CONCURRENCY * 4, pipe_one)
+        for _ in range(rounds):
+            order = [("bare", bare_one, bare), ("pipe", pipe_one, pipe)]
+            rng.shuffle(order)
+            for name, one, out in order:
+                cpu, wall = await _drive(calls, one)
+                out.append(cpu / calls * 1000)
+                walls[name] += wall
+    return bare, pipe, walls["bare"], walls["pipe"]
 
 
 def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
-    calls = 200 if quick else 2000
+    calls, rounds = (200, 3) if quick else (2000, 5)
     with mock_server() as base_url, tempfile.TemporaryDirectory() as tmp:
         spec = runner.load(_spec(Path(tmp), base_url))
         ledger = Path(tmp) / "ledger.jsonl"
-        bare_cpu, bare_wall = asyncio.run(_bare(spec, calls))
-        pipe_cpu, pipe_wall = asyncio.run(_pipeline(spec, calls, ledger))
+        bare, pipe, bare_wall, pipe_wall = asyncio.run(_rounds(spec, calls, rounds, ledger))
         written = sum(1 for _ in ledger.open(encoding="utf-8"))
-    bare_ms, pipe_ms = bare_cpu / calls * 1000, pipe_cpu / calls * 1000
+    bare_ms, pipe_ms = statistics.median(bare), statistics.median(pipe)
+    added = sorted(p - b for b, p in zip(bare, pipe, strict=True))
     rows: list[list[object]] = [
-        ["bare ChatClient.complete (baseline)", bare_ms, bare_wall, "1.00x"],
-        ["Session.arun (whole pipeline)", pipe_ms, pipe_wall, f"{pipe_ms / bare_ms:.2f}x"],
+        ["bare ChatClient.complete (baseline)", bare_ms, bare_wall / rounds, "1.00x"],
+        ["Session.arun (whole pipeline)", pipe_ms, pipe_wall / rounds, f"{pipe_ms / bare_ms:.2f}x"],
     ]
     notes = [
-        f"{calls} calls, {CONCURRENCY} at a time, mock server on loopback, no latency",
-        f"added CPU per call: {pipe_ms - bare_ms:.3f} ms (target <= 0.5 ms)",
-        f"ledger lines written: {written - CONCURRENCY} measured + {CONCURRENCY} warm-up",
+        f"{calls} calls per path per round, {rounds} rounds (order shuffled per round), "
+        f"{CONCURRENCY} at a time, mock server on loopback, no latency; medians of the rounds",
+        f"added CPU per call: {pipe_ms - bare_ms:.3f} ms (target <= 0.5 ms); "
+        f"per round {added[0]:.3f} to {added[-1]:.3f} ms",
+        f"ledger lines written: {written} (every pipeline call, warm-up included)",
     ]
-    columns = ["path", "CPU ms/call", "wall s", "vs baseline"]
+    columns = ["path", "CPU ms/call", "wall s/round", "vs baseline"]
     return "Pipeline overhead per call", columns, rows, notes

@@ -137,13 +137,22 @@ def _canonical(value: Any) -> Any:
 _NOT_FINGERPRINTED = frozenset({"stream", "stream_options"})
 
 
-def request_fingerprint(body: Mapping[str, Any]) -> str:
+def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | None = None) -> str:
     """Return the sha256 (hex) of the canonical request body, streaming options and nulls left out.
 
     The same request sent streamed or not, with keys in any order, has the same fingerprint.
+    `known` maps top-level keys to `canonical_json` of their values, already computed by the
+    caller (a spec's response_format and tools are the same on every call); the result is the
+    same as without it.
     """
-    kept = {k: v for k, v in body.items() if k not in _NOT_FINGERPRINTED and v is not None}
-    return hashlib.sha256(canonical_json(kept).encode("utf-8")).hexdigest()
+    parts = []
+    for key in sorted(body):
+        value = body[key]
+        if key in _NOT_FINGERPRINTED or value is None:
+            continue
+        text = known.get(key) if known else None
+        parts.append(f"{canonical_json(key)}:{text if text is not None else canonical_json(value)}")
+    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
 
 
 def without_content(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,9 @@ LAYER = {
     "policy": 2,
     "limiter": 2,
     "breaker": 2,
+    "results": 1,
+    "outputs": 1,
+    "call": 3,
     "engine": 3,
     "dataset": 4,
     "report": 4,
@@ -86,6 +89,10 @@ SAME_LAYER_ALLOWED = {
     ("spec", "schemas"),
     ("policy", "limiter"),
     ("policy", "breaker"),
+    # outputs checks replies against the output schema.
+    ("outputs", "schemas"),
+    # the Session (engine) hands each call to runner.call.
+    ("engine", "call"),
 }
 # The mock server's modules: L0 and tokens, plus the mock modules listed before them (bottom up,
 # so the edges cannot form a cycle). Only mockserver holds starlette and uvicorn.

@@ -830,3 +830,17 @@ def test_schema_rejects_broken_records(rec: dict[str, Any], message: str) -> Non
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = [e.message for e in validator.iter_errors(json.loads(encode_line(rec)))]
     assert any(message in e for e in errors), errors
+
+
+def test_known_fragments_give_the_same_fingerprint() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 1.0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        "stream": True,
+    }
+    known = {"response_format": canonical_json(body["response_format"])}
+    assert request_fingerprint(body, known=known) == request_fingerprint(body)
+    wrong = {"response_format": canonical_json({"type": "text"})}
+    assert request_fingerprint(body, known=wrong) != request_fingerprint(body)
