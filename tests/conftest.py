@@ -31,6 +31,14 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The current directory (tmp_path, from _clean_environ) as a git work tree: the spec tests
+    use it where a path must stay inside the repository. test_gitinfo has a `repo` of its own."""
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from _fakes import FakeTime
 
 from runner.breaker import Breaker, counts_against_endpoint
 from runner.errors import (
@@ -24,13 +25,7 @@ from runner.errors import (
     StreamBroken,
 )
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+START = 100.0  # where every fake clock here starts: like time.monotonic(), not at zero
 
 
 def server_error(status: int = 503) -> ServerFailed:
@@ -91,8 +86,10 @@ def test_bad_settings_are_refused(kw: dict[str, float], message: str) -> None:
     assert str(info.value) == message
 
 
-def open_breaker(clock: Clock, failures: int = 3, cooldown: float = 30.0) -> Breaker:
-    breaker = Breaker(failures=failures, cooldown=cooldown, clock=clock, name="gpt-x at http://h")
+def open_breaker(clock: FakeTime, failures: int = 3, cooldown: float = 30.0) -> Breaker:
+    breaker = Breaker(
+        failures=failures, cooldown=cooldown, clock=clock.clock, name="gpt-x at http://h"
+    )
     for _ in range(failures):
         breaker.before_call()
         breaker.record_failure(server_error())
@@ -101,8 +98,8 @@ def open_breaker(clock: Clock, failures: int = 3, cooldown: float = 30.0) -> Bre
 
 
 def test_opens_after_n_consecutive_counted_failures() -> None:
-    clock = Clock()
-    breaker = Breaker(failures=3, clock=clock)
+    clock = FakeTime(START)
+    breaker = Breaker(failures=3, clock=clock.clock)
     for _ in range(2):
         breaker.record_failure(ReadTimedOut("slow"))
     assert breaker.state == "closed"
@@ -114,7 +111,7 @@ def test_opens_after_n_consecutive_counted_failures() -> None:
 
 @pytest.mark.parametrize("exc", UNCOUNTED, ids=_ids(UNCOUNTED))
 def test_uncounted_failures_never_open_it(exc: BaseException) -> None:
-    breaker = Breaker(failures=1, clock=Clock())
+    breaker = Breaker(failures=1, clock=FakeTime(START).clock)
     for _ in range(10):
         breaker.record_failure(exc)
     assert breaker.state == "closed"
@@ -122,14 +119,14 @@ def test_uncounted_failures_never_open_it(exc: BaseException) -> None:
 
 
 def test_uncounted_failures_do_not_break_the_run_but_a_success_does() -> None:
-    breaker = Breaker(failures=3, clock=Clock())
+    breaker = Breaker(failures=3, clock=FakeTime(START).clock)
     breaker.record_failure(server_error())
     breaker.record_failure(server_error())
     breaker.record_failure(BadRequest("bad", status=400))  # neutral
     breaker.record_failure(server_error())
     assert breaker.state == "open"
 
-    breaker = Breaker(failures=3, clock=Clock())
+    breaker = Breaker(failures=3, clock=FakeTime(START).clock)
     breaker.record_failure(server_error())
     breaker.record_failure(server_error())
     breaker.record_success()
@@ -139,7 +136,7 @@ def test_uncounted_failures_do_not_break_the_run_but_a_success_does() -> None:
 
 
 def test_open_fails_fast_saying_when_it_will_try_again() -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock, failures=2, cooldown=30.0)
     clock.now += 10.0
     with pytest.raises(CircuitOpen) as info:
@@ -154,7 +151,7 @@ def test_open_fails_fast_saying_when_it_will_try_again() -> None:
 
 
 def test_an_unnamed_breaker_names_the_endpoint_generically() -> None:
-    breaker = Breaker(failures=1, cooldown=5, clock=Clock())
+    breaker = Breaker(failures=1, cooldown=5, clock=FakeTime(START).clock)
     breaker.record_failure(ReadTimedOut("slow"))
     with pytest.raises(CircuitOpen) as info:
         breaker.check()
@@ -164,7 +161,7 @@ def test_an_unnamed_breaker_names_the_endpoint_generically() -> None:
 
 
 def test_half_open_lets_exactly_one_probe_through() -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock)
     clock.now += 30.0
     assert breaker.state == "half_open"
@@ -181,7 +178,7 @@ def test_half_open_lets_exactly_one_probe_through() -> None:
 
 
 def test_a_successful_probe_closes_it() -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock)
     clock.now += 30.0
     breaker.before_call()
@@ -196,7 +193,7 @@ def test_a_successful_probe_closes_it() -> None:
 
 
 def test_a_failed_probe_opens_it_for_another_cooldown() -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock)
     clock.now += 31.0
     breaker.before_call()
@@ -213,7 +210,7 @@ def test_a_failed_probe_opens_it_for_another_cooldown() -> None:
     "exc", [BadRequest("bad", status=400), asyncio.CancelledError()], ids=["400", "cancelled"]
 )
 def test_an_uncounted_probe_end_frees_the_probe_slot(exc: BaseException) -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock)
     clock.now += 30.0
     breaker.before_call()
@@ -225,7 +222,7 @@ def test_an_uncounted_probe_end_frees_the_probe_slot(exc: BaseException) -> None
 
 
 def test_check_changes_nothing() -> None:
-    clock = Clock()
+    clock = FakeTime(START)
     breaker = open_breaker(clock)
     clock.now += 30.0
     for _ in range(3):

@@ -8,32 +8,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from _fakes import FakeTime
 
 from runner.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
 
 pytestmark = pytest.mark.anyio
 
-
-class FakeTime:
-    """A clock that only moves when someone sleeps. `lateness` makes wake-ups late, as a busy
-    event loop does."""
-
-    def __init__(self, lateness: Callable[[], float] | None = None) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.lateness = lateness
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds + (self.lateness() if self.lateness else 0.0)
-        await asyncio.sleep(0)
+START = 1000.0  # where every fake clock here starts: like time.monotonic(), not at zero
 
 
 class StuckSleep:
@@ -127,7 +112,7 @@ async def test_bad_reservation_is_refused(tokens: object) -> None:
 
 
 async def test_no_limits_admit_at_once_without_sleeping() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     permits = [await lim.acquire(10_000) for _ in range(1000)]
     assert ft.sleeps == []
@@ -143,7 +128,7 @@ async def test_no_limits_admit_at_once_without_sleeping() -> None:
 
 
 async def test_requests_are_spaced_and_fifo_under_200_concurrent_callers() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, rpm=600)
     arrivals: list[int] = []
     order: list[int] = []
@@ -172,7 +157,7 @@ async def test_requests_are_spaced_and_fifo_under_200_concurrent_callers() -> No
 async def test_late_wakeups_keep_the_rate_and_the_window_bound(rpm: int) -> None:
     rng = random.Random(rpm)
     interval = 60 / rpm
-    ft = FakeTime(lateness=lambda: rng.uniform(0, 0.03 * min(1.0, interval * 5)))
+    ft = FakeTime(START, lateness=lambda: rng.uniform(0, 0.03 * min(1.0, interval * 5)))
     lim = limiter(ft, rpm=rpm)
     n = max(60, rpm // 2)  # thirty seconds of plentiful work
     starts: list[float] = []
@@ -189,7 +174,7 @@ async def test_late_wakeups_keep_the_rate_and_the_window_bound(rpm: int) -> None
 
 
 async def test_no_burst_after_an_idle_period() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, rpm=60)
     (await lim.acquire()).release()
     ft.now += 500  # idle: a token bucket would have refilled and let a burst through here
@@ -206,7 +191,7 @@ async def test_no_burst_after_an_idle_period() -> None:
 
 
 async def test_waited_seconds_are_reported() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, rpm=60)
     first = await lim.acquire()
     second = await lim.acquire()
@@ -218,7 +203,7 @@ async def test_waited_seconds_are_reported() -> None:
 
 
 async def test_tokens_are_reserved_and_waited_for() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)  # 10 tokens a second
     first = await lim.acquire(600)  # a fresh bucket is full
     assert first.waited_s == 0.0
@@ -227,7 +212,7 @@ async def test_tokens_are_reserved_and_waited_for() -> None:
 
 
 async def test_release_refunds_unused_tokens() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)
     (await lim.acquire(600)).release(100)  # 500 reserved but unused come back
     permit = await lim.acquire(500)
@@ -236,7 +221,7 @@ async def test_release_refunds_unused_tokens() -> None:
 
 
 async def test_release_charges_tokens_beyond_the_reservation() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)
     (await lim.acquire(100)).release(300)  # used 200 more than reserved: level 300
     permit = await lim.acquire(400)
@@ -244,7 +229,7 @@ async def test_release_charges_tokens_beyond_the_reservation() -> None:
 
 
 async def test_release_without_usage_keeps_the_reservation() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)
     (await lim.acquire(600)).release(None)
     permit = await lim.acquire(60)
@@ -252,7 +237,7 @@ async def test_release_without_usage_keeps_the_reservation() -> None:
 
 
 async def test_a_reservation_larger_than_tpm_is_admitted_alone_on_a_full_bucket() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)
     (await lim.acquire(100)).release(100)  # level 500
     async with asyncio.timeout(5):  # a limiter that waits for 1000 tokens would spin forever
@@ -263,7 +248,7 @@ async def test_a_reservation_larger_than_tpm_is_admitted_alone_on_a_full_bucket(
 
 
 async def test_a_big_reservation_is_not_overtaken_by_a_small_one() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, tpm=600)
     (await lim.acquire(600)).release(600)  # empty bucket
     order: list[str] = []
@@ -277,7 +262,7 @@ async def test_a_big_reservation_is_not_overtaken_by_a_small_one() -> None:
 
 
 async def test_a_refund_wakes_the_head_of_the_line_early() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     stuck = StuckSleep()
     lim = Limiter(tpm=600, clock=ft.clock, sleep=stuck)
     holder = await lim.acquire(600)
@@ -294,7 +279,7 @@ async def test_a_refund_wakes_the_head_of_the_line_early() -> None:
 
 
 async def test_concurrency_cap_and_fifo() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, concurrency=3)
     running = 0
     peak = 0
@@ -334,7 +319,7 @@ async def test_double_release_is_harmless() -> None:
 
 
 async def test_no_requests_remaining_waits_for_the_reset() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"})
     permit = await lim.acquire()
@@ -342,7 +327,7 @@ async def test_no_requests_remaining_waits_for_the_reset() -> None:
 
 
 async def test_remaining_requests_are_counted_down_locally() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.observe({"x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "6m0s"})
     waits = [(await lim.acquire()).waited_s for _ in range(3)]
@@ -350,7 +335,7 @@ async def test_remaining_requests_are_counted_down_locally() -> None:
 
 
 async def test_too_few_remaining_tokens_wait_for_the_tokens_reset() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.observe({"x-ratelimit-remaining-tokens": "50", "x-ratelimit-reset-tokens": "1.5s"})
     small = await lim.acquire(40)
@@ -372,7 +357,7 @@ async def test_too_few_remaining_tokens_wait_for_the_tokens_reset() -> None:
     ],
 )
 async def test_unusable_hints_are_ignored(headers: dict[str, str]) -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.observe(headers)
     lim.observe(None)
@@ -380,14 +365,14 @@ async def test_unusable_hints_are_ignored(headers: dict[str, str]) -> None:
 
 
 async def test_a_reset_header_that_cannot_be_read_means_a_minute() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "later"})
     assert (await lim.acquire()).waited_s == pytest.approx(MAX_HINT_WAIT)
 
 
 async def test_a_fresh_hint_wakes_the_waiting_head() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     stuck = StuckSleep()
     lim = Limiter(clock=ft.clock, sleep=stuck)
     lim.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"})
@@ -401,7 +386,7 @@ async def test_a_fresh_hint_wakes_the_waiting_head() -> None:
 
 @pytest.mark.parametrize(("seconds", "waited"), [(3.0, 3.0), (3600.0, MAX_HINT_WAIT), (0, 0.0)])
 async def test_pause_holds_every_start(seconds: float, waited: float) -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft)
     lim.pause(seconds)
     lim.pause(-1)  # never shortens a pause
@@ -409,7 +394,7 @@ async def test_pause_holds_every_start(seconds: float, waited: float) -> None:
 
 
 async def test_pause_holds_callers_already_in_line() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, rpm=60)
     first = await lim.acquire()
     lim.pause(5)
@@ -441,7 +426,7 @@ async def test_cancelling_a_queued_caller_neither_leaks_nor_stalls_the_line() ->
 
 
 async def test_cancelling_the_sleeping_head_hands_over_to_the_next() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     stuck = StuckSleep()
     lim = Limiter(rpm=60, clock=ft.clock, sleep=stuck)
     (await lim.acquire()).release()
@@ -461,7 +446,7 @@ async def test_cancelling_the_sleeping_head_hands_over_to_the_next() -> None:
 
 
 def test_one_limiter_serves_consecutive_event_loops() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     lim = limiter(ft, rpm=60, concurrency=1)
 
     async def one() -> float:
@@ -479,7 +464,7 @@ def test_one_limiter_serves_consecutive_event_loops() -> None:
 
 
 def test_a_cancelled_loop_leaves_the_limiter_usable() -> None:
-    ft = FakeTime()
+    ft = FakeTime(START)
     stuck = StuckSleep()
     lim = Limiter(rpm=60, clock=ft.clock, sleep=stuck)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from _mock_helpers import CORPUS, format_validator
 
 from runner.mockgen import generate_instance, invalid_json
 
-CORPUS = Path(__file__).parent / "data" / "strict-schemas"
 SCHEMA_FILES = sorted(CORPUS.glob("*.json"))
 SEEDS = range(60)
 
@@ -28,12 +28,6 @@ _FORMAT_RES = {
     "hostname": re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+"),
     "duration": re.compile(r"P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?"),
 }
-
-
-def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
 
 
 def _strings_with_format(schema: Any, instance: Any, root: Any) -> Iterator[tuple[str, str]]:
@@ -56,7 +50,7 @@ def _strings_with_format(schema: Any, instance: Any, root: Any) -> Iterator[tupl
         for value in instance:
             yield from _strings_with_format(schema.get("items"), value, root)
     for branch in schema.get("anyOf", []):
-        if _validator({**root, **branch}).is_valid(instance):
+        if format_validator({**root, **branch}).is_valid(instance):
             yield from _strings_with_format(branch, instance, root)
             break
 
@@ -103,7 +97,7 @@ def test_corpus_schemas_are_strict_mode_schemas(path: Path) -> None:
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.stem)
 def test_instances_are_valid_for_many_seeds(path: Path) -> None:
     schema = json.loads(path.read_text())
-    validator = _validator(schema)
+    validator = format_validator(schema)
     for seed in SEEDS:
         instance = generate_instance(schema, Random(seed))
         errors = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(instance)]
@@ -114,7 +108,7 @@ def test_instances_are_valid_for_many_seeds(path: Path) -> None:
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.stem)
 def test_invalid_json_breaks_the_schema(path: Path) -> None:
     schema = json.loads(path.read_text())
-    validator = _validator(schema)
+    validator = format_validator(schema)
     for seed in range(20):
         instance = generate_instance(schema, Random(seed))
         text = invalid_json(schema, instance, Random(seed))
@@ -154,7 +148,7 @@ def test_invalid_json_for_a_schema_that_accepts_anything_is_not_json() -> None:
 )
 def test_invalid_json_shapes(schema: dict[str, Any], instance: Any, broken: Any) -> None:
     assert json.loads(invalid_json(schema, instance, Random(0))) == broken
-    assert not _validator(schema).is_valid(broken)
+    assert not format_validator(schema).is_valid(broken)
 
 
 def test_invalid_json_drops_a_required_property() -> None:

@@ -4,84 +4,29 @@ refusals, and answers that stay the same for the same request and seed."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx2
-import jsonschema
 import pytest
+from _mock_helpers import (
+    CITY,
+    CORPUS,
+    MODEL,
+    TIME_TOOL,
+    WEATHER_TOOL,
+    body,
+    chat,
+    in_process,
+    schema_format,
+    valid,
+)
 
 from runner import tokens
 from runner.mockserver import (
     REFUSAL,
     Faults,
-    create_app,
 )
-
-MODEL = "gpt-4o-mini"
-CORPUS = Path(__file__).parent / "data" / "strict-schemas"
-CITY = json.loads((CORPUS / "city.json").read_text())
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city.",
-        "strict": True,
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer", "minimum": 1, "maximum": 7},
-            },
-            "required": ["city", "unit", "days"],
-            "additionalProperties": False,
-        },
-    },
-}
-TIME_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {
-            "type": "object",
-            "properties": {"timezone": {"type": "string", "pattern": "^[A-Z][a-z]+/[A-Z][a-z]+$"}},
-            "required": ["timezone"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def body(text: str = "Tell me about Paris.", **extra: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
-
-
-def valid(schema: dict[str, Any], instance: Any) -> bool:
-    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
-    return bool(jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid(instance))
-
-
-@contextlib.asynccontextmanager
-async def in_process(app: Any = None, **kw: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    transport = httpx2.ASGITransport(app or create_app(**kw))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
-        yield client
-
-
-async def chat(
-    client: httpx2.AsyncClient, payload: Any, headers: dict[str, str] | None = None
-) -> httpx2.Response:
-    return await client.post("/chat/completions", json=payload, headers=headers)
-
-
-def schema_format(schema: dict[str, Any], name: str = "answer") -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
-
 
 # --- shapes and usage -------------------------------------------------------------------------
 

@@ -3,53 +3,11 @@ the 400 OpenAI sends, with its message, param and code."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
 import pytest
-
-from runner.mockserver import (
-    create_app,
-)
-
-MODEL = "gpt-4o-mini"
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city.",
-        "strict": True,
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer", "minimum": 1, "maximum": 7},
-            },
-            "required": ["city", "unit", "days"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def body(text: str = "Tell me about Paris.", **extra: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
-
-
-@contextlib.asynccontextmanager
-async def in_process(app: Any = None, **kw: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    transport = httpx2.ASGITransport(app or create_app(**kw))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
-        yield client
-
-
-def schema_format(schema: dict[str, Any], name: str = "answer") -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
-
+from _mock_helpers import MODEL, WEATHER_TOOL, body, in_process, schema_format
 
 # --- request errors ---------------------------------------------------------------------------
 

@@ -6,17 +6,11 @@ from __future__ import annotations
 from random import Random
 from typing import Any
 
-import jsonschema
 import pytest
+from _mock_helpers import format_validator
 
 from runner.mockgen import generate_instance
 from runner.mockscalars import prose
-
-
-def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
 
 
 def test_plausible_values_still_obey_bounds() -> None:
@@ -30,7 +24,7 @@ def test_plausible_values_still_obey_bounds() -> None:
     }
     for seed in range(20):
         value = generate_instance(schema, Random(seed))
-        assert _validator(schema).is_valid(value), value
+        assert format_validator(schema).is_valid(value), value
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -54,7 +48,7 @@ def test_plausible_values_still_obey_bounds() -> None:
 def test_numbers_honour_bounds_and_multiples(schema: dict[str, Any]) -> None:
     for seed in range(30):
         value = generate_instance(schema, Random(seed))
-        assert _validator(schema).is_valid(value), (seed, value)
+        assert format_validator(schema).is_valid(value), (seed, value)
         assert not isinstance(value, bool)
         if schema["type"] == "integer":
             assert isinstance(value, int)

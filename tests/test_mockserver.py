@@ -10,15 +10,14 @@ import queue
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from random import Random
 from typing import Any
 
 import httpx2
-import jsonschema
 import openai
 import pydantic
 import pytest
+from _mock_helpers import CITY, MODEL, TIME_TOOL, WEATHER_TOOL, body, chat, in_process, valid
 
 from runner import mockserver
 from runner.mockserver import (
@@ -28,62 +27,6 @@ from runner.mockserver import (
     generate_instance,
     serve,
 )
-
-MODEL = "gpt-4o-mini"
-CORPUS = Path(__file__).parent / "data" / "strict-schemas"
-CITY = json.loads((CORPUS / "city.json").read_text())
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city.",
-        "strict": True,
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer", "minimum": 1, "maximum": 7},
-            },
-            "required": ["city", "unit", "days"],
-            "additionalProperties": False,
-        },
-    },
-}
-TIME_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {
-            "type": "object",
-            "properties": {"timezone": {"type": "string", "pattern": "^[A-Z][a-z]+/[A-Z][a-z]+$"}},
-            "required": ["timezone"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def body(text: str = "Tell me about Paris.", **extra: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
-
-
-def valid(schema: dict[str, Any], instance: Any) -> bool:
-    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
-    return bool(jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid(instance))
-
-
-@contextlib.asynccontextmanager
-async def in_process(app: Any = None, **kw: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    transport = httpx2.ASGITransport(app or create_app(**kw))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
-        yield client
-
-
-async def chat(
-    client: httpx2.AsyncClient, payload: Any, headers: dict[str, str] | None = None
-) -> httpx2.Response:
-    return await client.post("/chat/completions", json=payload, headers=headers)
 
 
 @pytest.fixture(scope="module")

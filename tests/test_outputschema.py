@@ -7,36 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from runner.errors import SpecError
-from runner.spec import load_spec
-
-OK = "messages:\n  - {role: user, content: hi}\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """The current directory (tmp_path, from conftest) as a git work tree."""
-    (tmp_path / ".git").mkdir()
-    return tmp_path
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
-    _write(name, text)
-    with pytest.raises(SpecError) as info:
-        load_spec(name)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
+from _spec_helpers import OK, spec_problems, write_file
 
 
 @pytest.mark.parametrize(
@@ -115,8 +86,8 @@ def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
 )
 def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[str]) -> None:
     for name, content in files.items():
-        _write(name, content)
-    assert _problems(text) == expected
+        write_file(name, content)
+    assert spec_problems(text) == expected
     assert not Path("pwned").exists()  # nothing executed
 
 
@@ -137,22 +108,22 @@ def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[
     ],
 )
 def test_semantic_checks(text: str, expected: list[str]) -> None:
-    assert _problems(text) == expected
+    assert spec_problems(text) == expected
 
 
 @pytest.mark.parametrize("levels", [70, 100_000])
 def test_deeply_nested_output_schema_files(repo: Path, levels: int) -> None:
-    _write("deep.json", '{"items": ' * levels + "{}" + "}" * levels)
-    assert _problems("model: x\n" + OK + "output: {schema: deep.json}\n") == [
+    write_file("deep.json", '{"items": ' * levels + "{}" + "}" * levels)
+    assert spec_problems("model: x\n" + OK + "output: {schema: deep.json}\n") == [
         "spec.yaml:4:18: output.schema: deep.json: nested more than 64 levels deep"
     ]
 
 
 def test_output_schema_outside_the_repository(tmp_path: Path) -> None:
     (tmp_path / "repo" / ".git").mkdir(parents=True)
-    _write("outside.json", '{"type": "object"}')
+    write_file("outside.json", '{"type": "object"}')
     os.chdir(tmp_path / "repo")
-    problems = _problems("model: x\n" + OK + "output: {schema: ../outside.json}\n")
+    problems = spec_problems("model: x\n" + OK + "output: {schema: ../outside.json}\n")
     assert problems == [
         f"spec.yaml:4:18: output.schema: ../outside.json leads outside the repository "
         f"({(tmp_path / 'repo').resolve()}); keep schemas inside it"
@@ -161,8 +132,8 @@ def test_output_schema_outside_the_repository(tmp_path: Path) -> None:
 
 def test_output_schema_symlink_leading_outside(tmp_path: Path) -> None:
     (tmp_path / "repo" / ".git").mkdir(parents=True)
-    _write("secret.json", '{"type": "object"}')
+    write_file("secret.json", '{"type": "object"}')
     (tmp_path / "repo" / "link.json").symlink_to(tmp_path / "secret.json")
     os.chdir(tmp_path / "repo")
-    [problem] = _problems("model: x\n" + OK + "output: {schema: link.json, strict: false}\n")
+    [problem] = spec_problems("model: x\n" + OK + "output: {schema: link.json, strict: false}\n")
     assert "output.schema: link.json leads outside the repository" in problem

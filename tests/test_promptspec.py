@@ -3,33 +3,20 @@ durations."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _spec_helpers import SPECS, write_file
 
 from runner.errors import InputsInvalid, TemplateError
 from runner.promptspec import parse_duration
 from runner.spec import load_spec
 
-DATA = Path(__file__).resolve().parent / "data" / "specs"
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
 # --- rendering ------------------------------------------------------------------------------------
 
 
 def test_full_spec_renders_exactly_what_the_api_takes() -> None:
-    spec = load_spec(DATA / "full.yaml")
+    spec = load_spec(SPECS / "full.yaml")
     vars = spec.prepare_vars({"city": "Paris"})
     assert vars == {
         "city": "Paris",
@@ -68,7 +55,7 @@ def test_full_spec_renders_exactly_what_the_api_takes() -> None:
 
 
 def test_render_names_undefined_variables() -> None:
-    _write("spec.yaml", "model: x\nmessages:\n  - {role: user, content: '{{ city }}'}\n")
+    write_file("spec.yaml", "model: x\nmessages:\n  - {role: user, content: '{{ city }}'}\n")
     spec = load_spec("spec.yaml")
     with pytest.raises(TemplateError) as info:
         spec.render({})
@@ -79,7 +66,7 @@ def test_render_names_undefined_variables() -> None:
 
 
 def test_variable_values_are_never_rendered() -> None:
-    _write("spec.yaml", "model: x\nmessages:\n  - {role: user, content: 'Q: {{ q }}'}\n")
+    write_file("spec.yaml", "model: x\nmessages:\n  - {role: user, content: 'Q: {{ q }}'}\n")
     spec = load_spec("spec.yaml")
     payload = "{{ ().__class__.__base__.__subclasses__() }}"
     assert spec.render({"q": payload}) == [{"role": "user", "content": f"Q: {payload}"}]
@@ -89,7 +76,7 @@ def test_variable_values_are_never_rendered() -> None:
 
 
 def _inputs_spec() -> Any:
-    _write(
+    write_file(
         "spec.yaml",
         "model: x\ninputs:\n  type: object\n  properties:\n    city: {type: string, minLength: 1}\n"
         "    opts:\n      type: object\n      properties: {n: {type: integer, default: 2}}\n"
@@ -124,7 +111,7 @@ def test_prepare_vars_reports_every_error() -> None:
 
 
 def test_without_inputs_every_template_variable_is_required() -> None:
-    _write("spec.yaml", "model: x\nmessages:\n  - {role: user, content: '{{ b }}{{ a }}'}\n")
+    write_file("spec.yaml", "model: x\nmessages:\n  - {role: user, content: '{{ b }}{{ a }}'}\n")
     spec = load_spec("spec.yaml")
     assert spec.prepare_vars({"a": 1, "b": [2], "c": 3}) == {"a": 1, "b": [2], "c": 3}
     with pytest.raises(InputsInvalid) as info:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _spec_helpers import OK, SPECS, spec_problems, write_file
 
 import runner.promptspec
 import runner.spec
@@ -27,33 +28,6 @@ from runner.spec import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data" / "specs"
-OK = "messages:\n  - {role: user, content: hi}\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """The current directory (tmp_path, from conftest) as a git work tree."""
-    (tmp_path / ".git").mkdir()
-    return tmp_path
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
-    _write(name, text)
-    with pytest.raises(SpecError) as info:
-        load_spec(name)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
 
 
 def test_names_defined_elsewhere_stay_importable_from_here() -> None:
@@ -133,7 +107,7 @@ def test_the_other_examples_show_their_features() -> None:
 
 
 def test_full_spec_builds_every_field() -> None:
-    spec = load_spec(DATA / "full.yaml")
+    spec = load_spec(SPECS / "full.yaml")
     assert spec.name == "full example"
     assert spec.provider.base_url == "http://127.0.0.1:8080/v1"
     assert spec.provider.api_key_env == "LOCAL_KEY"
@@ -166,7 +140,7 @@ def test_full_spec_builds_every_field() -> None:
 
 
 def test_defaults(repo: Path) -> None:
-    _write(
+    write_file(
         "prompts/my spec.yaml",
         "model: m\n" + OK + "output: {schema: {type: object, "
         "properties: {a: {type: string}}, required: [a], additionalProperties: false}}\n",
@@ -214,8 +188,8 @@ def test_defaults(repo: Path) -> None:
 )
 def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[str]) -> None:
     for name, content in files.items():
-        _write(name, content)
-    assert _problems(text) == expected
+        write_file(name, content)
+    assert spec_problems(text) == expected
     assert not Path("pwned").exists()  # nothing executed
 
 
@@ -223,8 +197,8 @@ def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[
 
 
 def test_root_argument_bounds_schema_paths(repo: Path) -> None:
-    _write("schemas/a.json", '{"type": "object"}')
-    _write(
+    write_file("schemas/a.json", '{"type": "object"}')
+    write_file(
         "prompts/p.yaml", "model: x\n" + OK + "output: {schema: ../schemas/a.json, strict: false}\n"
     )
     assert load_spec("prompts/p.yaml").output is not None  # the git root allows it
@@ -236,8 +210,8 @@ def test_without_git_the_current_directory_is_the_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert find_root(tmp_path) is None
-    _write("schemas/a.json", '{"type": "object"}')
-    _write(
+    write_file("schemas/a.json", '{"type": "object"}')
+    write_file(
         "prompts/p.yaml", "model: x\n" + OK + "output: {schema: ../schemas/a.json, strict: false}\n"
     )
     assert load_spec("prompts/p.yaml").output is not None  # run from the project folder
@@ -296,8 +270,8 @@ def test_parse_var_args_errors(arg: str, message: str) -> None:
 
 
 def test_load_vars_file() -> None:
-    _write("v.yaml", "city: Paris\nn: 3\n")
-    _write("v.json", '{"city": "Lyon", "tags": ["a"]}')
+    write_file("v.yaml", "city: Paris\nn: 3\n")
+    write_file("v.json", '{"city": "Lyon", "tags": ["a"]}')
     assert load_vars_file("v.yaml") == {"city": "Paris", "n": 3}
     assert load_vars_file(Path("v.json")) == {"city": "Lyon", "tags": ["a"]}
 
@@ -330,7 +304,7 @@ def test_load_vars_file() -> None:
 )
 def test_load_vars_file_errors(name: str, text: str | None, message: str) -> None:
     if text is not None:
-        _write(name, text)
+        write_file(name, text)
     with pytest.raises(ConfigError) as info:
         load_vars_file(name)
     assert str(info.value) == message
@@ -340,13 +314,13 @@ def test_load_vars_file_errors(name: str, text: str | None, message: str) -> Non
 
 
 def test_check_paths_walks_directories(repo: Path) -> None:
-    _write("prompts/a.yaml", "model: x\n" + OK)
-    _write("prompts/sub/b.yml", "model: 1\n" + OK)
-    _write("prompts/.hidden/c.yaml", "nonsense: [\n")
-    _write("prompts/.d.yaml", "nonsense: [\n")
-    _write("prompts/notes.txt", "not yaml")
-    _write("prompts/runner.yaml", "prices: {m: {input: 1}}\n")
-    _write("one.yaml", "model: x\n")
+    write_file("prompts/a.yaml", "model: x\n" + OK)
+    write_file("prompts/sub/b.yml", "model: 1\n" + OK)
+    write_file("prompts/.hidden/c.yaml", "nonsense: [\n")
+    write_file("prompts/.d.yaml", "nonsense: [\n")
+    write_file("prompts/notes.txt", "not yaml")
+    write_file("prompts/runner.yaml", "prices: {m: {input: 1}}\n")
+    write_file("one.yaml", "model: x\n")
     (repo / "empty").mkdir()
     problems = check_paths(["prompts", Path("one.yaml"), "nowhere", "empty"])
     assert [str(p) for p in problems] == [
@@ -365,7 +339,7 @@ def test_check_paths_walks_directories(repo: Path) -> None:
 
 
 def test_check_paths_many_specs_share_work(repo: Path) -> None:
-    _write(
+    write_file(
         "schemas/s.json",
         json.dumps(
             {
@@ -377,7 +351,7 @@ def test_check_paths_many_specs_share_work(repo: Path) -> None:
         ),
     )
     for i in range(30):
-        _write(
+        write_file(
             f"prompts/p{i}.yaml",
             f"model: x\nmessages:\n  - {{role: user, content: "
             f"'{i} {{{{ v }}}}'}}\noutput: {{schema: ../schemas/s.json}}\n",
@@ -389,7 +363,7 @@ def test_check_paths_many_specs_share_work(repo: Path) -> None:
 
 
 def test_load_project_config() -> None:
-    _write(
+    write_file(
         "runner.yaml",
         "# yaml-language-server: $schema=schemas/runner-config.schema.json\n"
         "prices:\n  gpt-4o*: {input: 2.5, output: 10, cached_input: 1.25, "
@@ -410,7 +384,7 @@ def test_load_project_config() -> None:
 
 
 def test_empty_project_config() -> None:
-    _write("runner.yaml", "prices: {}\n")
+    write_file("runner.yaml", "prices: {}\n")
     assert load_project_config("runner.yaml").prices == {}
 
 
@@ -431,14 +405,14 @@ def test_empty_project_config() -> None:
     ],
 )
 def test_project_config_errors(text: str, expected: list[str]) -> None:
-    _write("runner.yaml", text)
+    write_file("runner.yaml", text)
     with pytest.raises(SpecError) as info:
         load_project_config("runner.yaml")
     assert [str(p) for p in info.value.problems] == expected
 
 
 def test_problems_carry_pointers() -> None:
-    _write("spec.yaml", "model: x\nparams: {temperature: 3}\n" + OK)
+    write_file("spec.yaml", "model: x\nparams: {temperature: 3}\n" + OK)
     with pytest.raises(SpecError) as info:
         load_spec("spec.yaml")
     assert info.value.problems == [

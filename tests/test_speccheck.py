@@ -6,37 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from runner.errors import SpecError
-from runner.spec import load_spec
-
-OK = "messages:\n  - {role: user, content: hi}\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """The current directory (tmp_path, from conftest) as a git work tree."""
-    (tmp_path / ".git").mkdir()
-    return tmp_path
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
-    _write(name, text)
-    with pytest.raises(SpecError) as info:
-        load_spec(name)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
-
+from _spec_helpers import OK, spec_problems, write_file
 
 # --- bad input: each one exit 2, one positioned line per problem ----------------------------------
 
@@ -165,8 +135,8 @@ def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
 )
 def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[str]) -> None:
     for name, content in files.items():
-        _write(name, content)
-    assert _problems(text) == expected
+        write_file(name, content)
+    assert spec_problems(text) == expected
     assert not Path("pwned").exists()  # nothing executed
 
 
@@ -300,4 +270,4 @@ def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[
     ],
 )
 def test_semantic_checks(text: str, expected: list[str]) -> None:
-    assert _problems(text) == expected
+    assert spec_problems(text) == expected

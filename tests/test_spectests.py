@@ -2,32 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from runner.errors import SpecError
-from runner.spec import load_spec
-
-OK = "messages:\n  - {role: user, content: hi}\n"
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
-    _write(name, text)
-    with pytest.raises(SpecError) as info:
-        load_spec(name)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
+from _spec_helpers import spec_problems
 
 
 @pytest.mark.parametrize(
@@ -66,4 +42,4 @@ def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
     ],
 )
 def test_semantic_checks(text: str, expected: list[str]) -> None:
-    assert _problems(text) == expected
+    assert spec_problems(text) == expected

@@ -7,38 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _spec_helpers import OK, spec_problems, write_file
 
 from runner.errors import SpecError, TemplateError
 from runner.spec import load_spec
 from runner.yamldoc import MAX_NODES
-
-OK = "messages:\n  - {role: user, content: hi}\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """The current directory (tmp_path, from conftest) as a git work tree."""
-    (tmp_path / ".git").mkdir()
-    return tmp_path
-
-
-def _write(name: str, text: str | bytes) -> Path:
-    path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
-    _write(name, text)
-    with pytest.raises(SpecError) as info:
-        load_spec(name)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
-
 
 # --- unreadable files and YAML: each one exit 2, one positioned line per problem ------------------
 
@@ -160,25 +133,25 @@ def _problems(text: str | bytes, name: str = "spec.yaml") -> list[str]:
 )
 def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[str]) -> None:
     for name, content in files.items():
-        _write(name, content)
-    assert _problems(text) == expected
+        write_file(name, content)
+    assert spec_problems(text) == expected
     assert not Path("pwned").exists()  # nothing executed
 
 
 def test_binary_file() -> None:
-    assert _problems(b"\x89PNG\r\n\x1a\n\x00\x00") == [
+    assert spec_problems(b"\x89PNG\r\n\x1a\n\x00\x00") == [
         "spec.yaml: a binary file, not a YAML text file"
     ]
 
 
 def test_invalid_utf8_names_the_byte_and_its_place() -> None:
-    assert _problems(b"model: x\nname: caf\xe9\n") == [
+    assert spec_problems(b"model: x\nname: caf\xe9\n") == [
         "spec.yaml:2:10: not UTF-8 text (byte 0xe9); save the file as UTF-8"
     ]
 
 
 def test_a_bom_is_fine() -> None:
-    _write("spec.yaml", "\ufeffmodel: x\n" + OK)
+    write_file("spec.yaml", "\ufeffmodel: x\n" + OK)
     assert load_spec("spec.yaml").model == "x"
 
 
@@ -188,7 +161,7 @@ def test_billion_laughs_is_refused_quickly() -> None:
         prev, name = chr(96 + i), chr(97 + i)
         lines.append(f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]")
     started = time.perf_counter()
-    problems = _problems("\n".join(lines) + "\n")
+    problems = spec_problems("\n".join(lines) + "\n")
     elapsed = time.perf_counter() - started
     assert problems == [
         f"spec.yaml:6:1: YAML aliases expand to more than {MAX_NODES} nodes (a 'billion "
@@ -198,12 +171,12 @@ def test_billion_laughs_is_refused_quickly() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    [problem] = _problems("model: x\n" + OK + "tests: " + "[" * 70 + "]" * 70 + "\n")
+    [problem] = spec_problems("model: x\n" + OK + "tests: " + "[" * 70 + "]" * 70 + "\n")
     assert problem.endswith("nested more than 64 levels deep")
 
 
 def test_big_files_are_refused() -> None:
-    assert _problems(b"# " + b"x" * (4 * 1024 * 1024) + b"\n") == [
+    assert spec_problems(b"# " + b"x" * (4 * 1024 * 1024) + b"\n") == [
         "spec.yaml: larger than 4 MB: not a prompt spec?"
     ]
 
@@ -221,7 +194,7 @@ def test_a_directory_is_not_a_spec(tmp_path: Path) -> None:
 
 
 def test_plain_scalars_follow_yaml_1_2() -> None:
-    _write(
+    write_file(
         "spec.yaml",
         "model: x\n" + OK + "tests:\n  - name: t\n    vars:\n"
         "      country: NO\n      answer: yes\n      day: 2024-01-01\n      time: 1:20\n"
@@ -251,7 +224,7 @@ def test_plain_scalars_follow_yaml_1_2() -> None:
 
 
 def test_aliases_are_expanded() -> None:
-    _write("spec.yaml", "model: x\nmessages:\n  - &m {role: user, content: hi}\n  - *m\n")
+    write_file("spec.yaml", "model: x\nmessages:\n  - &m {role: user, content: hi}\n  - *m\n")
     spec = load_spec("spec.yaml")
     assert [m.render({}) for m in spec.messages] == [{"role": "user", "content": "hi"}] * 2
 
@@ -285,7 +258,7 @@ def test_aliases_are_expanded() -> None:
     ],
 )
 def test_render_errors_point_into_the_file(content: str, expected: str) -> None:
-    _write("spec.yaml", f"model: x\nmessages:\n  - role: user\n    {content}\n")
+    write_file("spec.yaml", f"model: x\nmessages:\n  - role: user\n    {content}\n")
     spec = load_spec("spec.yaml")
     with pytest.raises(TemplateError) as info:
         spec.render({"a": 1, "b": {}})
