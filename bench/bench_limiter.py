@@ -10,7 +10,7 @@ import asyncio
 import bisect
 import time
 
-from runner.limiter import Limiter
+from runner.policy.limiter import Limiter
 
 
 async def _measure(rpm: int, seconds: float, tasks: int) -> list[float]:

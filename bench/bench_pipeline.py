@@ -23,7 +23,7 @@ from _mockproc import mock_server
 
 import runner
 from runner.client import ChatClient
-from runner.engine import Session
+from runner.engine.session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (1, 16)

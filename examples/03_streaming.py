@@ -7,7 +7,7 @@ import sys
 from _common import PROMPTS, use_mock
 
 import runner
-from runner.records import StreamDelta
+from runner.types import StreamDelta
 
 
 def show(delta: StreamDelta) -> None:

@@ -8,7 +8,7 @@ from _common import PROMPTS, use_mock
 import runner
 from runner import tokens
 from runner.pricing import PriceBook
-from runner.records import Usage
+from runner.types import Usage
 
 
 def main() -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from runner._version import __version__
 
 if TYPE_CHECKING:
-    from .engine import Result, Session, arun, load, run
-    from .errors import (
+    from runner.engine.session import Result, Session, arun, load, run
+    from runner.errors import (
         AuthenticationFailed,
         BadRequest,
         BudgetExceeded,
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
         StreamBroken,
         TemplateError,
     )
-    from .records import Attempt, Cost, Usage
-    from .spec import PromptSpec
+    from runner.spec.model import PromptSpec
+    from runner.types import Attempt, Cost, Usage
 
 __all__ = [
     "__version__",
@@ -89,14 +89,14 @@ __all__ = [
 
 # Where each lazily loaded name lives.
 _LAZY = {
-    "Attempt": "records",
+    "Attempt": "types",
     "AuthenticationFailed": "errors",
     "BadRequest": "errors",
     "BudgetExceeded": "errors",
     "CircuitOpen": "errors",
     "ConfigError": "errors",
     "ConnectFailed": "errors",
-    "Cost": "records",
+    "Cost": "types",
     "DatasetError": "errors",
     "DeadlineExceeded": "errors",
     "HTTPStatusFailure": "errors",
@@ -108,24 +108,24 @@ _LAZY = {
     "OutputRefused": "errors",
     "OutputTruncated": "errors",
     "PermissionDenied": "errors",
-    "PromptSpec": "spec",
+    "PromptSpec": "spec.model",
     "ProviderError": "errors",
     "QuotaExhausted": "errors",
     "RateLimited": "errors",
     "ReadTimedOut": "errors",
     "Rejected": "errors",
-    "Result": "engine",
+    "Result": "engine.results",
     "RunnerError": "errors",
     "RunnerWarning": "errors",
     "ServerFailed": "errors",
-    "Session": "engine",
+    "Session": "engine.session",
     "SpecError": "errors",
     "StreamBroken": "errors",
     "TemplateError": "errors",
-    "Usage": "records",
-    "arun": "engine",
-    "load": "engine",
-    "run": "engine",
+    "Usage": "types",
+    "arun": "engine.session",
+    "load": "engine.session",
+    "run": "engine.session",
 }
 
 

@@ -1,5 +1,5 @@
 """`python -m runner` hands off to the command line."""
 
-from .cli import main
+from runner.cli.commands import main
 
 main()

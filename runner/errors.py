@@ -32,7 +32,7 @@ The tree (kept in step with docs/errors.md)::
 
 `kind` is the stable, lower-case name used in a spec's `retry.on` list and in the ledger's
 `error.kind`. Whether a failure is retried is decided from `.retryable` and `.kind` alone
-(runner.policy), never from the class of a third-party exception. Messages never contain
+(runner.policy.retry), never from the class of a third-party exception. Messages never contain
 secrets: callers must not pass API keys or Authorization headers into them.
 """
 
@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from .records import Attempt, Usage
+    from runner.types import Attempt, Usage
 
 __all__ = [
     "AuthenticationFailed",
@@ -110,7 +110,8 @@ class RunnerError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        # Filled by runner.policy when the error ends a retried call: every try, this one included.
+        # Filled by runner.policy.retry when the error ends a retried call: every try, this one
+        # included.
         self.attempts: list[Attempt] = []
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from .records import Cost, Price, Usage
+from runner.types import Cost, Price, Usage
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
@@ -276,7 +276,7 @@ def _timestamp(at: datetime | None) -> datetime:
 
 def _counts(usage: Usage) -> tuple[int, int, int]:
     if not isinstance(usage, Usage):
-        raise TypeError(f"usage must be a runner.records.Usage, not {type(usage).__name__}")
+        raise TypeError(f"usage must be a runner.types.Usage, not {type(usage).__name__}")
     for name in ("prompt", "completion", "cached", "reasoning"):
         value = getattr(usage, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

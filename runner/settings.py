@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from runner.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .spec import PromptSpec
+    from runner.spec.load import PromptSpec
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, RunnerWarning
+from runner.errors import ConfigError, RunnerWarning
 
 if TYPE_CHECKING:
     import tiktoken

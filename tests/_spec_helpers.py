@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import SpecError
-from runner.spec import load_spec
+from runner.spec.load import load_spec
 
 SPECS = Path(__file__).resolve().parent / "data" / "specs"
 OK = "messages:\n  - {role: user, content: hi}\n"

@@ -1,4 +1,5 @@
-"""runner.breaker: which failures count, and every transition of closed / open / half-open."""
+"""runner.policy.breaker: which failures count, and every transition of closed / open /
+half-open."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Sequence
 import pytest
 from _fakes import FakeTime
 
-from runner.breaker import Breaker, counts_against_endpoint
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -24,6 +24,7 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
+from runner.policy.breaker import Breaker, counts_against_endpoint
 
 START = 100.0  # where every fake clock here starts: like time.monotonic(), not at zero
 

@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from runner.cli import cli
-from runner.ledger import read_records
+from runner.cli.commands import cli
+from runner.ledger.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "prompts"

@@ -36,7 +36,7 @@ from runner.errors import (
     ReadTimedOut,
     StreamBroken,
 )
-from runner.records import Choice, StreamDelta, Usage
+from runner.types import Choice, StreamDelta, Usage
 
 # --- headers and configuration ---------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from _client_helpers import REPLY, SSE, URL, body
 
 from runner.client import ChatClient
 from runner.errors import ConnectFailed
-from runner.records import StreamDelta
+from runner.types import StreamDelta
 
 
 def asgi_app(

@@ -13,7 +13,7 @@ from _client_helpers import REPLY, SSE, URL, body, mock_client, sse_reply
 
 from runner.client import ChatClient
 from runner.errors import StreamBroken
-from runner.records import Choice, Completion, StreamDelta, Usage
+from runner.types import Choice, Completion, StreamDelta, Usage
 
 
 def tool_call(id_: str, name: str, arguments: str) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.cli import cli
-from runner.spec import check_paths
+from runner.cli.commands import cli
+from runner.spec.load import check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -82,7 +82,7 @@ def test_the_readme_spec_example_validates(tmp_path: Path) -> None:
 
 
 def test_the_readme_price_override_example_loads(tmp_path: Path) -> None:
-    from runner.spec import load_project_config
+    from runner.spec.load import load_project_config
 
     block = README.split("## Prices and tokens", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "runner.yaml"

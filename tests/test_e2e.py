@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from runner.cli import cli
-from runner.ledger import read_records
-from runner.mockserver import serve
+from runner.cli.commands import cli
+from runner.ledger.store import read_records
+from runner.mock.server import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY_SCHEMA = json.loads((ROOT / "schemas" / "city.json").read_text("utf-8"))

@@ -16,7 +16,7 @@ import pytest
 
 import runner
 from runner.client import ASGIStreamTransport
-from runner.engine import Session
+from runner.engine.session import Session
 from runner.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -28,9 +28,9 @@ from runner.errors import (
     ReadTimedOut,
     RunnerError,
 )
-from runner.ledger import read_records
-from runner.mockserver import create_app
-from runner.records import StreamDelta
+from runner.ledger.store import read_records
+from runner.mock.server import create_app
+from runner.types import StreamDelta
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))

@@ -1,4 +1,4 @@
-"""Tests for runner.gitinfo: the spec's path, commit and dirty flag, with real git repos."""
+"""Tests for runner.ledger.gitref: the spec's path, commit and dirty flag, with real git repos."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from runner import gitinfo
-from runner.gitinfo import spec_ref
+from runner.ledger import gitref as gitinfo
+from runner.ledger.gitref import spec_ref
 
 SPEC_TEXT = b"name: city\nmodel: gpt-4o-mini\n"
 

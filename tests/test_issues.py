@@ -1,4 +1,4 @@
-"""runner.issues: JSON pointers, SchemaIssue and the words issues are written in."""
+"""runner.schema.wording: JSON pointers, SchemaIssue and the words issues are written in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner.issues import SchemaIssue, json_pointer, value_kind
+from runner.schema.wording import SchemaIssue, json_pointer, value_kind
 
 
 def test_json_pointer_escapes() -> None:

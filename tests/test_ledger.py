@@ -1,4 +1,4 @@
-"""Tests for runner.ledger: writing under a lock, reading around torn lines, ids, request
+"""Tests for runner.ledger.store: writing under a lock, reading around torn lines, ids, request
 fingerprints and the ledger line schema."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from runner import ledger as ledger_mod
 from runner.errors import LedgerError, RunnerWarning
-from runner.ledger import (
+from runner.ledger import store as ledger_mod
+from runner.ledger.store import (
     Ledger,
     canonical_json,
     encode_line,
@@ -30,7 +30,7 @@ from runner.ledger import (
     utc_timestamp,
     without_content,
 )
-from runner.records import LEDGER_VERSION, Attempt, Cost, LedgerRecord, Usage
+from runner.types import LEDGER_VERSION, Attempt, Cost, LedgerRecord, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))

@@ -1,4 +1,4 @@
-"""runner.limiter: spacing, FIFO fairness, tokens, concurrency, server hints, cancellation.
+"""runner.policy.limiter: spacing, FIFO fairness, tokens, concurrency, server hints, cancellation.
 
 Time is fake: `FakeTime.sleep` advances `FakeTime.clock`, so no test waits for real.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _fakes import FakeTime
 
-from runner.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
+from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
 
 pytestmark = pytest.mark.anyio
 

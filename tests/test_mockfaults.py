@@ -1,4 +1,4 @@
-"""Tests for runner.mockfaults and how the app applies them: realistic error bodies, seeded
+"""Tests for runner.mock.faults and how the app applies them: realistic error bodies, seeded
 and reproducible rolls, fail_first, invalid output, truncated/malformed/dropped replies,
 latency through the injected sleep, the X-Mock-Fault header and the parsers."""
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from _mock_helpers import CITY, MODEL, WEATHER_TOOL, body, chat, in_process, schema_format, valid
 
-from runner.mockserver import (
+from runner.mock.server import (
     Faults,
     create_app,
     parse_duration,

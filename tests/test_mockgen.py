@@ -1,5 +1,5 @@
-"""Tests for runner.mockgen: instances valid against a corpus of strict-mode schemas (checked by
-jsonschema, Draft 2020-12 with formats), schema-breaking JSON, plausible values
+"""Tests for runner.mock.generate: instances valid against a corpus of strict-mode schemas
+(checked by jsonschema, Draft 2020-12 with formats), schema-breaking JSON, plausible values
 by name, uniqueness, bounded recursion and the schemas it refuses."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from _mock_helpers import CORPUS, format_validator
 
-from runner.mockgen import generate_instance, invalid_json
+from runner.mock.generate import generate_instance, invalid_json
 
 SCHEMA_FILES = sorted(CORPUS.glob("*.json"))
 SEEDS = range(60)

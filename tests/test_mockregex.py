@@ -1,4 +1,4 @@
-"""Tests for runner.mockregex: samples that `re.search` accepts for the supported subset, and
+"""Tests for runner.mock.regex: samples that `re.search` accepts for the supported subset, and
 exact errors for what it refuses."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from random import Random
 
 import pytest
 
-from runner.mockregex import pattern_sample
+from runner.mock.regex import pattern_sample
 
 # --- patterns ---------------------------------------------------------------------------------
 

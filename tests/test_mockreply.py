@@ -1,4 +1,4 @@
-"""Tests for runner.mockreply, through the app in-process (httpx2's ASGITransport): reply
+"""Tests for runner.mock.reply, through the app in-process (httpx2's ASGITransport): reply
 shapes, usage counted with the tokenizer, n/stop/max_tokens, schema-valid JSON, tool calls,
 refusals, and answers that stay the same for the same request and seed."""
 
@@ -23,7 +23,7 @@ from _mock_helpers import (
 )
 
 from runner import tokens
-from runner.mockserver import (
+from runner.mock.server import (
     REFUSAL,
     Faults,
 )

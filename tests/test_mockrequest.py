@@ -1,4 +1,4 @@
-"""Tests for runner.mockrequest, through the app in-process: every malformed request gets
+"""Tests for runner.mock.request, through the app in-process: every malformed request gets
 the 400 OpenAI sends, with its message, param and code."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for runner.mockscalars: numbers inside bounds and multiples (through
+"""Tests for runner.mock.scalars: numbers inside bounds and multiples (through
 generate_instance, which hands every leaf to it), plausible values within bounds, and prose."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from _mock_helpers import format_validator
 
-from runner.mockgen import generate_instance
-from runner.mockscalars import prose
+from runner.mock.generate import generate_instance
+from runner.mock.scalars import prose
 
 
 def test_plausible_values_still_obey_bounds() -> None:

@@ -1,4 +1,4 @@
-"""Tests for runner.mockserver: the names it exports, routes, the API key, /v1/models, errors
+"""Tests for runner.mock.server: the names it exports, routes, the API key, /v1/models, errors
 as OpenAI shapes them, streams and dropped connections on a loopback uvicorn server, and the
 official openai SDK against it."""
 
@@ -19,8 +19,8 @@ import pydantic
 import pytest
 from _mock_helpers import CITY, MODEL, TIME_TOOL, WEATHER_TOOL, body, chat, in_process, valid
 
-from runner import mockserver
-from runner.mockserver import (
+from runner.mock import server as mockserver
+from runner.mock.server import (
     DEFAULT_MODELS,
     REFUSAL,
     create_app,
@@ -55,7 +55,7 @@ async def loopback(url: str) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 def test_the_public_names_stay_in_mockserver() -> None:
-    # cli, engine and other tests import these from runner.mockserver, whichever module owns them.
+    # cli, engine and other tests import these from runner.mock.server, whichever module owns them.
     assert set(mockserver.__all__) == {
         "DEFAULT_MODELS",
         "FAULT_HEADER",

@@ -1,4 +1,4 @@
-"""runner.outputschema: the output schema of a spec, inline or a file inside the repository,
+"""runner.spec.output: the output schema of a spec, inline or a file inside the repository,
 checked against its meta-schema and strict mode."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""runner.policy: every retry rule, Retry-After, backoff bounds, the deadline, the attempt record,
-and the guards (limiter + breaker per endpoint). Waits go to a recording fake sleep."""
+"""runner.policy.retry: every retry rule, Retry-After, backoff bounds, the deadline, the attempt
+record, and the guards (limiter + breaker per endpoint). Waits go to a recording fake sleep."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
-from runner.policy import (
+from runner.policy.retry import (
     DEFAULT_PAUSE_429,
     DEFAULT_RETRY_ON,
     Guards,
     RetryPolicy,
     call_with_retry,
 )
-from runner.records import Attempt, Usage
+from runner.types import Attempt, Usage
 
 pytestmark = pytest.mark.anyio
 

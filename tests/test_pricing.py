@@ -22,7 +22,7 @@ from genai_prices.data_snapshot import get_snapshot
 
 from runner import pricing
 from runner.pricing import PriceBook
-from runner.records import Cost, Price, Usage
+from runner.types import Cost, Price, Usage
 
 DB = f"genai-prices {version('genai-prices')}"
 BY_NAME = f"{DB} (matched by model name)"
@@ -316,7 +316,7 @@ def test_malformed_overrides(overrides: Any, message: str) -> None:
 @pytest.mark.parametrize(
     ("usage", "error", "message"),
     [
-        ({"prompt": 1}, TypeError, "usage must be a runner.records.Usage, not dict"),
+        ({"prompt": 1}, TypeError, "usage must be a runner.types.Usage, not dict"),
         (Usage(prompt=-1), ValueError, "usage.prompt must be a non-negative integer, not -1"),
         (
             Usage(completion=1.5),  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""runner.promptspec: a loaded spec's values: preparing variables, rendering messages,
+"""runner.spec.model: a loaded spec's values: preparing variables, rendering messages,
 durations."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from _spec_helpers import SPECS, write_file
 
 from runner.errors import InputsInvalid, TemplateError
-from runner.promptspec import parse_duration
-from runner.spec import load_spec
+from runner.spec.load import load_spec
+from runner.spec.model import parse_duration
 
 # --- rendering ------------------------------------------------------------------------------------
 

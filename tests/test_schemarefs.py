@@ -1,4 +1,4 @@
-"""runner.schemarefs: every $ref of a schema stays inside it and leads somewhere (checked as
+"""runner.schema.refs: every $ref of a schema stays inside it and leads somewhere (checked as
 part of check_schema, once the schema passes its meta-schema)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.schemas import check_schema
+from runner.schema.validator import check_schema
 
 
 @pytest.mark.parametrize(

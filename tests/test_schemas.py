@@ -1,4 +1,5 @@
-"""runner.schemas: packaged schemas, compiled validators, explanations and the meta-schema check."""
+"""runner.schema.validator: packaged schemas, compiled validators, explanations and the
+meta-schema check."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 
 import pytest
 
-import runner.issues
-import runner.schemas
-import runner.strictmode
-from runner.schemas import (
+import runner.schema.strict
+import runner.schema.validator
+import runner.schema.wording
+from runner.schema.validator import (
     SchemaIssue,
     check_schema,
     compile_validator,
@@ -24,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_names_defined_elsewhere_stay_importable_from_here() -> None:
     for name in ("SchemaIssue", "json_pointer", "value_kind"):
-        assert getattr(runner.schemas, name) is getattr(runner.issues, name)
+        assert getattr(runner.schema.validator, name) is getattr(runner.schema.wording, name)
     for name in ("STRICT_FORMATS", "strict_mode_issues"):
-        assert getattr(runner.schemas, name) is getattr(runner.strictmode, name)
-    assert set(runner.schemas.__all__) == {
+        assert getattr(runner.schema.validator, name) is getattr(runner.schema.strict, name)
+    assert set(runner.schema.validator.__all__) == {
         "STRICT_FORMATS",
         "SchemaIssue",
         "SchemaValidator",
@@ -324,7 +325,7 @@ def test_jsonschema_rs_and_jsonschema_agree(path: Path) -> None:
 
     import jsonschema as reference
 
-    from runner.mockgen import generate_instance, invalid_json
+    from runner.mock.generate import generate_instance, invalid_json
 
     schema = json_.loads(path.read_text(encoding="utf-8"))
     validator = compile_validator(schema)

@@ -1,4 +1,4 @@
-"""runner.spec: loading specs end to end (building every field), check_paths, --var parsing and
+"""runner.spec.load: loading specs end to end (building every field), check_paths, --var parsing and
 runner.yaml; the checks, YAML reading and rendering have test files of their own."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from _spec_helpers import OK, SPECS, spec_problems, write_file
 
-import runner.promptspec
-import runner.spec
+import runner.spec.load
+import runner.spec.model
 from runner.errors import ConfigError, Problem, SpecError
-from runner.spec import (
+from runner.spec.load import (
     BreakerConfig,
     LedgerConfig,
     RateConfig,
@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_names_defined_elsewhere_stay_importable_from_here() -> None:
-    """The value types and parse_duration live in runner.promptspec; runner.spec re-exports them."""
-    moved = [n for n in runner.spec.__all__ if getattr(runner.promptspec, n, None) is not None]
+    """The value types and parse_duration live in runner.spec.model; runner.spec.load re-exports
+    them."""
+    moved = [n for n in runner.spec.load.__all__ if getattr(runner.spec.model, n, None) is not None]
     assert sorted(moved) == [
         "BreakerConfig",
         "LedgerConfig",
@@ -46,7 +47,7 @@ def test_names_defined_elsewhere_stay_importable_from_here() -> None:
         "parse_duration",
     ]
     for name in moved:
-        assert getattr(runner.spec, name) is getattr(runner.promptspec, name)
+        assert getattr(runner.spec.load, name) is getattr(runner.spec.model, name)
 
 
 # --- the examples in prompts/ ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""runner.speccheck: the spec schema (with hints for people who edit YAML) and the checks
+"""runner.spec.check: the spec schema (with hints for people who edit YAML) and the checks
 beyond it: parameters, provider, policy, inputs, templates, messages and tools."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""runner.spectests: the tests: block of a spec (case variables and assertion shapes)."""
+"""runner.spec.testcases: the tests: block of a spec (case variables and assertion shapes)."""
 
 from __future__ import annotations
 

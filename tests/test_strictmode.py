@@ -1,4 +1,4 @@
-"""runner.strictmode: what keeps a schema from OpenAI's Structured Outputs strict mode."""
+"""runner.schema.strict: what keeps a schema from OpenAI's Structured Outputs strict mode."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from runner.schemas import packaged_schema
-from runner.strictmode import strict_mode_issues
+from runner.schema.strict import strict_mode_issues
+from runner.schema.validator import packaged_schema
 
 
 @pytest.mark.parametrize("name", ["city.json", "sentiment.json"])

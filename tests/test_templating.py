@@ -1,4 +1,4 @@
-"""runner.templating: sandboxed, strict Jinja2 templates with positioned errors."""
+"""runner.spec.templates: sandboxed, strict Jinja2 templates with positioned errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from runner.errors import Problem, TemplateError
-from runner.templating import compile_template
+from runner.spec.templates import compile_template
 
 
 def _offset(line: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""runner.yamldoc: YAML read as JSON values with positions (YAML 1.2 core scalars, plain data
+"""runner.spec.yamldoc: YAML read as JSON values with positions (YAML 1.2 core scalars, plain data
 only, size/nesting/alias limits), seen through load_spec as users meet it."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from _spec_helpers import OK, spec_problems, write_file
 
 from runner.errors import SpecError, TemplateError
-from runner.spec import load_spec
-from runner.yamldoc import MAX_NODES
+from runner.spec.load import load_spec
+from runner.spec.yamldoc import MAX_NODES
 
 # --- unreadable files and YAML: each one exit 2, one positioned line per problem ------------------
 

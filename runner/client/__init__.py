@@ -5,11 +5,11 @@ re-exports; the code lives in the private modules beside it.
 
 from __future__ import annotations
 
-from ._asgi import ASGIStreamTransport
-from ._body import build_body, is_reasoning_model, response_format_for
-from ._client import ChatClient
-from ._errors import error_from_response, error_from_transport, parse_retry_after
-from ._sync import SyncChatClient
+from runner.client._asgi import ASGIStreamTransport
+from runner.client._body import build_body, is_reasoning_model, response_format_for
+from runner.client._client import ChatClient
+from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
+from runner.client._sync import SyncChatClient
 
 __all__ = [
     "ASGIStreamTransport",

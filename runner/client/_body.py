@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import Message
+from runner.errors import ConfigError
+from runner.types import Message
 
 __all__ = ["build_body", "is_reasoning_model", "response_format_for"]
 

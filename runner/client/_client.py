@@ -1,6 +1,6 @@
 """ChatClient: the async OpenAI-compatible Chat Completions client on httpx2, one HTTP request per
 call (JSON or SSE) with its headers, timeouts and cancellation. It never retries or waits
-(runner.policy does) and never reads os.environ (runner.settings does).
+(runner.policy.retry does) and never reads os.environ (runner.settings does).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any, cast
 
 import httpx2
 
-from .._version import __version__
-from ..errors import ConfigError, ReadTimedOut, StreamBroken
-from ..records import Completion
-from ..settings import DEFAULT_BASE_URL, openai_env
-from ._asgi import ASGIStreamTransport
-from ._errors import error_from_response, error_from_transport, redactor
-from ._reply import completion_from_reply, load_json, ratelimit_headers
-from ._stream import OnDelta, StreamAssembler
+from runner._version import __version__
+from runner.client._asgi import ASGIStreamTransport
+from runner.client._errors import error_from_response, error_from_transport, redactor
+from runner.client._reply import completion_from_reply, load_json, ratelimit_headers
+from runner.client._stream import OnDelta, StreamAssembler
+from runner.errors import ConfigError, ReadTimedOut, StreamBroken
+from runner.settings import DEFAULT_BASE_URL, openai_env
+from runner.types import Completion
 
 __all__ = ["ChatClient"]
 

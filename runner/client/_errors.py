@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 
-from ..errors import (
+from runner.errors import (
     AuthenticationFailed,
     BadRequest,
     ConfigError,

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx2
 
-from ..errors import StreamBroken
-from ..records import Choice, Completion, Usage
+from runner.errors import StreamBroken
+from runner.types import Choice, Completion, Usage
 
 __all__ = ["completion_from_reply", "load_json", "ratelimit_headers"]
 

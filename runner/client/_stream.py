@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx2
 
-from ..errors import StreamBroken
-from ..records import Choice, Completion, StreamDelta, Usage
-from ._errors import api_error
+from runner.client._errors import api_error
+from runner.errors import StreamBroken
+from runner.types import Choice, Completion, StreamDelta, Usage
 
 __all__ = ["OnDelta", "StreamAssembler"]
 

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import httpx2
 
-from ..records import Completion
-from ._client import ChatClient
-from ._stream import OnDelta
+from runner.client._client import ChatClient
+from runner.client._stream import OnDelta
+from runner.types import Completion
 
 __all__ = ["SyncChatClient"]
 

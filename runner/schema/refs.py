@@ -2,7 +2,7 @@
 runner never fetches a schema from anywhere else.
 
 Plain walking of the schema as data: it never imports jsonschema and never resolves a remote
-reference (runner.schemas refuses those when it validates).
+reference (runner.schema.validator refuses those when it validates).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .issues import SchemaIssue, issue_at
+from runner.schema.wording import SchemaIssue, issue_at
 
 __all__ = ["ref_issues"]
 

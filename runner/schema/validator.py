@@ -25,7 +25,9 @@ import referencing
 import referencing.exceptions
 from jsonschema.protocols import Validator
 
-from .issues import (
+from runner.schema.refs import ref_issues
+from runner.schema.strict import STRICT_FORMATS, strict_mode_issues
+from runner.schema.wording import (
     SchemaIssue,
     issue_at,
     json_pointer,
@@ -35,11 +37,10 @@ from .issues import (
     value_kind,
     want,
 )
-from .schemarefs import ref_issues
-from .strictmode import STRICT_FORMATS, strict_mode_issues
 
 # SchemaIssue, json_pointer, value_kind, STRICT_FORMATS and strict_mode_issues are defined in
-# runner.issues and runner.strictmode; they stay importable from here, where callers found them.
+# runner.schema.wording and runner.schema.strict; they stay importable from here, where callers
+# found them.
 __all__ = [
     "STRICT_FORMATS",
     "SchemaIssue",
@@ -65,7 +66,7 @@ def packaged_schema(name: str) -> dict[str, Any]:
     if resource.is_file():
         text = resource.read_text(encoding="utf-8")
     else:  # a checkout or an editable install: schemas/ sits beside the package
-        text = (Path(__file__).resolve().parent.parent / "schemas" / name).read_text("utf-8")
+        text = (Path(__file__).resolve().parents[2] / "schemas" / name).read_text("utf-8")
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError(f"packaged schema {name} is not a JSON object")

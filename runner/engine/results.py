@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .records import Attempt, Cost, Message, Usage
+from runner.types import Attempt, Cost, Message, Usage
 
 __all__ = ["Preflight", "Result", "SessionStats"]
 

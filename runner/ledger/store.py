@@ -1,7 +1,8 @@
 """The append-only JSONL ledger: one line per call written under an exclusive lock in one write,
 read back line by line (torn or invalid lines are skipped with a warning), plus the pieces each
 line carries: ids, timestamps and request fingerprints (the spec's git reference is
-runner.gitinfo). It never builds a record (runner.engine does) and never reads settings.
+runner.ledger.gitref). It never builds a record (runner.engine does) and never reads
+settings.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any
 
-from .errors import LedgerError, RunnerWarning
-from .records import LEDGER_VERSION
+from runner.errors import LedgerError, RunnerWarning
+from runner.types import LEDGER_VERSION
 
 try:
     import fcntl
@@ -69,7 +70,7 @@ def _to_json(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, PurePath):
         return value.as_posix()
-    to_dict = getattr(value, "to_dict", None)  # runner.records values: Usage, Cost, Attempt
+    to_dict = getattr(value, "to_dict", None)  # runner.types values: Usage, Cost, Attempt
     if callable(to_dict):
         return to_dict()
     raise TypeError(f"a ledger record cannot hold a {type(value).__name__} value")

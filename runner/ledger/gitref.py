@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path, PurePath
 
-from .records import SpecRef
+from runner.types import SpecRef
 
 __all__ = ["spec_ref"]
 

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import HTTPStatusFailure
-from .mockfaults import (
+from runner.errors import HTTPStatusFailure
+from runner.mock.faults import (
     FAULT_HEADER,
     Decision,
     Faults,
@@ -35,9 +35,9 @@ from .mockfaults import (
     parse_fault_header,
     parse_statuses,
 )
-from .mockgen import generate_instance
-from .mockreply import REFUSAL, Answer, build_answer, completion_body, dumps, stream_frames
-from .mockrequest import REFUSE_MARKER, Ask, api_error, digest, error_body, parse_request
+from runner.mock.generate import generate_instance
+from runner.mock.reply import REFUSAL, Answer, build_answer, completion_body, dumps, stream_frames
+from runner.mock.request import REFUSE_MARKER, Ask, api_error, digest, error_body, parse_request
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -343,7 +343,7 @@ def serve(
     """
     import uvicorn
 
-    from . import tokens
+    from runner import tokens
 
     tokens.encoding_for(DEFAULT_MODELS[0])  # load the tokenizer now, not on the first request
     sock = _bind(host, port)

@@ -9,12 +9,12 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import OutputInvalid, OutputRefused, OutputTruncated
-from .records import Completion
-from .schemas import compile_validator
+from runner.errors import OutputInvalid, OutputRefused, OutputTruncated
+from runner.schema.validator import compile_validator
+from runner.types import Completion
 
 if TYPE_CHECKING:
-    from .promptspec import OutputConfig
+    from runner.spec.model import OutputConfig
 
 __all__ = ["completion_values", "max_output_tokens", "repair_body", "tool_call_value"]
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .issues import path_label, pointer_path
-from .promptspec import TestCase, apply_defaults, copy_json
-from .schemas import compile_validator
-from .yamldoc import as_dict, as_list
+from runner.schema.validator import compile_validator
+from runner.schema.wording import path_label, pointer_path
+from runner.spec.model import TestCase, apply_defaults, copy_json
+from runner.spec.yamldoc import as_dict, as_list
 
 if TYPE_CHECKING:
-    from .templating import Template
-    from .yamldoc import Doc
+    from runner.spec.templates import Template
+    from runner.spec.yamldoc import Doc
 
 __all__ = ["check_tests"]
 

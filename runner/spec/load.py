@@ -1,9 +1,9 @@
-"""Prompt specs from files: `load_spec` reads the YAML (runner.yamldoc), checks it
-(runner.speccheck) and builds a frozen `PromptSpec` (runner.promptspec), with every problem of a
+"""Prompt specs from files: `load_spec` reads the YAML (runner.spec.yamldoc), checks it
+(runner.spec.check) and builds a frozen `PromptSpec` (runner.spec.model), with every problem of a
 file reported as `file:line:col: message`; also `check_paths`, --var values and runner.yaml.
 
 It reads files but never the network, the environment or the current directory; it imports
-neither yaml nor jsonschema (runner.yamldoc and runner.schemas own them).
+neither yaml nor jsonschema (runner.spec.yamldoc and runner.schema.validator own them).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, Problem, SpecError
-from .issues import nearest, value_kind
-from .promptspec import (
+from runner.errors import ConfigError, Problem, SpecError
+from runner.schema.validator import compile_validator, packaged_schema
+from runner.schema.wording import nearest, value_kind
+from runner.spec.check import CheckedSpec, check_spec, schema_problems
+from runner.spec.model import (
     RETRY_KINDS,
     BreakerConfig,
     LedgerConfig,
@@ -34,14 +36,12 @@ from .promptspec import (
     duration_or,
     parse_duration,
 )
-from .schemas import compile_validator, packaged_schema
-from .speccheck import CheckedSpec, check_spec, schema_problems
-from .yamldoc import as_dict, as_list, load_document, ordered_problems, read_bytes
+from runner.spec.yamldoc import as_dict, as_list, load_document, ordered_problems, read_bytes
 
 if TYPE_CHECKING:
-    from .templating import Template
+    from runner.spec.templates import Template
 
-# The value types and parse_duration are defined in runner.promptspec; they stay importable from
+# The value types and parse_duration are defined in runner.spec.model; they stay importable from
 # here, where callers find them.
 __all__ = [
     "BreakerConfig",

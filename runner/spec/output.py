@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .issues import value_kind
-from .promptspec import OutputConfig, copy_json
-from .schemas import check_schema
-from .strictmode import strict_mode_issues
-from .yamldoc import MAX_DEPTH
+from runner.schema.strict import strict_mode_issues
+from runner.schema.validator import check_schema
+from runner.schema.wording import value_kind
+from runner.spec.model import OutputConfig, copy_json
+from runner.spec.yamldoc import MAX_DEPTH
 
 if TYPE_CHECKING:
-    from .yamldoc import Doc
+    from runner.spec.yamldoc import Doc
 
 __all__ = ["check_output"]
 

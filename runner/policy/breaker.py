@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from .errors import CircuitOpen, RunnerError
+from runner.errors import CircuitOpen, RunnerError
 
 __all__ = ["COUNTED_KINDS", "Breaker", "BreakerState", "counts_against_endpoint"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SpecError
-from .issues import nearest, say
+from runner.errors import Problem, SpecError
+from runner.schema.wording import nearest, say
 
 __all__ = [
     "MAX_DEPTH",

@@ -16,10 +16,10 @@ from typing import Any, Generic, TypeVar, cast
 import tenacity
 from tenacity import RetryCallState
 
-from .breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
-from .errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
-from .limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
-from .records import Attempt, Usage
+from runner.errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
+from runner.policy.breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
+from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
+from runner.types import Attempt, Usage
 
 __all__ = [
     "COUNTED_KINDS",

@@ -20,7 +20,7 @@ import jinja2.meta
 import jinja2.nodes
 import jinja2.sandbox
 
-from .errors import Problem, TemplateError
+from runner.errors import Problem, TemplateError
 
 __all__ = ["Locate", "Template", "compile_template"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from .errors import HTTPStatusFailure
+from runner.errors import HTTPStatusFailure
 
 __all__ = [
     "FAULT_HEADER",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from .mockgen import generate_instance, invalid_json
-from .mockrequest import Ask, api_error, digest, message_text
-from .mockscalars import prose
+from runner.mock.generate import generate_instance, invalid_json
+from runner.mock.request import Ask, api_error, digest, message_text
+from runner.mock.scalars import prose
 
 __all__ = [
     "FINGERPRINT",
@@ -61,7 +61,7 @@ class Answer:
 
 def build_answer(ask: Ask, seed: int, invalid: bool) -> Answer:
     """Build the reply's choices and usage; deterministic in (request, seed, invalid)."""
-    from . import tokens
+    from runner import tokens
 
     body = ask.body
     choices = []
@@ -89,7 +89,7 @@ def build_answer(ask: Ask, seed: int, invalid: bool) -> Answer:
 
 
 def _choice_tokens(choice: _Choice, model: str) -> int:
-    from . import tokens
+    from runner import tokens
 
     texts = [choice.content or "", choice.refusal or ""]
     for call in (*choice.tool_calls, *([choice.function_call] if choice.function_call else [])):
@@ -151,7 +151,7 @@ def _generate(
 
 def _limit(text: str, ask: Ask) -> _Choice:
     """Cut `text` at the first stop sequence, then at max_tokens, as a model would stop."""
-    from . import tokens
+    from runner import tokens
 
     cut = min((i for i in (text.find(s) for s in ask.stop) if i >= 0), default=-1)
     if cut >= 0:

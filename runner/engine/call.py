@@ -1,6 +1,6 @@
 """One call of a spec, end to end: render -> count -> preflight (context window, worst-case
 cost) -> guards -> client under the retry policy -> output checks -> price -> one ledger line,
-whatever happened. It never prints; the Session (runner.engine) owns the shared resources.
+whatever happened. It never prints; the Session (runner.engine.session) owns the shared resources.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import settings as settings_mod
-from .errors import ConfigError, OutputError, OutputInvalid, RunnerError
-from .outputs import completion_values, max_output_tokens, repair_body
-from .records import LEDGER_VERSION, Attempt, Completion, Cost, StreamDelta, Usage
-from .results import Preflight, Result
+from runner import settings as settings_mod
+from runner.engine.answer import completion_values, max_output_tokens, repair_body
+from runner.engine.results import Preflight, Result
+from runner.errors import ConfigError, OutputError, OutputInvalid, RunnerError
+from runner.types import LEDGER_VERSION, Attempt, Completion, Cost, StreamDelta, Usage
 
 if TYPE_CHECKING:
-    from .engine import Session
-    from .pricing import PriceBook
-    from .spec import PromptSpec
+    from runner.engine.session import Session
+    from runner.pricing import PriceBook
+    from runner.spec.load import PromptSpec
 
 __all__ = ["Call", "preflight"]
 
@@ -34,8 +34,8 @@ def preflight(
     pricebook: PriceBook,
 ) -> Preflight:
     """Render the request exactly as it will be sent, count it, and bound its cost."""
-    from .client import build_body, response_format_for
-    from .tokens import count_messages
+    from runner.client import build_body, response_format_for
+    from runner.tokens import count_messages
 
     prepared = spec.prepare_vars(vars)
     messages = spec.render(prepared)
@@ -125,8 +125,8 @@ class Call:
         self.pre: Preflight | None = None
 
     async def execute(self, vars: dict[str, Any]) -> Result:
-        from .ledger import request_fingerprint
-        from .policy import RetryPolicy, call_with_retry
+        from runner.ledger.store import request_fingerprint
+        from runner.policy.retry import RetryPolicy, call_with_retry
 
         spec, s = self.spec, self.s
         # User errors (bad vars, a prompt that cannot fit, no key) stop here: no call, no line.
@@ -273,8 +273,8 @@ class Call:
         interrupted: BaseException | None = None,
     ) -> tuple[dict[str, Any], Usage, Cost, float]:
         """Build this call's ledger line, append it, and count it in the session's stats."""
-        from .gitinfo import spec_ref
-        from .ledger import new_id, utc_timestamp, without_content
+        from runner.ledger.gitref import spec_ref
+        from runner.ledger.store import new_id, utc_timestamp, without_content
 
         spec, s, pre = self.spec, self.s, self.pre
         assert pre is not None

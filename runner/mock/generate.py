@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from random import Random
 from typing import Any
 
-from .mockscalars import number_value, singular, string_value
+from runner.mock.scalars import number_value, singular, string_value
 
 __all__ = ["generate_instance", "invalid_json"]
 

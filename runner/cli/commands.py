@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ._version import __version__
-from .errors import RunnerError, RunnerWarning
+from runner._version import __version__
+from runner.errors import RunnerError, RunnerWarning
 
 if TYPE_CHECKING:
-    from .engine import Preflight, Result
-    from .records import StreamDelta
-    from .spec import PromptSpec
+    from runner.engine.session import Preflight, Result
+    from runner.spec.load import PromptSpec
+    from runner.types import StreamDelta
 
 EXIT_INTERRUPTED = 130
 
@@ -29,7 +29,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _debug_enabled(ctx: click.Context | None) -> bool:
-    from .settings import env_flag, snapshot_environ
+    from runner.settings import env_flag, snapshot_environ
 
     root = ctx.find_root() if ctx is not None else None
     if root is not None and root.params.get("debug"):
@@ -123,7 +123,7 @@ def _var_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _collect_vars(var_args: Sequence[str], vars_files: Sequence[str]) -> dict[str, Any]:
-    from .spec import load_vars_file, parse_var_args
+    from runner.spec.load import load_vars_file, parse_var_args
 
     merged: dict[str, Any] = {}
     for path in vars_files:
@@ -133,14 +133,14 @@ def _collect_vars(var_args: Sequence[str], vars_files: Sequence[str]) -> dict[st
 
 
 def _load(path: str) -> PromptSpec:
-    from .spec import load_spec
+    from runner.spec.load import load_spec
 
     return load_spec(path)
 
 
 def _session(**kw: Any) -> Any:
-    from .engine import Session
-    from .settings import snapshot_environ
+    from runner.engine.session import Session
+    from runner.settings import snapshot_environ
 
     flags = {k: v for k, v in kw.items() if v is not None}
     config = _project_config()
@@ -151,12 +151,12 @@ def _project_config() -> tuple[dict[str, Any] | None, str]:
     """Price overrides from runner.yaml (RUNNER_CONFIG, else ./runner.yaml if present)."""
     from pathlib import Path
 
-    from .settings import project_config_path, snapshot_environ
+    from runner.settings import project_config_path, snapshot_environ
 
     path = project_config_path(snapshot_environ(), Path.cwd())
     if path is None:
         return None, "runner.yaml"
-    from .spec import load_project_config
+    from runner.spec.load import load_project_config
 
     config = load_project_config(path)
     return dict(config.prices), str(path)
@@ -187,7 +187,7 @@ def validate_(paths: tuple[str, ...], format_: str) -> None:
     Exit 0 when every spec is valid, 2 otherwise; each problem is printed as
     file:line:col: message.
     """
-    from .spec import check_paths
+    from runner.spec.load import check_paths
 
     problems = check_paths(list(paths))
     if format_ == "json":
@@ -231,7 +231,7 @@ def render_(
 
 
 def _format_preflight(pre: Preflight) -> str:
-    from .tokens import encoding_name_for
+    from runner.tokens import encoding_name_for
 
     parts = []
     for message in pre.messages:
@@ -450,7 +450,7 @@ def mock_server(
     api_key_env: str | None,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
-    from .mockserver import Faults, parse_duration, parse_statuses, serve
+    from runner.mock.server import Faults, parse_duration, parse_statuses, serve
 
     for name, rate in (
         ("--fail-rate", fail_rate),
@@ -476,7 +476,7 @@ def mock_server(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    from .settings import snapshot_environ
+    from runner.settings import snapshot_environ
 
     api_key = snapshot_environ().get(api_key_env) if api_key_env else None
     if api_key_env and not api_key:

@@ -1,6 +1,6 @@
 """The Python API: `load`, `run`, `arun` and `Session`, which shares clients, rate limiters,
-circuit breakers, prices and ledgers across calls. One call's work is runner.call; this module
-never prints and never builds a request itself.
+circuit breakers, prices and ledgers across calls. One call's work is
+runner.engine.call; this module never prints and never builds a request itself.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings as settings_mod
-from .call import Call, preflight
-from .errors import ConfigError
-from .records import StreamDelta
-from .results import Preflight, Result, SessionStats
+from runner import settings as settings_mod
+from runner.engine.call import Call, preflight
+from runner.engine.results import Preflight, Result, SessionStats
+from runner.errors import ConfigError
+from runner.types import StreamDelta
 
 if TYPE_CHECKING:
-    from .client import ChatClient
-    from .ledger import Ledger
-    from .policy import Guards
-    from .pricing import PriceBook
-    from .spec import PromptSpec
+    from runner.client import ChatClient
+    from runner.ledger.store import Ledger
+    from runner.policy.retry import Guards
+    from runner.pricing import PriceBook
+    from runner.spec.load import PromptSpec
 
 __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "preflight", "run"]
 
@@ -32,7 +32,7 @@ _STATIC_KEYS = ("response_format", "tools")
 
 def load(path: str | Path) -> PromptSpec:
     """Load and validate a spec file (SpecError lists every problem)."""
-    from .spec import load_spec
+    from runner.spec.load import load_spec
 
     return load_spec(path)
 
@@ -97,7 +97,7 @@ class Session:
         calls (response_format, tools), computed once: the request fingerprint reuses it."""
         found = self._static.get(id(spec))
         if found is None or found[0] is not spec:
-            from .ledger import canonical_json
+            from runner.ledger.store import canonical_json
 
             parts = {k: canonical_json(pre.body[k]) for k in _STATIC_KEYS if k in pre.body}
             found = self._static[id(spec)] = (spec, parts)
@@ -169,7 +169,7 @@ class Session:
     @property
     def pricebook(self) -> PriceBook:
         if self._pricebook is None:
-            from .pricing import PriceBook
+            from runner.pricing import PriceBook
 
             self._pricebook = PriceBook(self._prices, overrides_source=self._prices_source)
         return self._pricebook
@@ -177,7 +177,7 @@ class Session:
     @property
     def guards(self) -> Guards:
         if self._guards is None:
-            from .policy import Guards
+            from runner.policy.retry import Guards
 
             self._guards = Guards()
         return self._guards
@@ -185,13 +185,13 @@ class Session:
     def ledger(self, path: Path) -> Ledger:
         found = self._ledgers.get(path)
         if found is None:
-            from .ledger import Ledger
+            from runner.ledger.store import Ledger
 
             found = self._ledgers[path] = Ledger(path)
         return found
 
     def client(self, s: settings_mod.Settings, spec: PromptSpec) -> ChatClient:
-        from .client import ChatClient
+        from runner.client import ChatClient
 
         if s.mock:
             key: tuple[Any, ...] = ("mock", tuple(sorted(s.headers.items())))
@@ -209,7 +209,7 @@ class Session:
         pool = max(spec.rate.concurrency or 1, 8)
         if s.mock:
             if self._mock_app is None:
-                from .mockserver import create_app
+                from runner.mock.server import create_app
 
                 self._mock_app = create_app()
             found = ChatClient(

@@ -2,7 +2,7 @@
 issue saying what to change.
 
 Plain walking of the schema as data: it never imports jsonschema (the meta-schema check is
-runner.schemas' job and comes first) and never changes the schema it is given.
+runner.schema.validator' job and comes first) and never changes the schema it is given.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .issues import SchemaIssue, issue_at, sorted_issues
+from runner.schema.wording import SchemaIssue, issue_at, sorted_issues
 
 __all__ = [
     "MAX_ENUM_VALUES",
@@ -23,7 +23,7 @@ __all__ = [
     "strict_mode_issues",
 ]
 
-# The string formats OpenAI's strict mode accepts; runner.schemas checks every one itself.
+# The string formats OpenAI's strict mode accepts; runner.schema.validator checks every one itself.
 STRICT_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )

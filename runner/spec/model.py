@@ -1,9 +1,9 @@
 """The values a loaded prompt spec is made of: `PromptSpec`, its config dataclasses, message
 templates, and the helpers that read durations and fill in input defaults.
 
-Frozen values and pure functions: it reads no file and checks no YAML (runner.spec loads,
-runner.speccheck checks); jsonschema work goes through runner.schemas, Jinja2 through
-runner.templating.
+Frozen values and pure functions: it reads no file and checks no YAML (runner.spec.load loads,
+runner.spec.check checks); jsonschema work goes through runner.schema.validator, Jinja2 through
+runner.spec.templates.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputsInvalid
-from .issues import nearest
-from .records import Message
-from .schemas import compile_validator
-from .templating import Template
+from runner.errors import InputsInvalid
+from runner.schema.validator import compile_validator
+from runner.schema.wording import nearest
+from runner.spec.templates import Template
+from runner.types import Message
 
 __all__ = [
     "RETRY_KINDS",

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import HTTPStatusFailure
+from runner.errors import HTTPStatusFailure
 
 __all__ = [
     "REFUSE_MARKER",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from random import Random
 from typing import Any
 
-from .mockregex import pattern_sample
+from runner.mock.regex import pattern_sample
 
 __all__ = ["number_value", "prose", "singular", "string_value"]
 

@@ -1,8 +1,8 @@
 """The checks of a prompt spec beyond YAML: the spec's JSON Schema (with hints for people who
 edit YAML), then parameters, provider, policy, inputs, templates, messages and tools; the
-output schema and the tests are checked by runner.outputschema and runner.spectests.
+output schema and the tests are checked by runner.spec.output and runner.spec.testcases.
 
-It reports every problem into the spec's `Doc` and builds nothing: runner.spec turns a clean
+It reports every problem into the spec's `Doc` and builds nothing: runner.spec.load turns a clean
 result into a PromptSpec. It reads no file itself and never imports yaml or jsonschema.
 """
 
@@ -15,15 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, TemplateError
-from .issues import json_pointer, path_label, pointer_path, say
-from .outputschema import check_output
-from .promptspec import OutputConfig, TestCase, duration_or
-from .schemas import SchemaValidator, check_schema, compile_validator, packaged_schema
-from .spectests import check_tests
-from .strictmode import strict_mode_issues
-from .templating import Template, compile_template
-from .yamldoc import Doc, as_dict, as_list
+from runner.errors import Problem, TemplateError
+from runner.schema.strict import strict_mode_issues
+from runner.schema.validator import (
+    SchemaValidator,
+    check_schema,
+    compile_validator,
+    packaged_schema,
+)
+from runner.schema.wording import json_pointer, path_label, pointer_path, say
+from runner.spec.model import OutputConfig, TestCase, duration_or
+from runner.spec.output import check_output
+from runner.spec.templates import Template, compile_template
+from runner.spec.testcases import check_tests
+from runner.spec.yamldoc import Doc, as_dict, as_list
 
 __all__ = ["SPEC_SCHEMA", "CheckedSpec", "check_spec", "schema_problems"]
 

@@ -1,0 +1,13 @@
+"""One prompt end to end, and the Session that shares clients, guards, prices and ledgers
+across calls. The Session resolves everything a call needs and hands it over; a call never
+reaches back into the Session.
+
+Modules: `session` (Session, load, run, arun), `call` (one call and its ledger line),
+`preflight` (render, count, bound the cost), `answer` (a completion's value for the spec),
+`results` (Result, Preflight, SessionStats).
+"""
+
+from runner.engine.results import Preflight, Result, SessionStats
+from runner.engine.session import Session, arun, load, run
+
+__all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "run"]

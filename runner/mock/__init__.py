@@ -1,0 +1,35 @@
+"""The built-in OpenAI-compatible mock server: deterministic, schema-valid answers, seeded
+faults, and its own SSE frames (so a client parsing bug cannot hide behind a matching bug
+here). It imports only runner's base modules.
+
+Modules, bottom up: `regex` (strings for a regex subset), `scalars` (leaf values),
+`generate` (instances of a schema), `faults` (fault options and seeded decisions), `request`
+(OpenAI's request checks), `reply` (answers, bodies and SSE frames), `server` (the Starlette
+app and `serve`).
+"""
+
+from runner.mock.server import (
+    DEFAULT_MODELS,
+    FAULT_HEADER,
+    REFUSAL,
+    REFUSE_MARKER,
+    Faults,
+    create_app,
+    generate_instance,
+    parse_fault_header,
+    parse_statuses,
+    serve,
+)
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "FAULT_HEADER",
+    "REFUSAL",
+    "REFUSE_MARKER",
+    "Faults",
+    "create_app",
+    "generate_instance",
+    "parse_fault_header",
+    "parse_statuses",
+    "serve",
+]

@@ -1,0 +1,23 @@
+"""What happens around one HTTP request: the retry policy (tenacity), the rate limiter, the
+circuit breaker, and the guards that pair one limiter and one breaker per endpoint and model.
+Clock and sleep are parameters; it never imports httpx2 and decides from `.retryable` and
+`.retry_after` alone.
+
+Modules: `retry` (RetryPolicy, call_with_retry), `guards` (Guard, Guards), `limiter`,
+`breaker`.
+"""
+
+from runner.policy.breaker import Breaker, BreakerState
+from runner.policy.limiter import Limiter, Permit
+from runner.policy.retry import Guard, Guards, RetryPolicy, call_with_retry
+
+__all__ = [
+    "Breaker",
+    "BreakerState",
+    "Guard",
+    "Guards",
+    "Limiter",
+    "Permit",
+    "RetryPolicy",
+    "call_with_retry",
+]
