@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
-    from runner.spec.load import PromptSpec
+    from runner.spec.model import PromptSpec
 
 __all__ = [
     "DEFAULT_BASE_URL",

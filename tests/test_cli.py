@@ -325,7 +325,7 @@ def test_exec_a_bad_spec_is_exit_2_with_positions(tmp_path: Path) -> None:
     [
         (["--fail-rate", "2"], "between 0 and 1"),
         (["--status", "abc"], "invalid status"),
-        (["--latency", "soon"], "invalid duration"),
+        (["--latency", "soon"], "not a duration"),
         (["--api-key-env", "NOT_SET_ANYWHERE"], "not set"),
     ],
 )

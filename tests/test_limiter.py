@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from _fakes import FakeTime
 
-from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
+from runner.durations import header_duration
+from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +53,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-# --- parse_duration ----------------------------------------------------------------------------
+# --- header durations ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -79,8 +80,8 @@ async def settle() -> None:
         ("inf", None),
     ],
 )
-def test_parse_duration(text: str, seconds: float | None) -> None:
-    result = parse_duration(text)
+def test_header_duration(text: str, seconds: float | None) -> None:
+    result = header_duration(text)
     if seconds is None:
         assert result is None
     else:

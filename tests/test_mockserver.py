@@ -64,7 +64,6 @@ def test_the_public_names_stay_in_mockserver() -> None:
         "Faults",
         "create_app",
         "generate_instance",
-        "parse_duration",
         "parse_fault_header",
         "parse_statuses",
         "serve",

@@ -10,7 +10,6 @@ from _spec_helpers import SPECS, write_file
 
 from runner.errors import InputsInvalid, TemplateError
 from runner.spec.load import load_spec
-from runner.spec.model import parse_duration
 
 # --- rendering ------------------------------------------------------------------------------------
 
@@ -117,28 +116,3 @@ def test_without_inputs_every_template_variable_is_required() -> None:
     with pytest.raises(InputsInvalid) as info:
         spec.prepare_vars({"b": 1})
     assert info.value.errors == ["/: missing variable 'a' (used by the templates)"]
-
-
-# --- durations ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("250ms", 0.25),
-        ("30s", 30.0),
-        ("2m", 120.0),
-        ("1h", 3600.0),
-        ("1.5s", 1.5),
-        (7, 7.0),
-        (0.5, 0.5),
-    ],
-)
-def test_parse_duration(value: str | float, seconds: float) -> None:
-    assert parse_duration(value) == seconds
-
-
-@pytest.mark.parametrize("value", ["5 minutes", "1d", "s", "-1s", "1.s", True])
-def test_parse_duration_refuses(value: Any) -> None:
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration(value)

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from _spec_helpers import OK, SPECS, spec_problems, write_file
 
-import runner.spec.load
-import runner.spec.model
 from runner.errors import ConfigError, Problem, SpecError
 from runner.spec.load import (
     BreakerConfig,
@@ -28,26 +26,6 @@ from runner.spec.load import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_names_defined_elsewhere_stay_importable_from_here() -> None:
-    """The value types and parse_duration live in runner.spec.model; runner.spec.load re-exports
-    them."""
-    moved = [n for n in runner.spec.load.__all__ if getattr(runner.spec.model, n, None) is not None]
-    assert sorted(moved) == [
-        "BreakerConfig",
-        "LedgerConfig",
-        "MessageTemplate",
-        "OutputConfig",
-        "PromptSpec",
-        "ProviderConfig",
-        "RateConfig",
-        "RetryConfig",
-        "TestCase",
-        "parse_duration",
-    ]
-    for name in moved:
-        assert getattr(runner.spec.load, name) is getattr(runner.spec.model, name)
 
 
 # --- the examples in prompts/ ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from runner.errors import RunnerError, RunnerWarning
 
 if TYPE_CHECKING:
     from runner.engine.session import Preflight, Result
-    from runner.spec.load import PromptSpec
+    from runner.spec.model import PromptSpec
     from runner.types import StreamDelta
 
 EXIT_INTERRUPTED = 130
@@ -450,7 +450,8 @@ def mock_server(
     api_key_env: str | None,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
-    from runner.mock.server import Faults, parse_duration, parse_statuses, serve
+    from runner.durations import parse_duration
+    from runner.mock.server import Faults, parse_statuses, serve
 
     for name, rate in (
         ("--fail-rate", fail_rate),

@@ -22,7 +22,7 @@ from runner.types import LEDGER_VERSION, Attempt, Completion, Cost, StreamDelta,
 if TYPE_CHECKING:
     from runner.engine.session import Session
     from runner.pricing import PriceBook
-    from runner.spec.load import PromptSpec
+    from runner.spec.model import PromptSpec
 
 __all__ = ["Call", "preflight"]
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from runner.ledger.store import Ledger
     from runner.policy.retry import Guards
     from runner.pricing import PriceBook
-    from runner.spec.load import PromptSpec
+    from runner.spec.model import PromptSpec
 
 __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "preflight", "run"]
 

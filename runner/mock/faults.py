@@ -7,11 +7,11 @@ serving, and imports only runner.errors.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from random import Random
 from typing import Any
 
+from runner.durations import parse_duration
 from runner.errors import HTTPStatusFailure
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "Faults",
     "decide",
     "fault_error",
-    "parse_duration",
     "parse_fault_header",
     "parse_statuses",
 ]
@@ -72,18 +71,6 @@ class Faults:
 def _check_rate(name: str, rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, not {rate}")
-
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """Read "100ms", "2s", "1.5m" or a plain number of seconds; return seconds."""
-    m = _DURATION.fullmatch(text)
-    if m is None:
-        raise ValueError(f"invalid duration {text!r}: use a number with ms, s or m, such as 100ms")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 def parse_statuses(text: str) -> tuple[int | str, ...]:

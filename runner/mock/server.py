@@ -31,7 +31,6 @@ from runner.mock.faults import (
     Faults,
     decide,
     fault_error,
-    parse_duration,
     parse_fault_header,
     parse_statuses,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "Faults",
     "create_app",
     "generate_instance",
-    "parse_duration",
     "parse_fault_header",
     "parse_statuses",
     "serve",

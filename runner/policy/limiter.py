@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
-__all__ = ["MAX_HINT_WAIT", "Limiter", "Permit", "parse_duration"]
+from runner.durations import header_duration
+
+__all__ = ["MAX_HINT_WAIT", "Limiter", "Permit"]
 
 # The longest the limiter holds everyone back on one server hint (429 pause, x-ratelimit-reset-*).
 # Past it a call is let through and meets the server's answer (a 429 with its own message),
@@ -26,32 +27,6 @@ _EPSILON = 1e-9
 
 # Catch-up allowance for a late wake-up, in seconds (see Limiter._grant).
 _MAX_TOLERANCE = 0.05
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def parse_duration(text: str) -> float | None:
-    """Read a rate-limit reset duration ("1s", "6m0s", "59ms", "0.5s", "20") in seconds.
-
-    A bare number is seconds. Anything else is None: a server's odd header must not break a call.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) else None
 
 
 def _parse_count(text: str | None) -> int | None:
@@ -316,6 +291,6 @@ def _tolerance(rpm: float) -> float:
 
 
 def _reset(text: str | None) -> float:
-    seconds = parse_duration(text) if text is not None else None
+    seconds = header_duration(text)
     # No reset time: assume the usual per-minute window rather than blocking indefinitely.
     return min(seconds if seconds is not None else MAX_HINT_WAIT, MAX_HINT_WAIT)

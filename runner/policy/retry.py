@@ -18,7 +18,7 @@ from tenacity import RetryCallState
 
 from runner.errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
 from runner.policy.breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
-from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit, parse_duration
+from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit
 from runner.types import Attempt, Usage
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "RetryPolicy",
     "call_with_retry",
     "counts_against_endpoint",
-    "parse_duration",
 ]
 
 T = TypeVar("T")

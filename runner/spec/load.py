@@ -26,40 +26,25 @@ from runner.spec.model import (
     BreakerConfig,
     LedgerConfig,
     MessageTemplate,
-    OutputConfig,
     Part,
     PromptSpec,
     ProviderConfig,
     RateConfig,
     RetryConfig,
-    TestCase,
     duration_or,
-    parse_duration,
 )
 from runner.spec.yamldoc import as_dict, as_list, load_document, ordered_problems, read_bytes
 
 if TYPE_CHECKING:
     from runner.spec.templates import Template
 
-# The value types and parse_duration are defined in runner.spec.model; they stay importable from
-# here, where callers find them.
 __all__ = [
-    "BreakerConfig",
-    "LedgerConfig",
-    "MessageTemplate",
-    "OutputConfig",
     "ProjectConfig",
-    "PromptSpec",
-    "ProviderConfig",
-    "RateConfig",
-    "RetryConfig",
-    "TestCase",
     "check_paths",
     "find_root",
     "load_project_config",
     "load_spec",
     "load_vars_file",
-    "parse_duration",
     "parse_var_args",
 ]
 

@@ -8,12 +8,12 @@ runner.spec.templates.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.durations import parse_duration
 from runner.errors import InputsInvalid
 from runner.schema.validator import compile_validator
 from runner.schema.wording import nearest
@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 RETRY_KINDS = ("rate_limit", "server_error", "timeout", "connection", "invalid_output")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -250,18 +248,6 @@ def apply_defaults(schema: Any, value: Any) -> None:
             value[name] = copy_json(sub["default"])
         if name in value:
             apply_defaults(sub, value[name])
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds in a duration: a number of seconds, or "250ms", "30s", "2m", "1h"."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 2m, 1h)")
-    return float(match[1]) * _UNITS[match[2]]
 
 
 def duration_or(value: Any, default: float | None) -> float | None:
