@@ -382,3 +382,19 @@ class LedgerError(RunnerError):
 class RunnerWarning(UserWarning):
     """Something the user should know that does not stop the run (an unknown model's
     tokenizer, a torn ledger line). The CLI prints these as `Warning: ...` on stderr."""
+
+
+def _retryable_kinds() -> frozenset[str]:
+    found: set[str] = set()
+    todo: list[type[RunnerError]] = [RunnerError]
+    while todo:
+        cls = todo.pop()
+        if cls.retryable:
+            found.add(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
+# Every kind a retry can help with, read from the classes above (`retryable = True`); also the
+# default `retry.on`. Everything else (auth, quota, refusal, deadline...) is never retried.
+RETRYABLE_KINDS = _retryable_kinds()

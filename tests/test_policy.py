@@ -13,6 +13,7 @@ import pytest
 from _fakes import FakeTime
 
 from runner.errors import (
+    RETRYABLE_KINDS,
     AuthenticationFailed,
     BadRequest,
     CircuitOpen,
@@ -31,13 +32,8 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
-from runner.policy.retry import (
-    DEFAULT_PAUSE_429,
-    DEFAULT_RETRY_ON,
-    Guards,
-    RetryPolicy,
-    call_with_retry,
-)
+from runner.policy.retry import DEFAULT_PAUSE_429, Guards, call_with_retry
+from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +69,7 @@ class Script:
 
 
 async def run(
-    script: Script, policy: RetryPolicy, ft: FakeTime, **kw: Any
+    script: Script, policy: RetryConfig, ft: FakeTime, **kw: Any
 ) -> tuple[Any, list[Attempt]]:
     kw.setdefault("random", lambda: 1.0)
     return await call_with_retry(script, policy, sleep=ft.sleep, clock=ft.clock, **kw)
@@ -115,7 +111,7 @@ async def test_what_cannot_succeed_is_tried_once(exc: RunnerError) -> None:
     ft = FakeTime()
     script = Script(exc, Reply())
     with pytest.raises(type(exc)) as info:
-        await run(script, RetryPolicy(attempts=5), ft)
+        await run(script, RetryConfig(attempts=5), ft)
     assert info.value is exc
     assert script.calls == [1]
     assert ft.sleeps == []
@@ -128,7 +124,7 @@ async def test_what_cannot_succeed_is_tried_once(exc: RunnerError) -> None:
 async def test_what_can_succeed_is_retried(exc: RunnerError) -> None:
     ft = FakeTime()
     script = Script(exc, exc, Reply("fine"))
-    result, attempts = await run(script, RetryPolicy(attempts=3, jitter=False), ft)
+    result, attempts = await run(script, RetryConfig(attempts=3, jitter=False), ft)
     assert result.text == "fine"
     assert script.calls == [1, 2, 3]
     assert [a.outcome for a in attempts] == [exc.kind, exc.kind, "ok"]
@@ -140,7 +136,7 @@ async def test_the_budget_counts_every_try(exc: RunnerError) -> None:
     ft = FakeTime()
     script = Script(exc)
     with pytest.raises(type(exc)) as info:
-        await run(script, RetryPolicy(attempts=4, jitter=False), ft)
+        await run(script, RetryConfig(attempts=4, jitter=False), ft)
     assert script.calls == [1, 2, 3, 4]
     assert ft.sleeps == [1.0, 2.0, 4.0]
     assert [a.number for a in info.value.attempts] == [1, 2, 3, 4]
@@ -160,14 +156,14 @@ async def test_the_budget_counts_every_try(exc: RunnerError) -> None:
 )
 async def test_a_kind_left_out_of_on_is_not_retried(kind: str, exc: RunnerError) -> None:
     ft = FakeTime()
-    policy = RetryPolicy(attempts=3, on=DEFAULT_RETRY_ON - {kind})
+    policy = RetryConfig(attempts=3, on=RETRYABLE_KINDS - {kind})
     script = Script(exc, Reply())
     with pytest.raises(type(exc)):
         await run(script, policy, ft)
     assert script.calls == [1]
 
     script = Script(exc, Reply())
-    await run(script, RetryPolicy(attempts=3, on=frozenset({kind})), ft)
+    await run(script, RetryConfig(attempts=3, on=frozenset({kind})), ft)
     assert script.calls == [1, 2]
 
 
@@ -177,7 +173,7 @@ async def test_an_error_marked_not_retryable_is_not_retried_whatever_its_kind() 
     exc.retryable = False
     script = Script(exc, Reply())
     with pytest.raises(ServerFailed):
-        await run(script, RetryPolicy(attempts=3), ft)
+        await run(script, RetryConfig(attempts=3), ft)
     assert script.calls == [1]
 
 
@@ -186,7 +182,7 @@ async def test_anything_but_a_runner_error_propagates_untouched() -> None:
     bug = KeyError("a bug")
     script = Script(ServerFailed("500", status=500), bug)
     with pytest.raises(KeyError) as info:
-        await run(script, RetryPolicy(attempts=5), ft)
+        await run(script, RetryConfig(attempts=5), ft)
     assert info.value is bug
     assert script.calls == [1, 2]
     assert not hasattr(bug, "attempts")
@@ -198,7 +194,7 @@ async def test_anything_but_a_runner_error_propagates_untouched() -> None:
 async def test_retry_after_2_waits_at_least_2_seconds() -> None:
     ft = FakeTime()
     script = Script(RateLimited("429", status=429, retry_after=2.0), Reply())
-    _, attempts = await run(script, RetryPolicy(initial=0.1), ft, random=lambda: 0.0)
+    _, attempts = await run(script, RetryConfig(initial=0.1), ft, random=lambda: 0.0)
     assert ft.sleeps == [2.0]
     assert attempts[1].waited_s == 2.0
 
@@ -206,21 +202,21 @@ async def test_retry_after_2_waits_at_least_2_seconds() -> None:
 async def test_retry_after_on_a_503_is_honoured_too() -> None:
     ft = FakeTime()
     script = Script(ServerFailed("503", status=503, retry_after=7.5), Reply())
-    await run(script, RetryPolicy(initial=0.5), ft)
+    await run(script, RetryConfig(initial=0.5), ft)
     assert ft.sleeps == [7.5]
 
 
 async def test_a_longer_backoff_beats_a_short_retry_after() -> None:
     ft = FakeTime()
     script = Script(RateLimited("429", status=429, retry_after=1.0), Reply())
-    await run(script, RetryPolicy(initial=5.0, jitter=False), ft)
+    await run(script, RetryConfig(initial=5.0, jitter=False), ft)
     assert ft.sleeps == [5.0]
 
 
 async def test_retry_after_may_exceed_the_backoff_max_up_to_its_own_cap() -> None:
     ft = FakeTime()
     script = Script(RateLimited("429", status=429, retry_after=45.0), Reply())
-    await run(script, RetryPolicy(max=20.0, max_retry_after=60.0), ft)
+    await run(script, RetryConfig(max=20.0, max_retry_after=60.0), ft)
     assert ft.sleeps == [45.0]
 
 
@@ -250,7 +246,7 @@ async def test_a_retry_after_above_the_cap_fails_instead_of_sleeping(
     )
     script = Script(exc, Reply())
     with pytest.raises(RateLimited) as info:
-        await run(script, RetryPolicy(attempts=5, max_retry_after=cap), ft)
+        await run(script, RetryConfig(attempts=5, max_retry_after=cap), ft)
     assert info.value is exc
     assert ft.sleeps == []
     assert script.calls == [1]
@@ -262,15 +258,15 @@ async def test_a_retry_after_above_the_cap_fails_instead_of_sleeping(
 @pytest.mark.parametrize(
     ("policy", "rand", "waits"),
     [
-        (RetryPolicy(6, initial=1, max=5, multiplier=2, jitter=False), 0.5, [1, 2, 4, 5, 5]),
-        (RetryPolicy(6, initial=1, max=5, multiplier=2), 0.0, [0.5, 1, 2, 2.5, 2.5]),
-        (RetryPolicy(6, initial=1, max=5, multiplier=2), 1.0, [1, 2, 4, 5, 5]),
-        (RetryPolicy(4, initial=0.25, max=60, multiplier=3, jitter=False), 0.0, [0.25, 0.75, 2.25]),
-        (RetryPolicy(4, initial=2, max=2, multiplier=1, jitter=False), 0.0, [2, 2, 2]),
-        (RetryPolicy(3, initial=0, max=0, jitter=True), 0.7, [0, 0]),
+        (RetryConfig(6, initial=1, max=5, multiplier=2, jitter=False), 0.5, [1, 2, 4, 5, 5]),
+        (RetryConfig(6, initial=1, max=5, multiplier=2), 0.0, [0.5, 1, 2, 2.5, 2.5]),
+        (RetryConfig(6, initial=1, max=5, multiplier=2), 1.0, [1, 2, 4, 5, 5]),
+        (RetryConfig(4, initial=0.25, max=60, multiplier=3, jitter=False), 0.0, [0.25, 0.75, 2.25]),
+        (RetryConfig(4, initial=2, max=2, multiplier=1, jitter=False), 0.0, [2, 2, 2]),
+        (RetryConfig(3, initial=0, max=0, jitter=True), 0.7, [0, 0]),
     ],
 )  # fmt: skip
-async def test_backoff_schedule(policy: RetryPolicy, rand: float, waits: list[float]) -> None:
+async def test_backoff_schedule(policy: RetryConfig, rand: float, waits: list[float]) -> None:
     ft = FakeTime()
     script = Script(ReadTimedOut("slow"))
     with pytest.raises(ReadTimedOut):
@@ -279,7 +275,7 @@ async def test_backoff_schedule(policy: RetryPolicy, rand: float, waits: list[fl
 
 
 def test_jittered_backoff_stays_in_the_upper_half_of_its_ceiling() -> None:
-    policy = RetryPolicy(initial=1, max=20, multiplier=2)
+    policy = RetryConfig(initial=1, max=20, multiplier=2)
     for failures in range(1, 12):
         ceiling = min(20.0, 2.0 ** (failures - 1))
         for r in (0.0, 0.1, 0.5, 0.999999):
@@ -288,7 +284,7 @@ def test_jittered_backoff_stays_in_the_upper_half_of_its_ceiling() -> None:
 
 
 def test_backoff_never_overflows() -> None:
-    policy = RetryPolicy(attempts=10_000, initial=1, max=30, multiplier=10, jitter=False)
+    policy = RetryConfig(attempts=10_000, initial=1, max=30, multiplier=10, jitter=False)
     assert policy.backoff(5000) == 30.0
 
 
@@ -301,7 +297,7 @@ async def test_every_attempt_is_recorded_with_usage_status_and_wait() -> None:
     limited = RateLimited("429", status=429, retry_after=3.0, request_id="req_2")
     reply = Reply(usage=Usage(100, 25, cached=64), request_id="req_3")
     script = Script(invalid, limited, reply, ft=ft, takes=0.25)
-    result, attempts = await run(script, RetryPolicy(attempts=3, jitter=False), ft)
+    result, attempts = await run(script, RetryConfig(attempts=3, jitter=False), ft)
     assert result is reply
     assert attempts == [
         Attempt(
@@ -318,7 +314,7 @@ async def test_on_retry_sees_each_failed_attempt_and_the_coming_wait() -> None:
     script = Script(ServerFailed("500", status=500), ReadTimedOut("slow"), Reply())
     await run(
         script,
-        RetryPolicy(attempts=3, jitter=False),
+        RetryConfig(attempts=3, jitter=False),
         ft,
         on_retry=lambda a, e, w: seen.append((a.number, type(e).__name__, w)),
     )
@@ -327,7 +323,7 @@ async def test_on_retry_sees_each_failed_attempt_and_the_coming_wait() -> None:
 
 async def test_a_single_success_has_one_attempt() -> None:
     ft = FakeTime()
-    result, attempts = await run(Script(Reply("x")), RetryPolicy(), ft)
+    result, attempts = await run(Script(Reply("x")), RetryConfig(), ft)
     assert result.text == "x"
     assert [(a.number, a.outcome, a.waited_s) for a in attempts] == [(1, "ok", 0.0)]
 
@@ -340,7 +336,7 @@ async def test_the_deadline_stops_a_wait_that_would_end_past_it() -> None:
     exc = ServerFailed("Server error 503.", status=503)
     script = Script(exc)
     with pytest.raises(ServerFailed) as info:
-        await run(script, RetryPolicy(attempts=10, initial=4, jitter=False), ft, deadline=5.0)
+        await run(script, RetryConfig(attempts=10, initial=4, jitter=False), ft, deadline=5.0)
     assert script.calls == [1, 2]
     assert ft.sleeps == [4.0]
     assert str(info.value) == (
@@ -354,7 +350,7 @@ async def test_the_deadline_counts_time_spent_in_attempts() -> None:
     ft = FakeTime()
     script = Script(ReadTimedOut("Timed out."), ft=ft, takes=3.0)
     with pytest.raises(ReadTimedOut) as info:
-        await run(script, RetryPolicy(attempts=10, initial=1, jitter=False), ft, deadline=6.5)
+        await run(script, RetryConfig(attempts=10, initial=1, jitter=False), ft, deadline=6.5)
     # attempt 1 fails at t=3, waits 1 s; attempt 2 fails at t=7: no time is left for a wait
     assert script.calls == [1, 2]
     assert "the call's deadline (6.5 s) leaves 0 s" in str(info.value)
@@ -364,7 +360,7 @@ async def test_a_retry_after_longer_than_the_deadline_left_ends_the_call() -> No
     ft = FakeTime()
     script = Script(RateLimited("429.", status=429, retry_after=30.0))
     with pytest.raises(RateLimited) as info:
-        await run(script, RetryPolicy(attempts=3), ft, deadline=10.0)
+        await run(script, RetryConfig(attempts=3), ft, deadline=10.0)
     assert ft.sleeps == []
     assert str(info.value) == (
         "429. Not retrying: the call's deadline (10 s) leaves 10 s, not enough for the 30 s wait "
@@ -381,7 +377,7 @@ async def test_the_deadline_cuts_an_attempt_in_flight() -> None:
 
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded) as info:
-        await call_with_retry(hang, RetryPolicy(attempts=3), deadline=0.05)
+        await call_with_retry(hang, RetryConfig(attempts=3), deadline=0.05)
     assert time.monotonic() - started < 5
     assert calls == [1]
     exc = info.value
@@ -402,7 +398,7 @@ async def test_the_deadline_cuts_a_later_attempt_after_real_waits() -> None:
 
     with pytest.raises(DeadlineExceeded) as info:
         await call_with_retry(
-            fail_then_hang, RetryPolicy(attempts=3, initial=0.02, jitter=False), deadline=0.1
+            fail_then_hang, RetryConfig(attempts=3, initial=0.02, jitter=False), deadline=0.1
         )
     assert [(a.number, a.outcome) for a in info.value.attempts] == [
         (1, "connection"),
@@ -416,14 +412,14 @@ async def test_a_timeout_error_of_the_attempt_itself_is_not_the_deadline() -> No
         raise TimeoutError("inner")
 
     with pytest.raises(TimeoutError, match="inner"):
-        await call_with_retry(own_timeout, RetryPolicy(), deadline=30.0)
+        await call_with_retry(own_timeout, RetryConfig(), deadline=30.0)
 
 
 async def test_an_outside_cancellation_is_not_turned_into_a_deadline() -> None:
     async def hang(n: int) -> None:
         await asyncio.sleep(30)
 
-    task = asyncio.ensure_future(call_with_retry(hang, RetryPolicy(), deadline=30.0))
+    task = asyncio.ensure_future(call_with_retry(hang, RetryConfig(), deadline=30.0))
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -436,38 +432,38 @@ async def test_an_outside_cancellation_is_not_turned_into_a_deadline() -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"attempts": 0}, "RetryPolicy.attempts must be at least 1, got 0"),
-        ({"attempts": 2.0}, "RetryPolicy.attempts must be an int, got 2.0"),
-        ({"attempts": True}, "RetryPolicy.attempts must be an int, got True"),
-        ({"initial": -1}, "RetryPolicy.initial must be 0 or more seconds, got -1"),
-        ({"max": float("inf")}, "RetryPolicy.max must be 0 or more seconds, got inf"),
-        ({"multiplier": 0.5}, "RetryPolicy.multiplier must be at least 1, got 0.5"),
-        ({"initial": 5, "max": 2}, "RetryPolicy.max (2) must not be less than initial (5)"),
-        ({"max_retry_after": -1}, "RetryPolicy.max_retry_after must be 0 or more seconds, got -1"),
+        ({"attempts": 0}, "RetryConfig.attempts must be at least 1, got 0"),
+        ({"attempts": 2.0}, "RetryConfig.attempts must be an int, got 2.0"),
+        ({"attempts": True}, "RetryConfig.attempts must be an int, got True"),
+        ({"initial": -1}, "RetryConfig.initial must be 0 or more seconds, got -1"),
+        ({"max": float("inf")}, "RetryConfig.max must be 0 or more seconds, got inf"),
+        ({"multiplier": 0.5}, "RetryConfig.multiplier must be at least 1, got 0.5"),
+        ({"initial": 5, "max": 2}, "RetryConfig.max (2) must not be less than initial (5)"),
+        ({"max_retry_after": -1}, "RetryConfig.max_retry_after must be 0 or more seconds, got -1"),
         (
             {"on": frozenset({"quota", "auth", "timeout"})},
-            "RetryPolicy.on: 'auth', 'quota' cannot be retried; choose from connection, "
+            "RetryConfig.on: 'auth', 'quota' cannot be retried; choose from connection, "
             "invalid_output, rate_limit, server_error, timeout",
         ),
-        ({"on": "timeout"}, "RetryPolicy.on must be a set of kinds, got the string 'timeout'"),
+        ({"on": "timeout"}, "RetryConfig.on must be a set of kinds, got the string 'timeout'"),
     ],
 )
 def test_bad_policies_are_refused(kw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError) as info:
-        RetryPolicy(**kw)
+        RetryConfig(**kw)
     assert str(info.value) == message
 
 
 def test_on_may_be_any_iterable_of_kinds() -> None:
-    policy = RetryPolicy(on=["timeout", "connection"])  # type: ignore[arg-type]
+    policy = RetryConfig(on=["timeout", "connection"])  # type: ignore[arg-type]
     assert policy.on == frozenset({"timeout", "connection"})
-    assert RetryPolicy().on == DEFAULT_RETRY_ON
+    assert RetryConfig().on == RETRYABLE_KINDS
 
 
 @pytest.mark.parametrize("deadline", [0, -1.0, float("inf"), float("nan")])
 async def test_a_bad_deadline_is_refused(deadline: float) -> None:
     with pytest.raises(ValueError) as info:
-        await call_with_retry(Script(Reply()), RetryPolicy(), deadline=deadline)
+        await call_with_retry(Script(Reply()), RetryConfig(), deadline=deadline)
     assert str(info.value) == f"deadline must be a positive number of seconds, got {deadline!r}"
 
 
@@ -637,7 +633,7 @@ async def test_retry_around_guard_one_layer_end_to_end() -> None:
         return result
 
     result, attempts = await call_with_retry(
-        attempt, RetryPolicy(initial=0.1), sleep=ft.sleep, clock=ft.clock, random=lambda: 0.0
+        attempt, RetryConfig(initial=0.1), sleep=ft.sleep, clock=ft.clock, random=lambda: 0.0
     )
     assert result.text == "done"
     assert [a.outcome for a in attempts] == ["rate_limit", "ok"]
@@ -652,3 +648,29 @@ async def test_on_admit_reports_the_limiter_wait_even_when_the_call_fails() -> N
     with pytest.raises(ReadTimedOut):
         await guard.run(answer(ReadTimedOut("slow")), tokens=0, on_admit=waits.append)
     assert waits == [0.0, pytest.approx(2.0)]
+
+
+def test_the_spec_schema_names_exactly_the_retryable_kinds() -> None:
+    """retry.on's enum and default in the spec schema are the kinds the error classes mark
+    retryable: a new retryable error cannot be forgotten in the schema, nor the other way."""
+    from runner.schema import packaged_schema
+
+    on = packaged_schema("prompt-spec.schema.json")["properties"]["retry"]["properties"]["on"]
+    assert set(on["items"]["enum"]) == RETRYABLE_KINDS
+    assert set(on["default"]) == RETRYABLE_KINDS
+
+
+def test_retry_defaults_are_the_spec_schemas() -> None:
+    """One default per setting: the dataclass reads the schema's `default`s."""
+    from runner.durations import parse_duration
+    from runner.schema import packaged_schema
+
+    retry = packaged_schema("prompt-spec.schema.json")["properties"]["retry"]["properties"]
+    backoff = retry["backoff"]["properties"]
+    config = RetryConfig()
+    assert config.attempts == retry["attempts"]["default"]
+    assert config.initial == parse_duration(backoff["initial"]["default"])
+    assert config.max == parse_duration(backoff["max"]["default"])
+    assert config.multiplier == backoff["multiplier"]["default"]
+    assert config.jitter is backoff["jitter"]["default"]
+    assert config.max_retry_after == parse_duration(retry["max_retry_after"]["default"])

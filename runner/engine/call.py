@@ -126,22 +126,13 @@ class Call:
 
     async def execute(self, vars: dict[str, Any]) -> Result:
         from runner.ledger.store import request_fingerprint
-        from runner.policy.retry import RetryPolicy, call_with_retry
+        from runner.policy.retry import call_with_retry
 
         spec, s = self.spec, self.s
         # User errors (bad vars, a prompt that cannot fit, no key) stop here: no call, no line.
         self.pre = pre = self.session.preflight(spec, vars)
         client = self.session.client(s, spec)
         fingerprint = request_fingerprint(pre.body, known=self.session.static_parts(spec, pre))
-        policy = RetryPolicy(
-            attempts=spec.retry.attempts,
-            initial=spec.retry.initial,
-            max=spec.retry.max,
-            multiplier=spec.retry.multiplier,
-            jitter=spec.retry.jitter,
-            on=spec.retry.on,
-            max_retry_after=spec.retry.max_retry_after,
-        )
         guard = self.session.guards.for_endpoint(
             "mock" if s.mock else s.base_url,
             s.model,
@@ -180,7 +171,7 @@ class Call:
         started = time.perf_counter()
         ts = datetime.now(UTC)
         try:
-            reply, attempts = await call_with_retry(attempt, policy, deadline=spec.deadline)
+            reply, attempts = await call_with_retry(attempt, spec.retry, deadline=spec.deadline)
         except RunnerError as exc:
             exc.attempts = self._with_limiter_waits(exc.attempts)
             self._write(ts, fingerprint, exc.attempts, started, error=exc)

@@ -3,13 +3,13 @@ circuit breaker, and the guards that pair one limiter and one breaker per endpoi
 Clock and sleep are parameters; it never imports httpx2 and decides from `.retryable` and
 `.retry_after` alone.
 
-Modules: `retry` (RetryPolicy, call_with_retry), `guards` (Guard, Guards), `limiter`,
+Modules: `retry` (call_with_retry, under a spec's RetryConfig), `guards` (Guard, Guards), `limiter`,
 `breaker`.
 """
 
 from runner.policy.breaker import Breaker, BreakerState
 from runner.policy.limiter import Limiter, Permit
-from runner.policy.retry import Guard, Guards, RetryPolicy, call_with_retry
+from runner.policy.retry import Guard, Guards, call_with_retry
 
 __all__ = [
     "Breaker",
@@ -18,6 +18,5 @@ __all__ = [
     "Guards",
     "Limiter",
     "Permit",
-    "RetryPolicy",
     "call_with_retry",
 ]

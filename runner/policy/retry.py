@@ -10,7 +10,6 @@ import math
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import tenacity
@@ -19,21 +18,19 @@ from tenacity import RetryCallState
 from runner.errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
 from runner.policy.breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
 from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit
+from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
 
 __all__ = [
     "COUNTED_KINDS",
     "DEFAULT_PAUSE_429",
-    "DEFAULT_RETRY_ON",
     "MAX_HINT_WAIT",
-    "RETRYABLE_KINDS",
     "Breaker",
     "BreakerState",
     "Guard",
     "Guards",
     "Limiter",
     "Permit",
-    "RetryPolicy",
     "call_with_retry",
     "counts_against_endpoint",
 ]
@@ -41,80 +38,8 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Every kind a retry can help with; also the default `retry.on`. Everything else (auth,
-# permission, not_found, bad_request, quota, deadline, refusal, length, circuit_open...) is
-# never retried, whatever a spec says.
-RETRYABLE_KINDS = frozenset(
-    {"rate_limit", "server_error", "timeout", "connection", "invalid_output"}
-)
-DEFAULT_RETRY_ON = RETRYABLE_KINDS
-
 # How long the limiter holds everyone back after a 429 that named no wait.
 DEFAULT_PAUSE_429 = 1.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a call is retried. `attempts` counts every try, the first included.
-
-    The wait after the k-th failed try is `min(max, initial * multiplier**(k-1))`; with `jitter`
-    it is drawn uniformly from the upper half of that ("equal jitter"). A server's Retry-After is
-    a floor on the wait; one above `max_retry_after` ends the call instead of sleeping.
-    """
-
-    attempts: int = 3
-    initial: float = 1.0
-    max: float = 20.0
-    multiplier: float = 2.0
-    jitter: bool = True
-    on: frozenset[str] = DEFAULT_RETRY_ON
-    max_retry_after: float = 60.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise ValueError(f"RetryPolicy.attempts must be an int, got {self.attempts!r}")
-        if self.attempts < 1:
-            raise ValueError(f"RetryPolicy.attempts must be at least 1, got {self.attempts}")
-        for name in ("initial", "max"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"RetryPolicy.{name} must be 0 or more seconds, got {value!r}")
-        if not (math.isfinite(self.multiplier) and self.multiplier >= 1):
-            raise ValueError(f"RetryPolicy.multiplier must be at least 1, got {self.multiplier!r}")
-        if self.max < self.initial:
-            raise ValueError(
-                f"RetryPolicy.max ({self.max:g}) must not be less than initial ({self.initial:g})"
-            )
-        if not self.max_retry_after >= 0:
-            raise ValueError(
-                f"RetryPolicy.max_retry_after must be 0 or more seconds, "
-                f"got {self.max_retry_after!r}"
-            )
-        if isinstance(self.on, str):
-            raise ValueError(f"RetryPolicy.on must be a set of kinds, got the string {self.on!r}")
-        on = frozenset(self.on)
-        unknown = sorted(on - RETRYABLE_KINDS)
-        if unknown:
-            raise ValueError(
-                f"RetryPolicy.on: {', '.join(map(repr, unknown))} cannot be retried; "
-                f"choose from {', '.join(sorted(RETRYABLE_KINDS))}"
-            )
-        object.__setattr__(self, "on", on)
-
-    def should_retry(self, exc: BaseException) -> bool:
-        """Whether a failed try may be tried again (budget and deadline aside)."""
-        return isinstance(exc, RunnerError) and exc.retryable and exc.kind in self.on
-
-    def backoff(self, failures: int, random: Callable[[], float] = _random.random) -> float:
-        """The wait after the `failures`-th failed try (1-based), before any server floor."""
-        try:
-            ceiling = min(self.max, self.initial * self.multiplier ** (failures - 1))
-        except OverflowError:
-            ceiling = self.max
-        if not self.jitter:
-            return ceiling
-        # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
-        return ceiling / 2 + random() * ceiling / 2
 
 
 # --- call_with_retry ---------------------------------------------------------------------------
@@ -122,7 +47,7 @@ class RetryPolicy:
 
 async def call_with_retry(
     attempt_fn: Callable[[int], Awaitable[T]],
-    policy: RetryPolicy,
+    policy: RetryConfig,
     *,
     deadline: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -182,7 +107,7 @@ class _Call(Generic[R]):
     def __init__(
         self,
         fn: Callable[[int], Awaitable[R]],
-        policy: RetryPolicy,
+        policy: RetryConfig,
         deadline: float | None,
         clock: Callable[[], float],
         on_retry: Callable[[Attempt, BaseException, float], None] | None,
@@ -245,7 +170,7 @@ class _Call(Generic[R]):
 
 
 class _Backoff(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy, random: Callable[[], float]) -> None:
+    def __init__(self, policy: RetryConfig, random: Callable[[], float]) -> None:
         self.policy = policy
         self.random = random
 

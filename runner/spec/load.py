@@ -11,18 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner.errors import ConfigError, Problem, SpecError
 from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest, value_kind
 from runner.spec.check import CheckedSpec, check_spec, schema_problems
 from runner.spec.model import (
-    RETRY_KINDS,
+    TIMEOUT_DEFAULT,
     BreakerConfig,
     LedgerConfig,
     MessageTemplate,
@@ -47,6 +47,8 @@ __all__ = [
     "load_vars_file",
     "parse_var_args",
 ]
+
+T = TypeVar("T")
 
 CONFIG_SCHEMA = "runner-config.schema.json"
 PROJECT_CONFIG_NAMES = ("runner.yaml", "runner.yml")
@@ -118,20 +120,28 @@ def _build(
         tools=tuple(as_list(spec.get("tools"))),
         tool_choice=spec.get("tool_choice"),
         stream=spec.get("stream") is True,
-        timeout=duration_or(spec.get("timeout"), 120.0) or 120.0,
+        timeout=duration_or(spec.get("timeout"), TIMEOUT_DEFAULT) or TIMEOUT_DEFAULT,
         deadline=duration_or(spec.get("deadline"), None),
-        retry=RetryConfig(
-            attempts=retry.get("attempts", 3),
-            initial=duration_or(backoff.get("initial"), 1.0) or 0.0,
-            max=duration_or(backoff.get("max"), 20.0) or 0.0,
-            multiplier=float(backoff.get("multiplier", 2.0)),
-            jitter=backoff.get("jitter", True) is not False,
-            on=frozenset(retry.get("on", RETRY_KINDS)),
-            max_retry_after=duration_or(retry.get("max_retry_after"), 60.0) or 0.0,
+        retry=_given(
+            RetryConfig,
+            attempts=retry.get("attempts"),
+            initial=duration_or(backoff.get("initial"), None),
+            max=duration_or(backoff.get("max"), None),
+            multiplier=None if backoff.get("multiplier") is None else float(backoff["multiplier"]),
+            jitter=backoff.get("jitter"),
+            on=None if retry.get("on") is None else frozenset(retry["on"]),
+            max_retry_after=duration_or(retry.get("max_retry_after"), None),
         ),
-        rate=RateConfig(rate.get("rpm"), rate.get("tpm"), rate.get("concurrency", 8)),
-        breaker=BreakerConfig(
-            breaker.get("failures", 5), duration_or(breaker.get("cooldown"), 60.0) or 0.0
+        rate=_given(
+            RateConfig,
+            rpm=rate.get("rpm"),
+            tpm=rate.get("tpm"),
+            concurrency=rate.get("concurrency"),
+        ),
+        breaker=_given(
+            BreakerConfig,
+            failures=breaker.get("failures"),
+            cooldown=duration_or(breaker.get("cooldown"), None),
         ),
         ledger=LedgerConfig(as_dict(spec.get("ledger")).get("content", True) is not False),
         tests=checked.tests,
@@ -139,6 +149,12 @@ def _build(
         variables=variables,
         positions=dict(positions),
     )
+
+
+def _given(cls: Callable[..., T], **values: Any) -> T:
+    """Build a config dataclass from the values the spec gave; the rest are its defaults (the
+    spec schema's, applied in one place: the dataclass)."""
+    return cls(**{key: value for key, value in values.items() if value is not None})
 
 
 def _message(

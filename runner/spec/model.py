@@ -8,20 +8,22 @@ runner.spec.templates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import random as _random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
-from runner.errors import InputsInvalid
-from runner.schema.validator import compile_validator
+from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError
+from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest
 from runner.spec.templates import Template
 from runner.types import Message
 
 __all__ = [
-    "RETRY_KINDS",
+    "TIMEOUT_DEFAULT",
     "BreakerConfig",
     "LedgerConfig",
     "MessageTemplate",
@@ -38,7 +40,23 @@ __all__ = [
     "parse_duration",
 ]
 
-RETRY_KINDS = ("rate_limit", "server_error", "timeout", "connection", "invalid_output")
+
+def _schema_defaults(node: Mapping[str, Any]) -> Any:
+    """The `default`s under a node of the spec schema, durations read as seconds."""
+    if "properties" not in node:
+        value = node.get("default")
+        if node.get("$ref") == "#/$defs/duration" and isinstance(value, str):
+            return parse_duration(value)
+        return value
+    return {key: _schema_defaults(sub) for key, sub in node["properties"].items()}
+
+
+# The spec schema is the one place a default is written; the dataclasses below read it here.
+_SPEC_PROPERTIES = packaged_schema("prompt-spec.schema.json")["properties"]
+_RETRY = _schema_defaults(_SPEC_PROPERTIES["retry"])
+_RATE = _schema_defaults(_SPEC_PROPERTIES["rate"])
+_BREAKER = _schema_defaults(_SPEC_PROPERTIES["breaker"])
+TIMEOUT_DEFAULT: float = parse_duration(str(_SPEC_PROPERTIES["timeout"]["default"]))
 
 
 @dataclass(frozen=True)
@@ -65,28 +83,80 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """One retry budget for every kind of failure. Durations are in seconds."""
+    """How a call is retried: one budget for every kind of failure (durations in seconds). The
+    one carrier of the retry settings; its defaults are the spec schema's `default`s.
 
-    attempts: int = 3
-    initial: float = 1.0
-    max: float = 20.0
-    multiplier: float = 2.0
-    jitter: bool = True
-    on: frozenset[str] = frozenset(RETRY_KINDS)
-    max_retry_after: float = 60.0
+    The wait after the k-th failed try is `min(max, initial * multiplier**(k-1))`; with `jitter`
+    it is drawn uniformly from the upper half of that ("equal jitter"). A server's Retry-After is
+    a floor on the wait; one above `max_retry_after` ends the call instead of sleeping.
+    """
+
+    attempts: int = _RETRY["attempts"]
+    initial: float = _RETRY["backoff"]["initial"]
+    max: float = _RETRY["backoff"]["max"]
+    multiplier: float = _RETRY["backoff"]["multiplier"]
+    jitter: bool = _RETRY["backoff"]["jitter"]
+    on: frozenset[str] = frozenset(_RETRY["on"])
+    max_retry_after: float = _RETRY["max_retry_after"]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise ValueError(f"RetryConfig.attempts must be an int, got {self.attempts!r}")
+        if self.attempts < 1:
+            raise ValueError(f"RetryConfig.attempts must be at least 1, got {self.attempts}")
+        for name in ("initial", "max"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"RetryConfig.{name} must be 0 or more seconds, got {value!r}")
+        if not (math.isfinite(self.multiplier) and self.multiplier >= 1):
+            raise ValueError(f"RetryConfig.multiplier must be at least 1, got {self.multiplier!r}")
+        if self.max < self.initial:
+            raise ValueError(
+                f"RetryConfig.max ({self.max:g}) must not be less than initial ({self.initial:g})"
+            )
+        if not self.max_retry_after >= 0:
+            raise ValueError(
+                f"RetryConfig.max_retry_after must be 0 or more seconds, "
+                f"got {self.max_retry_after!r}"
+            )
+        if isinstance(self.on, str):
+            raise ValueError(f"RetryConfig.on must be a set of kinds, got the string {self.on!r}")
+        on = frozenset(self.on)
+        unknown = sorted(on - RETRYABLE_KINDS)
+        if unknown:
+            raise ValueError(
+                f"RetryConfig.on: {', '.join(map(repr, unknown))} cannot be retried; "
+                f"choose from {', '.join(sorted(RETRYABLE_KINDS))}"
+            )
+        object.__setattr__(self, "on", on)
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether a failed try may be tried again (budget and deadline aside)."""
+        return isinstance(exc, RunnerError) and exc.retryable and exc.kind in self.on
+
+    def backoff(self, failures: int, random: Callable[[], float] = _random.random) -> float:
+        """The wait after the `failures`-th failed try (1-based), before any server floor."""
+        try:
+            ceiling = float(min(self.max, self.initial * self.multiplier ** (failures - 1)))
+        except OverflowError:
+            ceiling = self.max
+        if not self.jitter:
+            return ceiling
+        # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
+        return ceiling / 2 + random() * ceiling / 2
 
 
 @dataclass(frozen=True)
 class RateConfig:
     rpm: int | None = None
     tpm: int | None = None
-    concurrency: int = 8
+    concurrency: int = _RATE["concurrency"]
 
 
 @dataclass(frozen=True)
 class BreakerConfig:
-    failures: int = 5
-    cooldown: float = 60.0
+    failures: int = _BREAKER["failures"]
+    cooldown: float = _BREAKER["cooldown"]
 
 
 @dataclass(frozen=True)
