@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from runner.types import Cost, Price, Usage
+from runner.types import Attempt, Cost, Price, Usage
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
@@ -108,6 +108,33 @@ class PriceBook:
         if override is not None and override.context_window is not None:
             return override.context_window
         return self._database_window(model, base_url)
+
+    def cost_of_attempts(
+        self,
+        attempts: Sequence[Attempt],
+        model: str,
+        *,
+        base_url: str | None = None,
+        estimated: bool = False,
+    ) -> Cost:
+        """What a call cost: every attempt that consumed tokens, priced and summed; unknown if
+        any of them cannot be priced. With nothing consumed, $0 from a known price."""
+        total = Decimal(0)
+        source = None
+        for attempt in attempts:
+            if not attempt.usage:
+                continue
+            cost = self.cost(attempt.usage, model, base_url=base_url, estimated=estimated)
+            if cost.usd is None:
+                return Cost(None, cost.source, estimated=estimated)
+            total += cost.usd
+            source = cost.source
+        if source is None:  # nothing consumed: price it anyway to learn the source
+            probe = self.cost(Usage(), model, base_url=base_url, estimated=estimated)
+            if probe.usd is None:
+                return probe
+            source = probe.source
+        return Cost(total, source, estimated=estimated)
 
     def cost(
         self,

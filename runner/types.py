@@ -1,5 +1,6 @@
-"""Value shapes that cross module boundaries: messages, usage, attempts, completions, prices, costs,
-and the ledger line. Plain data only: no I/O and no third-party imports.
+"""Value shapes that cross family boundaries: messages, usage, attempts, completions, prices and
+costs (the ledger line's shape is runner.ledger.line). Plain data only: no I/O and no
+third-party imports.
 """
 
 from __future__ import annotations
@@ -7,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 __all__ = [
-    "LEDGER_VERSION",
     "Attempt",
     "Choice",
     "Completion",
     "Cost",
-    "LedgerRecord",
     "Message",
     "Price",
     "StreamDelta",
@@ -196,54 +195,3 @@ class Cost:
             "source": self.source,
             "estimated": self.estimated,
         }
-
-
-# --- the ledger line ------------------------------------------------------------------------
-
-LEDGER_VERSION = 1
-
-Status = Literal["ok", "error", "invalid_output"]
-
-
-class SpecRef(TypedDict):
-    path: str  # relative to the git work tree root when in one, else as given
-    name: str
-    sha256: str
-    commit: str | None
-    dirty: bool | None  # None outside git
-
-
-class ErrorInfo(TypedDict, total=False):
-    kind: str
-    type: str  # the exception class name
-    status: int
-    message: str
-    errors: list[str]  # validation errors for invalid_output
-
-
-class LedgerRecord(TypedDict, total=False):
-    """One call: one line of runs/ledger.jsonl. Documented field by field in docs/ledger.md."""
-
-    v: int
-    id: str  # time-sortable unique id
-    ts: str  # UTC, ISO 8601 with milliseconds and Z
-    spec: SpecRef
-    request_sha256: str
-    case: str | None
-    row: str | None
-    model: str  # asked for
-    served_model: str | None
-    params: dict[str, Any]
-    vars: dict[str, Any] | None
-    messages: list[Message] | None
-    status: Status
-    output: dict[str, Any] | None  # {"text": ..., "json": ...}
-    error: ErrorInfo | None
-    attempts: list[dict[str, Any]]
-    usage: dict[str, Any]  # server-reported sums over attempts, plus "estimated_prompt"
-    cost: dict[str, Any]
-    latency_ms: float
-    ttft_ms: float | None
-    request_id: str | None
-    mock: bool
-    content: bool  # absent or true; false when `ledger: {content: false}` withheld the content

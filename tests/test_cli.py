@@ -425,3 +425,31 @@ def test_a_broken_runner_yaml_is_exit_2_with_a_position(tmp_path: Path, city: Pa
     result = run("render", str(city), "--var", "city=Paris")
     assert result.exit_code == 2
     assert "runner.yaml:2:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "70000 is not in the range 0<=x<=65535"),
+        (["--port", "-1"], "-1 is not in the range 0<=x<=65535"),
+        (["--host", "203.0.113.1"], "cannot listen on 203.0.113.1:0"),
+    ],
+)
+def test_mock_server_refuses_an_address_it_cannot_use(args: list[str], message: str) -> None:
+    """No traceback and no leaked socket: a usage error, exit 2."""
+    result = run("mock-server", "--port", "0", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_mock_server_on_a_port_in_use() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("mock-server", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -68,12 +68,16 @@ def test_the_spec_schema_uses_the_same_grammar() -> None:
 
 def test_a_flag_accepts_what_a_spec_accepts() -> None:
     """`runner mock-server --retry-after 1h` reads the grammar a spec's `timeout: 1h` does (the
-    port is refused after the durations are read)."""
+    address is refused after the durations are read)."""
     from click.testing import CliRunner
 
     from runner.cli.commands import cli
 
-    result = CliRunner().invoke(cli, ["mock-server", "--retry-after", "1h", "--port", "70000"])
+    result = CliRunner().invoke(
+        cli, ["mock-server", "--retry-after", "1h", "--host", "203.0.113.1", "--port", "0"]
+    )
     assert "not a duration" not in result.output
-    result = CliRunner().invoke(cli, ["mock-server", "--retry-after", "1d", "--port", "70000"])
+    result = CliRunner().invoke(
+        cli, ["mock-server", "--retry-after", "1d", "--host", "203.0.113.1", "--port", "0"]
+    )
     assert "not a duration: '1d'" in result.output

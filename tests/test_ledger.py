@@ -1,4 +1,4 @@
-"""Tests for runner.ledger.store: writing under a lock, reading around torn lines, ids, request
+"""Tests for runner.ledger: writing under a lock, reading around torn lines, ids, request
 fingerprints and the ledger line schema."""
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import jsonschema
 import pytest
 
 from runner.errors import LedgerError, RunnerWarning
-from runner.ledger import store as ledger_mod
-from runner.ledger.store import (
+from runner.ledger import (
+    LEDGER_VERSION,
     Ledger,
+    LedgerRecord,
     canonical_json,
     encode_line,
     new_id,
@@ -30,7 +31,8 @@ from runner.ledger.store import (
     utc_timestamp,
     without_content,
 )
-from runner.types import LEDGER_VERSION, Attempt, Cost, LedgerRecord, Usage
+from runner.ledger import encoding as ledger_mod
+from runner.types import Attempt, Cost, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))

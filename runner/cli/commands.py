@@ -409,7 +409,13 @@ def _ledger_note(exc: RunnerError, ledger: Any) -> str:
 
 @cli.command("mock-server")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8008, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8008,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option("--fail-rate", default=0.0, type=float, help="Share of requests that fail (0-1).")
 @click.option(
     "--status",
@@ -488,4 +494,7 @@ def mock_server(
             f"runner mock server on http://{host}:{actual_port}/v1 (Ctrl-C to stop)", err=True
         )
 
-    serve(host=host, port=port, faults=faults, api_key=api_key, ready=ready)
+    try:
+        serve(host=host, port=port, faults=faults, api_key=api_key, ready=ready)
+    except OSError as exc:  # the address is in use, or not this machine's
+        raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -1,6 +1,6 @@
 """The Python API: `load`, `run`, `arun` and `Session`, which shares clients, rate limiters,
-circuit breakers, prices and ledgers across calls. One call's work is
-runner.engine.call; this module never prints and never builds a request itself.
+circuit breakers, prices and ledgers across calls. The Session resolves everything one call
+needs and hands it to runner.engine.call; it never prints and never builds a request itself.
 """
 
 from __future__ import annotations
@@ -11,19 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner import settings as settings_mod
-from runner.engine.call import Call, preflight
+from runner.engine.call import Call, CallParts
+from runner.engine.preflight import preflight
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
 from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.client import ChatClient
+    from runner.ledger.line import LedgerRecord
     from runner.ledger.store import Ledger
     from runner.policy.retry import Guards
     from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
+    from runner.types import Cost, Usage
 
-__all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "preflight", "run"]
+__all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "run"]
 
 MOCK_BASE_URL = "http://mock.runner.invalid/v1"
 # Request parts that depend on the spec alone (never on variables or the attempt).
@@ -92,12 +95,12 @@ class Session:
             self._settings[id(spec)] = found
         return found[1]
 
-    def static_parts(self, spec: PromptSpec, pre: Preflight) -> dict[str, str]:
+    def _static_parts(self, spec: PromptSpec, pre: Preflight) -> dict[str, str]:
         """Canonical JSON of the parts of this spec's requests that never change between
         calls (response_format, tools), computed once: the request fingerprint reuses it."""
         found = self._static.get(id(spec))
         if found is None or found[0] is not spec:
-            from runner.ledger.store import canonical_json
+            from runner.ledger.encoding import canonical_json
 
             parts = {k: canonical_json(pre.body[k]) for k in _STATIC_KEYS if k in pre.body}
             found = self._static[id(spec)] = (spec, parts)
@@ -117,8 +120,41 @@ class Session:
         on_delta: Callable[[StreamDelta], None] | None = None,
     ) -> Result:
         """Run one call; write its ledger line; raise the hierarchy's error if it failed."""
-        call = Call(self, spec, self.settings_for(spec), case=case, row=row, on_delta=on_delta)
-        return await call.execute(dict(vars or {}))
+        parts = self.call_parts(spec, vars)
+        return await Call(parts, case=case, row=row, on_delta=on_delta).execute()
+
+    def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
+        """Everything one call needs, resolved: settings, the preflight (user errors stop here:
+        bad variables, a prompt that cannot fit, no key — no call, no line), the client, the
+        endpoint's guard, the ledger and prices."""
+        from runner.ledger.encoding import request_fingerprint
+
+        settings = self.settings_for(spec)
+        pre = preflight(spec, vars or {}, settings, self.pricebook)
+        client = self.client(settings, spec)
+        guard = self.guards.for_endpoint(
+            "mock" if settings.mock else settings.base_url,
+            settings.model,
+            rpm=spec.rate.rpm,
+            tpm=spec.rate.tpm,
+            concurrency=spec.rate.concurrency,
+            failures=spec.breaker.failures,
+            cooldown=spec.breaker.cooldown,
+        )
+        return CallParts(
+            spec=spec,
+            settings=settings,
+            pre=pre,
+            fingerprint=request_fingerprint(pre.body, known=self._static_parts(spec, pre)),
+            client=client,
+            guard=guard,
+            ledger=self.ledger(settings.ledger_path),
+            pricebook=self.pricebook,
+            on_recorded=self._count,
+        )
+
+    def _count(self, record: LedgerRecord, usage: Usage, cost: Cost, latency_ms: float) -> None:
+        self.stats.add(usage, cost, latency_ms, ok=record["status"] == "ok")
 
     def run(
         self,
@@ -190,24 +226,24 @@ class Session:
             found = self._ledgers[path] = Ledger(path)
         return found
 
-    def client(self, s: settings_mod.Settings, spec: PromptSpec) -> ChatClient:
+    def client(self, settings: settings_mod.Settings, spec: PromptSpec) -> ChatClient:
         from runner.client import ChatClient
 
-        if s.mock:
-            key: tuple[Any, ...] = ("mock", tuple(sorted(s.headers.items())))
+        if settings.mock:
+            key: tuple[Any, ...] = ("mock", tuple(sorted(settings.headers.items())))
         else:
             key = (
-                s.base_url,
-                s.api_key,
-                s.organization,
-                s.project,
-                tuple(sorted(s.headers.items())),
+                settings.base_url,
+                settings.api_key,
+                settings.organization,
+                settings.project,
+                tuple(sorted(settings.headers.items())),
             )
         found = self._clients.get(key)
         if found is not None:
             return found
         pool = max(spec.rate.concurrency or 1, 8)
-        if s.mock:
+        if settings.mock:
             if self._mock_app is None:
                 from runner.mock.server import create_app
 
@@ -215,24 +251,24 @@ class Session:
             found = ChatClient(
                 base_url=MOCK_BASE_URL,
                 api_key=None,
-                headers=s.headers,
+                headers=settings.headers,
                 asgi_app=self._mock_app,
                 max_connections=pool,
                 environ={},
             )
         else:
-            if not s.api_key and s.is_openai:
+            if not settings.api_key and settings.is_openai:
                 raise ConfigError(
-                    f"no API key: set {s.api_key_env} (or name another variable in the spec's "
-                    "provider.api_key_env), or run with --mock (RUNNER_MOCK=1) to use the "
+                    f"no API key: set {settings.api_key_env} (or name another variable in the "
+                    "spec's provider.api_key_env), or run with --mock (RUNNER_MOCK=1) to use the "
                     "built-in mock server"
                 )
             found = ChatClient(
-                base_url=s.base_url,
-                api_key=s.api_key,
-                organization=s.organization,
-                project=s.project,
-                headers=s.headers,
+                base_url=settings.base_url,
+                api_key=settings.api_key,
+                organization=settings.organization,
+                project=settings.project,
+                headers=settings.headers,
                 max_connections=pool,
                 transport=self._transport,
                 environ={},

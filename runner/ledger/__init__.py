@@ -1,23 +1,28 @@
 """The append-only JSONL ledger: the line (one builder, typed), the store (locked appends, a
 tolerant reader), the encoding (canonical JSON, fingerprints, ids) and the spec's git reference.
 
-Modules: `store` (Ledger, read_records and the encoding), `gitref` (spec_ref).
+Modules: `line` (LedgerRecord, build_line), `store` (Ledger, read_records), `encoding`
+(encode_line, canonical_json, request_fingerprint, new_id, utc_timestamp, without_content),
+`gitref` (spec_ref).
 """
 
-from runner.ledger.gitref import spec_ref
-from runner.ledger.store import (
-    Ledger,
+from runner.ledger.encoding import (
     canonical_json,
     encode_line,
     new_id,
-    read_records,
     request_fingerprint,
     utc_timestamp,
     without_content,
 )
+from runner.ledger.gitref import spec_ref
+from runner.ledger.line import LEDGER_VERSION, LedgerRecord, build_line
+from runner.ledger.store import Ledger, read_records
 
 __all__ = [
+    "LEDGER_VERSION",
     "Ledger",
+    "LedgerRecord",
+    "build_line",
     "canonical_json",
     "encode_line",
     "new_id",

@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path, PurePath
 
-from runner.types import SpecRef
+from runner.ledger.line import SpecRef
 
 __all__ = ["spec_ref"]
 

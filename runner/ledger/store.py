@@ -1,186 +1,31 @@
-"""The append-only JSONL ledger: one line per call written under an exclusive lock in one write,
-read back line by line (torn or invalid lines are skipped with a warning), plus the pieces each
-line carries: ids, timestamps and request fingerprints (the spec's git reference is
-runner.ledger.gitref). It never builds a record (runner.engine does) and never reads
-settings.
+"""The append-only JSONL file: one line per call written under an exclusive lock in one write,
+read back line by line (torn or invalid lines are skipped with a warning). It never builds a
+line (runner.ledger.line does) or encodes one (runner.ledger.encoding), and never reads settings.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import re
 import stat
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from pathlib import Path, PurePath
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from runner.errors import LedgerError, RunnerWarning
-from runner.types import LEDGER_VERSION
+from runner.ledger.encoding import encode_line
+from runner.ledger.line import LEDGER_VERSION
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - no fcntl (Windows): appends rely on O_APPEND alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = [
-    "Ledger",
-    "canonical_json",
-    "encode_line",
-    "new_id",
-    "read_records",
-    "request_fingerprint",
-    "utc_timestamp",
-    "without_content",
-]
-
-# --- encoding --------------------------------------------------------------------------------
-
-# API keys (sk-..., sk-proj-..., sk-ant-...) and bearer tokens, as they appear in a JSON line.
-# Neither pattern can match a backslash or a quote, so a redacted line is still valid JSON.
-_SECRET = re.compile(r"(?i)\bsk-[a-z0-9_-]{20,}|\bbearer\s+[a-z0-9._~+/=-]{16,}")
-_REDACTED = "[redacted]"
-
-
-def utc_timestamp(when: datetime | None = None) -> str:
-    """Format `when` (default: now) as the ledger's `ts`: UTC, milliseconds, a trailing Z."""
-    when = datetime.now(UTC) if when is None else when
-    if when.tzinfo is None:
-        raise ValueError("a ledger timestamp needs a timezone-aware datetime")
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _to_json(value: Any) -> Any:
-    """Map the non-JSON values a record may hold; anything else is the caller's mistake."""
-    if isinstance(value, Decimal):
-        # Costs are Decimals; float() keeps every digit of values up to 15 significant
-        # digits (all real costs), and readers get an ordinary JSON number.
-        return float(value)
-    if isinstance(value, datetime):
-        return utc_timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return value.as_posix()
-    to_dict = getattr(value, "to_dict", None)  # runner.types values: Usage, Cost, Attempt
-    if callable(to_dict):
-        return to_dict()
-    raise TypeError(f"a ledger record cannot hold a {type(value).__name__} value")
-
-
-# Built once: data-set runs encode thousands of lines.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_to_json
-)
-
-
-def encode_line(record: Mapping[str, Any]) -> bytes:
-    """Serialize `record` as one UTF-8 JSON line ending in a newline, secrets redacted."""
-    try:
-        text = _ENCODER.encode(record)
-    except ValueError as exc:  # NaN or infinity: JSON has no spelling for them
-        raise ValueError(f"a ledger record cannot hold {exc}") from exc
-    # Cheap substring test first: the regex only runs on lines that might hold a secret.
-    if ("sk-" in text or "earer" in text or "EARER" in text) and _SECRET.search(text):
-        text = _SECRET.sub(_REDACTED, text)
-        warnings.warn(
-            f"ledger record {record.get('id', '?')}: a value that looks like an API key or "
-            "bearer token was redacted",
-            RunnerWarning,
-            stacklevel=3,
-        )
-    return (text + "\n").encode("utf-8")
-
-
-def canonical_json(value: Any) -> str:
-    """Serialize `value` canonically: sorted keys, no spaces, UTF-8 text, 1.0 written as 1."""
-    return json.dumps(
-        _canonical(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_to_json,
-    )
-
-
-def _canonical(value: Any) -> Any:
-    # Exact type checks first: this walks every request body, and ABC isinstance checks
-    # (Mapping) cost more than the rest of the walk.
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is dict:
-        return {key: _canonical(item) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [_canonical(item) for item in value]
-    if isinstance(value, Decimal):
-        value = float(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 2**53:
-            return int(value)  # YAML's `temperature: 1` and `1.0` are the same request
-        return value
-    if isinstance(value, Mapping):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
-
-
-_NOT_FINGERPRINTED = frozenset({"stream", "stream_options"})
-
-
-def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | None = None) -> str:
-    """Return the sha256 (hex) of the canonical request body, streaming options and nulls left out.
-
-    The same request sent streamed or not, with keys in any order, has the same fingerprint.
-    `known` maps top-level keys to `canonical_json` of their values, already computed by the
-    caller (a spec's response_format and tools are the same on every call); the result is the
-    same as without it.
-    """
-    parts = []
-    for key in sorted(body):
-        value = body[key]
-        if key in _NOT_FINGERPRINTED or value is None:
-            continue
-        text = known.get(key) if known else None
-        parts.append(f"{canonical_json(key)}:{text if text is not None else canonical_json(value)}")
-    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
-
-
-def without_content(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of `record` without prompt or output content (the privacy switch).
-
-    `vars` and `messages` become null; the output keeps only a sha256 of its text; validation
-    errors keep only their JSON pointers (their messages quote the output); `content` is false.
-    """
-    out = dict(record)
-    out["vars"] = None
-    out["messages"] = None
-    output = record.get("output")
-    if output is not None:
-        text = output.get("text")
-        if text is None and output.get("json") is not None:
-            text = canonical_json(output["json"])
-        digest = None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-        out["output"] = {"text": None, "json": None, "sha256": digest}
-        if "finish_reason" in output:  # a figure, not content
-            out["output"]["finish_reason"] = output["finish_reason"]
-    error = record.get("error")
-    if error and error.get("errors"):
-        pointers = [f"{str(e).partition(': ')[0]}: (withheld)" for e in error["errors"]]
-        out["error"] = {**error, "errors": pointers}
-    out["content"] = False
-    return out
-
+__all__ = ["Ledger", "read_records"]
 
 # --- writing ---------------------------------------------------------------------------------
 
@@ -420,61 +265,3 @@ def _check_record(
             f"v{LEDGER_VERSION}); such lines are read as far as their fields are known"
         )
     return value
-
-
-# --- ids -------------------------------------------------------------------------------------
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_RANDOM_BITS = 80
-
-
-class _IdFactory:
-    """ULIDs: 48-bit millisecond time + 80 random bits, Crockford base32, 26 characters.
-
-    Within one millisecond the random part counts up, so ids sort in creation order in a
-    process; a clock that steps back does not break that order.
-    """
-
-    def __init__(self, clock_ms: Callable[[], int], entropy: Callable[[], int]) -> None:
-        self._clock_ms = clock_ms
-        self._entropy = entropy
-        self._lock = threading.Lock()
-        self._last_ms = -1
-        self._last_random = 0
-
-    def new(self) -> str:
-        with self._lock:
-            ms = max(self._clock_ms(), self._last_ms)
-            if ms == self._last_ms:
-                random_part = self._last_random + 1
-                if random_part >> _RANDOM_BITS:  # 2**80 ids in one millisecond: borrow the next
-                    ms, random_part = ms + 1, self._entropy()
-            else:
-                random_part = self._entropy()
-            self._last_ms, self._last_random = ms, random_part
-        value = (ms << _RANDOM_BITS) | random_part
-        chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
-        return "".join(chars)
-
-    def reset(self) -> None:
-        """Forget the last id: a forked child must not count on from its parent's random part."""
-        self._lock = threading.Lock()  # another thread may have held it at fork time
-        self._last_ms = -1
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _random80() -> int:
-    return int.from_bytes(os.urandom(10), "big")
-
-
-_ids = _IdFactory(_now_ms, _random80)
-if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork to guard against
-    os.register_at_fork(after_in_child=_ids.reset)
-
-
-def new_id() -> str:
-    """Return a new unique, time-sortable id (a 26-character ULID)."""
-    return _ids.new()

@@ -318,7 +318,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(2048)
-    except OSError:
+    except BaseException:  # OSError (in use), OverflowError (port > 65535), Ctrl-C...
         sock.close()
         raise
     return sock

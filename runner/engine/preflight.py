@@ -1,0 +1,81 @@
+"""Preflight: render a call's request exactly as it will be sent, count its prompt tokens, and
+bound its cost, without sending anything (`runner render`, `exec --dry-run`, and the first step
+of every call). User errors — bad variables, a prompt that cannot fit — stop here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runner.engine.answer import max_output_tokens
+from runner.engine.results import Preflight
+from runner.errors import ConfigError
+from runner.types import Cost, Usage
+
+if TYPE_CHECKING:
+    from runner.pricing import PriceBook
+    from runner.settings import Settings
+    from runner.spec.model import PromptSpec
+
+__all__ = ["preflight"]
+
+
+def preflight(
+    spec: PromptSpec,
+    vars: Mapping[str, Any],
+    settings: Settings,
+    pricebook: PriceBook,
+) -> Preflight:
+    """Render the request exactly as it will be sent, count it, and bound its cost."""
+    from runner.client import build_body, response_format_for
+    from runner.tokens import count_messages
+
+    prepared = spec.prepare_vars(vars)
+    messages = spec.render(prepared)
+    response_format = None
+    if spec.output is not None:
+        response_format = response_format_for(
+            spec.output.schema, name=spec.output.name, strict=spec.output.strict
+        )
+    body = build_body(
+        settings.model,
+        messages,
+        params=spec.params,
+        response_format=response_format,
+        tools=list(spec.tools) or None,
+        tool_choice=spec.tool_choice,
+        stream=settings.stream,
+    )
+    prompt_tokens = count_messages(
+        messages, settings.model, tools=list(spec.tools) or None, tool_choice=spec.tool_choice
+    )
+    window = pricebook.context_window(
+        settings.model, base_url=None if settings.mock else settings.base_url
+    )
+    max_out = max_output_tokens(spec.params)
+    n = int(spec.params.get("n") or 1)
+    if window is not None and prompt_tokens + (max_out or 0) > window:
+        room = window - prompt_tokens
+        hint = (
+            f"lower max_tokens to at most {room}"
+            if room > 0
+            else "shorten the prompt or its variables"
+        )
+        raise ConfigError(
+            f"{spec.path}: the prompt needs {prompt_tokens} tokens"
+            + (f" + {max_out} output tokens" if max_out else "")
+            + f", more than the {window}-token context window of {settings.model}; {hint}"
+        )
+    worst_out = max_out if max_out is not None else (window - prompt_tokens if window else None)
+    if worst_out is None:
+        max_cost = Cost(None, "unknown: set max_tokens to bound the cost")
+    else:
+        max_cost = pricebook.cost(
+            Usage(prompt=prompt_tokens, completion=worst_out * n),
+            settings.model,
+            base_url=None if settings.mock else settings.base_url,
+        )
+    return Preflight(
+        settings.model, prepared, messages, body, prompt_tokens, max_out, window, max_cost
+    )
