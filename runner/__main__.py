@@ -1,5 +1,5 @@
 """`python -m runner` hands off to the command line."""
 
-from runner.cli.commands import main
+from runner.cli import main
 
 main()

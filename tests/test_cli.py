@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from runner.cli.commands import cli
+from runner.cli import cli
 from runner.ledger.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent

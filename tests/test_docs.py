@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runner.cli.commands import cli
+from runner.cli import cli
 from runner.spec.load import check_paths
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -71,7 +71,7 @@ def test_a_flag_accepts_what_a_spec_accepts() -> None:
     address is refused after the durations are read)."""
     from click.testing import CliRunner
 
-    from runner.cli.commands import cli
+    from runner.cli import cli
 
     result = CliRunner().invoke(
         cli, ["mock-server", "--retry-after", "1h", "--host", "203.0.113.1", "--port", "0"]

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from runner.cli.commands import cli
+from runner.cli import cli
 from runner.ledger.store import read_records
 from runner.mock.server import serve
 

@@ -1,0 +1,145 @@
+"""What every command shares: error and warning reporting (exit codes 0 ok, 1 a call or test
+failed, 2 bad usage or spec, 130 interrupted), the variable options, spec loading and the
+Session. Only click is imported at module level so that `runner --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from runner.errors import RunnerError, RunnerWarning
+
+if TYPE_CHECKING:
+    from runner.spec.model import PromptSpec
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "collect_vars",
+    "debug_enabled",
+    "exit_with_error",
+    "json_text",
+    "load_spec_file",
+    "open_session",
+    "print_warning",
+    "project_prices",
+    "var_options",
+]
+
+EXIT_INTERRUPTED = 130
+
+
+# --- error and warning reporting --------------------------------------------------------------
+
+
+def debug_enabled(ctx: click.Context | None) -> bool:
+    from runner.settings import env_flag, snapshot_environ
+
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and root.params.get("debug"):
+        return True
+    try:
+        return bool(env_flag(snapshot_environ(), "RUNNER_DEBUG"))
+    except RunnerError:
+        return False
+
+
+def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str = "") -> NoReturn:
+    if debug_enabled(ctx):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    click.echo(f"Error: {lines[0]}", err=True)
+    for line in lines[1:]:
+        click.echo(f"  {line}", err=True)
+    for extra in getattr(exc, "errors", [])[:20]:
+        click.echo(f"  {extra}", err=True)
+    if after:
+        click.echo(after, err=True)
+    raise SystemExit(exc.exit_code)
+
+
+def print_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, RunnerWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:  # not ours: the default format, so nothing is hidden
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def var_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--vars-file",
+        "vars_files",
+        multiple=True,
+        metavar="FILE",
+        help="A YAML or JSON mapping of variables (repeatable; --var wins over files).",
+    )(f)
+    f = click.option(
+        "--var",
+        "var_args",
+        multiple=True,
+        metavar="K=V|K:=JSON",
+        help="A variable: k=v gives a string, k:=JSON a typed value (repeatable; later wins).",
+    )(f)
+    return f
+
+
+def collect_vars(var_args: Sequence[str], vars_files: Sequence[str]) -> dict[str, Any]:
+    from runner.spec.load import load_vars_file, parse_var_args
+
+    merged: dict[str, Any] = {}
+    for path in vars_files:
+        merged.update(load_vars_file(path))
+    merged.update(parse_var_args(var_args))
+    return merged
+
+
+def load_spec_file(path: str) -> PromptSpec:
+    from runner.spec.load import load_spec
+
+    return load_spec(path)
+
+
+def open_session(**kw: Any) -> Any:
+    from runner.engine.session import Session
+    from runner.settings import snapshot_environ
+
+    flags = {k: v for k, v in kw.items() if v is not None}
+    config = project_prices()
+    return Session(environ=snapshot_environ(), prices=config[0], prices_source=config[1], **flags)
+
+
+def project_prices() -> tuple[dict[str, Any] | None, str]:
+    """Price overrides from runner.yaml (RUNNER_CONFIG, else ./runner.yaml if present)."""
+    from pathlib import Path
+
+    from runner.settings import project_config_path, snapshot_environ
+
+    path = project_config_path(snapshot_environ(), Path.cwd())
+    if path is None:
+        return None, "runner.yaml"
+    from runner.spec.load import load_project_config
+
+    config = load_project_config(path)
+    return dict(config.prices), str(path)
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,98 @@
+"""`runner mock-server`: the built-in OpenAI-compatible mock server on a port, with faults."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    default=8008,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
+@click.option("--fail-rate", default=0.0, type=float, help="Share of requests that fail (0-1).")
+@click.option(
+    "--status",
+    "statuses",
+    default="500",
+    show_default=True,
+    help="Statuses a failing request gets, e.g. 429,500,503 (quota: 429 insufficient_quota).",
+)
+@click.option("--retry-after", default=None, help="Retry-After on 429/503 replies, e.g. 2s.")
+@click.option("--latency", default="0ms", show_default=True, help="Delay before each reply.")
+@click.option("--drop-rate", default=0.0, type=float, help="Share of connections dropped.")
+@click.option("--truncate-rate", default=0.0, type=float, help="Share of streams cut short.")
+@click.option("--malformed-rate", default=0.0, type=float, help="Share of streams with bad SSE.")
+@click.option(
+    "--invalid-output-rate", default=0.0, type=float, help="Share of schema-breaking JSON replies."
+)
+@click.option("--fail-first", default=0, type=int, help="Each distinct request fails N times.")
+@click.option("--seed", default=0, type=int, show_default=True, help="Seed for faults and answers.")
+@click.option(
+    "--api-key-env",
+    default=None,
+    metavar="VAR",
+    help="Require the key held in this environment variable (401 otherwise).",
+)
+def mock_server(
+    host: str,
+    port: int,
+    fail_rate: float,
+    statuses: str,
+    retry_after: str | None,
+    latency: str,
+    drop_rate: float,
+    truncate_rate: float,
+    malformed_rate: float,
+    invalid_output_rate: float,
+    fail_first: int,
+    seed: int,
+    api_key_env: str | None,
+) -> None:
+    """Serve the built-in OpenAI-compatible mock server, with fault injection."""
+    from runner.durations import parse_duration
+    from runner.mock.server import Faults, parse_statuses, serve
+
+    for name, rate in (
+        ("--fail-rate", fail_rate),
+        ("--drop-rate", drop_rate),
+        ("--truncate-rate", truncate_rate),
+        ("--malformed-rate", malformed_rate),
+        ("--invalid-output-rate", invalid_output_rate),
+    ):
+        if not 0.0 <= rate <= 1.0:
+            raise click.BadParameter(f"{rate} is not between 0 and 1", param_hint=name)
+    try:
+        faults = Faults(
+            fail_rate=fail_rate,
+            statuses=parse_statuses(statuses),
+            retry_after=parse_duration(retry_after) if retry_after else None,
+            latency=parse_duration(latency),
+            drop_rate=drop_rate,
+            truncate_rate=truncate_rate,
+            malformed_rate=malformed_rate,
+            invalid_output_rate=invalid_output_rate,
+            fail_first=fail_first,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    from runner.settings import snapshot_environ
+
+    api_key = snapshot_environ().get(api_key_env) if api_key_env else None
+    if api_key_env and not api_key:
+        raise click.UsageError(f"--api-key-env {api_key_env}: that variable is not set")
+
+    def ready(actual_port: int) -> None:
+        click.echo(
+            f"runner mock server on http://{host}:{actual_port}/v1 (Ctrl-C to stop)", err=True
+        )
+
+    try:
+        serve(host=host, port=port, faults=faults, api_key=api_key, ready=ready)
+    except OSError as exc:  # the address is in use, or not this machine's
+        raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
