@@ -75,8 +75,10 @@ class Call:
         case: str | None,
         row: str | None,
         on_delta: Callable[[StreamDelta], None] | None,
+        on_record: Callable[[LedgerRecord], None] | None = None,
     ) -> None:
         self.parts = parts
+        self.on_record = on_record
         self.case = case
         self.row = row
         self.on_delta = on_delta
@@ -223,6 +225,8 @@ class Call:
         parts.ledger.append(record)
         if parts.on_recorded is not None:
             parts.on_recorded(record, usage, cost, latency_ms)
+        if self.on_record is not None:
+            self.on_record(record)
         return record, usage, cost, latency_ms
 
 

@@ -118,10 +118,13 @@ class Session:
         case: str | None = None,
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
+        on_record: Callable[[LedgerRecord], None] | None = None,
     ) -> Result:
-        """Run one call; write its ledger line; raise the hierarchy's error if it failed."""
+        """Run one call; write its ledger line (also handed to `on_record`); raise the
+        hierarchy's error if it failed."""
         parts = self.call_parts(spec, vars)
-        return await Call(parts, case=case, row=row, on_delta=on_delta).execute()
+        call = Call(parts, case=case, row=row, on_delta=on_delta, on_record=on_record)
+        return await call.execute()
 
     def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
         """Everything one call needs, resolved: settings, the preflight (user errors stop here:

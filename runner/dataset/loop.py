@@ -1,0 +1,117 @@
+"""The row loop: one spec over many items (data-set rows or test cases), with at most
+`concurrency` calls in flight, items pulled lazily so memory stays bounded, and results yielded
+as calls finish. A row whose own variables are bad fails alone; a problem that would fail every
+row (no API key, an unwritable ledger) stops the loop. It never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from runner.errors import InputsInvalid, RunnerError, TemplateError
+
+if TYPE_CHECKING:
+    from runner.engine.results import Result
+    from runner.engine.session import Session
+    from runner.ledger.line import LedgerRecord
+    from runner.spec.model import PromptSpec
+
+__all__ = ["Item", "ItemResult", "run_items"]
+
+Status = Literal["ok", "error", "invalid_output", "skipped"]
+# Failures that belong to one item's variables: the item fails, the loop goes on.
+_ITEM_ERRORS = (InputsInvalid, TemplateError)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of work: a data-set row or a test case, with its key and variables."""
+
+    key: str
+    vars: Mapping[str, Any]
+    line: int = 0  # where it was read (1-based), 0 when not from a file
+
+
+@dataclass
+class ItemResult:
+    """What became of one item. `record` is its ledger line (None when nothing was sent)."""
+
+    key: str
+    status: Status
+    value: Any = None
+    error: RunnerError | None = None
+    result: Result | None = None
+    record: LedgerRecord | None = None
+    item: Item | None = field(default=None, repr=False)
+
+
+async def run_items(
+    session: Session,
+    spec: PromptSpec,
+    items: Iterable[Item] | AsyncIterable[Item],
+    *,
+    concurrency: int = 8,
+    label: Literal["row", "case"] = "row",
+) -> AsyncIterator[ItemResult]:
+    """Run `spec` once per item, at most `concurrency` at a time; yield results in completion
+    order. `label` says which ledger field carries the item's key (`row` or `case`)."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    source = _aiter(items)
+    pending: set[asyncio.Task[ItemResult]] = set()
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < concurrency:
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                pending.add(asyncio.create_task(_run_one(session, spec, item, label)))
+            if not pending:
+                return
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                yield task.result()
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _run_one(
+    session: Session, spec: PromptSpec, item: Item, label: Literal["row", "case"]
+) -> ItemResult:
+    records: list[LedgerRecord] = []
+    case, row = (item.key, None) if label == "case" else (None, item.key)
+    try:
+        result = await session.arun(spec, item.vars, case=case, row=row, on_record=records.append)
+    except _ITEM_ERRORS as exc:
+        return ItemResult(item.key, "error", error=exc, item=item)
+    except RunnerError as exc:
+        if not records:  # nothing was sent: a problem of the whole run, not of this row
+            raise
+        status: Status = "invalid_output" if records[-1]["status"] == "invalid_output" else "error"
+        return ItemResult(item.key, status, error=exc, record=records[-1], item=item)
+    return ItemResult(
+        item.key,
+        "ok",
+        value=result.value,
+        result=result,
+        record=records[-1] if records else None,
+        item=item,
+    )
+
+
+async def _aiter(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[Item]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
