@@ -34,7 +34,7 @@ from runner.ledger import (
 from runner.ledger import encoding as ledger_mod
 from runner.types import Attempt, Cost, Usage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 

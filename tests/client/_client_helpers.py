@@ -15,7 +15,7 @@ import httpx2
 
 from runner.client import ChatClient, build_body
 
-SSE = Path(__file__).resolve().parent / "data" / "sse"
+SSE = Path(__file__).resolve().parents[1] / "data" / "sse"
 URL = "https://api.openai.com/v1/chat/completions"
 KEY = "sk-test-RECOGNISABLE-0123456789abcdef"
 USER = [{"role": "user", "content": "hi"}]

@@ -11,7 +11,7 @@ import pytest
 from runner.errors import SpecError
 from runner.spec.load import load_spec
 
-SPECS = Path(__file__).resolve().parent / "data" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 OK = "messages:\n  - {role: user, content: hi}\n"
 
 

@@ -25,7 +25,7 @@ from runner.spec.load import (
     parse_var_args,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- the examples in prompts/ ---------------------------------------------------------------------

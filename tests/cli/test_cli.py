@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from runner.cli import cli
 from runner.ledger.store import read_records
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "prompts"
 CITY_SCHEMA = json.loads((ROOT / "schemas" / "city.json").read_text("utf-8"))
 FAKE_KEY = "sk-test-RUNNERFAKEKEY0123456789abcdefXYZ"

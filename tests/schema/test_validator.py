@@ -20,7 +20,7 @@ from runner.schema.validator import (
     packaged_schema,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_names_defined_elsewhere_stay_importable_from_here() -> None:
@@ -313,7 +313,7 @@ def test_check_schema(schema: Any, expected: list[str]) -> None:
 
 # --- the fast path agrees with jsonschema --------------------------------------------------------
 
-CORPUS = sorted((Path(__file__).resolve().parent / "data" / "strict-schemas").glob("*.json"))
+CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "strict-schemas").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)

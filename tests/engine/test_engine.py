@@ -32,7 +32,7 @@ from runner.ledger.store import read_records
 from runner.mock.server import create_app
 from runner.types import StreamDelta
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
 FAKE_KEY = "sk-test-RUNNERFAKEKEY0123456789abcdefXYZ"
 

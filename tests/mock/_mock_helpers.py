@@ -17,7 +17,7 @@ import jsonschema
 from runner.mock.server import create_app
 
 MODEL = "gpt-4o-mini"
-CORPUS = Path(__file__).parent / "data" / "strict-schemas"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "strict-schemas"
 CITY = json.loads((CORPUS / "city.json").read_text())
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
