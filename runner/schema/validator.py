@@ -32,10 +32,10 @@ from runner.schema.wording import (
     issue_at,
     json_pointer,
     keyword_message,
-    show,
+    quoted_value,
     sorted_issues,
+    type_words,
     value_kind,
-    want,
 )
 
 # SchemaIssue, json_pointer, value_kind, STRICT_FORMATS and strict_mode_issues are defined in
@@ -298,7 +298,9 @@ def _explain(
     if "propertyNames" in error.relative_schema_path and isinstance(value, str):
         # propertyNames checks each key as an instance of its own, reported at the parent.
         inner = keyword_message(kind, wanted, value, error.message)
-        yield issue_at(path + (value,), f"invalid key {show(value)}: {inner}", "propertyNames")
+        yield issue_at(
+            path + (value,), f"invalid key {quoted_value(value)}: {inner}", "propertyNames"
+        )
     elif kind == "additionalProperties" and wanted is False and isinstance(value, Mapping):
         allowed = [str(k) for k in schema.get("properties", {})]
         patterns = [str(p) for p in schema.get("patternProperties", {})]
@@ -326,10 +328,12 @@ def _explain_union(
     title = schema.get("title")
     context = error.context or []
     if isinstance(title, str) and title in hints:
-        yield issue_at(path, f"{show(error.instance)} is not a {title} ({hints[title]})", "anyOf")
+        yield issue_at(
+            path, f"{quoted_value(error.instance)} is not a {title} ({hints[title]})", "anyOf"
+        )
         return
     if all(e.validator == "type" and not e.relative_path for e in context):
-        wanted = want([w for e in context for w in _as_list(e.validator_value)])
+        wanted = type_words([w for e in context for w in _as_list(e.validator_value)])
         yield issue_at(path, f"expected {wanted}, got {value_kind(error.instance)}", "type")
         return
     branches: dict[Any, list[jsonschema.exceptions.ValidationError]] = {}

@@ -19,11 +19,11 @@ __all__ = [
     "nearest",
     "path_label",
     "pointer_path",
-    "say",
-    "show",
+    "at_location",
+    "quoted_value",
     "sorted_issues",
     "value_kind",
-    "want",
+    "type_words",
 ]
 
 
@@ -52,7 +52,7 @@ def path_label(path: Iterable[str | int]) -> str:
     return out
 
 
-def say(pointer: str, message: str) -> str:
+def at_location(pointer: str, message: str) -> str:
     """The message prefixed with where it applies ("messages[0]: ..."), bare at the root."""
     label = path_label(pointer_path(pointer))
     return f"{label}: {message}" if label else message
@@ -127,14 +127,14 @@ def value_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def want(types: Any) -> str:
+def type_words(types: Any) -> str:
     """JSON Schema type names in words: "a string, a list or null"."""
     names = [types] if isinstance(types, str) else list(types)
     words = list(dict.fromkeys(_TYPE_WORDS.get(str(t), str(t)) for t in names))
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def show(value: Any) -> str:
+def quoted_value(value: Any) -> str:
     """A value as it appears in a message, cut to 60 characters."""
     text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -160,11 +160,11 @@ def keyword_message(kind: str, wanted: Any, value: Any, fallback: str) -> str:
     """Say in words why `value` fails the keyword `kind` (whose value is `wanted`); `fallback`
     (the validator's own message) for keywords without words of their own."""
     if kind == "type":
-        return f"expected {want(wanted)}, got {value_kind(value)}"
+        return f"expected {type_words(wanted)}, got {value_kind(value)}"
     if kind == "enum":
-        return f"{show(value)} is not one of: {', '.join(_plain(v) for v in wanted)}"
+        return f"{quoted_value(value)} is not one of: {', '.join(_plain(v) for v in wanted)}"
     if kind == "const":
-        return f"expected {_plain(wanted)}, got {show(value)}"
+        return f"expected {_plain(wanted)}, got {quoted_value(value)}"
     if kind in _BOUNDS:
         return f"must be {_BOUNDS[kind]} {wanted}, got {value}"
     if kind in ("minItems", "minLength", "minProperties") and wanted == 1:
@@ -177,9 +177,9 @@ def keyword_message(kind: str, wanted: Any, value: Any, fallback: str) -> str:
         bound = "at least" if kind == "minLength" else "at most"
         return f"must be {bound} {wanted} characters long, got {_len(value)}"
     if kind == "pattern":
-        return f"{show(value)} does not match the pattern {wanted}"
+        return f"{quoted_value(value)} does not match the pattern {wanted}"
     if kind == "format":
-        return f"{show(value)} is not a valid {wanted}"
+        return f"{quoted_value(value)} is not a valid {wanted}"
     if kind == "uniqueItems":
         return "must not repeat items"
     if kind == "multipleOf":

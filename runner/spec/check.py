@@ -23,7 +23,7 @@ from runner.schema.validator import (
     compile_validator,
     packaged_schema,
 )
-from runner.schema.wording import json_pointer, path_label, pointer_path, say
+from runner.schema.wording import at_location, json_pointer, path_label, pointer_path
 from runner.spec.model import OutputConfig, TestCase, duration_or
 from runner.spec.output import check_output
 from runner.spec.templates import Template, compile_template
@@ -256,12 +256,12 @@ class _Checker:
                 if key in message and role != only:
                     self.doc.problem(
                         f"{at}/{key}",
-                        f"{say(at, '')}'{key}' is only allowed on {only} messages",
+                        f"{at_location(at, '')}'{key}' is only allowed on {only} messages",
                         key=True,
                     )
             if role == "tool" and "name" in message:
                 self.doc.problem(
-                    f"{at}/name", f"{say(at, '')}tool messages have no 'name'", key=True
+                    f"{at}/name", f"{at_location(at, '')}tool messages have no 'name'", key=True
                 )
             self.check_content(at, role, message)
             for call in as_list(message.get("tool_calls")):
@@ -271,22 +271,24 @@ class _Checker:
             if role == "tool" and isinstance(answered, str) and answered not in call_ids:
                 self.doc.problem(
                     f"{at}/tool_call_id",
-                    f"{say(at, '')}tool_call_id '{answered}' answers no tool call of an "
+                    f"{at_location(at, '')}tool_call_id '{answered}' answers no tool call of an "
                     "earlier assistant message",
                 )
 
     def check_content(self, at: str, role: str, message: dict[str, Any]) -> None:
         content = message.get("content")
         if content is None and "content" in message and role not in ("assistant", "function"):
-            self.doc.problem(f"{at}/content", f"{say(at, '')}content must not be null")
+            self.doc.problem(f"{at}/content", f"{at_location(at, '')}content must not be null")
         calls = message.get("tool_calls") or message.get("function_call")
         if role == "assistant" and content is None and not calls:
-            self.doc.problem(at, f"{say(at, '')}an assistant message needs content or tool_calls")
+            self.doc.problem(
+                at, f"{at_location(at, '')}an assistant message needs content or tool_calls"
+            )
         if not isinstance(content, list):
             return
         allowed = _PART_TYPES[role]
         if not allowed:
-            self.doc.problem(f"{at}/content", f"{say(at, '')}content must be a string")
+            self.doc.problem(f"{at}/content", f"{at_location(at, '')}content must be a string")
             return
         for j, part in enumerate(content):
             kind = as_dict(part).get("type")
@@ -294,14 +296,15 @@ class _Checker:
             if kind in _PART_KEYS and kind not in allowed:
                 self.doc.problem(
                     f"{where}/type",
-                    f"{say(where, '')}a {role} message cannot have a '{kind}' part "
+                    f"{at_location(where, '')}a {role} message cannot have a '{kind}' part "
                     f"(allowed: {', '.join(allowed)})",
                 )
             for key in as_dict(part):
                 if key in _PART_KEYS and key != kind and kind in _PART_KEYS:
                     self.doc.problem(
                         f"{where}/{key}",
-                        f"{say(where, '')}'{key}' does not belong in a part of type '{kind}'",
+                        f"{at_location(where, '')}'{key}' does not belong in a part "
+                        f"of type '{kind}'",
                         key=True,
                     )
 

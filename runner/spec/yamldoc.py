@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from runner.errors import Problem, SpecError
-from runner.schema.wording import nearest, say
+from runner.schema.wording import at_location, nearest
 
 __all__ = [
     "MAX_DEPTH",
@@ -216,13 +216,13 @@ def _convert(doc: Doc, node: yaml.Node, pointer: str, depth: int, active: set[in
         doc.scalars[pointer] = node
         return _scalar(doc, node, pointer)
     if depth >= MAX_DEPTH:
-        doc.problem(pointer, say(pointer, f"nested more than {MAX_DEPTH} levels deep"))
+        doc.problem(pointer, at_location(pointer, f"nested more than {MAX_DEPTH} levels deep"))
         raise _Stop
     if id(node) in active:
-        doc.problem(pointer, say(pointer, "a YAML alias that contains itself"))
+        doc.problem(pointer, at_location(pointer, "a YAML alias that contains itself"))
         return None
     if node.tag not in (_SEQ, _MAP):
-        doc.problem(pointer, say(pointer, _tag_refused(node.tag)))
+        doc.problem(pointer, at_location(pointer, _tag_refused(node.tag)))
         return None
     active.add(id(node))
     try:
@@ -290,9 +290,9 @@ def _scalar(doc: Doc, node: yaml.ScalarNode, pointer: str) -> Any:
                 raise ValueError(text)
             return number
     except (KeyError, ValueError):
-        doc.problem(pointer, say(pointer, f"{text!r} is not a valid {_tag_name(tag)}"))
+        doc.problem(pointer, at_location(pointer, f"{text!r} is not a valid {_tag_name(tag)}"))
         return None
-    doc.problem(pointer, say(pointer, _tag_refused(tag)))
+    doc.problem(pointer, at_location(pointer, _tag_refused(tag)))
     return None
 
 
