@@ -11,7 +11,7 @@ from _common import PROMPTS
 
 import runner
 from runner.errors import ServerFailed
-from runner.policy.retry import Breaker, Limiter
+from runner.policy import Breaker, Limiter
 
 
 def retries() -> None:

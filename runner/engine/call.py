@@ -24,7 +24,7 @@ from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 if TYPE_CHECKING:
     from runner.client import ChatClient
     from runner.ledger.store import Ledger
-    from runner.policy.retry import Guard
+    from runner.policy.guards import Guard
     from runner.pricing import PriceBook
     from runner.settings import Settings
     from runner.spec.model import PromptSpec

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from runner.client import ChatClient
     from runner.ledger.line import LedgerRecord
     from runner.ledger.store import Ledger
-    from runner.policy.retry import Guards
+    from runner.policy.guards import Guards
     from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
     from runner.types import Cost, Usage
@@ -216,7 +216,7 @@ class Session:
     @property
     def guards(self) -> Guards:
         if self._guards is None:
-            from runner.policy.retry import Guards
+            from runner.policy.guards import Guards
 
             self._guards = Guards()
         return self._guards

@@ -8,8 +8,9 @@ Modules: `retry` (call_with_retry, under a spec's RetryConfig), `guards` (Guard,
 """
 
 from runner.policy.breaker import Breaker, BreakerState
+from runner.policy.guards import Guard, Guards
 from runner.policy.limiter import Limiter, Permit
-from runner.policy.retry import Guard, Guards, call_with_retry
+from runner.policy.retry import call_with_retry
 
 __all__ = [
     "Breaker",

@@ -1,5 +1,5 @@
-"""The one retry layer (on tenacity) and the per-endpoint guards a call runs under: a rate limiter
-and a circuit breaker shared by every task in the process. Decides from a RunnerError's
+"""The one retry layer, on tenacity: how a failed try waits (backoff with Retry-After as a floor)
+and when a call stops (attempts, max_retry_after, the deadline). Decides from a RunnerError's
 `.retryable`, `.kind` and `.retry_after` alone; never imports httpx2 or the client.
 """
 
@@ -9,37 +9,20 @@ import asyncio
 import math
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, cast
 
 import tenacity
 from tenacity import RetryCallState
 
-from runner.errors import CircuitOpen, DeadlineExceeded, RateLimited, RunnerError
-from runner.policy.breaker import COUNTED_KINDS, Breaker, BreakerState, counts_against_endpoint
-from runner.policy.limiter import MAX_HINT_WAIT, Limiter, Permit
+from runner.errors import DeadlineExceeded, RunnerError
 from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
 
-__all__ = [
-    "COUNTED_KINDS",
-    "DEFAULT_PAUSE_429",
-    "MAX_HINT_WAIT",
-    "Breaker",
-    "BreakerState",
-    "Guard",
-    "Guards",
-    "Limiter",
-    "Permit",
-    "call_with_retry",
-    "counts_against_endpoint",
-]
+__all__ = ["call_with_retry", "retry_after_of", "usage_of"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# How long the limiter holds everyone back after a 429 that named no wait.
-DEFAULT_PAUSE_429 = 1.0
 
 
 # --- call_with_retry ---------------------------------------------------------------------------
@@ -141,7 +124,7 @@ class _Call(Generic[R]):
                 outcome="ok",
                 waited_s=waited,
                 latency_ms=_ms(self.clock() - began),
-                usage=_usage_of(result),
+                usage=usage_of(result),
                 request_id=_request_id_of(result),
             )
         )
@@ -197,7 +180,7 @@ class _StopBeforeLongWait(tenacity.stop.stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         call = self.call
         wait = retry_state.upcoming_sleep
-        asked = _retry_after(_exception_of(retry_state))
+        asked = retry_after_of(_exception_of(retry_state))
         if asked is not None and asked > call.policy.max_retry_after:
             call.note = (
                 f"The server asked to wait {_secs(asked)} (Retry-After), more than "
@@ -223,7 +206,8 @@ def _exception_of(state: RetryCallState) -> BaseException:
     return exc
 
 
-def _retry_after(exc: BaseException) -> float | None:
+def retry_after_of(exc: BaseException) -> float | None:
+    """The wait a server asked for on this failure (Retry-After), if it named one."""
     value = getattr(exc, "retry_after", None)
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
@@ -231,7 +215,7 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _server_wait(exc: BaseException) -> float:
-    return _retry_after(exc) or 0.0
+    return retry_after_of(exc) or 0.0
 
 
 def _failed_attempt(number: int, exc: RunnerError, waited: float, latency_ms: float) -> Attempt:
@@ -242,13 +226,14 @@ def _failed_attempt(number: int, exc: RunnerError, waited: float, latency_ms: fl
         waited_s=waited,
         latency_ms=latency_ms,
         status=status if isinstance(status, int) else None,
-        usage=_usage_of(exc),
+        usage=usage_of(exc),
         request_id=_request_id_of(exc),
         message=exc.message,
     )
 
 
-def _usage_of(obj: object) -> Usage | None:
+def usage_of(obj: object) -> Usage | None:
+    """The usage a completion or an error carries, if any."""
     usage = getattr(obj, "usage", None)
     return usage if isinstance(usage, Usage) else None
 
@@ -264,106 +249,3 @@ def _ms(seconds: float) -> float:
 
 def _secs(seconds: float) -> str:
     return f"{round(seconds, 3):g} s"
-
-
-# --- guards: one limiter and breaker per endpoint ----------------------------------------------
-
-
-class Guard:
-    """The limiter and breaker of one (base URL, model), wrapped around a single HTTP request."""
-
-    def __init__(self, limiter: Limiter, breaker: Breaker) -> None:
-        self.limiter = limiter
-        self.breaker = breaker
-
-    async def run(
-        self,
-        fn: Callable[[], Awaitable[T]],
-        *,
-        tokens: int,
-        on_admit: Callable[[float], None] | None = None,
-    ) -> tuple[T, float]:
-        """Run one request under the breaker and the limiter; return (result, limiter wait).
-
-        Exceptions from `fn` propagate unchanged, after the breaker, the token reservation and
-        the server's rate-limit hints have been updated from them. `on_admit` gets the limiter
-        wait as soon as the call is admitted, so it is known for failed attempts too.
-        """
-        self.breaker.check()  # fail fast without queueing behind the limiter
-        try:
-            permit = await self.limiter.acquire(tokens)
-        except BaseException as exc:
-            self.breaker.record_failure(exc)  # uncounted: frees a probe slot if it held one
-            raise
-        try:
-            self.breaker.before_call()  # again: it may have opened while this call queued
-        except CircuitOpen:
-            permit.release(0)
-            raise
-        if on_admit is not None:
-            on_admit(permit.waited_s)
-        try:
-            result = await fn()
-        except BaseException as exc:
-            self.breaker.record_failure(exc)
-            permit.release(_total_tokens(exc))
-            self.limiter.observe(_headers_of(exc, "headers"))
-            if isinstance(exc, RateLimited):
-                self.limiter.pause(_retry_after(exc) or DEFAULT_PAUSE_429)
-            raise
-        self.breaker.record_success()
-        permit.release(_total_tokens(result))
-        self.limiter.observe(_headers_of(result, "rate_headers"))
-        return result, permit.waited_s
-
-
-class Guards:
-    """One Guard per (base URL, model), shared by every task in the process.
-
-    The first configuration given for an endpoint wins: later calls with other limits share the
-    existing guard unchanged, because the server's limits are per account and model, not per spec.
-    """
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._guards: dict[tuple[str, str], Guard] = {}
-
-    def for_endpoint(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        concurrency: int | None = None,
-        failures: int = 5,
-        cooldown: float = 60.0,
-    ) -> Guard:
-        """Return the guard of this endpoint and model, creating it on first use."""
-        key = (base_url.rstrip("/"), model)
-        guard = self._guards.get(key)
-        if guard is None:
-            limiter = Limiter(
-                rpm=rpm, tpm=tpm, concurrency=concurrency, clock=self._clock, sleep=self._sleep
-            )
-            breaker = Breaker(
-                failures=failures, cooldown=cooldown, clock=self._clock, name=f"{model} at {key[0]}"
-            )
-            guard = self._guards[key] = Guard(limiter, breaker)
-        return guard
-
-
-def _total_tokens(obj: object) -> int | None:
-    usage = _usage_of(obj)
-    return usage.total if usage is not None else None
-
-
-def _headers_of(obj: object, attribute: str) -> Mapping[str, str] | None:
-    headers = getattr(obj, attribute, None)
-    return headers if isinstance(headers, Mapping) else None

@@ -32,7 +32,8 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
-from runner.policy.retry import DEFAULT_PAUSE_429, Guards, call_with_retry
+from runner.policy.guards import DEFAULT_PAUSE_429, Guards
+from runner.policy.retry import call_with_retry
 from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
 
