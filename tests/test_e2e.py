@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from runner.cli import cli
 from runner.ledger.store import read_records
-from runner.mock.server import serve
+from runner.mock import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY_SCHEMA = json.loads((ROOT / "schemas" / "city.json").read_text("utf-8"))

@@ -55,7 +55,7 @@ def mock_server(
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
     from runner.durations import parse_duration
-    from runner.mock.server import Faults, parse_statuses, serve
+    from runner.mock import Faults, parse_statuses, serve
 
     for name, rate in (
         ("--fail-rate", fail_rate),

@@ -248,7 +248,7 @@ class Session:
         pool = max(spec.rate.concurrency or 1, 8)
         if settings.mock:
             if self._mock_app is None:
-                from runner.mock.server import create_app
+                from runner.mock import create_app
 
                 self._mock_app = create_app()
             found = ChatClient(

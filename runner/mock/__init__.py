@@ -8,18 +8,11 @@ Modules, bottom up: `regex` (strings for a regex subset), `scalars` (leaf values
 app and `serve`).
 """
 
-from runner.mock.server import (
-    DEFAULT_MODELS,
-    FAULT_HEADER,
-    REFUSAL,
-    REFUSE_MARKER,
-    Faults,
-    create_app,
-    generate_instance,
-    parse_fault_header,
-    parse_statuses,
-    serve,
-)
+from runner.mock.faults import FAULT_HEADER, Faults, parse_fault_header, parse_statuses
+from runner.mock.generate import generate_instance
+from runner.mock.reply import REFUSAL
+from runner.mock.request import REFUSE_MARKER
+from runner.mock.server import DEFAULT_MODELS, create_app, serve
 
 __all__ = [
     "DEFAULT_MODELS",

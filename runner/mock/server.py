@@ -32,27 +32,14 @@ from runner.mock.faults import (
     decide,
     fault_error,
     parse_fault_header,
-    parse_statuses,
 )
-from runner.mock.generate import generate_instance
-from runner.mock.reply import REFUSAL, Answer, build_answer, completion_body, dumps, stream_frames
-from runner.mock.request import REFUSE_MARKER, Ask, api_error, digest, error_body, parse_request
+from runner.mock.reply import Answer, build_answer, completion_body, dumps, stream_frames
+from runner.mock.request import Ask, api_error, digest, error_body, parse_request
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "FAULT_HEADER",
-    "REFUSAL",
-    "REFUSE_MARKER",
-    "Faults",
-    "create_app",
-    "generate_instance",
-    "parse_fault_header",
-    "parse_statuses",
-    "serve",
-]
+__all__ = ["DEFAULT_MODELS", "create_app", "serve"]
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini")
 _DROP_MESSAGE = "runner mock server dropped the connection (fault injection)"

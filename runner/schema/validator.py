@@ -26,11 +26,9 @@ import referencing.exceptions
 from jsonschema.protocols import Validator
 
 from runner.schema.refs import ref_issues
-from runner.schema.strict import STRICT_FORMATS, strict_mode_issues
 from runner.schema.wording import (
     SchemaIssue,
     issue_at,
-    json_pointer,
     keyword_message,
     quoted_value,
     sorted_issues,
@@ -38,20 +36,7 @@ from runner.schema.wording import (
     value_kind,
 )
 
-# SchemaIssue, json_pointer, value_kind, STRICT_FORMATS and strict_mode_issues are defined in
-# runner.schema.wording and runner.schema.strict; they stay importable from here, where callers
-# found them.
-__all__ = [
-    "STRICT_FORMATS",
-    "SchemaIssue",
-    "SchemaValidator",
-    "check_schema",
-    "compile_validator",
-    "json_pointer",
-    "packaged_schema",
-    "strict_mode_issues",
-    "value_kind",
-]
+__all__ = ["SchemaValidator", "check_schema", "compile_validator", "packaged_schema"]
 
 
 # --- packaged schemas -------------------------------------------------------------------------

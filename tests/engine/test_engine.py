@@ -29,7 +29,7 @@ from runner.errors import (
     RunnerError,
 )
 from runner.ledger.store import read_records
-from runner.mock.server import create_app
+from runner.mock import create_app
 from runner.types import StreamDelta
 
 ROOT = Path(__file__).resolve().parents[2]

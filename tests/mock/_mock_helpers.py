@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import jsonschema
 
-from runner.mock.server import create_app
+from runner.mock import create_app
 
 MODEL = "gpt-4o-mini"
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "strict-schemas"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from _mock_helpers import CITY, MODEL, WEATHER_TOOL, body, chat, in_process, schema_format, valid
 
-from runner.mock.server import (
+from runner.mock import (
     Faults,
     create_app,
     parse_fault_header,

@@ -23,7 +23,7 @@ from _mock_helpers import (
 )
 
 from runner import tokens
-from runner.mock.server import (
+from runner.mock import (
     REFUSAL,
     Faults,
 )

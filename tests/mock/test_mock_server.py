@@ -19,8 +19,9 @@ import pydantic
 import pytest
 from _mock_helpers import CITY, MODEL, TIME_TOOL, WEATHER_TOOL, body, chat, in_process, valid
 
-from runner.mock import server as mockserver
-from runner.mock.server import (
+import runner.mock as mockserver
+import runner.mock.server as mock_server_module
+from runner.mock import (
     DEFAULT_MODELS,
     REFUSAL,
     create_app,
@@ -54,8 +55,8 @@ async def loopback(url: str) -> AsyncIterator[httpx2.AsyncClient]:
 # --- exports ----------------------------------------------------------------------------------
 
 
-def test_the_public_names_stay_in_mockserver() -> None:
-    # cli, engine and other tests import these from runner.mock.server, whichever module owns them.
+def test_the_public_names_of_the_mock() -> None:
+    # cli, engine and other tests import these from runner.mock, whichever module owns them.
     assert set(mockserver.__all__) == {
         "DEFAULT_MODELS",
         "FAULT_HEADER",
@@ -174,7 +175,7 @@ async def test_an_internal_error_gets_an_openai_shaped_500(monkeypatch: pytest.M
     def broken(*args: Any) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(mockserver, "build_answer", broken)
+    monkeypatch.setattr(mock_server_module, "build_answer", broken)
     transport = httpx2.ASGITransport(create_app(), raise_app_exceptions=False)
     async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
         reply = await chat(client, body())
@@ -310,7 +311,7 @@ async def test_a_dropped_connection_breaks_the_reply(server: str, stream: bool) 
 def test_the_listening_socket_says_tcp() -> None:
     # asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets; without it every kept-alive reply
     # waits 40 ms for a delayed ACK (a benchmark at concurrency 1 showed it).
-    sock = mockserver._bind("127.0.0.1", 0)
+    sock = mock_server_module._bind("127.0.0.1", 0)
     with sock:
         assert sock.proto == socket.IPPROTO_TCP
         assert sock.getsockname()[1] > 0

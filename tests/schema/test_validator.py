@@ -10,9 +10,6 @@ from typing import Any
 
 import pytest
 
-import runner.schema.strict
-import runner.schema.validator
-import runner.schema.wording
 from runner.schema.validator import (
     SchemaIssue,
     check_schema,
@@ -21,24 +18,6 @@ from runner.schema.validator import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_names_defined_elsewhere_stay_importable_from_here() -> None:
-    for name in ("SchemaIssue", "json_pointer", "value_kind"):
-        assert getattr(runner.schema.validator, name) is getattr(runner.schema.wording, name)
-    for name in ("STRICT_FORMATS", "strict_mode_issues"):
-        assert getattr(runner.schema.validator, name) is getattr(runner.schema.strict, name)
-    assert set(runner.schema.validator.__all__) == {
-        "STRICT_FORMATS",
-        "SchemaIssue",
-        "SchemaValidator",
-        "check_schema",
-        "compile_validator",
-        "json_pointer",
-        "packaged_schema",
-        "strict_mode_issues",
-        "value_kind",
-    }
 
 
 # --- packaged schemas -------------------------------------------------------------------------
