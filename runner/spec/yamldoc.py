@@ -133,19 +133,27 @@ def _tag_refused(tag: str) -> str:
     )
 
 
+def _byte_position(data: bytes, at: int) -> tuple[int, int]:
+    """The 1-based line and column of a byte offset."""
+    line = data.count(b"\n", 0, at) + 1
+    return line, at - (data.rfind(b"\n", 0, at) + 1) + 1
+
+
 def _read_text(doc: Doc, data: bytes) -> str | None:
     """Decode a file, or record why it is not a YAML text file."""
     if not data.strip():
         doc.problems.append(Problem(doc.file, 0, 0, "the file is empty"))
         return None
-    if b"\x00" in data:
-        doc.problems.append(Problem(doc.file, 0, 0, "a binary file, not a YAML text file"))
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line, col = _byte_position(data, nul)
+        message = "a binary file (a NUL byte), not a YAML text file"
+        doc.problems.append(Problem(doc.file, line, col, message))
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, col = _byte_position(data, exc.start)
         bad = data[exc.start : exc.start + 1].hex()
         message = f"not UTF-8 text (byte 0x{bad}); save the file as UTF-8"
         doc.problems.append(Problem(doc.file, line, col, message))

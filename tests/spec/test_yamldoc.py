@@ -140,7 +140,7 @@ def test_bad_specs(repo: Path, text: str, files: dict[str, str], expected: list[
 
 def test_binary_file() -> None:
     assert spec_problems(b"\x89PNG\r\n\x1a\n\x00\x00") == [
-        "spec.yaml: a binary file, not a YAML text file"
+        "spec.yaml:3:1: a binary file (a NUL byte), not a YAML text file"
     ]
 
 
