@@ -33,6 +33,8 @@ class Failure:
     line: int = 0  # the line of `pointer` in the spec file, once known
 
     def __str__(self) -> str:
+        if not self.expected:  # not an expectation: the call itself failed
+            return f"{self.what}: {self.actual}"
         return f"{self.what}: expected {self.expected}, got {self.actual}"
 
 

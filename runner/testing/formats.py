@@ -123,7 +123,9 @@ def markdown(results: Sequence[CaseResult]) -> str:
             cells += [
                 "-" if c is None else c.state,
                 "-" if c is None or c.cost_delta_usd is None else f"{c.cost_delta_usd:+.6f}",
-                "-" if c is None or c.latency_delta_ms is None else f"{c.latency_delta_ms:+.0f} ms",
+                "-"
+                if c is None or c.latency_delta_ms is None
+                else f"{round(c.latency_delta_ms):+d} ms",
             ]
         rows.append("| " + " | ".join(cells) + " |")
     for r in results:
@@ -138,6 +140,7 @@ def markdown(results: Sequence[CaseResult]) -> str:
                 "```",
                 "</details>",
             ]
+    rows.append("")  # the closing line that follows must not join the table
     return "\n".join(rows)
 
 

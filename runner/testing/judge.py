@@ -77,5 +77,5 @@ class Judges:
         reason = str(verdict.get("reason", ""))
         if verdict.get("pass") is True:
             return Verdict(None, tuple(records))
-        failure = Failure(what, "pass: true", f"pass: false ({reason})", pointer, detail=reason)
+        failure = Failure(what, "pass: true", f"pass: false ({reason})", pointer)
         return Verdict(failure, tuple(records))

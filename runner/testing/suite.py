@@ -332,12 +332,12 @@ class Suite:
                 if self.replay is None
                 else explain_miss(self.replay, spec.name, case.name, error)
             )
-            return Failure("replay", "a recorded answer", str(error), at, detail=detail)
+            return Failure("replay", "", str(error), at, detail=detail)
         if error is None:
-            return Failure("the call", "a reply", item.status, at)
+            return Failure("the call failed", "", item.status, at)
         extra = getattr(error, "errors", None) or []
         actual = f"{error.kind}: {error}" + (f" ({'; '.join(extra[:3])})" if extra else "")
-        return Failure("the call", "a reply", actual, at)
+        return Failure("the call failed", "", actual, at)
 
 
 def _parsed(text: str | None) -> tuple[Any, bool]:
