@@ -335,8 +335,9 @@ class Suite:
             return Failure("replay", "", str(error), at, detail=detail)
         if error is None:
             return Failure("the call failed", "", item.status, at)
-        extra = getattr(error, "errors", None) or []
-        actual = f"{error.kind}: {error}" + (f" ({'; '.join(extra[:3])})" if extra else "")
+        message = " ".join(str(error).split())  # one line: InputsInvalid lists its errors
+        extra = [e for e in getattr(error, "errors", None) or [] if e not in message]
+        actual = f"{error.kind}: {message}" + (f" ({'; '.join(extra[:3])})" if extra else "")
         return Failure("the call failed", "", actual, at)
 
 
