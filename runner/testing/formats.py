@@ -122,7 +122,7 @@ def markdown(results: Sequence[CaseResult]) -> str:
             c = r.comparison
             cells += [
                 "-" if c is None else c.state,
-                "-" if c is None or c.cost_delta_usd is None else f"{c.cost_delta_usd:+.6f}",
+                "-" if c is None or c.cost_delta_usd is None else _signed_usd(c.cost_delta_usd),
                 "-"
                 if c is None or c.latency_delta_ms is None
                 else f"{round(c.latency_delta_ms):+d} ms",
@@ -142,6 +142,11 @@ def markdown(results: Sequence[CaseResult]) -> str:
             ]
     rows.append("")  # the closing line that follows must not join the table
     return "\n".join(rows)
+
+
+def _signed_usd(delta: Decimal) -> str:
+    text = f"{delta:+.6f}"
+    return "+0.000000" if text == "-0.000000" else text
 
 
 def _cell(value: str) -> str:
