@@ -210,5 +210,5 @@ def _finish(
             f"Recorded {n} call{'s' if n != 1 else ''} in {recorder.baseline.path}.", err=True
         )
     click.echo(closing, err=format_ == "json")
-    if any(not r.passed for r in results):
+    if any(r.failed for r in results):
         raise SystemExit(1)

@@ -93,6 +93,7 @@ def check_tests(
                 tuple(expect),
                 line,
                 description if isinstance(description, str) else None,
+                case["skip"] if isinstance(case.get("skip"), str) else None,
             )
         )
     return tuple(cases)

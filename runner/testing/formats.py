@@ -18,11 +18,12 @@ FORMATS = ("text", "json", "github", "markdown")
 _INDENT = "    "
 
 
-def summary_line(results: Sequence[CaseResult], *, skipped: int = 0) -> str:
+def summary_line(results: Sequence[CaseResult]) -> str:
     """The closing line: `N passed, N failed` (and `, N skipped` when some were)."""
     passed = sum(1 for r in results if r.passed)
-    line = f"{passed} passed, {len(results) - passed} failed"
-    return line + (f", {skipped} skipped" if skipped else "")
+    failed = sum(1 for r in results if r.failed)
+    skipped = len(results) - passed - failed
+    return f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
 
 
 def money(usd: Decimal | None, *, estimated: bool = False, called: bool = True) -> str:
@@ -39,6 +40,8 @@ def _latency(ms: float | None) -> str:
 
 def text_line(result: CaseResult) -> str:
     """One case: PASS/FAIL, spec::case, cost, latency (and the comparison when there is one)."""
+    if result.status == "skipped":
+        return f"SKIP  {result.spec}::{result.case}  ({result.skip_reason})"
     mark = "PASS" if result.passed else "FAIL"
     parts = [
         f"{mark}  {result.spec}::{result.case}",
@@ -112,7 +115,7 @@ def markdown(results: Sequence[CaseResult]) -> str:
     ]
     for r in results:
         cells = [
-            "✅" if r.passed else "❌",
+            {"passed": "✅", "failed": "❌"}.get(r.status, "⏭"),
             _cell(r.spec),
             _cell(r.case),
             money(r.cost_usd, estimated=r.cost_estimated, called=bool(r.ledger_ids)),

@@ -19,14 +19,14 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
     """The JUnit XML document of these results (UTF-8, with an XML declaration)."""
     root = ET.Element("testsuites", name="runner test")
     suites: dict[str, ET.Element] = {}
-    totals: dict[str, list[float]] = {}  # spec -> [tests, failures, seconds]
+    totals: dict[str, list[float]] = {}  # spec -> [tests, failures, skipped, seconds]
     for result in results:
         suite = suites.get(result.spec)
         if suite is None:
             suite = suites[result.spec] = ET.SubElement(
                 root, "testsuite", name=result.spec, file=result.path
             )
-            totals[result.spec] = [0, 0, 0.0]
+            totals[result.spec] = [0, 0, 0, 0.0]
         seconds = (result.latency_ms or 0.0) / 1000
         case = ET.SubElement(
             suite,
@@ -46,6 +46,8 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
         ET.SubElement(properties, "property", name="tokens", value=str(result.tokens))
         if result.replayed:
             ET.SubElement(properties, "property", name="replayed", value="true")
+        if result.status == "skipped":
+            ET.SubElement(case, "skipped", message=_clean(result.skip_reason or ""))
         if result.failures:
             first = result.failures[0]
             failure = ET.SubElement(case, "failure", message=_clean(str(first)), type=first.what)
@@ -58,16 +60,19 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
             )
         counts = totals[result.spec]
         counts[0] += 1
-        counts[1] += 0 if result.passed else 1
-        counts[2] += seconds
+        counts[1] += 1 if result.failed else 0
+        counts[2] += 1 if result.status == "skipped" else 0
+        counts[3] += seconds
     for name, suite in suites.items():
-        tests, failures, seconds = totals[name]
+        tests, failures, skipped, seconds = totals[name]
         suite.set("tests", str(int(tests)))
         suite.set("failures", str(int(failures)))
         suite.set("errors", "0")
+        suite.set("skipped", str(int(skipped)))
         suite.set("time", f"{seconds:.3f}")
     root.set("tests", str(len(results)))
-    root.set("failures", str(sum(1 for r in results if not r.passed)))
+    root.set("failures", str(sum(1 for r in results if r.failed)))
+    root.set("skipped", str(sum(1 for r in results if r.status == "skipped")))
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["CaseResult", "Collection", "SpecCases", "Suite", "collect"]
 
 DEFAULT_TARGET = "prompts"
-Status = Literal["passed", "failed"]
+Status = Literal["passed", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,16 @@ class CaseResult:
     replayed: bool = False
     ledger_ids: tuple[str, ...] = ()
     comparison: Comparison | None = None
+    skip_reason: str | None = None
     records: tuple[LedgerRecord, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class CaseResult:
             "case": self.case,
             "line": self.line,
             "status": self.status,
+            "skip_reason": self.skip_reason,
             "failures": [
                 {"what": f.what, "expected": f.expected, "actual": f.actual, "detail": f.detail}
                 for f in self.failures
@@ -205,8 +211,12 @@ class Suite:
     async def run_spec(self, spec_cases: SpecCases) -> list[CaseResult]:
         spec = spec_cases.spec
         by_name = {case.name: (i, case) for i, case in spec_cases.cases}
-        items = [Item(case.name, case.vars, case.line) for _, case in spec_cases.cases]
-        results: list[CaseResult] = []
+        items = [Item(c.name, c.vars, c.line) for _, c in spec_cases.cases if c.skip is None]
+        results = [
+            CaseResult(spec.name, str(spec.path), c.name, c.line, "skipped", skip_reason=c.skip)
+            for _, c in spec_cases.cases
+            if c.skip is not None
+        ]
         async for item in run_items(
             self.session, spec, items, concurrency=self.concurrency, label="case"
         ):

@@ -346,3 +346,22 @@ def test_markdown_compare_and_the_job_summary(project: Path) -> None:
         "test", "-k", "sentiment::flat", "--mock", "--compare", "base.jsonl", "--ledger", "b.jsonl"
     )
     assert "  new" in new.stdout.splitlines()[0]
+
+
+def test_a_skipped_case_is_said_counted_and_not_sent(echo: Path, tmp_path: Path) -> None:
+    echo.write_text(
+        ECHO.replace("  - name: impossible\n", "  - name: impossible\n    skip: flaky upstream\n"),
+        "utf-8",
+    )
+    result = run(
+        "test", str(echo), "--mock", "-k", "i", "--ledger", "run.jsonl", "--junit", "j.xml"
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[1] == "SKIP  echo::impossible  (flaky upstream)"
+    assert out[-1] == "1 passed, 0 failed, 1 skipped"
+    assert [r["case"] for r in lines(tmp_path / "run.jsonl")] == ["hi"]
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    assert root.get("skipped") == "1"
+    skipped = root.find("./testsuite/testcase[@name='impossible']/skipped")
+    assert skipped is not None and skipped.get("message") == "flaky upstream"
