@@ -365,3 +365,24 @@ def test_a_skipped_case_is_said_counted_and_not_sent(echo: Path, tmp_path: Path)
     assert root.get("skipped") == "1"
     skipped = root.find("./testsuite/testcase[@name='impossible']/skipped")
     assert skipped is not None and skipped.get("message") == "flaky upstream"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("test", "nowhere.yaml"), "Error: nowhere.yaml: no such file or directory"),
+        (("test",), "Error: no prompts/ folder here: name the specs or folders to test"),
+        (("test", "bad.yaml"), "Error: bad.yaml:2:1: invalid YAML"),
+        (("test", "--concurrency", "0"), "Invalid value for '--concurrency'"),
+        (("test", "--format", "xml"), "Invalid value for '--format'"),
+    ],
+)
+def test_bad_usage_is_exit_2_without_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text("name: [\n", encoding="utf-8")
+    result = run(*args, "--mock", "--ledger", "run.jsonl")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run.jsonl").exists()
