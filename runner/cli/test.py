@@ -106,7 +106,9 @@ def test_(
     if not collection.count:
         why = f"no test case matches -k {pattern!r}" if pattern else "no test cases to run"
         click.echo(f"Note: {why}.", err=True)
-        click.echo("0 passed, 0 failed")
+        if format_ == "json":
+            click.echo("[]")
+        click.echo("0 passed, 0 failed", err=format_ == "json")
         raise SystemExit(EXIT_NO_TESTS)
     session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path)
     _warn_unreplayable(session, collection, record_missing)

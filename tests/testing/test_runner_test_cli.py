@@ -15,9 +15,11 @@ from click.testing import CliRunner, Result
 
 from runner.cli import cli
 from runner.ledger.store import read_records
+from runner.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-CLOSING = r"^\d+ passed, \d+ failed(, \d+ skipped)?$"
+# Every test case of the example specs (9 when this was written).
+CASES = sum(len(load_spec(p).tests) for p in (ROOT / "prompts").glob("*.yaml"))
 
 ECHO = """\
 name: echo
@@ -97,9 +99,9 @@ def test_default_target_is_prompts_and_specs_without_tests_are_said(project: Pat
     )
     result = run("test", "--mock", "--ledger", "run.jsonl")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "9 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == f"{CASES} passed, 0 failed"
     assert "prompts/notests.yaml has no tests" in result.stderr
-    assert len(lines(project / "run.jsonl")) == 9
+    assert len(lines(project / "run.jsonl")) == CASES
 
 
 def test_k_selects_cases_and_matching_nothing_exits_5(project: Path) -> None:
@@ -112,6 +114,9 @@ def test_k_selects_cases_and_matching_nothing_exits_5(project: Path) -> None:
     assert result.exit_code == 5
     assert result.stdout == "0 passed, 0 failed\n"
     assert "no test case matches -k 'no-such-case'" in result.stderr
+    result = run("test", "--mock", "-k", "no-such-case", "--format", "json")
+    assert result.exit_code == 5 and json.loads(result.stdout) == []
+    assert result.stderr.splitlines()[-1] == "0 passed, 0 failed"
     assert len(lines(project / "run.jsonl")) == 3
 
 
@@ -128,14 +133,14 @@ def test_record_then_replay_with_no_key_and_no_network(project: Path) -> None:
         env=env,
     )
     assert first.exit_code == 0, first.output
-    assert "Recorded 9 calls in base.jsonl." in first.stderr
-    assert len(lines(project / "base.jsonl")) == 9
+    assert f"Recorded {CASES} calls in base.jsonl." in first.stderr
+    assert len(lines(project / "base.jsonl")) == CASES
     # Without --mock and without a key, only a replay can answer.
     second = run("test", "--replay", "base.jsonl", "--ledger", "b.jsonl")
     assert second.exit_code == 0, second.output
-    assert second.stdout.splitlines()[-1] == "9 passed, 0 failed"
+    assert second.stdout.splitlines()[-1] == f"{CASES} passed, 0 failed"
     replayed = lines(project / "b.jsonl")
-    assert len(replayed) == 9 and all("replayed" in r for r in replayed)
+    assert len(replayed) == CASES and all("replayed" in r for r in replayed)
     recorded = {r["id"]: r for r in lines(project / "base.jsonl")}
     for line in replayed:
         origin = recorded[line["replayed"]["id"]]
@@ -153,7 +158,7 @@ def test_record_then_replay_with_no_key_and_no_network(project: Path) -> None:
         env=env,
     )
     assert third.exit_code == 0 and "Recorded" not in third.stderr
-    assert len(lines(project / "base.jsonl")) == 9
+    assert len(lines(project / "base.jsonl")) == CASES
 
 
 def test_a_changed_prompt_fails_replay_with_the_diff(project: Path) -> None:
