@@ -28,7 +28,8 @@ The tree (kept in step with docs/errors.md)::
     │  └─ OutputTruncated       finish_reason "length", kind "length"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
     ├─ BudgetExceeded           cost or token cap reached                          exit 1
-    └─ LedgerError              cannot write or parse the ledger                   exit 1
+    ├─ LedgerError              cannot write or parse the ledger                   exit 1
+    └─ NotRecorded              replay: the request is not in the replay ledger    exit 1
 
 `kind` is the stable, lower-case name used in a spec's `retry.on` list and in the ledger's
 `error.kind`. Whether a failure is retried is decided from `.retryable` and `.kind` alone
@@ -56,6 +57,7 @@ __all__ = [
     "HTTPStatusFailure",
     "InputsInvalid",
     "LedgerError",
+    "NotRecorded",
     "NotFound",
     "OutputError",
     "OutputInvalid",
@@ -377,6 +379,28 @@ class LedgerError(RunnerError):
     """The ledger cannot be written or read."""
 
     kind = "ledger"
+
+
+class NotRecorded(RunnerError):
+    """Replay (`runner test --replay`): the replay ledger has no usable answer for this request,
+    because the prompt, model or parameters changed since it was recorded (or the recorded line
+    kept no content). Nothing was sent. `messages` and `params` are the request as it is now,
+    for a diff against the recorded one."""
+
+    kind = "not_recorded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fingerprint: str = "",
+        messages: Sequence[Mapping[str, Any]] = (),
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+        self.messages = [dict(m) for m in messages]
+        self.params = dict(params or {})
 
 
 class RunnerWarning(UserWarning):

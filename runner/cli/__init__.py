@@ -15,6 +15,7 @@ from runner.cli._common import EXIT_INTERRUPTED, exit_with_error, print_warning
 from runner.cli.exec_ import exec_
 from runner.cli.mock_server import mock_server
 from runner.cli.render import render_
+from runner.cli.test import test_
 from runner.cli.validate import validate_
 from runner.errors import RunnerError, RunnerWarning
 
@@ -52,5 +53,5 @@ def main() -> None:
     cli(prog_name="runner")
 
 
-for _command in (exec_, validate_, render_, mock_server):
+for _command in (exec_, validate_, render_, mock_server, test_):
     cli.add_command(_command)

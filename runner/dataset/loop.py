@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from runner.errors import InputsInvalid, RunnerError, TemplateError
+from runner.errors import InputsInvalid, NotRecorded, RunnerError, TemplateError
 
 if TYPE_CHECKING:
     from runner.engine.results import Result
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["Item", "ItemResult", "run_items"]
 
 Status = Literal["ok", "error", "invalid_output", "skipped"]
-# Failures that belong to one item's variables: the item fails, the loop goes on.
-_ITEM_ERRORS = (InputsInvalid, TemplateError)
+# Failures that belong to one item (its variables; under replay, its request): the item fails
+# before anything is sent, the loop goes on.
+_ITEM_ERRORS = (InputsInvalid, TemplateError, NotRecorded)
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.results import Preflight, Result
 from runner.errors import OutputInvalid, RunnerError
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LedgerRecord, build_line
+from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 
 if TYPE_CHECKING:
-    from runner.client import ChatClient
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guard
     from runner.pricing import PriceBook
     from runner.settings import Settings
     from runner.spec.model import PromptSpec
 
-__all__ = ["Call", "CallParts"]
+__all__ = ["Call", "CallParts", "ChatBackend"]
+
+
+class ChatBackend(Protocol):
+    """What answers a call: runner.client.ChatClient, or runner.ledger.replay.ReplayClient."""
+
+    async def complete(
+        self, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Completion: ...
+
+    async def stream(
+        self,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        on_delta: Callable[[StreamDelta], None] | None = None,
+    ) -> Completion: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +56,7 @@ class CallParts:
     settings: Settings
     pre: Preflight
     fingerprint: str
-    client: ChatClient
+    client: ChatBackend
     guard: Guard
     ledger: Ledger
     pricebook: PriceBook
@@ -142,7 +158,7 @@ class Call:
             finish_reason=c.choices[0].finish_reason if c.choices else None,
             ttft_ms=c.ttft_ms,
             ledger_id=record["id"],
-            mock=settings.mock,
+            mock=record["mock"],
             choices=reply.values,
         )
 
@@ -191,12 +207,16 @@ class Call:
         parts = self.parts
         spec, settings, pre = parts.spec, parts.settings, parts.pre
         usage = _sum_usage(attempts)
-        cost = parts.pricebook.cost_of_attempts(
-            attempts,
-            settings.model,
-            base_url=None if settings.mock else settings.base_url,
-            estimated=settings.mock,
-        )
+        origin = _replayed(reply)
+        if origin is not None:  # a replayed answer costs what the recorded call cost
+            cost = origin.cost
+        else:
+            cost = parts.pricebook.cost_of_attempts(
+                attempts,
+                settings.model,
+                base_url=None if settings.mock else settings.base_url,
+                estimated=settings.mock,
+            )
         latency_ms = (time.perf_counter() - started) * 1000
         record = build_line(
             ts=ts,
@@ -213,7 +233,7 @@ class Call:
             usage=usage,
             cost=cost,
             latency_ms=latency_ms,
-            mock=settings.mock,
+            mock=settings.mock if origin is None else origin.mock,
             content=settings.ledger_content,
             has_schema=spec.output is not None,
             completion=None if reply is None else reply.completion,
@@ -221,6 +241,7 @@ class Call:
             values=() if reply is None else reply.values,
             error=error,
             interrupted=interrupted,
+            replayed=None if origin is None else origin.to_dict(),
         )
         parts.ledger.append(record)
         if parts.on_recorded is not None:
@@ -228,6 +249,11 @@ class Call:
         if self.on_record is not None:
             self.on_record(record)
         return record, usage, cost, latency_ms
+
+
+def _replayed(reply: _Reply | None) -> ReplayOrigin | None:
+    completion = None if reply is None else reply.completion
+    return completion.origin if isinstance(completion, ReplayedCompletion) else None
 
 
 def _sum_usage(attempts: list[Attempt]) -> Usage:

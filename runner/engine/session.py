@@ -19,7 +19,9 @@ from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.client import ChatClient
+    from runner.engine.call import ChatBackend
     from runner.ledger.line import LedgerRecord
+    from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guards
     from runner.pricing import PriceBook
@@ -59,6 +61,7 @@ class Session:
         prices_source: str = "runner.yaml",
         environ: Mapping[str, str] | None = None,
         transport: Any = None,
+        replay: ReplaySource | None = None,
     ) -> None:
         self._environ = dict(environ) if environ is not None else settings_mod.snapshot_environ()
         flags: dict[str, Any] = {}
@@ -75,6 +78,9 @@ class Session:
         self._prices = prices
         self._prices_source = prices_source
         self._transport = transport  # tests inject an httpx2 transport here
+        # `runner test --replay`: recorded requests are answered from this ledger (no network,
+        # no limiter); the others fail before sending, or are sent when it records missing ones.
+        self._replay = replay
         self._clients: dict[tuple[Any, ...], ChatClient] = {}
         self._ledgers: dict[Path, Ledger] = {}
         self._guards: Guards | None = None
@@ -134,21 +140,27 @@ class Session:
 
         settings = self.settings_for(spec)
         pre = preflight(spec, vars or {}, settings, self.pricebook)
-        client = self.client(settings, spec)
-        guard = self.guards.for_endpoint(
-            "mock" if settings.mock else settings.base_url,
-            settings.model,
-            rpm=spec.rate.rpm,
-            tpm=spec.rate.tpm,
-            concurrency=spec.rate.concurrency,
-            failures=spec.breaker.failures,
-            cooldown=spec.breaker.cooldown,
-        )
+        fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre))
+        client: ChatBackend
+        if self._replay is not None and _replays(self._replay, fingerprint, pre):
+            client = self._replay.client
+            guard = self.guards.for_endpoint("replay:" + self._replay.path, settings.model)
+        else:
+            client = self.client(settings, spec)
+            guard = self.guards.for_endpoint(
+                "mock" if settings.mock else settings.base_url,
+                settings.model,
+                rpm=spec.rate.rpm,
+                tpm=spec.rate.tpm,
+                concurrency=spec.rate.concurrency,
+                failures=spec.breaker.failures,
+                cooldown=spec.breaker.cooldown,
+            )
         return CallParts(
             spec=spec,
             settings=settings,
             pre=pre,
-            fingerprint=request_fingerprint(pre.body, known=self._static_parts(spec, pre)),
+            fingerprint=fingerprint,
             client=client,
             guard=guard,
             ledger=self.ledger(settings.ledger_path),
@@ -278,6 +290,16 @@ class Session:
             )
         self._clients[key] = found
         return found
+
+
+def _replays(replay: ReplaySource, fingerprint: str, pre: Preflight) -> bool:
+    """Whether the replay ledger answers this request; a request it cannot answer raises
+    NotRecorded (nothing sent, no line) unless missing requests are to be recorded."""
+    if replay.can_answer(fingerprint):
+        return True
+    if replay.record_missing:
+        return False
+    raise replay.answer_error(fingerprint, pre.body)
 
 
 # --- module-level convenience -----------------------------------------------------------------

@@ -62,6 +62,7 @@ class LedgerRecord(TypedDict, total=False):
     request_id: str | None
     mock: bool
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
+    replayed: dict[str, str]  # present when answered from a replay ledger: {from, id}
 
 
 def build_line(
@@ -88,9 +89,11 @@ def build_line(
     values: Sequence[Any] = (),
     error: RunnerError | None = None,
     interrupted: BaseException | None = None,
+    replayed: Mapping[str, str] | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
-    interrupted call. With `content` off, no prompt or reply text is kept in any field."""
+    interrupted call; `replayed` ({from, id}) when the answer came from a replay ledger. With
+    `content` off, no prompt or reply text is kept in any field."""
     status: Status = "ok"
     output: dict[str, Any] | None = None
     info: ErrorInfo | None = None
@@ -147,6 +150,8 @@ def build_line(
         "request_id": request_id,
         "mock": mock,
     }
+    if replayed is not None:
+        record["replayed"] = dict(replayed)
     if not content:
         record = without_content(record)  # type: ignore[assignment]
         if isinstance(error, OutputInvalid) and record["error"] is not None:

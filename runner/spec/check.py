@@ -142,6 +142,8 @@ class _Checker:
             self.templates,
             inputs_ok=self.inputs_ok,
             has_output=output is not None,
+            path=self.path,
+            root=self.root,
         )
         return CheckedSpec(self.templates, output, tests)
 

@@ -177,6 +177,7 @@ class TestCase:
     expect: tuple[dict[str, Any], ...]
     line: int
     description: str | None = None
+    skip: str | None = None  # why the case is not run, when it is not
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ evaluating assertions belong elsewhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.schema.validator import compile_validator
 from runner.schema.wording import path_label, pointer_path
+from runner.spec.judges import verdict_problem
 from runner.spec.model import TestCase, apply_defaults, copy_json
 from runner.spec.yamldoc import as_dict, as_list
 
@@ -21,8 +23,26 @@ if TYPE_CHECKING:
 
 __all__ = ["check_tests"]
 
-_PATH_CHECKS = ("equals", "min_items", "max_items", "contains", "matches", "one_of")
-_PLAIN_CHECKS = ("schema_valid", "text_contains", "max_cost_usd", "max_tokens", "max_latency_ms")
+_PATH_CHECKS = (
+    "equals",
+    "not_equals",
+    "min",
+    "max",
+    "min_items",
+    "max_items",
+    "contains",
+    "matches",
+    "one_of",
+)
+_PLAIN_CHECKS = (
+    "schema_valid",
+    "text_contains",
+    "text_matches",
+    "max_cost_usd",
+    "max_tokens",
+    "max_latency_ms",
+    "judge",
+)
 
 
 def check_tests(
@@ -32,9 +52,12 @@ def check_tests(
     *,
     inputs_ok: bool,
     has_output: bool,
+    path: Path | None = None,
+    root: Path | None = None,
 ) -> tuple[TestCase, ...]:
     """Check the test cases of a spec and return them. `inputs_ok` says the inputs schema can
-    check their variables; `has_output` that the spec has a usable output schema."""
+    check their variables; `has_output` that the spec has a usable output schema; `path` and
+    `root` (the spec's file and the project) let a `judge:` be found and checked."""
     seen: dict[str, int] = {}
     cases: list[TestCase] = []
     for i, case in enumerate(as_list(spec.get("tests"))):
@@ -55,6 +78,12 @@ def check_tests(
         for j, assertion in enumerate(as_list(case.get("expect"))):
             if isinstance(assertion, dict):
                 _check_assertion(doc, f"{at}/expect/{j}", assertion, has_output)
+                judge = assertion.get("judge")
+                if isinstance(judge, str) and judge and path is not None and root is not None:
+                    problem = verdict_problem(path, judge, root)
+                    if problem is not None:
+                        label = path_label(pointer_path(f"{at}/expect/{j}"))
+                        doc.problem(f"{at}/expect/{j}/judge", f"{label}: judge {problem}")
         line = doc.at(at)[0]
         description = case.get("description")
         cases.append(
@@ -64,6 +93,7 @@ def check_tests(
                 tuple(expect),
                 line,
                 description if isinstance(description, str) else None,
+                case["skip"] if isinstance(case.get("skip"), str) else None,
             )
         )
     return tuple(cases)

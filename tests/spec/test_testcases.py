@@ -24,10 +24,11 @@ from _spec_helpers import spec_problems
                 "'n'",
                 "spec.yaml:11:12: tests[2]: a second test named 'a' (the first is tests[0])",
                 "spec.yaml:11:38: tests[2].expect[0]: an assertion with 'path' needs exactly one "
-                "of equals, min_items, max_items, contains, matches, one_of",
+                "of equals, not_equals, min, max, min_items, max_items, contains, matches, one_of",
                 "spec.yaml:11:49: tests[2].expect[1]: 'equals' needs a 'path' to check",
                 "spec.yaml:11:62: tests[2].expect[2]: an assertion checks one thing: one of "
-                "schema_valid, text_contains, max_cost_usd, max_tokens, max_latency_ms",
+                "schema_valid, text_contains, text_matches, max_cost_usd, max_tokens, "
+                "max_latency_ms, judge",
                 "spec.yaml:11:112: tests[2].expect[3]: schema_valid needs an output schema",
                 "spec.yaml:11:138: tests[2].expect[4].matches: '([' is not a valid regex",
             ],

@@ -1,0 +1,216 @@
+"""`runner test`: run the specs' `tests:` cases (live, --mock, or replayed from a ledger), print a
+line per case and the closing `N passed, N failed`, and write JUnit XML or a Markdown summary
+for CI. Exit 0 all passed, 1 a case failed, 2 bad usage, 5 no case selected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from runner.cli._common import open_session
+from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.engine.session import Session
+    from runner.testing.suite import CaseResult, Collection
+
+EXIT_NO_TESTS = 5  # as pytest: nothing was selected, so nothing was tested
+_FORMATS = ("text", "json", "github", "markdown")
+
+
+@click.command("test")
+@click.argument("targets", nargs=-1, metavar="[SPEC_OR_DIR]...")
+@click.option(
+    "-k",
+    "pattern",
+    default=None,
+    metavar="PATTERN",
+    help="Only cases whose spec::case contains PATTERN (or matches it as a glob).",
+)
+@click.option(
+    "--mock/--no-mock",
+    default=None,
+    help="Answer from the built-in mock server (or RUNNER_MOCK=1).",
+)
+@click.option(
+    "--replay",
+    "replay_path",
+    default=None,
+    metavar="LEDGER",
+    help="Answer each call from LEDGER's latest ok line with the same request: no network, no key.",
+)
+@click.option(
+    "--record-missing",
+    is_flag=True,
+    help="With --replay: send calls LEDGER lacks (live or --mock) and append them to it.",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    default=None,
+    metavar="PATH",
+    help="Ledger for this run (default runs/ledger.jsonl, or RUNNER_LEDGER).",
+)
+@click.option(
+    "--junit", "junit_path", default=None, metavar="FILE", help="Also write JUnit XML to FILE."
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(_FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print the results.",
+)
+@click.option(
+    "--compare",
+    "compare_path",
+    default=None,
+    metavar="BASELINE",
+    help="Set each case's output beside BASELINE's latest ok output for the same spec and case.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Calls in flight at once, per spec.",
+)
+def test_(
+    targets: tuple[str, ...],
+    pattern: str | None,
+    mock: bool | None,
+    replay_path: str | None,
+    record_missing: bool,
+    ledger_path: str | None,
+    junit_path: str | None,
+    format_: str,
+    compare_path: str | None,
+    concurrency: int,
+) -> None:
+    """Run the test cases of specs (default: every spec under prompts/ with `tests:`).
+
+    Each call is in the ledger like any other. Exit 0 when every case passed, 1 when one
+    failed, 2 on bad usage or a bad spec, 5 when no case was selected.
+    """
+    from runner.testing.suite import collect
+
+    if record_missing and replay_path is None:
+        raise click.UsageError("--record-missing needs --replay LEDGER (the ledger to add to)")
+    collection = collect(list(targets), pattern)
+    for path in collection.without_tests:
+        click.echo(f"Note: {path} has no tests: nothing to run there.", err=True)
+    if not collection.count:
+        why = f"no test case matches -k {pattern!r}" if pattern else "no test cases to run"
+        click.echo(f"Note: {why}.", err=True)
+        if format_ == "json":
+            click.echo("[]")
+        click.echo("0 passed, 0 failed", err=format_ == "json")
+        raise SystemExit(EXIT_NO_TESTS)
+    session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path)
+    _warn_unreplayable(session, collection, record_missing)
+    if session.settings_for(collection.specs[0].spec).mock:
+        click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
+    results = asyncio.run(_run(session, collection, sources, concurrency, format_))
+    _finish(results, format_, junit_path, sources)
+
+
+def _open(
+    replay_path: str | None,
+    record_missing: bool,
+    compare_path: str | None,
+    mock: bool | None,
+    ledger_path: str | None,
+) -> tuple[Session, dict[str, Any]]:
+    from runner.ledger.replay import ReplaySource
+    from runner.ledger.store import Ledger
+    from runner.testing.replay import BaselineRecorder
+
+    sources: dict[str, Any] = {}
+    if replay_path is not None:
+        sources["replay"] = ReplaySource(replay_path, record_missing=record_missing)
+        if record_missing:
+            sources["recorder"] = BaselineRecorder(Ledger(replay_path))
+    if compare_path is not None:
+        sources["compare"] = ReplaySource(compare_path)
+    session = open_session(mock=mock, ledger=ledger_path, replay=sources.get("replay"))
+    return session, sources
+
+
+def _warn_unreplayable(session: Session, collection: Collection, record_missing: bool) -> None:
+    if not record_missing:
+        return
+    for spec_cases in collection.specs:
+        spec = spec_cases.spec
+        if not session.settings_for(spec).ledger_content:
+            click.echo(
+                f"Warning: {spec.name} keeps no content in the ledger (ledger: {{content: false}}),"
+                " so the lines recorded for it cannot be replayed; set RUNNER_LEDGER_CONTENT=1 "
+                "to record a replayable baseline",
+                err=True,
+            )
+
+
+async def _run(
+    session: Session,
+    collection: Collection,
+    sources: dict[str, Any],
+    concurrency: int,
+    format_: str,
+) -> list[CaseResult]:
+    from runner.testing.formats import text
+    from runner.testing.suite import Suite
+
+    def show(results: list[CaseResult]) -> None:
+        if format_ == "text":
+            click.echo(text(results))
+
+    suite = Suite(
+        session,
+        concurrency=concurrency,
+        replay=sources.get("replay"),
+        compare=sources.get("compare"),
+        recorder=sources.get("recorder"),
+    )
+    async with session:
+        return await suite.run(collection, on_spec=show)
+
+
+def _finish(
+    results: list[CaseResult], format_: str, junit_path: str | None, sources: dict[str, Any]
+) -> None:
+    from runner.settings import snapshot_environ
+    from runner.testing import formats
+    from runner.testing.junit import write_junit
+
+    closing = formats.summary_line(results)
+    if format_ == "json":
+        click.echo(formats.as_json(results))
+    elif format_ == "github":
+        click.echo(formats.github(results))
+    elif format_ == "markdown":
+        table = formats.markdown(results)
+        click.echo(table)
+        summary_file = snapshot_environ().get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            try:
+                with open(summary_file, "a", encoding="utf-8") as f:
+                    f.write(table + "\n\n" + closing + "\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"GITHUB_STEP_SUMMARY {summary_file}: cannot write: {exc.strerror}"
+                ) from exc
+    if junit_path is not None:
+        write_junit(junit_path, results)
+    recorder = sources.get("recorder")
+    if recorder is not None and recorder.recorded:
+        n = recorder.recorded
+        click.echo(
+            f"Recorded {n} call{'s' if n != 1 else ''} in {recorder.baseline.path}.", err=True
+        )
+    click.echo(closing, err=format_ == "json")
+    if any(r.failed for r in results):
+        raise SystemExit(1)

@@ -1,0 +1,300 @@
+"""Answers from a recorded ledger, for `runner test --replay`: `ReplaySource` reads a ledger once
+(request_sha256 -> the latest `ok` line; spec name and case -> the latest line and the latest
+`ok` line, kept as file offsets) and `ReplayClient` answers a request with the recorded reply,
+usage and cost, through the same `complete`/`stream` interface as runner.client.ChatClient.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from runner.errors import ConfigError, NotRecorded, RunnerWarning
+from runner.ledger.encoding import request_fingerprint
+from runner.types import Choice, Completion, Cost, StreamDelta, Usage
+
+__all__ = ["ReplayClient", "ReplayOrigin", "ReplaySource", "ReplayedCompletion"]
+
+
+@dataclass(frozen=True)
+class ReplayOrigin:
+    """Where a replayed answer comes from, and what the recorded call consumed."""
+
+    source: str  # the replay ledger's path
+    id: str  # the recorded line's id
+    cost: Cost  # the recorded cost: a replay is never re-priced
+    latency_ms: float  # the recorded call's latency
+    mock: bool  # the recorded call was answered by the mock server
+
+    def to_dict(self) -> dict[str, str]:
+        """The ledger line's `replayed` field."""
+        return {"from": self.source, "id": self.id}
+
+
+@dataclass(frozen=True)
+class ReplayedCompletion(Completion):
+    """A completion rebuilt from a ledger line; `origin` says which one."""
+
+    origin: ReplayOrigin | None = None
+
+
+class ReplaySource:
+    """One replay ledger, indexed by streaming it once. Torn or unreadable lines are skipped
+    with one warning for the whole file. Records are re-read from the file by offset when asked
+    for, so the index stays small whatever the ledger's size."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        record_missing: bool = False,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.record_missing = record_missing
+        self._by_request: dict[str, int] = {}  # request_sha256 -> latest ok line
+        self._by_case: dict[tuple[str, str], int] = {}  # (spec name, case) -> latest line
+        self._ok_by_case: dict[tuple[str, str], int] = {}  # (spec name, case) -> latest ok line
+        self._index(warn or _warn)
+        self.client = ReplayClient(self)
+
+    def __len__(self) -> int:
+        return len(self._by_request)
+
+    def _index(self, warn: Callable[[str], None]) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self.record_missing:  # a first recording: everything is missing
+                return
+            raise ConfigError(f"no replay ledger at {self.path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the replay ledger {self.path}: {exc.strerror}") from exc
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"cannot read the replay ledger {self.path}: it is a directory")
+        skipped: list[int] = []
+        try:
+            with open(self.path, "rb") as f:
+                offset = 0
+                for number, raw in enumerate(f, 1):
+                    here, offset = offset, offset + len(raw)
+                    if not raw.strip():
+                        continue
+                    record = _parse(raw)
+                    if record is None:
+                        skipped.append(number)
+                        continue
+                    self._add(record, here)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the replay ledger {self.path}: {exc.strerror}") from exc
+        if skipped:
+            lines = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            warn(
+                f"{self.path}: {len(skipped)} torn or unreadable line"
+                f"{'s' if len(skipped) != 1 else ''} skipped (line {lines})"
+            )
+
+    def _add(self, record: dict[str, Any], offset: int) -> None:
+        spec = record.get("spec")
+        name = spec.get("name") if isinstance(spec, dict) else None
+        case = record.get("case")
+        ok = record.get("status") == "ok"
+        fingerprint = record.get("request_sha256")
+        if ok and isinstance(fingerprint, str):
+            self._by_request[fingerprint] = offset
+        if isinstance(name, str) and isinstance(case, str):
+            self._by_case[(name, case)] = offset
+            if ok:
+                self._ok_by_case[(name, case)] = offset
+
+    def _read(self, offset: int) -> dict[str, Any]:
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            record = _parse(f.readline())
+        if record is None:  # the file was rewritten under us: append-only was broken
+            raise ConfigError(f"the replay ledger {self.path} changed while it was read")
+        return record
+
+    # -- lookups --
+
+    def recorded(self, fingerprint: str) -> dict[str, Any] | None:
+        """The latest `ok` line for this request fingerprint, if any."""
+        offset = self._by_request.get(fingerprint)
+        return None if offset is None else self._read(offset)
+
+    def can_answer(self, fingerprint: str) -> bool:
+        """Whether a request is recorded with its content (so that it can be replayed)."""
+        record = self.recorded(fingerprint)
+        return record is not None and _has_content(record)
+
+    def latest_for(self, spec_name: str, case: str, *, ok: bool = False) -> dict[str, Any] | None:
+        """The latest line of this spec and case (only `ok` lines with ok=True), if any."""
+        offset = (self._ok_by_case if ok else self._by_case).get((spec_name, case))
+        return None if offset is None else self._read(offset)
+
+    def answer(self, body: Mapping[str, Any]) -> ReplayedCompletion:
+        """The recorded completion for this request body, or NotRecorded."""
+        fingerprint = request_fingerprint(body)
+        record = self.recorded(fingerprint)
+        if record is None or not _has_content(record):
+            raise self.answer_error(fingerprint, body)
+        return self._completion(record)
+
+    def answer_error(self, fingerprint: str, body: Mapping[str, Any]) -> NotRecorded:
+        """Why this request cannot be answered: not recorded, or recorded without content."""
+        record = self.recorded(fingerprint)
+        if record is None:
+            message = (
+                "request changed since it was recorded (no ok line with request_sha256 "
+                f"{fingerprint[:12]}... in {self.path})"
+            )
+        else:
+            message = (
+                f"the recorded line {record.get('id')} in {self.path} kept no content "
+                "(ledger: {content: false}), so it cannot be replayed; record the baseline "
+                "with RUNNER_LEDGER_CONTENT=1"
+            )
+        return NotRecorded(
+            message,
+            fingerprint=fingerprint,
+            messages=body.get("messages") or (),
+            params=_params_of(body),
+        )
+
+    def _completion(self, record: Mapping[str, Any]) -> ReplayedCompletion:
+        output = record.get("output") or {}
+        usage = Usage.from_api(_api_usage(record.get("usage") or {}))
+        cost = record.get("cost") or {}
+        usd = cost.get("usd")
+        origin = ReplayOrigin(
+            source=self.path,
+            id=str(record.get("id")),
+            cost=Cost(
+                None if usd is None else Decimal(str(usd)),
+                str(cost.get("source") or "unknown"),
+                estimated=bool(cost.get("estimated")),
+            ),
+            latency_ms=float(record.get("latency_ms") or 0.0),
+            mock=bool(record.get("mock")),
+        )
+        return ReplayedCompletion(
+            id=f"replay-{origin.id}",
+            model=str(record.get("served_model") or record.get("model") or ""),
+            choices=_choices(output),
+            usage=usage,
+            request_id=record.get("request_id"),
+            origin=origin,
+        )
+
+
+class ReplayClient:
+    """Answers requests from a ReplaySource: no network, no key. A request that is not recorded
+    raises NotRecorded."""
+
+    def __init__(self, source: ReplaySource) -> None:
+        self.source = source
+
+    async def complete(
+        self, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> ReplayedCompletion:
+        return self.source.answer(body)
+
+    async def stream(
+        self,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        on_delta: Callable[[StreamDelta], None] | None = None,
+    ) -> ReplayedCompletion:
+        completion = self.source.answer(body)
+        if on_delta is not None:
+            for choice in completion.choices:
+                if choice.text:
+                    on_delta(StreamDelta(choice.index, text=choice.text))
+        return completion
+
+    async def aclose(self) -> None:
+        return None
+
+
+# --- reading lines ------------------------------------------------------------------------------
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    if not raw.endswith(b"\n"):
+        return None  # a torn last line
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or type(value.get("v")) is not int:
+        return None
+    return value
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RunnerWarning, stacklevel=3)
+
+
+def _has_content(record: Mapping[str, Any]) -> bool:
+    output = record.get("output")
+    if record.get("content") is False or not isinstance(output, dict):
+        return False
+    return output.get("text") is not None or bool(output.get("tool_calls"))
+
+
+def _params_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("messages", "stream", "stream_options")}
+
+
+def _api_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """The ledger's usage object in the API's shape (for Usage.from_api)."""
+    return {
+        "prompt_tokens": usage.get("prompt", 0),
+        "completion_tokens": usage.get("completion", 0),
+        "prompt_tokens_details": {"cached_tokens": usage.get("cached", 0)},
+        "completion_tokens_details": {"reasoning_tokens": usage.get("reasoning", 0)},
+    }
+
+
+def _choices(output: Mapping[str, Any]) -> tuple[Choice, ...]:
+    finish = output.get("finish_reason")
+    first = Choice(0, output.get("text"), finish, tool_calls=_tool_calls(output.get("tool_calls")))
+    others = output.get("choices")
+    if not isinstance(others, list) or len(others) < 2:
+        return (first,)
+    rest = []
+    for index, value in enumerate(others[1:], 1):
+        if isinstance(value, list) and value and isinstance(value[0], dict) and "name" in value[0]:
+            rest.append(Choice(index, None, finish, tool_calls=_tool_calls(value)))
+        elif isinstance(value, str):
+            rest.append(Choice(index, value, finish))
+        else:
+            rest.append(Choice(index, json.dumps(value, ensure_ascii=False), finish))
+    return (first, *rest)
+
+
+def _tool_calls(values: Any) -> tuple[dict[str, Any], ...]:
+    """Tool calls as the API sends them, from the values the ledger keeps (name, arguments)."""
+    if not isinstance(values, list):
+        return ()
+    calls = []
+    for value in values:
+        if not isinstance(value, dict):
+            continue
+        arguments = value.get("arguments")
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        call: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": value.get("name"), "arguments": text},
+        }
+        if value.get("id"):
+            call["id"] = value["id"]
+        calls.append(call)
+    return tuple(calls)

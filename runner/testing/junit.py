@@ -1,0 +1,97 @@
+"""JUnit XML for CI: one `<testsuite>` per spec, one `<testcase>` per case (classname the spec's
+name, name the case's), a `<failure>` with expected vs actual, the time in seconds and the cost
+in `<properties>`. Built with xml.etree.ElementTree, so the file is always well-formed.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from runner.errors import ConfigError
+from runner.testing.suite import CaseResult
+
+__all__ = ["junit_xml", "write_junit"]
+
+
+def junit_xml(results: Sequence[CaseResult]) -> bytes:
+    """The JUnit XML document of these results (UTF-8, with an XML declaration)."""
+    root = ET.Element("testsuites", name="runner test")
+    suites: dict[str, ET.Element] = {}
+    totals: dict[str, list[float]] = {}  # spec -> [tests, failures, skipped, seconds]
+    for result in results:
+        suite = suites.get(result.spec)
+        if suite is None:
+            suite = suites[result.spec] = ET.SubElement(
+                root, "testsuite", name=result.spec, file=result.path
+            )
+            totals[result.spec] = [0, 0, 0, 0.0]
+        seconds = (result.latency_ms or 0.0) / 1000
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=result.spec,
+            name=result.case,
+            time=f"{seconds:.3f}",
+            file=result.path,
+            line=str(result.line),
+        )
+        properties = ET.SubElement(case, "properties")
+        cost = "" if result.cost_usd is None else f"{result.cost_usd:.6f}"
+        ET.SubElement(properties, "property", name="cost_usd", value=cost)
+        ET.SubElement(
+            properties, "property", name="cost_estimated", value=str(result.cost_estimated).lower()
+        )
+        ET.SubElement(properties, "property", name="tokens", value=str(result.tokens))
+        if result.replayed:
+            ET.SubElement(properties, "property", name="replayed", value="true")
+        if result.status == "skipped":
+            ET.SubElement(case, "skipped", message=_clean(result.skip_reason or ""))
+        if result.failures:
+            first = result.failures[0]
+            failure = ET.SubElement(case, "failure", message=_clean(str(first)), type=first.what)
+            failure.text = _clean(
+                "\n".join(
+                    f"{f.what}\n  expected: {f.expected}\n  actual:   {f.actual}"
+                    + (f"\n{f.detail}" if f.detail else "")
+                    for f in result.failures
+                )
+            )
+        counts = totals[result.spec]
+        counts[0] += 1
+        counts[1] += 1 if result.failed else 0
+        counts[2] += 1 if result.status == "skipped" else 0
+        counts[3] += seconds
+    for name, suite in suites.items():
+        tests, failures, skipped, seconds = totals[name]
+        suite.set("tests", str(int(tests)))
+        suite.set("failures", str(int(failures)))
+        suite.set("errors", "0")
+        suite.set("skipped", str(int(skipped)))
+        suite.set("time", f"{seconds:.3f}")
+    root.set("tests", str(len(results)))
+    root.set("failures", str(sum(1 for r in results if r.failed)))
+    root.set("skipped", str(sum(1 for r in results if r.status == "skipped")))
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def write_junit(path: str, results: Sequence[CaseResult]) -> None:
+    """Write the JUnit XML file (its folder is created); ConfigError when it cannot be."""
+    try:
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(junit_xml(results))
+    except OSError as exc:
+        raise ConfigError(f"--junit {path}: cannot write: {exc.strerror}") from exc
+
+
+def _clean(text: str) -> str:
+    """XML 1.0 cannot hold most control characters, even escaped: replace them."""
+    return "".join(
+        c if c in "\t\n\r" or ord(c) >= 0x20 and c not in "\ufffe\uffff" else "\ufffd" for c in text
+    )

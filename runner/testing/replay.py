@@ -1,0 +1,101 @@
+"""What `runner test --replay` adds around the replay source (runner.ledger.replay): a unified
+diff that shows why a request is not in the baseline, and `--record-missing`, which appends the
+calls sent live to the baseline so that the next replay finds them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.errors import NotRecorded
+    from runner.ledger.line import LedgerRecord
+    from runner.ledger.replay import ReplaySource
+    from runner.ledger.store import Ledger
+
+__all__ = ["BaselineRecorder", "explain_miss"]
+
+_MAX_DIFF_LINES = 60
+_NOT_IN_LINE = frozenset({"response_format", "tools", "tool_choice"})
+
+
+def explain_miss(source: ReplaySource, spec_name: str, case: str, error: NotRecorded) -> str:
+    """The diff between the request as it is now and the one recorded for this spec and case,
+    messages first, then parameters; '' when the baseline has no line for them."""
+    recorded = source.latest_for(spec_name, case)
+    if recorded is None:
+        return f"(the baseline has no line for {spec_name} case {case}: a new case?)"
+    if recorded.get("messages") is None:
+        return "(the recorded line kept no content: no diff of the messages)"
+    parts = [
+        _diff(
+            _messages_text(recorded.get("messages") or []),
+            _messages_text(error.messages),
+            "messages (recorded)",
+            "messages (now)",
+        ),
+        _diff(
+            _params_text(_recorded_params(recorded)),
+            _params_text(_comparable_params(error.params)),
+            "request parameters (recorded)",
+            "request parameters (now)",
+        ),
+    ]
+    lines = [line for part in parts for line in part]
+    if not lines:
+        return "(the messages and parameters are the same: the output schema or tools changed)"
+    if len(lines) > _MAX_DIFF_LINES:
+        lines = [*lines[:_MAX_DIFF_LINES], f"... ({len(lines) - _MAX_DIFF_LINES} more lines)"]
+    return "\n".join(lines)
+
+
+def _diff(old: list[str], new: list[str], old_name: str, new_name: str) -> list[str]:
+    return [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(old, new, old_name, new_name, n=2, lineterm="")
+    ]
+
+
+def _messages_text(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for message in messages:
+        lines.append(f"[{message.get('role')}]")
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        lines.extend(text.splitlines() or [""])
+    return lines
+
+
+def _params_text(params: Mapping[str, Any]) -> list[str]:
+    return [f"{key}: {json.dumps(params[key], sort_keys=True)}" for key in sorted(params)]
+
+
+def _recorded_params(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps of a request besides its messages: the model and the params."""
+    params = dict(record.get("params") or {})
+    params["model"] = record.get("model")
+    return params
+
+
+def _comparable_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The current request's parameters as a ledger line keeps them: the model and the spec's
+    params (response_format, tools and tool_choice are not in a line, so they are left out)."""
+    return {k: v for k, v in params.items() if k not in _NOT_IN_LINE}
+
+
+class BaselineRecorder:
+    """`--record-missing`: every line of a call that was sent live (not replayed) is appended
+    to the baseline too, the same line as in the run's ledger."""
+
+    def __init__(self, baseline: Ledger) -> None:
+        self.baseline = baseline
+        self.recorded = 0
+
+    def add(self, records: Iterable[LedgerRecord]) -> None:
+        for record in records:
+            if "replayed" not in record:
+                self.baseline.append(record)
+                self.recorded += 1

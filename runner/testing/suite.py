@@ -1,0 +1,369 @@
+"""A test run: collect the specs' `tests:` cases (`-k` filters them), run each spec's cases on the
+data-set row loop (runner.dataset.loop), and check every case's expectations into a CaseResult.
+It never prints: runner.testing.formats and runner.testing.junit turn results into output.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from runner.dataset.loop import Item, ItemResult, run_items
+from runner.errors import ConfigError, NotRecorded, OutputError, Problem, SpecError
+from runner.spec.load import load_spec
+from runner.testing.compare import Comparison, compare_case
+from runner.testing.expectations import Failure, Observed, check
+from runner.testing.judge import Judges
+from runner.testing.replay import BaselineRecorder, explain_miss
+
+if TYPE_CHECKING:
+    from runner.engine.session import Session
+    from runner.ledger.line import LedgerRecord
+    from runner.ledger.replay import ReplaySource
+    from runner.spec.model import PromptSpec, TestCase
+
+__all__ = ["CaseResult", "Collection", "SpecCases", "Suite", "collect"]
+
+DEFAULT_TARGET = "prompts"
+Status = Literal["passed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class SpecCases:
+    """One spec and the cases of it that were selected, with their index in `tests:`."""
+
+    spec: PromptSpec
+    cases: tuple[tuple[int, TestCase], ...]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What a run will test."""
+
+    specs: tuple[SpecCases, ...]
+    without_tests: tuple[str, ...]  # spec files that have no `tests:`
+    deselected: int  # cases left out by -k
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.cases) for s in self.specs)
+
+
+@dataclass
+class CaseResult:
+    """One case: passed or failed (with every failure), what it cost and how long it took."""
+
+    spec: str
+    path: str
+    case: str
+    line: int
+    status: Status
+    failures: tuple[Failure, ...] = ()
+    cost_usd: Decimal | None = None  # the call's and its judges'; None when unknown
+    cost_estimated: bool = False
+    tokens: int = 0
+    latency_ms: float | None = None  # the recorded call's, for a replayed case
+    value: Any = None
+    text: str | None = None
+    has_value: bool = False
+    replayed: bool = False
+    ledger_ids: tuple[str, ...] = ()
+    comparison: Comparison | None = None
+    skip_reason: str | None = None
+    records: tuple[LedgerRecord, ...] = field(default=(), repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "path": self.path,
+            "case": self.case,
+            "line": self.line,
+            "status": self.status,
+            "skip_reason": self.skip_reason,
+            "failures": [
+                {"what": f.what, "expected": f.expected, "actual": f.actual, "detail": f.detail}
+                for f in self.failures
+            ],
+            "cost_usd": None if self.cost_usd is None else float(self.cost_usd),
+            "cost_estimated": self.cost_estimated,
+            "tokens": self.tokens,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "output": self.value if self.has_value else None,
+            "replayed": self.replayed,
+            "ledger_ids": list(self.ledger_ids),
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+        }
+
+
+# --- collecting -----------------------------------------------------------------------------
+
+
+def collect(paths: Sequence[str], pattern: str | None = None) -> Collection:
+    """The cases of the specs at `paths` (files or folders; default prompts/), those whose
+    `spec::case` matches `pattern` (a substring, or a glob with * ? [). Every spec that cannot
+    be loaded is reported at once (SpecError); a missing path is a ConfigError."""
+    files = _spec_files(paths or [DEFAULT_TARGET])
+    problems: list[Problem] = []
+    specs: list[SpecCases] = []
+    without: list[str] = []
+    deselected = 0
+    for file in files:
+        try:
+            spec = load_spec(file, case_vars_fatal=False)
+        except SpecError as exc:
+            problems.extend(exc.problems or [Problem(file, 0, 0, exc.message)])
+            continue
+        if not spec.tests:
+            without.append(file)
+            continue
+        chosen = tuple(
+            (i, case)
+            for i, case in enumerate(spec.tests)
+            if pattern is None or _matches(pattern, f"{spec.name}::{case.name}")
+        )
+        deselected += len(spec.tests) - len(chosen)
+        if chosen:
+            specs.append(SpecCases(spec, chosen))
+    if problems:
+        raise SpecError(problems)
+    return Collection(tuple(specs), tuple(without), deselected)
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+    return pattern.lower() in name.lower()
+
+
+def _spec_files(paths: Sequence[str]) -> list[str]:
+    files: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for folder, dirs, names in os.walk(given):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files.extend(
+                    os.path.join(folder, n)
+                    for n in sorted(names)
+                    if n.endswith((".yaml", ".yml"))
+                    and not n.startswith(".")
+                    and n not in ("runner.yaml", "runner.yml")
+                )
+        elif path.is_file():
+            files.append(given)
+        elif given == DEFAULT_TARGET and not paths[1:]:
+            raise ConfigError("no prompts/ folder here: name the specs or folders to test")
+        else:
+            raise ConfigError(f"{given}: no such file or directory")
+    return files
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+class Suite:
+    """Runs collected cases through one Session and checks them."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        concurrency: int = 8,
+        replay: ReplaySource | None = None,
+        compare: ReplaySource | None = None,
+        recorder: BaselineRecorder | None = None,
+    ) -> None:
+        self.session = session
+        self.concurrency = concurrency
+        self.replay = replay
+        self.compare = compare
+        self.recorder = recorder
+        self.judges = Judges()
+
+    async def run(
+        self,
+        collection: Collection,
+        on_spec: Callable[[list[CaseResult]], None] | None = None,
+    ) -> list[CaseResult]:
+        """Run every case, spec by spec; `on_spec` gets each spec's results in case order."""
+        everything: list[CaseResult] = []
+        for spec_cases in collection.specs:
+            results = await self.run_spec(spec_cases)
+            everything.extend(results)
+            if on_spec is not None:
+                on_spec(results)
+        return everything
+
+    async def run_spec(self, spec_cases: SpecCases) -> list[CaseResult]:
+        spec = spec_cases.spec
+        by_name = {case.name: (i, case) for i, case in spec_cases.cases}
+        items = [Item(c.name, c.vars, c.line) for _, c in spec_cases.cases if c.skip is None]
+        results = [
+            CaseResult(spec.name, str(spec.path), c.name, c.line, "skipped", skip_reason=c.skip)
+            for _, c in spec_cases.cases
+            if c.skip is not None
+        ]
+        async for item in run_items(
+            self.session, spec, items, concurrency=self.concurrency, label="case"
+        ):
+            index, case = by_name[item.key]
+            result = await self._evaluate(spec, index, case, item)
+            if self.recorder is not None:
+                self.recorder.add(result.records)
+            results.append(result)
+        order = {name: n for n, name in enumerate(by_name)}
+        return sorted(results, key=lambda r: order[r.case])
+
+    async def _evaluate(
+        self, spec: PromptSpec, index: int, case: TestCase, item: ItemResult
+    ) -> CaseResult:
+        seen, records = self._observed(item)
+        at = f"/tests/{index}"
+        failures: list[Failure] = []
+        if seen.status == "error":
+            failures.append(self._call_failure(spec, case, item, at))
+        elif seen.status == "invalid_output" and not any("schema_valid" in a for a in case.expect):
+            errors = "; ".join(seen.schema_errors[:3]) or "invalid output"
+            failures.append(Failure("the call", "output valid against the schema", errors, at))
+        cost = seen.cost_usd
+        if seen.status != "error":
+            # Judges first: their cost is part of the case's, which max_cost_usd checks.
+            for j, assertion in enumerate(case.expect):
+                if "judge" not in assertion or seen.status != "ok":
+                    continue
+                verdict = await self.judges.judge(
+                    self.session,
+                    spec,
+                    case,
+                    str(assertion["judge"]),
+                    output=seen.value,
+                    text=seen.text,
+                    pointer=f"{at}/expect/{j}",
+                )
+                records.extend(verdict.records)
+                cost = _add_costs(cost, verdict.records)
+                if verdict.failure is not None:
+                    failures.append(verdict.failure)
+            total = replace(seen, cost_usd=cost)
+            for j, assertion in enumerate(case.expect):
+                if "judge" not in assertion:
+                    failure = check(assertion, total, pointer=f"{at}/expect/{j}")
+                    if failure is not None:
+                        failures.append(failure)
+        result = CaseResult(
+            spec=spec.name,
+            path=str(spec.path),
+            case=case.name,
+            line=case.line,
+            status="failed" if failures else "passed",
+            failures=tuple(replace(f, line=spec.position(f.pointer)[0]) for f in failures),
+            cost_usd=cost,
+            cost_estimated=any((r.get("cost") or {}).get("estimated") for r in records),
+            tokens=seen.tokens,
+            latency_ms=None if not records else seen.latency_ms,
+            value=seen.value,
+            text=seen.text,
+            has_value=seen.has_value,
+            replayed=bool(records) and "replayed" in records[0],
+            ledger_ids=tuple(str(r["id"]) for r in records),
+            records=tuple(records),
+        )
+        if self.compare is not None:
+            result.comparison = compare_case(
+                self.compare,
+                spec.name,
+                case.name,
+                value=seen.value,
+                text=seen.text,
+                has_value=seen.has_value,
+                cost_usd=seen.cost_usd,
+                latency_ms=result.latency_ms,
+            )
+        return result
+
+    def _observed(self, item: ItemResult) -> tuple[Observed, list[LedgerRecord]]:
+        record = item.record
+        records = [] if record is None else [record]
+        if item.status == "ok" and item.result is not None:
+            res = item.result
+            latency = res.latency_ms
+            if record is not None and "replayed" in record and self.replay is not None:
+                recorded = self.replay.recorded(str(record["request_sha256"]))
+                latency = float((recorded or {}).get("latency_ms") or 0.0)
+            return (
+                Observed(
+                    "ok",
+                    value=res.value,
+                    text=res.text,
+                    cost_usd=res.cost.usd,
+                    tokens=res.usage.total,
+                    latency_ms=latency,
+                ),
+                records,
+            )
+        error = item.error
+        text = error.text if isinstance(error, OutputError) else None
+        value, has_value = _parsed(text)
+        cost = None if record is None else (record.get("cost") or {}).get("usd")
+        return (
+            Observed(
+                "error" if item.status != "invalid_output" else "invalid_output",
+                value=value,
+                text=text,
+                has_value=has_value,
+                schema_errors=tuple(getattr(error, "errors", ()) or ()),
+                error=None if error is None else f"{error.kind}: {error}",
+                cost_usd=None if cost is None else Decimal(str(cost)),
+                tokens=0 if record is None else int((record.get("usage") or {}).get("total") or 0),
+                latency_ms=0.0 if record is None else float(record.get("latency_ms") or 0.0),
+            ),
+            records,
+        )
+
+    def _call_failure(self, spec: PromptSpec, case: TestCase, item: ItemResult, at: str) -> Failure:
+        error = item.error
+        if isinstance(error, NotRecorded):
+            detail = (
+                ""
+                if self.replay is None
+                else explain_miss(self.replay, spec.name, case.name, error)
+            )
+            return Failure("replay", "", str(error), at, detail=detail)
+        if error is None:
+            return Failure("the call failed", "", item.status, at)
+        message = " ".join(str(error).split())  # one line: InputsInvalid lists its errors
+        extra = [e for e in getattr(error, "errors", None) or [] if e not in message]
+        actual = f"{error.kind}: {message}" + (f" ({'; '.join(extra[:3])})" if extra else "")
+        return Failure("the call failed", "", actual, at)
+
+
+def _parsed(text: str | None) -> tuple[Any, bool]:
+    if text is None:
+        return None, False
+    try:
+        return json.loads(text), True
+    except ValueError:
+        return text, True
+
+
+def _add_costs(cost: Decimal | None, records: Sequence[LedgerRecord]) -> Decimal | None:
+    for record in records:
+        usd = (record.get("cost") or {}).get("usd")
+        if usd is None or cost is None:
+            return None
+        cost += Decimal(str(usd))
+    return cost
