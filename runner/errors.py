@@ -33,13 +33,16 @@ The tree (kept in step with docs/errors.md)::
 `kind` is the stable, lower-case name used in a spec's `retry.on` list and in the ledger's
 `error.kind`. Whether a failure is retried is decided from `.retryable` and `.kind` alone
 (runner.policy.retry), never from the class of a third-party exception. Messages never contain
-secrets: callers must not pass API keys or Authorization headers into them.
+secrets: every message, URL and request id is passed through runner.redact.redact on the way in,
+so the key the process holds (whatever its shape) never reaches `str()`, `args` or `repr()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.types import Attempt, Usage
@@ -108,6 +111,7 @@ class RunnerError(Exception):
     kind: str = "error"
 
     def __init__(self, message: str) -> None:
+        message = redact(message)  # the one place every error's text passes: no secret in it
         super().__init__(message)
         self.message = message
         # Filled by runner.policy.retry when the error ends a retried call: every try, this one
@@ -197,8 +201,9 @@ class ProviderError(RunnerError):
 
     def __init__(self, message: str, *, url: str = "", request_id: str | None = None) -> None:
         super().__init__(message)
-        self.url = url
-        self.request_id = request_id
+        self.url = redact(url)
+        # A server may echo anything in x-request-id, the key included.
+        self.request_id = None if request_id is None else redact(request_id)
 
 
 class ConnectFailed(ProviderError):
@@ -247,7 +252,7 @@ class HTTPStatusFailure(ProviderError):
     ) -> None:
         super().__init__(message, url=url, request_id=request_id)
         self.status = status
-        self.body_excerpt = body_excerpt
+        self.body_excerpt = redact(body_excerpt)
         self.type = type
         self.code = code
         self.param = param

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from runner.errors import RunnerError, RunnerWarning
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.spec.model import PromptSpec
@@ -52,13 +53,14 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
     if debug_enabled(ctx):
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
-    lines = str(exc).splitlines() or [type(exc).__name__]
+        # Chained foreign exceptions are printed too: mask the whole text, not only ours.
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
+    lines = redact(str(exc)).splitlines() or [type(exc).__name__]
     click.echo(f"Error: {lines[0]}", err=True)
     for line in lines[1:]:
         click.echo(f"  {line}", err=True)
     for extra in getattr(exc, "errors", [])[:20]:
-        click.echo(f"  {extra}", err=True)
+        click.echo(redact(f"  {extra}"), err=True)
     if after:
         click.echo(after, err=True)
     raise SystemExit(exc.exit_code)
@@ -73,9 +75,9 @@ def print_warning(
     line: str | None = None,
 ) -> None:
     if issubclass(category, RunnerWarning):
-        click.echo(f"Warning: {message}", err=True)
-    else:  # not ours: the default format, so nothing is hidden
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        click.echo(redact(f"Warning: {message}"), err=True)
+    else:  # not ours: the default format, so nothing is hidden (but secrets are)
+        sys.stderr.write(redact(warnings.formatwarning(message, category, filename, lineno, line)))
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -142,4 +144,4 @@ def project_prices() -> tuple[dict[str, Any] | None, str]:
 def json_text(value: Any) -> str:
     import json
 
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return redact(json.dumps(value, indent=2, ensure_ascii=False, default=str))

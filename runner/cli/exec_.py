@@ -16,6 +16,7 @@ from runner.cli._common import (
     var_options,
 )
 from runner.errors import RunnerError
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.engine.results import Preflight, Result
@@ -137,9 +138,9 @@ def _print_result(result: Result, *, json_: bool, streamed: bool) -> None:
     elif streamed:
         return
     elif isinstance(result.value, str):
-        click.echo(result.value)
+        click.echo(redact(result.value))
     elif result.value is None:
-        click.echo(result.text or "")
+        click.echo(redact(result.text or ""))
     else:
         click.echo(json_text(result.value))
 

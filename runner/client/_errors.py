@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx2
 
+from runner import redact as _redact
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -45,24 +45,15 @@ EXCERPT_CHARS = 500
 
 # --- secrets --------------------------------------------------------------------------------
 
-_SK_TOKEN = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_*\-]{6,}")
-
 
 def redactor(secrets: Sequence[str]) -> Callable[[str], str]:
-    """Replace each secret, and anything that looks like an OpenAI key, with `sk-***`."""
-    known = tuple(s for s in secrets if len(s) >= 4)
-
-    def redact(text: str) -> str:
-        for secret in known:
-            if secret in text:
-                text = text.replace(secret, "sk-***")
-        return _SK_TOKEN.sub("sk-***", text) if "sk-" in text else text
-
-    return redact
+    """Remember these secrets process-wide (runner.redact owns them) and return the function
+    that masks them, with anything that looks like a key, as `sk-***`."""
+    _redact.remember(secrets)
+    return _redact.redact
 
 
-def _no_redaction(text: str) -> str:
-    return _SK_TOKEN.sub("sk-***", text) if "sk-" in text else text
+_no_redaction = _redact.redact  # the process-wide secrets and the key-shaped net still apply
 
 
 # --- error replies --------------------------------------------------------------------------
@@ -133,8 +124,8 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _masked(value: Any, redact: Callable[[str], str]) -> str | None:
+    return None if value is None or value == "" else redact(str(value))
 
 
 def error_from_response(
@@ -150,21 +141,22 @@ def error_from_response(
     """Turn an error reply (any status outside 2xx) into the HTTPStatusFailure subclass that says
     what to do about it. `headers` must look names up case-insensitively (httpx2.Headers does)."""
     error = api_error(content)
-    raw = content.decode("utf-8", "replace")
-    excerpt = redact(raw[:EXCERPT_CHARS])
+    # Mask the whole body before anything is cut from it: a key cut in half is not masked.
+    raw = redact(content.decode("utf-8", "replace"))
+    excerpt = raw[:EXCERPT_CHARS]
     if error is not None:
-        message = str(error.get("message") or "").strip() or reason or "no message"
+        message = redact(str(error.get("message") or "")).strip() or reason or "no message"
         type_, code, param = (
-            _text(error.get("type")),
-            _text(error.get("code")),
-            _text(error.get("param")),
+            _masked(error.get("type"), redact),
+            _masked(error.get("code"), redact),
+            _masked(error.get("param"), redact),
         )
     else:
         flat = " ".join(raw.split())
         # An HTML page from a proxy says nothing useful in its first 200 characters.
         message = flat[:200] if flat and not flat.startswith("<") else reason or "no message"
         type_ = code = param = None
-    request_id = headers.get("x-request-id")
+    request_id = _masked(headers.get("x-request-id"), redact)
     details = ", ".join(
         x for x in (type_, code and f"code {code}", param and f"param {param}") if x
     )
@@ -187,7 +179,7 @@ def error_from_response(
         "code": code,
         "param": param,
         "headers": {
-            k.lower(): v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")
+            k.lower(): redact(v) for k, v in headers.items() if k.lower().startswith("x-ratelimit-")
         },
     }
     if cls is RateLimited or cls is ServerFailed:
@@ -310,7 +302,7 @@ def error_from_transport(
             response.status_code, response.headers, content, url=url, redact=redact
         )
     cls, template = next(_TRANSPORT_ERRORS[k] for k in type(exc).__mro__ if k in _TRANSPORT_ERRORS)
-    detail = str(exc) or type(exc).__name__
+    detail = redact(str(exc)) or type(exc).__name__
     message = template.format(url=url, detail=detail)
     if cls is ReadTimedOut and limit is not None:
         message += f" within the {limit:g} s timeout; raise `timeout` if the model needs longer"
