@@ -21,9 +21,12 @@ The tree (kept in step with docs/errors.md)::
     │        ├─ AuthenticationFailed   401, kind "auth"
     │        ├─ PermissionDenied       403, kind "permission"
     │        ├─ NotFound               404, kind "not_found"
-    │        └─ BadRequest             400, 422 and other 4xx, kind "bad_request"
+    │        ├─ BadRequest             400, 422 and other 4xx, kind "bad_request"
+    │        └─ OutputModeUnsupported  the server refuses the response_format (400, or
+    │                                  llama.cpp's 500), kind "output_mode"
     ├─ OutputError              the reply arrived but is not usable                exit 1
     │  ├─ OutputInvalid         not JSON, or JSON that breaks the schema: .errors, retryable
+    │  │  └─ OutputEmpty        no content and no tool call (message null), same kind
     │  ├─ OutputRefused         the model refused: .refusal, kind "refusal"
     │  └─ OutputTruncated       finish_reason "length", kind "length"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
@@ -62,8 +65,10 @@ __all__ = [
     "NotFound",
     "OutputError",
     "OutputInvalid",
+    "OutputModeUnsupported",
     "OutputRefused",
     "OutputTruncated",
+    "OutputEmpty",
     "PermissionDenied",
     "Problem",
     "ProviderError",
@@ -310,6 +315,14 @@ class BadRequest(Rejected):
     kind = "bad_request"
 
 
+class OutputModeUnsupported(Rejected):
+    """The server does not accept the response_format runner sent (many OpenAI-compatible
+    servers lack json_schema; llama.cpp even answers 500): resending cannot help, another
+    `output.mode` can. `output.mode: auto` falls back by itself."""
+
+    kind = "output_mode"
+
+
 # --- the reply: exit 1 ----------------------------------------------------------------------
 
 
@@ -357,6 +370,12 @@ class OutputTruncated(OutputError):
     """The reply stopped at the token limit (finish_reason "length")."""
 
     kind = "length"
+
+
+class OutputEmpty(OutputInvalid):
+    """A reply with no content, no tool call and no refusal (`message: null`, or `content:
+    null`) that claims to have finished. No output is not a valid output: kind
+    "invalid_output", retried like one (servers do this under load), status invalid_output."""
 
 
 # --- guards and storage ---------------------------------------------------------------------

@@ -33,6 +33,11 @@ import click
 @click.option("--fail-first", default=0, type=int, help="Each distinct request fails N times.")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed for faults and answers.")
 @click.option(
+    "--no-json-schema",
+    is_flag=True,
+    help="Act as a server without structured outputs: refuse response_format json_schema (400).",
+)
+@click.option(
     "--api-key-env",
     default=None,
     metavar="VAR",
@@ -51,6 +56,7 @@ def mock_server(
     invalid_output_rate: float,
     fail_first: int,
     seed: int,
+    no_json_schema: bool,
     api_key_env: str | None,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
@@ -78,6 +84,7 @@ def mock_server(
             invalid_output_rate=invalid_output_rate,
             fail_first=fail_first,
             seed=seed,
+            no_json_schema=no_json_schema,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,7 @@ from runner.errors import (
     ConnectFailed,
     HTTPStatusFailure,
     NotFound,
+    OutputModeUnsupported,
     PermissionDenied,
     ProviderError,
     QuotaExhausted,
@@ -196,6 +198,16 @@ def _classify(
     now: float | None,
 ) -> tuple[type[HTTPStatusFailure], str, float | None]:
     """Pick the error class and the sentence that tells a person what to do."""
+    if _refuses_response_format(status, code, param, message):
+        lower = message.lower()
+        only_object = "json_object" in lower and "json_schema" not in lower
+        other = "prompt" if only_object else "json_object` or `prompt"
+        return (
+            OutputModeUnsupported,
+            "This server does not accept the response_format runner sent: set "
+            f"`output.mode: {other}` in the spec, or `output.mode: auto` to fall back by itself.",
+            None,
+        )
     if status == 429:
         if code == "insufficient_quota":
             return (
@@ -241,6 +253,28 @@ def _classify(
             None,
         )
     return BadRequest, "The server refused the request; resending it unchanged cannot work.", None
+
+
+_FORMAT_WORDS = re.compile(r"(?i)response_format|json_schema|json_object|structured output")
+_REFUSAL_WORDS = re.compile(
+    r"(?i)support|implement|unknown|unrecogni[sz]ed|invalid value|must be one of|"
+    r"extra (inputs|fields)"
+)
+
+
+def _refuses_response_format(
+    status: int, code: str | None, param: str | None, message: str
+) -> bool:
+    """A server that does not accept the response_format (type): a 400/422, or a 500/501 as
+    llama.cpp sends, whose message names response_format or json_schema and says it is not
+    supported. A strict-mode schema problem ("Invalid schema for response_format") is not."""
+    if status not in (400, 422, 500, 501):
+        return False
+    if param and param.startswith("response_format") and code == "invalid_value":
+        return True
+    if "invalid schema" in message.lower():
+        return False
+    return bool(_FORMAT_WORDS.search(message)) and bool(_REFUSAL_WORDS.search(message))
 
 
 # --- transport errors -----------------------------------------------------------------------

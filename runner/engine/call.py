@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.results import Preflight, Result
-from runner.errors import OutputInvalid, RunnerError
+from runner.errors import OutputInvalid, OutputModeUnsupported, RunnerError
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LedgerRecord, build_line
 from runner.policy.retry import call_with_retry
@@ -76,8 +76,12 @@ class Call:
         row: str | None,
         on_delta: Callable[[StreamDelta], None] | None,
         on_record: Callable[[LedgerRecord], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> None:
         self.parts = parts
+        self.on_retry = on_retry
+        # What is being sent: the output mode (None without a schema) and the messages.
+        self.state: dict[str, Any] = {"mode": None, "messages": parts.pre.messages}
         self.on_record = on_record
         self.case = case
         self.row = row
@@ -90,9 +94,19 @@ class Call:
         spec, settings, pre, client = parts.spec, parts.settings, parts.pre, parts.client
         n = int(spec.params.get("n") or 1)
         reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * n
-        state: dict[str, Any] = {"body": pre.body}
+        output = spec.output
+        # `auto` starts as json_schema; the mode that is being tried, and the attempts of
+        # modes the server refused (a fall back starts a fresh retry budget).
+        state: dict[str, Any] = {
+            "body": pre.body,
+            "mode": None if output is None else output.mode.replace("auto", "json_schema"),
+            "messages": pre.messages,
+            "offset": 0,
+        }
+        earlier: list[Attempt] = []
 
         async def attempt(number: int) -> _Reply:
+            number += state["offset"]
             body = state["body"]
 
             async def send() -> Completion:
@@ -116,15 +130,42 @@ class Call:
 
         started = time.perf_counter()
         ts = datetime.now(UTC)
+        self.state = state
         try:
-            reply, attempts = await call_with_retry(attempt, spec.retry, deadline=spec.deadline)
+            while True:
+                try:
+                    reply, attempts = await call_with_retry(
+                        attempt,
+                        spec.retry,
+                        deadline=_left(spec.deadline, started),
+                        on_retry=self._retrying(state),
+                    )
+                    attempts = earlier + _renumbered(attempts, state["offset"])
+                    break
+                except OutputModeUnsupported as exc:
+                    from runner.client import FALLBACK, with_output_mode
+
+                    tried = _renumbered(exc.attempts, state["offset"])
+                    fallback = FALLBACK.get(state["mode"])
+                    if output is None or output.mode != "auto" or fallback is None:
+                        exc.attempts = earlier + tried
+                        raise
+                    note = f"The server refused output.mode {state['mode']}; falling back to "
+                    tried[-1] = replace(tried[-1], message=f"{tried[-1].message} {note}{fallback}.")
+                    earlier.extend(tried)
+                    state["offset"] = len(earlier)
+                    state["mode"] = fallback
+                    state["body"] = with_output_mode(
+                        pre.body, fallback, output.schema, name=output.name, strict=output.strict
+                    )
+                    state["messages"] = state["body"]["messages"]
         except RunnerError as exc:
             exc.attempts = self._with_limiter_waits(exc.attempts)
             self._write(ts, exc.attempts, started, error=exc)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             # Tokens may already be spent: an interrupted call still gets its line.
-            self._write(ts, [], started, interrupted=exc)
+            self._write(ts, list(earlier), started, interrupted=exc)
             raise
         attempts = self._with_limiter_waits(attempts)
         record, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
@@ -145,6 +186,17 @@ class Call:
             mock=settings.mock,
             choices=reply.values,
         )
+
+    def _retrying(self, state: dict[str, Any]) -> Callable[[Attempt, BaseException, float], None]:
+        """Hand the caller each retry (the attempt that failed, why, the wait before the
+        next), numbered across output-mode fall backs."""
+        sink = self.on_retry
+
+        def report(failed: Attempt, error: BaseException, wait: float) -> None:
+            if sink is not None:
+                sink(replace(failed, number=failed.number + state["offset"]), error, wait)
+
+        return report
 
     # -- streaming display --
 
@@ -207,7 +259,7 @@ class Call:
             model=settings.model,
             params=spec.params,
             vars=pre.vars,
-            messages=pre.messages,
+            messages=self.state["messages"],
             estimated_prompt=pre.prompt_tokens,
             attempts=attempts,
             usage=usage,
@@ -221,6 +273,7 @@ class Call:
             values=() if reply is None else reply.values,
             error=error,
             interrupted=interrupted,
+            output_mode=self.state["mode"],
         )
         parts.ledger.append(record)
         if parts.on_recorded is not None:
@@ -228,6 +281,17 @@ class Call:
         if self.on_record is not None:
             self.on_record(record)
         return record, usage, cost, latency_ms
+
+
+def _renumbered(attempts: list[Attempt], offset: int) -> list[Attempt]:
+    return [replace(a, number=a.number + offset) for a in attempts] if offset else list(attempts)
+
+
+def _left(deadline: float | None, started: float) -> float | None:
+    """What is left of the call's deadline (a fall back must not restart it)."""
+    if deadline is None:
+        return None
+    return max(0.001, deadline - (time.perf_counter() - started))
 
 
 def _sum_usage(attempts: list[Attempt]) -> Usage:

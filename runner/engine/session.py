@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from runner.policy.retry import Guards
     from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
-    from runner.types import Cost, Usage
+    from runner.types import Attempt, Cost, Usage
 
 __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "run"]
 
@@ -119,11 +119,15 @@ class Session:
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
         on_record: Callable[[LedgerRecord], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> Result:
         """Run one call; write its ledger line (also handed to `on_record`); raise the
-        hierarchy's error if it failed."""
+        hierarchy's error if it failed. `on_retry(failed attempt, its error, wait in seconds)`
+        is called before each wait for another attempt (the CLI says what it waits for)."""
         parts = self.call_parts(spec, vars)
-        call = Call(parts, case=case, row=row, on_delta=on_delta, on_record=on_record)
+        call = Call(
+            parts, case=case, row=row, on_delta=on_delta, on_record=on_record, on_retry=on_retry
+        )
         return await call.execute()
 
     def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
@@ -167,11 +171,14 @@ class Session:
         case: str | None = None,
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> Result:
         """Synchronous `arun` on the session's private event loop."""
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(self.arun(spec, vars, case=case, row=row, on_delta=on_delta))
+        return self._runner.run(
+            self.arun(spec, vars, case=case, row=row, on_delta=on_delta, on_retry=on_retry)
+        )
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

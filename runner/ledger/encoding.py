@@ -154,7 +154,6 @@ _CONTENT_FREE_MESSAGES = {
     "invalid_output": "the reply is not valid output (its text is withheld)",
     "refusal": "the model refused (its text is withheld)",
     "length": "the reply stopped at the output token limit (its text is withheld)",
-    "empty": "the reply has no content",
     "output": "the reply cannot be used (its text is withheld)",
 }
 

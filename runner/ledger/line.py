@@ -61,6 +61,9 @@ class LedgerRecord(TypedDict, total=False):
     ttft_ms: float | None
     request_id: str | None
     mock: bool
+    # How the output schema was sent by the attempt that answered (or the last one tried):
+    # json_schema, json_object or prompt; None without an output schema.
+    output_mode: str | None
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
 
 
@@ -88,6 +91,7 @@ def build_line(
     values: Sequence[Any] = (),
     error: RunnerError | None = None,
     interrupted: BaseException | None = None,
+    output_mode: str | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
     interrupted call. With `content` off, no prompt or reply text is kept in any field."""
@@ -146,6 +150,7 @@ def build_line(
         "ttft_ms": None if ttft is None else round(ttft, 1),
         "request_id": request_id,
         "mock": mock,
+        "output_mode": output_mode,
     }
     if not content:
         record = without_content(record)  # type: ignore[assignment]

@@ -79,6 +79,8 @@ class OutputConfig:
     strict: bool = True
     repair: bool = False
     name: str = "output"
+    # How the schema reaches the server: json_schema | json_object | prompt | auto.
+    mode: str = "json_schema"
 
 
 @dataclass(frozen=True)
