@@ -62,6 +62,7 @@ __all__ = [
     "HTTPStatusFailure",
     "InputsInvalid",
     "LedgerError",
+    "MAX_LISTED",
     "NotFound",
     "OutputError",
     "OutputInvalid",
@@ -82,7 +83,19 @@ __all__ = [
     "SpecError",
     "StreamBroken",
     "TemplateError",
+    "listed",
 ]
+
+
+MAX_LISTED = 20  # problems listed in a message; the rest are counted ("... and N more")
+
+
+def listed(lines: Sequence[object], limit: int = MAX_LISTED) -> list[str]:
+    """The first `limit` lines, then `... and N more` for the rest: what a person can read."""
+    items = [str(line) for line in lines[: limit + 1]]
+    if len(lines) <= limit:
+        return items
+    return [*items[:limit], f"... and {len(lines) - limit} more"]
 
 
 class Problem(NamedTuple):
@@ -154,8 +167,8 @@ class SpecError(RunnerError):
     kind = "spec"
 
     def __init__(self, problems: Sequence[Problem], message: str | None = None) -> None:
-        self.problems = list(problems)
-        super().__init__(message or "\n".join(str(p) for p in self.problems))
+        self.problems = list(problems)  # every one; the message lists the first MAX_LISTED
+        super().__init__(message or "\n".join(listed(self.problems)))
 
     @property
     def path(self) -> str | None:

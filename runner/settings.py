@@ -201,9 +201,18 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
                 True,
             )
         ),
-        # A spec that names its server wins over OPENAI_BASE_URL: the env var is the default for
-        # specs that say nothing, so it cannot silently redirect a spec pinned to another server.
-        base_url=(provider.base_url or openai.base_url or DEFAULT_BASE_URL).rstrip("/"),
+        # --base-url > RUNNER_BASE_URL > the spec > OPENAI_BASE_URL > default. A spec that
+        # names its server wins over OPENAI_BASE_URL (the SDK's default for code that says
+        # nothing), so that variable cannot silently redirect it; runner's own flag and
+        # variable are explicit choices and may.
+        base_url=str(
+            pick(
+                "base_url",
+                _get(environ, "RUNNER_BASE_URL"),
+                provider.base_url,
+                openai.base_url or DEFAULT_BASE_URL,
+            )
+        ).rstrip("/"),
         api_key_env=provider.api_key_env,
         api_key=openai.api_key,
         organization=provider.organization or openai.organization,

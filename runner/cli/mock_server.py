@@ -72,11 +72,20 @@ def mock_server(
     ):
         if not 0.0 <= rate <= 1.0:
             raise click.BadParameter(f"{rate} is not between 0 and 1", param_hint=name)
+    # An empty value is a mistake, never "the default": an empty host would listen on every
+    # interface, an empty variable name would silently require no key.
+    for name, text in (
+        ("--host", host),
+        ("--retry-after", retry_after),
+        ("--api-key-env", api_key_env),
+    ):
+        if text is not None and not text.strip():
+            raise click.BadParameter("must not be empty", param_hint=f"'{name}'")
     try:
         faults = Faults(
             fail_rate=fail_rate,
             statuses=parse_statuses(statuses),
-            retry_after=parse_duration(retry_after) if retry_after else None,
+            retry_after=parse_duration(retry_after) if retry_after is not None else None,
             latency=parse_duration(latency),
             drop_rate=drop_rate,
             truncate_rate=truncate_rate,

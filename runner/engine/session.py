@@ -55,6 +55,7 @@ class Session:
         model: str | None = None,
         stream: bool | None = None,
         ledger_content: bool | None = None,
+        base_url: str | None = None,
         prices: Mapping[str, Mapping[str, Any]] | None = None,
         prices_source: str = "runner.yaml",
         environ: Mapping[str, str] | None = None,
@@ -68,6 +69,7 @@ class Session:
             ("model", model),
             ("stream", stream),
             ("ledger_content", ledger_content),
+            ("base_url", base_url),
         ):
             if value is not None:
                 flags[key] = value
@@ -172,12 +174,21 @@ class Session:
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
         on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
+        on_record: Callable[[LedgerRecord], None] | None = None,
     ) -> Result:
         """Synchronous `arun` on the session's private event loop."""
         if self._runner is None:
             self._runner = asyncio.Runner()
         return self._runner.run(
-            self.arun(spec, vars, case=case, row=row, on_delta=on_delta, on_retry=on_retry)
+            self.arun(
+                spec,
+                vars,
+                case=case,
+                row=row,
+                on_delta=on_delta,
+                on_retry=on_retry,
+                on_record=on_record,
+            )
         )
 
     async def aclose(self) -> None:

@@ -72,7 +72,8 @@ def _load_schema_file(
     if not target.is_relative_to(root):
         doc.problem(
             "/output/schema",
-            f"output.schema: {value} leads outside the repository ({root}); keep schemas inside it",
+            f"output.schema: {value} leads outside the repository ({root}: the spec's git work "
+            "tree, or its own folder when it is not in one); keep schemas inside it",
         )
         return None
     try:
