@@ -111,12 +111,16 @@ def assert_clean(
             assert secret not in text, f"secret {secret!r} leaked in: {text[:2000]}"
 
 
+class CaseTimedOut(BaseException):
+    """Not an OSError (as TimeoutError is) nor an Exception: no handler in runner swallows it."""
+
+
 @contextmanager
 def time_limit(seconds: int) -> Iterator[None]:
     """Fail the case (instead of hanging the suite) if it runs longer than `seconds`."""
 
     def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"the case ran longer than {seconds} s")
+        raise CaseTimedOut(f"the case ran longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
