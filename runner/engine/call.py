@@ -159,6 +159,9 @@ class Call:
                         pre.body, fallback, output.schema, name=output.name, strict=output.strict
                     )
                     state["messages"] = state["body"]["messages"]
+                except RunnerError as exc:  # numbered after the modes the server refused
+                    exc.attempts = earlier + _renumbered(exc.attempts, state["offset"])
+                    raise
         except RunnerError as exc:
             exc.attempts = self._with_limiter_waits(exc.attempts)
             self._write(ts, exc.attempts, started, error=exc)

@@ -186,3 +186,26 @@ def test_a_reply_with_no_content_is_not_ok(tmp_path: Path, message: Any) -> None
     assert line["status"] == "invalid_output"
     assert "no content" in line["error"]["message"]
     assert len(line["attempts"]) == len(seen.requests) == 3  # retried like invalid output
+
+
+def test_attempts_after_a_fall_back_are_numbered_on(tmp_path: Path) -> None:
+    served: list[str] = []
+
+    def script(path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], bytes]:
+        kind = (body.get("response_format") or {}).get("type")
+        served.append(kind)
+        if kind == "json_schema":
+            error = {"code": 500, "message": "Unsupported response_format type: json_schema"}
+            return 500, JSON, json.dumps({"error": error}).encode()
+        return 503, JSON, json.dumps({"error": {"message": "busy"}}).encode()
+
+    with time_limit(20), scripted_server(script) as (base, _):
+        spec = write_spec(tmp_path, mode="auto", base_url=base)
+        result = run_cli("exec", str(spec), env={"OPENAI_API_KEY": KEY})
+    assert result.exit_code == 1
+    assert_clean(result, [KEY])
+    (line,) = ledger_lines(tmp_path / LEDGER)
+    assert [a["n"] for a in line["attempts"]] == [1, 2, 3, 4]
+    assert [a["outcome"] for a in line["attempts"]] == ["output_mode"] + ["server_error"] * 3
+    assert line["output_mode"] == "json_object"
+    assert served == ["json_schema"] + ["json_object"] * 3
