@@ -73,7 +73,8 @@ def _load_schema_file(
         doc.problem(
             "/output/schema",
             f"output.schema: {value} leads outside the repository ({root}: the spec's git work "
-            "tree, or its own folder when it is not in one); keep schemas inside it",
+            "tree; outside git, the folder up that holds runner.yaml or pyproject.toml, else "
+            "the spec's own folder); keep schemas inside it",
         )
         return None
     try:
