@@ -281,3 +281,20 @@ def test_runner_yaml_takes_decimal_strings(tmp_path: Path) -> None:
     (line,) = ledger_lines(tmp_path / LEDGER)
     assert line["cost"]["usd"] is not None and "runner.yaml" in line["cost"]["source"]
     assert os.path.exists(tmp_path / "runner.yaml")
+
+
+def test_a_template_with_many_undefined_variables_names_the_first_twenty(tmp_path: Path) -> None:
+    used = " ".join(f"{{{{ v{i:02d} }}}}" for i in range(30))
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"name: s\nmodel: gpt-4o-mini\ninputs: {{type: object}}\n"
+        f"messages: [{{role: user, content: '{used}'}}]\n",
+        encoding="utf-8",
+    )
+    with time_limit(20):
+        result = run_cli("exec", str(spec), "--mock")
+    assert result.exit_code == 2
+    assert_clean(result, [])
+    assert "'v19', ... and 10 more" in result.stderr
+    assert "'v20'" not in result.stderr
+    assert not (tmp_path / LEDGER).exists()
