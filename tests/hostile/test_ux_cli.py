@@ -285,9 +285,11 @@ def test_runner_yaml_takes_decimal_strings(tmp_path: Path) -> None:
 
 def test_a_template_with_many_undefined_variables_names_the_first_twenty(tmp_path: Path) -> None:
     used = " ".join(f"{{{{ v{i:02d} }}}}" for i in range(30))
+    # Declared, none required: the spec is valid, and the render finds every one missing.
+    props = json.dumps({f"v{i:02d}": {"type": "string"} for i in range(30)})
     spec = tmp_path / "s.yaml"
     spec.write_text(
-        f"name: s\nmodel: gpt-4o-mini\ninputs: {{type: object}}\n"
+        f"name: s\nmodel: gpt-4o-mini\ninputs: {{type: object, properties: {props}}}\n"
         f"messages: [{{role: user, content: '{used}'}}]\n",
         encoding="utf-8",
     )
