@@ -99,6 +99,7 @@ class Call:
         # modes the server refused (a fall back starts a fresh retry budget).
         state: dict[str, Any] = {
             "body": pre.body,
+            "base": pre.body,  # the current mode's request, before any re-ask
             "mode": None if output is None else output.mode.replace("auto", "json_schema"),
             "messages": pre.messages,
             "offset": 0,
@@ -124,7 +125,7 @@ class Call:
                 value, values = completion_values(completion, spec.output, spec.params)
             except OutputInvalid as exc:
                 if spec.output is not None and spec.output.repair:
-                    state["body"] = repair_body(pre.body, completion, exc)
+                    state["body"] = repair_body(state["base"], completion, exc)
                 raise
             return _Reply(completion, value, values, waited)
 
@@ -155,7 +156,7 @@ class Call:
                     earlier.extend(tried)
                     state["offset"] = len(earlier)
                     state["mode"] = fallback
-                    state["body"] = with_output_mode(
+                    state["body"] = state["base"] = with_output_mode(
                         pre.body, fallback, output.schema, name=output.name, strict=output.strict
                     )
                     state["messages"] = state["body"]["messages"]

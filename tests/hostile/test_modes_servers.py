@@ -209,3 +209,28 @@ def test_attempts_after_a_fall_back_are_numbered_on(tmp_path: Path) -> None:
     assert [a["outcome"] for a in line["attempts"]] == ["output_mode"] + ["server_error"] * 3
     assert line["output_mode"] == "json_object"
     assert served == ["json_schema"] + ["json_object"] * 3
+
+
+def test_a_repair_after_a_fall_back_stays_in_the_fall_back_mode(tmp_path: Path) -> None:
+    replies = iter([completion("not json"), completion('{"answer": "hi"}')])
+
+    def script(path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], bytes]:
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            error = {"code": 500, "message": "Unsupported response_format type: json_schema"}
+            return 500, JSON, json.dumps({"error": error}).encode()
+        return 200, JSON, next(replies)
+
+    with time_limit(20), scripted_server(script) as (base, seen):
+        spec = write_spec(tmp_path, mode="auto", base_url=base)
+        data = json.loads(spec.read_text())
+        data["output"]["repair"] = True
+        spec.write_text(json.dumps(data))
+        result = run_cli("exec", str(spec), env={"OPENAI_API_KEY": KEY})
+    assert result.exit_code == 0, result.stderr
+    assert_clean(result, [KEY])
+    (line,) = ledger_lines(tmp_path / LEDGER)
+    assert [a["outcome"] for a in line["attempts"]] == ["output_mode", "invalid_output", "ok"]
+    repaired = seen.requests[-1][2]
+    assert repaired["response_format"] == {"type": "json_object"}
+    assert SCHEMA_INSTRUCTION in repaired["messages"][0]["content"]
+    assert repaired["messages"][-2] == {"role": "assistant", "content": "not json"}
