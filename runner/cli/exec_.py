@@ -133,7 +133,8 @@ def exec_(
             err=True,
         )
     if not quiet:
-        click.echo(_summary(spec.name, result, str(settings.ledger_path)), err=True)
+        # The served model's name comes from the server: it may echo anything.
+        click.echo(redact(_summary(spec.name, result, str(settings.ledger_path))), err=True)
 
 
 def error_object(exc: RunnerError, record: LedgerRecord | None) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def everything(tmp_path: Path) -> str:
 
 def test_a_key_echoed_in_x_request_id_stays_out_of_the_ledger(tmp_path: Path) -> None:
     def script(path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], bytes]:
-        return 200, {**JSON, "x-request-id": f"req-{KEY}"}, completion('{"answer": "ok"}')
+        reply = completion('{"answer": "ok"}', model=f"served-{KEY}")
+        return 200, {**JSON, "x-request-id": f"req-{KEY}"}, reply
 
     with time_limit(20), scripted_server(script) as (base, _):
         spec = write_spec(tmp_path, base)
