@@ -16,6 +16,7 @@ __all__ = [
     "MASK",
     "MIN_SECRET_CHARS",
     "credential_headers",
+    "forget",
     "redact",
     "redact_known",
     "redact_url",
@@ -51,6 +52,13 @@ def remember(values: Iterable[str | None]) -> None:
             return
         ordered = sorted(have | fresh, key=len, reverse=True)
         _known = tuple((s, json.dumps(s, ensure_ascii=False)[1:-1]) for s in ordered)
+
+
+def forget() -> None:
+    """Forget every remembered secret (tests do, between cases; a process never needs to)."""
+    global _known
+    with _lock:
+        _known = ()
 
 
 def secrets_of_url(url: str | None) -> list[str]:
