@@ -21,9 +21,12 @@ The tree (kept in step with docs/errors.md)::
     │        ├─ AuthenticationFailed   401, kind "auth"
     │        ├─ PermissionDenied       403, kind "permission"
     │        ├─ NotFound               404, kind "not_found"
-    │        └─ BadRequest             400, 422 and other 4xx, kind "bad_request"
+    │        ├─ BadRequest             400, 422 and other 4xx, kind "bad_request"
+    │        └─ OutputModeUnsupported  the server refuses the response_format (400, or
+    │                                  llama.cpp's 500), kind "output_mode"
     ├─ OutputError              the reply arrived but is not usable                exit 1
     │  ├─ OutputInvalid         not JSON, or JSON that breaks the schema: .errors, retryable
+    │  │  └─ OutputEmpty        no content and no tool call (message null), same kind
     │  ├─ OutputRefused         the model refused: .refusal, kind "refusal"
     │  └─ OutputTruncated       finish_reason "length", kind "length"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
@@ -34,13 +37,16 @@ The tree (kept in step with docs/errors.md)::
 `kind` is the stable, lower-case name used in a spec's `retry.on` list and in the ledger's
 `error.kind`. Whether a failure is retried is decided from `.retryable` and `.kind` alone
 (runner.policy.retry), never from the class of a third-party exception. Messages never contain
-secrets: callers must not pass API keys or Authorization headers into them.
+secrets: every message, URL and request id is passed through runner.redact.redact on the way in,
+so the key the process holds (whatever its shape) never reaches `str()`, `args` or `repr()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.types import Attempt, Usage
@@ -58,11 +64,14 @@ __all__ = [
     "InputsInvalid",
     "LedgerError",
     "NotRecorded",
+    "MAX_LISTED",
     "NotFound",
     "OutputError",
     "OutputInvalid",
+    "OutputModeUnsupported",
     "OutputRefused",
     "OutputTruncated",
+    "OutputEmpty",
     "PermissionDenied",
     "Problem",
     "ProviderError",
@@ -76,7 +85,19 @@ __all__ = [
     "SpecError",
     "StreamBroken",
     "TemplateError",
+    "listed",
 ]
+
+
+MAX_LISTED = 20  # problems listed in a message; the rest are counted ("... and N more")
+
+
+def listed(lines: Sequence[object], limit: int = MAX_LISTED) -> list[str]:
+    """The first `limit` lines, then `... and N more` for the rest: what a person can read."""
+    items = [str(line) for line in lines[: limit + 1]]
+    if len(lines) <= limit:
+        return items
+    return [*items[:limit], f"... and {len(lines) - limit} more"]
 
 
 class Problem(NamedTuple):
@@ -110,6 +131,7 @@ class RunnerError(Exception):
     kind: str = "error"
 
     def __init__(self, message: str) -> None:
+        message = redact(message)  # the one place every error's text passes: no secret in it
         super().__init__(message)
         self.message = message
         # Filled by runner.policy.retry when the error ends a retried call: every try, this one
@@ -147,8 +169,8 @@ class SpecError(RunnerError):
     kind = "spec"
 
     def __init__(self, problems: Sequence[Problem], message: str | None = None) -> None:
-        self.problems = list(problems)
-        super().__init__(message or "\n".join(str(p) for p in self.problems))
+        self.problems = list(problems)  # every one; the message lists the first MAX_LISTED
+        super().__init__(message or "\n".join(listed(self.problems)))
 
     @property
     def path(self) -> str | None:
@@ -199,8 +221,9 @@ class ProviderError(RunnerError):
 
     def __init__(self, message: str, *, url: str = "", request_id: str | None = None) -> None:
         super().__init__(message)
-        self.url = url
-        self.request_id = request_id
+        self.url = redact(url)
+        # A server may echo anything in x-request-id, the key included.
+        self.request_id = None if request_id is None else redact(request_id)
 
 
 class ConnectFailed(ProviderError):
@@ -249,7 +272,7 @@ class HTTPStatusFailure(ProviderError):
     ) -> None:
         super().__init__(message, url=url, request_id=request_id)
         self.status = status
-        self.body_excerpt = body_excerpt
+        self.body_excerpt = redact(body_excerpt)
         self.type = type
         self.code = code
         self.param = param
@@ -307,6 +330,14 @@ class BadRequest(Rejected):
     kind = "bad_request"
 
 
+class OutputModeUnsupported(Rejected):
+    """The server does not accept the response_format runner sent (many OpenAI-compatible
+    servers lack json_schema; llama.cpp even answers 500): resending cannot help, another
+    `output.mode` can. `output.mode: auto` falls back by itself."""
+
+    kind = "output_mode"
+
+
 # --- the reply: exit 1 ----------------------------------------------------------------------
 
 
@@ -354,6 +385,12 @@ class OutputTruncated(OutputError):
     """The reply stopped at the token limit (finish_reason "length")."""
 
     kind = "length"
+
+
+class OutputEmpty(OutputInvalid):
+    """A reply with no content, no tool call and no refusal (`message: null`, or `content:
+    null`) that claims to have finished. No output is not a valid output: kind
+    "invalid_output", retried like one (servers do this under load), status invalid_output."""
 
 
 # --- guards and storage ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import redact
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything one call needs to know that did not come from the spec file alone."""
 
@@ -116,6 +117,26 @@ class Settings:
     @property
     def is_openai(self) -> bool:
         return _is_openai_url(self.base_url)
+
+    def __repr__(self) -> str:  # no key, no credential header, no URL userinfo
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__dataclass_fields__
+            if name not in ("api_key", "headers")
+        )
+        key = "set" if self.api_key else "unset"
+        return redact.redact(
+            f"Settings({shown}, headers={sorted(self.headers)!r}, api_key=<{key}>)"
+        )
+
+    def secrets(self) -> list[str]:
+        """The values that must never leave the process: the key, credential header values
+        and the base URL's userinfo."""
+        return [
+            *([self.api_key] if self.api_key else []),
+            *redact.credential_headers(self.headers),
+            *redact.secrets_of_url(self.base_url),
+        ]
 
 
 def _is_openai_url(url: str) -> bool:
@@ -167,7 +188,7 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
     provider = spec.provider
     openai = openai_env(environ, api_key_env=provider.api_key_env)
     ledger = pick("ledger", environ.get("RUNNER_LEDGER") or None, None, DEFAULT_LEDGER)
-    return Settings(
+    settings = Settings(
         model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model, spec.model),
         mock=bool(pick("mock", env_flag(environ, "RUNNER_MOCK"), None, False)),
         stream=bool(pick("stream", env_flag(environ, "RUNNER_STREAM"), spec.stream, False)),
@@ -180,9 +201,18 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
                 True,
             )
         ),
-        # A spec that names its server wins over OPENAI_BASE_URL: the env var is the default for
-        # specs that say nothing, so it cannot silently redirect a spec pinned to another server.
-        base_url=(provider.base_url or openai.base_url or DEFAULT_BASE_URL).rstrip("/"),
+        # --base-url > RUNNER_BASE_URL > the spec > OPENAI_BASE_URL > default. A spec that
+        # names its server wins over OPENAI_BASE_URL (the SDK's default for code that says
+        # nothing), so that variable cannot silently redirect it; runner's own flag and
+        # variable are explicit choices and may.
+        base_url=str(
+            pick(
+                "base_url",
+                _get(environ, "RUNNER_BASE_URL"),
+                provider.base_url,
+                openai.base_url or DEFAULT_BASE_URL,
+            )
+        ).rstrip("/"),
         api_key_env=provider.api_key_env,
         api_key=openai.api_key,
         organization=provider.organization or openai.organization,
@@ -190,3 +220,6 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
         headers=dict(provider.headers),
         debug=bool(pick("debug", env_flag(environ, "RUNNER_DEBUG"), None, False)),
     )
+    # The default variable's key too: the process holds it even when the spec names another.
+    redact.remember([*settings.secrets(), _get(environ, "OPENAI_API_KEY") or ""])
+    return settings

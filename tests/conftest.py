@@ -23,6 +23,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from runner import redact
+
+    redact.forget()  # a key remembered by an earlier case must not mask this one's output
     for key in list(os.environ):
         if key.startswith(("RUNNER_", "OPENAI_")):
             monkeypatch.delenv(key)

@@ -75,6 +75,7 @@ def test_the_readme_spec_example_validates(tmp_path: Path) -> None:
 
     block = README.split("## A spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")  # the project's folder
     (tmp_path / "prompts").mkdir()
     spec = tmp_path / "prompts" / "readme.yaml"
     spec.write_text(block, encoding="utf-8")
@@ -89,3 +90,74 @@ def test_the_readme_price_override_example_loads(tmp_path: Path) -> None:
     path.write_text(block, encoding="utf-8")
     prices = load_project_config(path).prices
     assert set(prices) == {"my-finetune", "ft:gpt-4o-mini:acme:*"}
+
+
+# --- every YAML and JSON block in the docs parses, and loads where it is a whole thing ---------
+
+DOCS = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+_BLOCK = re.compile(r"^```(yaml|json)\n(.*?)^```", re.S | re.M)
+
+
+def _blocks() -> list[tuple[str, str, str]]:
+    found = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for match in _BLOCK.finditer(text):
+            line = text[: match.start()].count("\n") + 1
+            found.append((f"{doc.relative_to(ROOT).as_posix()}:{line}", match[1], match[2]))
+    return found
+
+
+BLOCKS = _blocks()
+# A spec fragment (a few top-level fields) is checked inside this spec.
+_BASE_SPEC = {
+    "name": "doc",
+    "model": "gpt-4o-mini",
+    "inputs": {"type": "object", "properties": {"city": {"type": "string"}}},
+    "messages": [{"role": "user", "content": "Tell me about {{ city }}."}],
+    "output": {"schema": {"type": "object"}, "strict": False},
+}
+
+
+def test_the_docs_have_blocks_to_check() -> None:
+    kinds = {kind for _, kind, _ in BLOCKS}
+    assert kinds == {"yaml", "json"} and len(BLOCKS) >= 10
+
+
+@pytest.mark.parametrize(("where", "kind", "body"), BLOCKS, ids=[b[0] for b in BLOCKS])
+def test_every_doc_block_parses_and_loads(where: str, kind: str, body: str, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import jsonschema
+    import yaml
+
+    from runner.spec.load import load_project_config
+    from runner.spec.model import _SPEC_PROPERTIES
+
+    value = yaml.safe_load(body) if kind == "yaml" else json.loads(body)
+    if not isinstance(value, dict):
+        assert value is None, f"{where}: a block of a kind this test does not know"
+        return  # a comment-only block (the yaml-language-server line)
+    if "v" in value and "request_sha256" in value:  # a ledger line
+        schema = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
+        jsonschema.Draft202012Validator(schema).validate(value)
+    elif "prices" in value:  # runner.yaml: the real loader must take it
+        path = tmp_path / "runner.yaml"
+        path.write_text(body, encoding="utf-8")
+        assert load_project_config(path).prices
+    elif set(value) <= set(_SPEC_PROPERTIES):  # a spec, or a fragment of one
+        # The block's own text (runner reads YAML 1.2: `on:` is a key, not true), after the
+        # base spec's other fields when it is a fragment.
+        base = {k: v for k, v in _BASE_SPEC.items() if k not in value}
+        text = body
+        if not {"model", "messages"} <= set(value):
+            text = "".join(f"{k}: {json.dumps(v)}\n" for k, v in base.items()) + body
+        shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+        (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+        (tmp_path / "prompts").mkdir()
+        path = tmp_path / "prompts" / "doc.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert check_paths([str(path)]) == [], where
+    else:
+        assert "error" in value, f"{where}: a block of a kind this test does not know"

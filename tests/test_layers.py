@@ -18,6 +18,7 @@ LAYER = {
     "errors": 0,
     "types": 0,
     "durations": 0,
+    "redact": 0,
     "tokens": 1,
     "pricing": 1,
     "schema": 1,
@@ -37,6 +38,7 @@ LAYER = {
 # Same-layer edges that are part of the design.
 SAME_LAYER_ALLOWED = {
     ("errors", "types"),  # an error carries the attempts that led to it
+    ("errors", "redact"),  # every error's message is masked once, where it is made
     ("client", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
     ("testing", "dataset"),  # `runner test` runs its cases on the data-set row loop
     ("batch", "dataset"),  # a batch is a data set sent another way

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from runner.errors import RunnerError, RunnerWarning
+from runner.errors import MAX_LISTED, RunnerError, RunnerWarning, listed
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.spec.model import PromptSpec
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "check_base_url",
     "collect_vars",
     "debug_enabled",
     "exit_with_error",
@@ -52,13 +54,19 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
     if debug_enabled(ctx):
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
-    lines = str(exc).splitlines() or [type(exc).__name__]
+        # Chained foreign exceptions are printed too: mask the whole text, not only ours.
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
+    text = redact(str(exc))
+    lines = text.splitlines() or [type(exc).__name__]
     click.echo(f"Error: {lines[0]}", err=True)
     for line in lines[1:]:
         click.echo(f"  {line}", err=True)
-    for extra in getattr(exc, "errors", [])[:20]:
-        click.echo(f"  {extra}", err=True)
+    # The error's list (validation errors), but not what its message already says.
+    errors = getattr(exc, "errors", [])
+    counted = f"... and {len(errors) - MAX_LISTED} more" in text  # the message lists them
+    extras = [] if counted else [e for e in errors if str(e) not in text]
+    for extra in listed(extras):
+        click.echo(redact(f"  {extra}"), err=True)
     if after:
         click.echo(after, err=True)
     raise SystemExit(exc.exit_code)
@@ -73,9 +81,9 @@ def print_warning(
     line: str | None = None,
 ) -> None:
     if issubclass(category, RunnerWarning):
-        click.echo(f"Warning: {message}", err=True)
-    else:  # not ours: the default format, so nothing is hidden
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        click.echo(redact(f"Warning: {message}"), err=True)
+    else:  # not ours: the default format, so nothing is hidden (but secrets are)
+        sys.stderr.write(redact(warnings.formatwarning(message, category, filename, lineno, line)))
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -107,6 +115,15 @@ def collect_vars(var_args: Sequence[str], vars_files: Sequence[str]) -> dict[str
         merged.update(load_vars_file(path))
     merged.update(parse_var_args(var_args))
     return merged
+
+
+def check_base_url(value: str | None) -> str | None:
+    """--base-url must be an http:// or https:// URL (an empty one would mean the default)."""
+    if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL", param_hint="'--base-url'"
+        )
+    return value
 
 
 def load_spec_file(path: str) -> PromptSpec:
@@ -142,4 +159,4 @@ def project_prices() -> tuple[dict[str, Any] | None, str]:
 def json_text(value: Any) -> str:
     import json
 
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return redact(json.dumps(value, indent=2, ensure_ascii=False, default=str))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.cli._common import (
+    check_base_url,
     collect_vars,
     exit_with_error,
     json_text,
@@ -16,16 +17,27 @@ from runner.cli._common import (
     var_options,
 )
 from runner.errors import RunnerError
+from runner.redact import redact
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runner.engine.results import Preflight, Result
-    from runner.types import StreamDelta
+    from runner.ledger.line import LedgerRecord
+    from runner.types import Attempt, StreamDelta
 
 
 @click.command("exec")
 @click.argument("spec_path", metavar="SPEC")
 @var_options
 @click.option("--model", default=None, help="Use this model instead of the spec's.")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    callback=lambda ctx, param, value: check_base_url(value),
+    help="Send to this OpenAI-compatible server (wins over RUNNER_BASE_URL and the spec).",
+)
 @click.option(
     "--mock/--no-mock",
     default=None,
@@ -54,6 +66,7 @@ def exec_(
     var_args: tuple[str, ...],
     vars_files: tuple[str, ...],
     model: str | None,
+    base_url: str | None,
     mock: bool | None,
     stream: bool | None,
     ledger_path: str | None,
@@ -65,48 +78,111 @@ def exec_(
     """Run the prompt once and print its output.
 
     Stdout gets the parsed JSON when the spec has an output schema, else the text (--json: the
-    whole result). The call is appended to the ledger whether it succeeds or not. Exit 0 on
-    success, 1 when the call failed, 2 on bad input.
+    whole result; on failure a JSON error object). The call is appended to the ledger whether it
+    succeeds or not. Exit 0 on success, 1 when the call failed, 2 on bad input.
     """
-    spec = load_spec_file(spec_path)
-    variables = collect_vars(var_args, vars_files)
-    flags = {
-        "model": model,
-        "mock": mock,
-        "stream": stream,
-        "ledger": ledger_path,
-        "ledger_content": False if no_content else None,
+    ctx = click.get_current_context()
+    records: list[LedgerRecord] = []
+    note = ""
+    try:
+        spec = load_spec_file(spec_path)
+        variables = collect_vars(var_args, vars_files)
+        flags = {
+            "model": model,
+            "base_url": base_url,
+            "mock": mock,
+            "stream": stream,
+            "ledger": ledger_path,
+            "ledger_content": False if no_content else None,
+        }
+        with open_session(**flags) as session:
+            settings = session.settings_for(spec)
+            if dry_run:
+                pre = session.preflight(spec, variables)
+                click.echo(json_text(pre.body))
+                if not quiet:
+                    click.echo(_preflight_line(pre), err=True)
+                return
+            if settings.mock and not quiet:
+                click.echo(
+                    "Note: mock mode: the built-in mock server answers, not a real model.",
+                    err=True,
+                )
+            printer = _StreamPrinter(live=settings.stream and sys.stdout.isatty() and not json_)
+            try:
+                result = session.run(
+                    spec,
+                    variables,
+                    on_delta=printer if printer.live else None,
+                    on_retry=None if quiet else _say_retry(spec.retry.attempts),
+                    on_record=records.append,
+                )
+            finally:
+                printer.finish()
+    except RunnerError as exc:
+        if json_:  # a script gets an object to read, whatever went wrong
+            click.echo(json_text(error_object(exc, records[-1] if records else None)))
+        if not quiet and records:
+            note = _ledger_note(exc, settings.ledger_path)
+        exit_with_error(exc, ctx, after=note)
+    _print_result(result, json_=json_, streamed=printer.shown)
+    if result.finish_reason == "length":
+        limit = spec.params.get("max_completion_tokens") or spec.params.get("max_tokens")
+        click.echo(
+            f"Warning: the reply stopped at the output token limit ({limit}); it may be cut short",
+            err=True,
+        )
+    if not quiet:
+        # The served model's name comes from the server: it may echo anything.
+        click.echo(redact(_summary(spec.name, result, str(settings.ledger_path))), err=True)
+
+
+def error_object(exc: RunnerError, record: LedgerRecord | None) -> dict[str, Any]:
+    """What `exec --json` prints on stdout when it fails: the status (the ledger line's, or
+    `error`), the error's kind, message and HTTP status, the ledger line's id (null when no
+    call was made) and the exit code."""
+    error: dict[str, Any] = {"kind": exc.kind, "message": exc.message}
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        error["status"] = status
+    return {
+        "status": record["status"] if record is not None else "error",
+        "error": error,
+        "ledger_id": record["id"] if record is not None else None,
+        "exit_code": exc.exit_code,
     }
-    with open_session(**flags) as session:
-        settings = session.settings_for(spec)
-        if dry_run:
-            pre = session.preflight(spec, variables)
-            click.echo(json_text(pre.body))
-            if not quiet:
-                click.echo(_preflight_line(pre), err=True)
+
+
+def _say_retry(attempts: int) -> Callable[[Attempt, BaseException, float], None]:
+    """Tell the user, on stderr, what a retry waits for and why (waits of a second or more)."""
+
+    def say(failed: Attempt, error: BaseException, wait: float) -> None:
+        if wait < 1.0:
             return
-        if settings.mock and not quiet:
-            click.echo(
-                "Note: mock mode: the built-in mock server answers, not a real model.", err=True
-            )
-        printer = _StreamPrinter(live=settings.stream and sys.stdout.isatty() and not json_)
-        try:
-            result = session.run(spec, variables, on_delta=printer if printer.live else None)
-        except RunnerError as exc:
-            printer.finish()
-            note = "" if quiet else _ledger_note(exc, settings.ledger_path)
-            exit_with_error(exc, click.get_current_context(), after=note)
-        printer.finish()
-        _print_result(result, json_=json_, streamed=printer.shown)
-        if result.finish_reason == "length":
-            limit = spec.params.get("max_completion_tokens") or spec.params.get("max_tokens")
-            click.echo(
-                f"Warning: the reply stopped at the output token limit ({limit}); "
-                "it may be cut short",
-                err=True,
-            )
-        if not quiet:
-            click.echo(_summary(spec.name, result, str(settings.ledger_path)), err=True)
+        total = max(attempts, failed.number + 1)
+        click.echo(
+            f"Waiting {wait:.1f} s before attempt {failed.number + 1} of {total}: "
+            f"{retry_reason(failed, error)}.",
+            err=True,
+        )
+
+    return say
+
+
+def retry_reason(failed: Attempt, error: BaseException) -> str:
+    """Why an attempt is being retried, in words."""
+    after = getattr(error, "retry_after", None)
+    if failed.status is not None:
+        reason = f"the server answered {failed.status}"
+        if isinstance(after, int | float) and after > 0:
+            reason += f" (Retry-After {after:g} s)"
+        return reason
+    reasons = {
+        "timeout": f"attempt {failed.number} timed out",
+        "connection": f"attempt {failed.number} lost its connection",
+        "invalid_output": f"the reply to attempt {failed.number} was not valid output",
+    }
+    return reasons.get(failed.outcome, f"attempt {failed.number} failed ({failed.outcome})")
 
 
 class _StreamPrinter:
@@ -137,9 +213,9 @@ def _print_result(result: Result, *, json_: bool, streamed: bool) -> None:
     elif streamed:
         return
     elif isinstance(result.value, str):
-        click.echo(result.value)
+        click.echo(redact(result.value))
     elif result.value is None:
-        click.echo(result.text or "")
+        click.echo(redact(result.text or ""))
     else:
         click.echo(json_text(result.value))
 

@@ -33,6 +33,11 @@ import click
 @click.option("--fail-first", default=0, type=int, help="Each distinct request fails N times.")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed for faults and answers.")
 @click.option(
+    "--no-json-schema",
+    is_flag=True,
+    help="Act as a server without structured outputs: refuse response_format json_schema (400).",
+)
+@click.option(
     "--api-key-env",
     default=None,
     metavar="VAR",
@@ -51,6 +56,7 @@ def mock_server(
     invalid_output_rate: float,
     fail_first: int,
     seed: int,
+    no_json_schema: bool,
     api_key_env: str | None,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
@@ -66,11 +72,20 @@ def mock_server(
     ):
         if not 0.0 <= rate <= 1.0:
             raise click.BadParameter(f"{rate} is not between 0 and 1", param_hint=name)
+    # An empty value is a mistake, never "the default": an empty host would listen on every
+    # interface, an empty variable name would silently require no key.
+    for name, text in (
+        ("--host", host),
+        ("--retry-after", retry_after),
+        ("--api-key-env", api_key_env),
+    ):
+        if text is not None and not text.strip():
+            raise click.BadParameter("must not be empty", param_hint=f"'{name}'")
     try:
         faults = Faults(
             fail_rate=fail_rate,
             statuses=parse_statuses(statuses),
-            retry_after=parse_duration(retry_after) if retry_after else None,
+            retry_after=parse_duration(retry_after) if retry_after is not None else None,
             latency=parse_duration(latency),
             drop_rate=drop_rate,
             truncate_rate=truncate_rate,
@@ -78,6 +93,7 @@ def mock_server(
             invalid_output_rate=invalid_output_rate,
             fail_first=fail_first,
             seed=seed,
+            no_json_schema=no_json_schema,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

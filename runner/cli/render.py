@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runner.cli._common import collect_vars, json_text, load_spec_file, open_session, var_options
+from runner.cli._common import (
+    check_base_url,
+    collect_vars,
+    json_text,
+    load_spec_file,
+    open_session,
+    var_options,
+)
 
 if TYPE_CHECKING:
     from runner.engine.results import Preflight
@@ -17,19 +24,27 @@ if TYPE_CHECKING:
 @click.argument("spec_path", metavar="SPEC")
 @var_options
 @click.option("--model", default=None, help="Use this model instead of the spec's.")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    callback=lambda ctx, param, value: check_base_url(value),
+    help="Price and size the call for this server, as `exec --base-url` would send it.",
+)
 @click.option("--json", "json_", is_flag=True, help="Print {model, messages, prompt_tokens, ...}.")
 def render_(
     spec_path: str,
     var_args: tuple[str, ...],
     vars_files: tuple[str, ...],
     model: str | None,
+    base_url: str | None,
     json_: bool,
 ) -> None:
     """Show the messages exactly as they will be sent, their exact token count, the context
     window check and the worst-case cost. No network."""
     spec = load_spec_file(spec_path)
     variables = collect_vars(var_args, vars_files)
-    with open_session(model=model) as session:
+    with open_session(model=model, base_url=base_url) as session:
         pre = session.preflight(spec, variables)
     if json_:
         click.echo(json_text(pre.to_dict()))

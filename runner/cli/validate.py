@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from runner.cli._common import json_text
+from runner.errors import listed
 
 
 @click.command("validate")
@@ -28,9 +29,13 @@ def validate_(paths: tuple[str, ...], format_: str) -> None:
     problems = check_paths(list(paths))
     if format_ == "json":
         click.echo(json_text([p.to_dict() for p in problems]))
-    else:
+    else:  # each file's first problems, the rest counted (--format json lists them all)
+        by_file: dict[str, list[str]] = {}
         for problem in problems:
-            click.echo(str(problem))
+            by_file.setdefault(problem.file, []).append(str(problem))
+        for file, lines in by_file.items():
+            for line in listed(lines):
+                click.echo(line if not line.startswith("... and ") else f"{file}: {line}")
     if problems:
         files = len({p.file for p in problems})
         noun = "problem" if len(problems) == 1 else "problems"

@@ -6,12 +6,23 @@ re-exports; the code lives in the private modules beside it.
 from __future__ import annotations
 
 from runner.client._asgi import ASGIStreamTransport
-from runner.client._body import build_body, is_reasoning_model, response_format_for
+from runner.client._body import (
+    FALLBACK,
+    OUTPUT_MODES,
+    SCHEMA_INSTRUCTION,
+    build_body,
+    is_reasoning_model,
+    response_format_for,
+    with_output_mode,
+)
 from runner.client._client import ChatClient
 from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
 from runner.client._sync import SyncChatClient
 
 __all__ = [
+    "FALLBACK",
+    "OUTPUT_MODES",
+    "SCHEMA_INSTRUCTION",
     "ASGIStreamTransport",
     "ChatClient",
     "SyncChatClient",
@@ -21,4 +32,5 @@ __all__ = [
     "is_reasoning_model",
     "parse_retry_after",
     "response_format_for",
+    "with_output_mode",
 ]

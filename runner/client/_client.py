@@ -22,6 +22,7 @@ from runner.client._errors import error_from_response, error_from_transport, red
 from runner.client._reply import completion_from_reply, load_json, ratelimit_headers
 from runner.client._stream import OnDelta, StreamAssembler
 from runner.errors import ConfigError, ReadTimedOut, StreamBroken
+from runner.redact import credential_headers, redact, redact_url, secrets_of_url
 from runner.settings import DEFAULT_BASE_URL, openai_env
 from runner.types import Completion
 
@@ -35,6 +36,12 @@ USER_AGENT = (
 )
 
 _RESERVED_HEADERS = frozenset({"content-type", "accept", "content-length", "host"})
+
+
+def _request_id(response: httpx2.Response | None) -> str | None:
+    """The reply's x-request-id, masked: a server may echo anything there, the key included."""
+    value = None if response is None else response.headers.get("x-request-id")
+    return None if value is None else redact(value)
 
 
 def _header_value(name: str, value: str) -> str:
@@ -87,7 +94,7 @@ class ChatClient:
         self.project = project or None
 
         common: dict[str, str] = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
-        secrets: list[str] = []
+        secrets: list[str] = [*secrets_of_url(base), *credential_headers(headers or {})]
         if api_key:
             common["Authorization"] = f"Bearer {_header_value('API key', api_key)}"
             secrets.append(api_key)
@@ -101,8 +108,6 @@ class ChatClient:
                 raise ValueError(f"header {name!r} is set by the client for each request")
             if lower == "authorization" and api_key:
                 raise ValueError("give the key as api_key or as an Authorization header, not both")
-            if lower in ("authorization", "api-key", "x-api-key"):
-                secrets.append(value.split(" ", 1)[-1])
             existing = next((k for k in common if k.lower() == lower), name)
             common.pop(existing, None)
             common[name] = _header_value(f"{name} header", value)
@@ -134,7 +139,7 @@ class ChatClient:
     def __repr__(self) -> str:
         key = "<set>" if self._has_key else "<unset>"
         return (
-            f"ChatClient(base_url={self.base_url!r}, api_key={key}, "
+            f"ChatClient(base_url={redact_url(self.base_url)!r}, api_key={key}, "
             f"organization={self.organization!r}, project={self.project!r})"
         )
 
@@ -190,10 +195,10 @@ class ChatClient:
                 f"no complete reply from {url} within the {limit:g} s timeout; the request was "
                 "cancelled. Raise `timeout` if the model needs longer.",
                 url=url,
-                request_id=None if response is None else response.headers.get("x-request-id"),
+                request_id=_request_id(response),
             ) from exc
         except httpx2.HTTPError as exc:
-            request_id = None if response is None else response.headers.get("x-request-id")
+            request_id = _request_id(response)
             raise error_from_transport(
                 exc, url=url, request_id=request_id, limit=limit, redact=self._redact
             ) from exc
@@ -231,7 +236,7 @@ class ChatClient:
         ) as response:
             await self._raise_for_status(response, url)
             raw = await response.aread()
-            request_id = response.headers.get("x-request-id")
+            request_id = _request_id(response)
             completion = completion_from_reply(
                 load_json(raw, url, request_id),
                 url=url,
@@ -262,7 +267,7 @@ class ChatClient:
             "POST", self._chat_target, self._sse_headers, content, limit
         ) as response:
             await self._raise_for_status(response, url)
-            request_id = response.headers.get("x-request-id")
+            request_id = _request_id(response)
             rate_headers = ratelimit_headers(response.headers)
             if response.headers.get("content-type", "").startswith("application/json"):
                 raw = await response.aread()
@@ -304,7 +309,7 @@ class ChatClient:
             "GET", self._models_target, self._get_headers, None, self.timeout
         ) as response:
             await self._raise_for_status(response, url)
-            request_id = response.headers.get("x-request-id")
+            request_id = _request_id(response)
             data = load_json(await response.aread(), url, request_id)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):

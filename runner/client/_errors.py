@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 
+from runner import redact as _redact
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -23,6 +24,7 @@ from runner.errors import (
     ConnectFailed,
     HTTPStatusFailure,
     NotFound,
+    OutputModeUnsupported,
     PermissionDenied,
     ProviderError,
     QuotaExhausted,
@@ -45,24 +47,15 @@ EXCERPT_CHARS = 500
 
 # --- secrets --------------------------------------------------------------------------------
 
-_SK_TOKEN = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_*\-]{6,}")
-
 
 def redactor(secrets: Sequence[str]) -> Callable[[str], str]:
-    """Replace each secret, and anything that looks like an OpenAI key, with `sk-***`."""
-    known = tuple(s for s in secrets if len(s) >= 4)
-
-    def redact(text: str) -> str:
-        for secret in known:
-            if secret in text:
-                text = text.replace(secret, "sk-***")
-        return _SK_TOKEN.sub("sk-***", text) if "sk-" in text else text
-
-    return redact
+    """Remember these secrets process-wide (runner.redact owns them) and return the function
+    that masks them, with anything that looks like a key, as `sk-***`."""
+    _redact.remember(secrets)
+    return _redact.redact
 
 
-def _no_redaction(text: str) -> str:
-    return _SK_TOKEN.sub("sk-***", text) if "sk-" in text else text
+_no_redaction = _redact.redact  # the process-wide secrets and the key-shaped net still apply
 
 
 # --- error replies --------------------------------------------------------------------------
@@ -133,8 +126,8 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _masked(value: Any, redact: Callable[[str], str]) -> str | None:
+    return None if value is None or value == "" else redact(str(value))
 
 
 def error_from_response(
@@ -150,21 +143,22 @@ def error_from_response(
     """Turn an error reply (any status outside 2xx) into the HTTPStatusFailure subclass that says
     what to do about it. `headers` must look names up case-insensitively (httpx2.Headers does)."""
     error = api_error(content)
-    raw = content.decode("utf-8", "replace")
-    excerpt = redact(raw[:EXCERPT_CHARS])
+    # Mask the whole body before anything is cut from it: a key cut in half is not masked.
+    raw = redact(content.decode("utf-8", "replace"))
+    excerpt = raw[:EXCERPT_CHARS]
     if error is not None:
-        message = str(error.get("message") or "").strip() or reason or "no message"
+        message = redact(str(error.get("message") or "")).strip() or reason or "no message"
         type_, code, param = (
-            _text(error.get("type")),
-            _text(error.get("code")),
-            _text(error.get("param")),
+            _masked(error.get("type"), redact),
+            _masked(error.get("code"), redact),
+            _masked(error.get("param"), redact),
         )
     else:
         flat = " ".join(raw.split())
         # An HTML page from a proxy says nothing useful in its first 200 characters.
         message = flat[:200] if flat and not flat.startswith("<") else reason or "no message"
         type_ = code = param = None
-    request_id = headers.get("x-request-id")
+    request_id = _masked(headers.get("x-request-id"), redact)
     details = ", ".join(
         x for x in (type_, code and f"code {code}", param and f"param {param}") if x
     )
@@ -187,7 +181,7 @@ def error_from_response(
         "code": code,
         "param": param,
         "headers": {
-            k.lower(): v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")
+            k.lower(): redact(v) for k, v in headers.items() if k.lower().startswith("x-ratelimit-")
         },
     }
     if cls is RateLimited or cls is ServerFailed:
@@ -204,6 +198,16 @@ def _classify(
     now: float | None,
 ) -> tuple[type[HTTPStatusFailure], str, float | None]:
     """Pick the error class and the sentence that tells a person what to do."""
+    if _refuses_response_format(status, code, param, message):
+        lower = message.lower()
+        only_object = "json_object" in lower and "json_schema" not in lower
+        other = "prompt" if only_object else "json_object` or `prompt"
+        return (
+            OutputModeUnsupported,
+            "This server does not accept the response_format runner sent: set "
+            f"`output.mode: {other}` in the spec, or `output.mode: auto` to fall back by itself.",
+            None,
+        )
     if status == 429:
         if code == "insufficient_quota":
             return (
@@ -249,6 +253,28 @@ def _classify(
             None,
         )
     return BadRequest, "The server refused the request; resending it unchanged cannot work.", None
+
+
+_FORMAT_WORDS = re.compile(r"(?i)response_format|json_schema|json_object|structured output")
+_REFUSAL_WORDS = re.compile(
+    r"(?i)support|implement|unknown|unrecogni[sz]ed|invalid value|must be one of|"
+    r"extra (inputs|fields)"
+)
+
+
+def _refuses_response_format(
+    status: int, code: str | None, param: str | None, message: str
+) -> bool:
+    """A server that does not accept the response_format (type): a 400/422, or a 500/501 as
+    llama.cpp sends, whose message names response_format or json_schema and says it is not
+    supported. A strict-mode schema problem ("Invalid schema for response_format") is not."""
+    if status not in (400, 422, 500, 501):
+        return False
+    if param and param.startswith("response_format") and code == "invalid_value":
+        return True
+    if "invalid schema" in message.lower():
+        return False
+    return bool(_FORMAT_WORDS.search(message)) and bool(_REFUSAL_WORDS.search(message))
 
 
 # --- transport errors -----------------------------------------------------------------------
@@ -310,7 +336,7 @@ def error_from_transport(
             response.status_code, response.headers, content, url=url, redact=redact
         )
     cls, template = next(_TRANSPORT_ERRORS[k] for k in type(exc).__mro__ if k in _TRANSPORT_ERRORS)
-    detail = str(exc) or type(exc).__name__
+    detail = redact(str(exc)) or type(exc).__name__
     message = template.format(url=url, detail=detail)
     if cls is ReadTimedOut and limit is not None:
         message += f" within the {limit:g} s timeout; raise `timeout` if the model needs longer"

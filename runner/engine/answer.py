@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import OutputInvalid, OutputRefused, OutputTruncated
+from runner.errors import OutputEmpty, OutputInvalid, OutputRefused, OutputTruncated
 from runner.schema.validator import compile_validator
 from runner.types import Completion
 
@@ -70,6 +70,15 @@ def _choice_value(
         )
     if calls:
         return [tool_call_value(call) for call in calls]
+    if not choice.text:
+        # `message: null` or `content: null` that claims to be finished: no output is not an
+        # output, with or without a schema (nothing quotes the reply: there is none).
+        raise OutputEmpty(
+            f"{where}the reply has no content (no text, no tool call; finish_reason "
+            f"{choice.finish_reason!r})",
+            errors=["/: no content"],
+            **kw,
+        )
     if output is None:
         return choice.text
     text = choice.text or ""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.results import Preflight, Result
-from runner.errors import OutputInvalid, RunnerError
+from runner.errors import OutputInvalid, OutputModeUnsupported, RunnerError
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LedgerRecord, build_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
@@ -92,8 +92,12 @@ class Call:
         row: str | None,
         on_delta: Callable[[StreamDelta], None] | None,
         on_record: Callable[[LedgerRecord], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> None:
         self.parts = parts
+        self.on_retry = on_retry
+        # What is being sent: the output mode (None without a schema) and the messages.
+        self.state: dict[str, Any] = {"mode": None, "messages": parts.pre.messages}
         self.on_record = on_record
         self.case = case
         self.row = row
@@ -106,9 +110,20 @@ class Call:
         spec, settings, pre, client = parts.spec, parts.settings, parts.pre, parts.client
         n = int(spec.params.get("n") or 1)
         reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * n
-        state: dict[str, Any] = {"body": pre.body}
+        output = spec.output
+        # `auto` starts as json_schema; the mode that is being tried, and the attempts of
+        # modes the server refused (a fall back starts a fresh retry budget).
+        state: dict[str, Any] = {
+            "body": pre.body,
+            "base": pre.body,  # the current mode's request, before any re-ask
+            "mode": None if output is None else output.mode.replace("auto", "json_schema"),
+            "messages": pre.messages,
+            "offset": 0,
+        }
+        earlier: list[Attempt] = []
 
         async def attempt(number: int) -> _Reply:
+            number += state["offset"]
             body = state["body"]
 
             async def send() -> Completion:
@@ -126,21 +141,51 @@ class Call:
                 value, values = completion_values(completion, spec.output, spec.params)
             except OutputInvalid as exc:
                 if spec.output is not None and spec.output.repair:
-                    state["body"] = repair_body(pre.body, completion, exc)
+                    state["body"] = repair_body(state["base"], completion, exc)
                 raise
             return _Reply(completion, value, values, waited)
 
         started = time.perf_counter()
         ts = datetime.now(UTC)
+        self.state = state
         try:
-            reply, attempts = await call_with_retry(attempt, spec.retry, deadline=spec.deadline)
+            while True:
+                try:
+                    reply, attempts = await call_with_retry(
+                        attempt,
+                        spec.retry,
+                        deadline=_left(spec.deadline, started),
+                        on_retry=self._retrying(state),
+                    )
+                    attempts = earlier + _renumbered(attempts, state["offset"])
+                    break
+                except OutputModeUnsupported as exc:
+                    from runner.client import FALLBACK, with_output_mode
+
+                    tried = _renumbered(exc.attempts, state["offset"])
+                    fallback = FALLBACK.get(state["mode"])
+                    if output is None or output.mode != "auto" or fallback is None:
+                        exc.attempts = earlier + tried
+                        raise
+                    note = f"The server refused output.mode {state['mode']}; falling back to "
+                    tried[-1] = replace(tried[-1], message=f"{tried[-1].message} {note}{fallback}.")
+                    earlier.extend(tried)
+                    state["offset"] = len(earlier)
+                    state["mode"] = fallback
+                    state["body"] = state["base"] = with_output_mode(
+                        pre.body, fallback, output.schema, name=output.name, strict=output.strict
+                    )
+                    state["messages"] = state["body"]["messages"]
+                except RunnerError as exc:  # numbered after the modes the server refused
+                    exc.attempts = earlier + _renumbered(exc.attempts, state["offset"])
+                    raise
         except RunnerError as exc:
             exc.attempts = self._with_limiter_waits(exc.attempts)
             self._write(ts, exc.attempts, started, error=exc)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             # Tokens may already be spent: an interrupted call still gets its line.
-            self._write(ts, [], started, interrupted=exc)
+            self._write(ts, list(earlier), started, interrupted=exc)
             raise
         attempts = self._with_limiter_waits(attempts)
         record, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
@@ -161,6 +206,17 @@ class Call:
             mock=record["mock"],
             choices=reply.values,
         )
+
+    def _retrying(self, state: dict[str, Any]) -> Callable[[Attempt, BaseException, float], None]:
+        """Hand the caller each retry (the attempt that failed, why, the wait before the
+        next), numbered across output-mode fall backs."""
+        sink = self.on_retry
+
+        def report(failed: Attempt, error: BaseException, wait: float) -> None:
+            if sink is not None:
+                sink(replace(failed, number=failed.number + state["offset"]), error, wait)
+
+        return report
 
     # -- streaming display --
 
@@ -227,7 +283,7 @@ class Call:
             model=settings.model,
             params=spec.params,
             vars=pre.vars,
-            messages=pre.messages,
+            messages=self.state["messages"],
             estimated_prompt=pre.prompt_tokens,
             attempts=attempts,
             usage=usage,
@@ -242,6 +298,7 @@ class Call:
             error=error,
             interrupted=interrupted,
             replayed=None if origin is None else origin.to_dict(),
+            output_mode=self.state["mode"],
         )
         parts.ledger.append(record)
         if parts.on_recorded is not None:
@@ -254,6 +311,17 @@ class Call:
 def _replayed(reply: _Reply | None) -> ReplayOrigin | None:
     completion = None if reply is None else reply.completion
     return completion.origin if isinstance(completion, ReplayedCompletion) else None
+
+
+def _renumbered(attempts: list[Attempt], offset: int) -> list[Attempt]:
+    return [replace(a, number=a.number + offset) for a in attempts] if offset else list(attempts)
+
+
+def _left(deadline: float | None, started: float) -> float | None:
+    """What is left of the call's deadline (a fall back must not restart it)."""
+    if deadline is None:
+        return None
+    return max(0.001, deadline - (time.perf_counter() - started))
 
 
 def _sum_usage(attempts: list[Attempt]) -> Usage:

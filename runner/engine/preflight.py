@@ -28,25 +28,25 @@ def preflight(
     pricebook: PriceBook,
 ) -> Preflight:
     """Render the request exactly as it will be sent, count it, and bound its cost."""
-    from runner.client import build_body, response_format_for
+    from runner.client import build_body, with_output_mode
     from runner.tokens import count_messages
 
     prepared = spec.prepare_vars(vars)
     messages = spec.render(prepared)
-    response_format = None
-    if spec.output is not None:
-        response_format = response_format_for(
-            spec.output.schema, name=spec.output.name, strict=spec.output.strict
-        )
     body = build_body(
         settings.model,
         messages,
         params=spec.params,
-        response_format=response_format,
         tools=list(spec.tools) or None,
         tool_choice=spec.tool_choice,
         stream=settings.stream,
     )
+    if spec.output is not None:
+        # json_schema and auto send it as a response_format; json_object and prompt put the
+        # schema in the prompt, so the messages sent (and counted, and kept) include it.
+        out = spec.output
+        body = with_output_mode(body, out.mode, out.schema, name=out.name, strict=out.strict)
+        messages = body["messages"]
     prompt_tokens = count_messages(
         messages, settings.model, tools=list(spec.tools) or None, tool_choice=spec.tool_choice
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from runner.policy.guards import Guards
     from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
-    from runner.types import Cost, Usage
+    from runner.types import Attempt, Cost, Usage
 
 __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "run"]
 
@@ -57,6 +57,7 @@ class Session:
         model: str | None = None,
         stream: bool | None = None,
         ledger_content: bool | None = None,
+        base_url: str | None = None,
         prices: Mapping[str, Mapping[str, Any]] | None = None,
         prices_source: str = "runner.yaml",
         environ: Mapping[str, str] | None = None,
@@ -71,6 +72,7 @@ class Session:
             ("model", model),
             ("stream", stream),
             ("ledger_content", ledger_content),
+            ("base_url", base_url),
         ):
             if value is not None:
                 flags[key] = value
@@ -125,11 +127,15 @@ class Session:
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
         on_record: Callable[[LedgerRecord], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> Result:
         """Run one call; write its ledger line (also handed to `on_record`); raise the
-        hierarchy's error if it failed."""
+        hierarchy's error if it failed. `on_retry(failed attempt, its error, wait in seconds)`
+        is called before each wait for another attempt (the CLI says what it waits for)."""
         parts = self.call_parts(spec, vars)
-        call = Call(parts, case=case, row=row, on_delta=on_delta, on_record=on_record)
+        call = Call(
+            parts, case=case, row=row, on_delta=on_delta, on_record=on_record, on_retry=on_retry
+        )
         return await call.execute()
 
     def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
@@ -179,11 +185,23 @@ class Session:
         case: str | None = None,
         row: str | None = None,
         on_delta: Callable[[StreamDelta], None] | None = None,
+        on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
+        on_record: Callable[[LedgerRecord], None] | None = None,
     ) -> Result:
         """Synchronous `arun` on the session's private event loop."""
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(self.arun(spec, vars, case=case, row=row, on_delta=on_delta))
+        return self._runner.run(
+            self.arun(
+                spec,
+                vars,
+                case=case,
+                row=row,
+                on_delta=on_delta,
+                on_retry=on_retry,
+                on_record=on_record,
+            )
+        )
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -19,6 +19,7 @@ from pathlib import PurePath
 from typing import Any
 
 from runner.errors import RunnerWarning
+from runner.redact import redact_known
 
 __all__ = [
     "canonical_json",
@@ -30,8 +31,9 @@ __all__ = [
 ]
 
 
-# API keys (sk-..., sk-proj-..., sk-ant-...) and bearer tokens, as they appear in a JSON line.
-# Neither pattern can match a backslash or a quote, so a redacted line is still valid JSON.
+# The second net, after the secrets the process holds (runner.redact): API keys (sk-...,
+# sk-proj-..., sk-ant-...) and bearer tokens, as they appear in a JSON line. Neither pattern can
+# match a backslash or a quote, so a redacted line is still valid JSON.
 _SECRET = re.compile(r"(?i)\bsk-[a-z0-9_-]{20,}|\bbearer\s+[a-z0-9._~+/=-]{16,}")
 _REDACTED = "[redacted]"
 
@@ -74,9 +76,13 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
         text = _ENCODER.encode(record)
     except ValueError as exc:  # NaN or infinity: JSON has no spelling for them
         raise ValueError(f"a ledger record cannot hold {exc}") from exc
-    # Cheap substring test first: the regex only runs on lines that might hold a secret.
-    if ("sk-" in text or "earer" in text or "EARER" in text) and _SECRET.search(text):
-        text = _SECRET.sub(_REDACTED, text)
+    # The actual secret values first, whatever their shape (a server may echo the key in a
+    # request id or an error); then, cheap substring test first, anything shaped like a key.
+    masked = redact_known(text, _REDACTED)
+    if masked != text or (
+        ("sk-" in text or "earer" in text or "EARER" in text) and _SECRET.search(text)
+    ):
+        text = _SECRET.sub(_REDACTED, masked)
         warnings.warn(
             f"ledger record {record.get('id', '?')}: a value that looks like an API key or "
             "bearer token was redacted",
@@ -142,11 +148,23 @@ def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | N
     return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
 
 
+# Error kinds whose messages quote the reply (runner.errors.OutputError and its subclasses),
+# and what the line says instead when content is withheld.
+_CONTENT_FREE_MESSAGES = {
+    "invalid_output": "the reply is not valid output (its text is withheld)",
+    "refusal": "the model refused (its text is withheld)",
+    "length": "the reply stopped at the output token limit (its text is withheld)",
+    "output": "the reply cannot be used (its text is withheld)",
+}
+
+
 def without_content(record: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of `record` without prompt or output content (the privacy switch).
 
-    `vars` and `messages` become null; the output keeps only a sha256 of its text; validation
-    errors keep only their JSON pointers (their messages quote the output); `content` is false.
+    `vars` and `messages` become null; the output keeps only a sha256 of its text (tool calls
+    and other choices are dropped); validation errors keep only their JSON pointers; error and
+    attempt messages of reply errors (which quote the reply) become a fixed sentence;
+    `content` is false.
     """
     out = dict(record)
     out["vars"] = None
@@ -161,9 +179,21 @@ def without_content(record: Mapping[str, Any]) -> dict[str, Any]:
         if "finish_reason" in output:  # a figure, not content
             out["output"]["finish_reason"] = output["finish_reason"]
     error = record.get("error")
-    if error and error.get("errors"):
-        pointers = [f"{str(e).partition(': ')[0]}: (withheld)" for e in error["errors"]]
-        out["error"] = {**error, "errors": pointers}
+    if error:
+        error = dict(error)
+        if error.get("errors"):
+            error["errors"] = [f"{str(e).partition(': ')[0]}: (withheld)" for e in error["errors"]]
+        if error.get("kind") in _CONTENT_FREE_MESSAGES:
+            error["message"] = _CONTENT_FREE_MESSAGES[error["kind"]]
+        out["error"] = error
+    attempts = record.get("attempts")
+    if attempts:
+        out["attempts"] = [
+            {**a, "message": _CONTENT_FREE_MESSAGES[a["outcome"]]}
+            if a.get("message") and a.get("outcome") in _CONTENT_FREE_MESSAGES
+            else a
+            for a in attempts
+        ]
     out["content"] = False
     return out
 

@@ -61,6 +61,9 @@ class LedgerRecord(TypedDict, total=False):
     ttft_ms: float | None
     request_id: str | None
     mock: bool
+    # How the output schema was sent by the attempt that answered (or the last one tried):
+    # json_schema, json_object or prompt; None without an output schema.
+    output_mode: str | None
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
     replayed: dict[str, str]  # present when answered from a replay ledger: {from, id}
 
@@ -90,6 +93,7 @@ def build_line(
     error: RunnerError | None = None,
     interrupted: BaseException | None = None,
     replayed: Mapping[str, str] | None = None,
+    output_mode: str | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
     interrupted call; `replayed` ({from, id}) when the answer came from a replay ledger. With
@@ -149,6 +153,7 @@ def build_line(
         "ttft_ms": None if ttft is None else round(ttft, 1),
         "request_id": request_id,
         "mock": mock,
+        "output_mode": output_mode,
     }
     if replayed is not None:
         record["replayed"] = dict(replayed)

@@ -43,6 +43,8 @@ class Faults:
     invalid_output_rate: float = 0.0  # JSON that breaks the requested schema
     fail_first: int = 0  # each distinct request fails its first N tries
     seed: int = 0
+    # Act as a server without structured outputs: a json_schema response_format gets a 400.
+    no_json_schema: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -96,13 +98,14 @@ _FLAG_FAULTS = {
     "malformed": "malformed_rate",
     "invalid_output": "invalid_output_rate",
 }
-_HEADER_KEYS = ("status", "fail_first", "retry_after", "latency", *_FLAG_FAULTS)
+_HEADER_KEYS = ("status", "fail_first", "retry_after", "latency", "no_json_schema", *_FLAG_FAULTS)
 
 
 def parse_fault_header(value: str, base: Faults) -> Faults:
     """Apply an `X-Mock-Fault` header ("status=503;retry_after=2s", "drop", "fail_first=2") to
     `base`. A named fault happens on every try: `status` fails every try, or only the first N
-    with `fail_first=N`; `drop`, `truncate`, `malformed` and `invalid_output` always happen."""
+    with `fail_first=N`; `drop`, `truncate`, `malformed` and `invalid_output` always happen;
+    `no_json_schema` refuses every json_schema response_format with a 400."""
     changes: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in value.split(";"))):
         key, _, arg = (s.strip() for s in item.partition("="))
@@ -110,6 +113,8 @@ def parse_fault_header(value: str, base: Faults) -> Faults:
         try:
             if key in _FLAG_FAULTS:
                 changes[_FLAG_FAULTS[key]] = 1.0
+            elif key == "no_json_schema":
+                changes["no_json_schema"] = True
             elif key == "status":
                 changes["statuses"] = parse_statuses(arg)
                 changes.setdefault("fail_rate", 1.0)

@@ -275,8 +275,33 @@ def _plan_mode(body: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]) -
     return tool_mode or format_mode
 
 
+# What runner's output.mode json_object and prompt add to the prompt, before the schema's JSON
+# (runner.client's SCHEMA_INSTRUCTION; the mock may not import the client). A mock model that
+# finds it follows it, as an instruction-following model would.
+SCHEMA_INSTRUCTION_END = "It must conform to this JSON Schema:\n"
+
+
+def _schema_in_prompt(messages: Sequence[Mapping[str, Any]]) -> Mode | None:
+    for message in messages:
+        text = message_text(message)
+        at = text.rfind(SCHEMA_INSTRUCTION_END)
+        if at < 0:
+            continue
+        try:
+            schema = json.loads(text[at + len(SCHEMA_INSTRUCTION_END) :])
+        except ValueError:
+            continue
+        if isinstance(schema, dict):
+            return Mode("json_schema", schema=schema, name="output")
+    return None
+
+
 def _format_mode(body: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]) -> Mode:
     fmt = body.get("response_format")
+    if fmt is None or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "text")):
+        in_prompt = _schema_in_prompt(messages)
+        if in_prompt is not None:  # (it says "JSON": json_object's own check would pass)
+            return in_prompt
     if fmt is None:
         return Mode("text")
     if not isinstance(fmt, dict):

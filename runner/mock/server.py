@@ -164,6 +164,14 @@ async def _chat(request: Request) -> Response:
                 faults = parse_fault_header(header, faults)
             except ValueError as exc:
                 raise api_error(400, str(exc), code="invalid_mock_fault") from None
+        fmt = ask.body.get("response_format")
+        if faults.no_json_schema and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            raise api_error(
+                400,
+                "response_format type 'json_schema' is not supported by this server; "
+                "use 'json_object' or 'text'",
+                param="response_format",
+            )
         attempt = state.next_attempt(f"{ask.key}:{header or ''}")
         request_id = f"req_{digest(ask.key, header, faults.seed, attempt)[:32]}"
         decision = decide(faults, ask.key, attempt)

@@ -67,20 +67,37 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+PROJECT_MARKERS = ("runner.yaml", "pyproject.toml")
+
+
+def project_root(folder: Path) -> Path:
+    """The folder a spec in `folder` belongs to: its git work tree; outside git, the nearest
+    folder up that holds a runner.yaml or pyproject.toml (a copy of a project without .git);
+    else `folder` itself."""
+    found = find_root(folder)
+    if found is not None:
+        return found
+    here = folder.resolve()
+    for candidate in (here, *here.parents):
+        if any((candidate / marker).is_file() for marker in PROJECT_MARKERS):
+            return candidate
+    return here
+
+
 def load_spec(
     path: str | os.PathLike[str], *, root: Path | None = None, case_vars_fatal: bool = True
 ) -> PromptSpec:
     """Load and check a spec. Raise SpecError carrying every problem of the file.
 
-    `root` bounds where an output schema path may lead. By default it is the repository: the
-    git work tree that contains the spec, or, for a spec outside git, the current directory
-    (so `prompts/x.yaml` may use `../schemas/x.json` when run from the project folder).
-    With `case_vars_fatal=False` (`runner test`), a test case whose vars break `inputs` does
-    not stop the load: that case fails alone when it runs, with the same reason."""
+    `root` bounds where an output schema path may lead. By default it is the spec's project
+    folder (`project_root`): never the current directory, so a spec loads the same from
+    wherever it is run. With `case_vars_fatal=False` (`runner test`), a test case whose vars
+    break `inputs` does not stop the load: that case fails alone when it runs, with the same
+    reason."""
     file = os.fspath(path)
     spec_path = Path(file)
     doc, data = load_document(file, spec_path, "a spec")
-    bound = (root or find_root(spec_path.resolve().parent) or Path.cwd()).resolve()
+    bound = (root or project_root(spec_path.resolve().parent)).resolve()
     checked = check_spec(doc, spec_path, bound)
     if not case_vars_fatal:
         doc.problems[:] = [p for p in doc.problems if not _case_vars_problem(p)]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
-from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError
+from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError, listed
 from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest
 from runner.spec.templates import Template
@@ -79,6 +79,8 @@ class OutputConfig:
     strict: bool = True
     repair: bool = False
     name: str = "output"
+    # How the schema reaches the server: json_schema | json_object | prompt | auto.
+    mode: str = "json_schema"
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,7 @@ class PromptSpec:
             valid = validator.is_valid(prepared)
             errors = [] if valid else [str(i) for i in validator.explain(prepared)]
         if errors:
-            lines = "\n".join(f"  {e}" for e in errors)
+            lines = "\n".join(f"  {e}" for e in listed(errors))
             raise InputsInvalid(
                 f"{self.path}: the variables do not match the spec:\n{lines}", errors
             )

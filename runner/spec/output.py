@@ -43,7 +43,9 @@ def check_output(doc: Doc, spec: Mapping[str, Any], path: Path, root: Path) -> O
     else:
         return None
     meta = check_schema(schema)
-    for issue in meta or (strict_mode_issues(schema) if strict else []):
+    # Strict mode's rules bind only a schema sent as json_schema.
+    sent_as_schema = output.get("mode", "json_schema") in ("json_schema", "auto")
+    for issue in meta or (strict_mode_issues(schema) if strict and sent_as_schema else []):
         if schema_path is None:  # inline: point at the offending node itself
             doc.problem("/output/schema" + issue.pointer, f"output.schema: {issue}")
         else:
@@ -53,7 +55,8 @@ def check_output(doc: Doc, spec: Mapping[str, Any], path: Path, root: Path) -> O
         base = str(spec.get("name") or path.stem)
         name = re.sub(r"[^a-zA-Z0-9_-]", "_", base)[:64] or "output"
     repair = output.get("repair") is True
-    return OutputConfig(schema, schema_path, strict, repair, name)
+    mode = str(output.get("mode") or "json_schema")
+    return OutputConfig(schema, schema_path, strict, repair, name, mode)
 
 
 def _load_schema_file(
@@ -69,7 +72,9 @@ def _load_schema_file(
     if not target.is_relative_to(root):
         doc.problem(
             "/output/schema",
-            f"output.schema: {value} leads outside the repository ({root}); keep schemas inside it",
+            f"output.schema: {value} leads outside the repository ({root}: the spec's git work "
+            "tree; outside git, the folder up that holds runner.yaml or pyproject.toml, else "
+            "the spec's own folder); keep schemas inside it",
         )
         return None
     try:

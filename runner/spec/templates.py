@@ -20,7 +20,7 @@ import jinja2.meta
 import jinja2.nodes
 import jinja2.sandbox
 
-from runner.errors import Problem, TemplateError
+from runner.errors import MAX_LISTED, Problem, TemplateError
 
 __all__ = ["Locate", "Template", "compile_template"]
 
@@ -90,7 +90,9 @@ class Template:
             return self.source
         missing = sorted(self.variables - vars.keys())
         if missing:
-            names = ", ".join(repr(n) for n in missing)
+            names = ", ".join(repr(n) for n in missing[:MAX_LISTED])
+            if len(missing) > MAX_LISTED:  # a person reads the first ones; count the rest
+                names += f", ... and {len(missing) - MAX_LISTED} more"
             noun = "variable" if len(missing) == 1 else "variables"
             line = min(self._first_use.get(n, 1) for n in missing)
             raise self._error(f"undefined {noun} {names}", line, names=missing)

@@ -35,7 +35,8 @@ def ledger(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def city(tmp_path: Path) -> Path:
-    """A copy of the city example and its schema in a fresh (non-git) directory."""
+    """A copy of the city example and its schema in a fresh (non-git) project directory."""
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")  # the project's folder
     (tmp_path / "schemas").mkdir()
     (tmp_path / "prompts").mkdir()
     (tmp_path / "schemas" / "city.json").write_text(json.dumps(CITY_SCHEMA), encoding="utf-8")

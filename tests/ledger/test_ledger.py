@@ -642,8 +642,13 @@ def test_without_content_keeps_hashes_and_figures() -> None:
     }
     assert stripped["error"]["errors"] == ["/country: (withheld)"]
     assert stripped["content"] is False
-    for key in ("id", "spec", "request_sha256", "usage", "cost", "attempts", "latency_ms"):
+    for key in ("id", "spec", "request_sha256", "usage", "cost", "latency_ms"):
         assert stripped[key] == full[key]
+    # Attempt messages of reply errors quote the reply: only their figures stay.
+    assert [{**a, "message": None} for a in stripped["attempts"]] == [
+        {**a, "message": None} for a in full["attempts"]
+    ]
+    assert "bad output" not in json.dumps(stripped["attempts"])
     assert full["vars"] == {"city": "Paris"}  # the original is left alone
     jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(encode_line(stripped)))
 

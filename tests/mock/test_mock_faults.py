@@ -188,7 +188,8 @@ async def test_the_fault_header_retry_after() -> None:
         (
             "explode",
             "invalid x-mock-fault header: unknown fault 'explode'; use status, "
-            "fail_first, retry_after, latency, drop, truncate, malformed, invalid_output",
+            "fail_first, retry_after, latency, no_json_schema, drop, truncate, malformed, "
+            "invalid_output",
         ),
         (
             "status=200",

@@ -185,7 +185,7 @@ def test_root_argument_bounds_schema_paths(repo: Path) -> None:
         load_spec("prompts/p.yaml", root=repo / "prompts")
 
 
-def test_without_git_the_current_directory_is_the_root(
+def test_without_git_the_root_never_depends_on_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert find_root(tmp_path) is None
@@ -193,11 +193,15 @@ def test_without_git_the_current_directory_is_the_root(
     write_file(
         "prompts/p.yaml", "model: x\n" + OK + "output: {schema: ../schemas/a.json, strict: false}\n"
     )
-    assert load_spec("prompts/p.yaml").output is not None  # run from the project folder
-    monkeypatch.chdir(tmp_path / "prompts")
-    with pytest.raises(SpecError, match="leads outside the repository"):
-        load_spec("p.yaml")  # run from inside prompts/, ../schemas is outside
-    assert load_spec("p.yaml", root=tmp_path).output is not None
+    for where in (tmp_path, tmp_path / "prompts"):  # no project marker: the spec's own folder
+        monkeypatch.chdir(where)
+        with pytest.raises(SpecError, match="leads outside the repository"):
+            load_spec(tmp_path / "prompts" / "p.yaml")
+    (tmp_path / "pyproject.toml").write_text("")  # a project copied without .git
+    for where in (tmp_path, tmp_path / "prompts"):
+        monkeypatch.chdir(where)
+        assert load_spec(tmp_path / "prompts" / "p.yaml").output is not None
+    assert load_spec(tmp_path / "prompts" / "p.yaml", root=tmp_path).output is not None
 
 
 def test_find_root_walks_up(repo: Path) -> None:

@@ -126,7 +126,9 @@ def test_output_schema_outside_the_repository(tmp_path: Path) -> None:
     problems = spec_problems("model: x\n" + OK + "output: {schema: ../outside.json}\n")
     assert problems == [
         f"spec.yaml:4:18: output.schema: ../outside.json leads outside the repository "
-        f"({(tmp_path / 'repo').resolve()}); keep schemas inside it"
+        f"({(tmp_path / 'repo').resolve()}: the spec's git work tree; outside git, the folder "
+        "up that holds runner.yaml or pyproject.toml, else the spec's own folder); keep schemas "
+        "inside it"
     ]
 
 

@@ -1,0 +1,147 @@
+"""The secrets this process holds (API keys, credential header values, URL userinfo) and the one
+function, `redact`, that masks them — plus anything shaped like a key or URL credentials, as a
+second net — in every string that leaves the process. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
+
+__all__ = [
+    "MASK",
+    "MIN_SECRET_CHARS",
+    "credential_headers",
+    "forget",
+    "redact",
+    "redact_known",
+    "redact_url",
+    "remember",
+    "secrets_of_url",
+]
+
+MASK = "sk-***"
+# Shorter values are not masked: a 3-letter "key" would blank ordinary words everywhere.
+MIN_SECRET_CHARS = 6
+
+# Header names whose values are credentials (Azure-style `api-key`, `x-api-key`, bearer tokens).
+_CREDENTIAL_HEADER = re.compile(
+    r"(?i)^(authorization|proxy-authorization|api-key|x-api-key|x-auth-token|cookie|"
+    r".*(token|secret|password|credential|api-?key).*)$"
+)
+_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_*\-]{6,}")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"'<>]+@")
+
+_lock = threading.Lock()
+# Each secret as written and as JSON escapes it; longest first, so `user:pass` goes before `pass`.
+_known: tuple[tuple[str, str], ...] = ()
+
+
+def remember(values: Iterable[str | None]) -> None:
+    """Add secret values to mask from now on (the process's lifetime; idempotent)."""
+    global _known
+    fresh = {v.strip() for v in values if v and len(v.strip()) >= MIN_SECRET_CHARS}
+    with _lock:
+        have = {secret for secret, _ in _known}
+        if fresh <= have:
+            return
+        ordered = sorted(have | fresh, key=len, reverse=True)
+        _known = tuple((s, json.dumps(s, ensure_ascii=False)[1:-1]) for s in ordered)
+
+
+def forget() -> None:
+    """Forget every remembered secret (tests do, between cases; a process never needs to)."""
+    global _known
+    with _lock:
+        _known = ()
+
+
+def secrets_of_url(url: str | None) -> list[str]:
+    """The credentials in a URL's userinfo (`user:pass` and the password alone)."""
+    if not url or "@" not in url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    userinfo = parts.netloc.rpartition("@")[0]
+    out = [userinfo] if userinfo else []
+    if parts.password:
+        out.append(parts.password)
+    return out
+
+
+def credential_headers(headers: Mapping[str, str]) -> list[str]:
+    """The values of headers that carry credentials, and the token after `Bearer `/`Basic `."""
+    out: list[str] = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER.match(name.strip()) and isinstance(value, str):
+            out.append(value)
+            scheme, _, token = value.strip().partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token"):
+                out.append(token)
+    return out
+
+
+def redact_known(text: str, mask: str = MASK) -> str:
+    """Mask every remembered secret in `text`, as written and as JSON escapes it."""
+    for secret, escaped in _known:
+        if secret in text:
+            text = text.replace(secret, mask)
+        if escaped != secret and escaped in text:
+            text = text.replace(escaped, mask)
+    return text
+
+
+def redact(text: str) -> str:
+    """Mask every remembered secret in `text`, then anything that looks like a key, a bearer
+    token or URL credentials. Mask whole strings before cutting them, never after."""
+    text = redact_known(text)
+    if "sk-" in text:
+        text = _KEY_SHAPED.sub(MASK, text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    if "@" in text:
+        text = _USERINFO.sub(r"\1***@", text)
+    return text
+
+
+def redact_url(url: str) -> str:
+    """A URL fit to show: its userinfo, if any, replaced by `***`."""
+    return _USERINFO.sub(r"\1***@", url) if "@" in url else url
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in log records of the loggers it is attached to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+# runner's own loggers and the HTTP library's: each gets the filter (a logger's filters only
+# see records logged to that logger itself).
+for _name in (
+    "runner",
+    "runner.client",
+    "runner.pricing",
+    "httpx2",
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+    "httpcore2.socks",
+):
+    logging.getLogger(_name).addFilter(_FILTER)
