@@ -5,9 +5,12 @@ Session. Only click is imported at module level so that `runner --help` stays fa
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "Interruption",
+    "interrupt_signals",
     "collect_vars",
     "debug_enabled",
     "exit_with_error",
@@ -31,6 +36,51 @@ __all__ = [
 ]
 
 EXIT_INTERRUPTED = 130
+# What CI systems and terminals send on cancel, handled like Ctrl-C (exit 128 + the signal).
+_CANCEL_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+# --- process signals --------------------------------------------------------------------------
+
+
+class Interruption:
+    """Which signal interrupted the command, if any; `exit_code` is 128 + its number (130 for
+    Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INTERRUPTED if self.signal is None else 128 + self.signal
+
+
+@contextlib.contextmanager
+def interrupt_signals() -> Iterator[Interruption]:
+    """Turn SIGTERM and SIGHUP into Ctrl-C while the block runs: each is re-raised as SIGINT,
+    so a running asyncio.Runner cancels its task (the call in flight writes its ledger line)
+    and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption remembers the
+    signal for the exit code. Outside the main thread it does nothing."""
+    seen = Interruption()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        if seen.signal is None:
+            seen.signal = signum
+        signal.raise_signal(signal.SIGINT)
+
+    previous = {}
+    for name in _CANCEL_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, as_ctrl_c)
+    try:
+        yield seen
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- error and warning reporting --------------------------------------------------------------
@@ -59,6 +109,10 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
         click.echo(f"  {line}", err=True)
     for extra in getattr(exc, "errors", [])[:20]:
         click.echo(f"  {extra}", err=True)
+    unrecorded = getattr(exc, "line", None)
+    if unrecorded:  # a call that was sent but not recorded: its line, as a last resort
+        click.echo("The line that could not be written (secrets redacted):", err=True)
+        click.echo(unrecorded, err=True)
     if after:
         click.echo(after, err=True)
     raise SystemExit(exc.exit_code)

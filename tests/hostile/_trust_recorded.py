@@ -32,6 +32,10 @@ class Canned:
     body: Any
     status: int = 200
     content_type: str = "application/json"
+    # Seconds to wait before sending the body; with `split`, the first `split` bytes go out
+    # at once and the rest after the wait (a stream that stalls mid-answer).
+    delay: float = 0.0
+    split: int = 0
 
     def raw(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -47,6 +51,7 @@ class CannedServer:
     replies: list[Canned]
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    in_flight: threading.Event = field(default_factory=threading.Event)
 
 
 @contextmanager
@@ -65,12 +70,20 @@ def canned_server(*replies: Canned) -> Iterator[CannedServer]:
             self.send_header("content-length", str(len(raw)))
             self.send_header("x-request-id", f"req_{len(state.requests)}")
             self.end_headers()
-            self.wfile.write(raw)
+            self.wfile.write(raw[: reply.split])
+            self.wfile.flush()
+            state.in_flight.set()
+            time.sleep(reply.delay)
+            try:
+                self.wfile.write(raw[reply.split :])
+            except OSError:  # the client went away
+                pass
 
         def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -172,7 +185,7 @@ def run_cli(
     seconds = time.monotonic() - started
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"an exception escaped: {result.exception!r}")
-    found = list(read_records(ledger)) if ledger.exists() else []
+    found = list(read_records(ledger)) if ledger.is_file() else []
     for line in found:
         jsonschema.validate(line, LINE_SCHEMA)
     return Outcome(result.exit_code, result.stdout, result.stderr, found, seconds)
