@@ -57,9 +57,9 @@ class Interruption:
 
 @contextlib.contextmanager
 def interrupt_signals() -> Iterator[Interruption]:
-    """Turn SIGTERM and SIGHUP into Ctrl-C while the block runs: each is re-raised as SIGINT,
-    so a running asyncio.Runner cancels its task (the call in flight writes its ledger line)
-    and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption remembers the
+    """Turn SIGTERM and SIGHUP into Ctrl-C while the block runs: each is handed to the current
+    SIGINT handler, so a running asyncio.Runner cancels its task (the call in flight writes its
+    ledger line) and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption remembers the
     signal for the exit code. Outside the main thread it does nothing."""
     seen = Interruption()
     if threading.current_thread() is not threading.main_thread():
@@ -69,7 +69,11 @@ def interrupt_signals() -> Iterator[Interruption]:
     def as_ctrl_c(signum: int, frame: Any) -> None:
         if seen.signal is None:
             seen.signal = signum
-        signal.raise_signal(signal.SIGINT)
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(on_ctrl_c):  # asyncio.Runner's (cancels the task) or Python's default
+            on_ctrl_c(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job of a shell script): still stop
+            raise KeyboardInterrupt
 
     previous = {}
     for name in _CANCEL_SIGNALS:
