@@ -117,6 +117,9 @@ class RunnerError(Exception):
         # Filled by runner.policy.retry when the error ends a retried call: every try, this one
         # included.
         self.attempts: list[Attempt] = []
+        # What the failed try consumed, when known: the server's usage of an unusable reply,
+        # or local counts of a stream that broke after text had arrived.
+        self.usage: Usage | None = None
 
     def __str__(self) -> str:
         return self.message

@@ -1,6 +1,7 @@
 """What every command shares: error and warning reporting (exit codes 0 ok, 1 a call or test
-failed, 2 bad usage or spec, 130 interrupted), the variable options, spec loading and the
-Session. Only click is imported at module level so that `runner --help` stays fast.
+failed, 2 bad usage or spec, 130 interrupted; 143/129 for SIGTERM/SIGHUP, which
+`interrupt_signals` turns into Ctrl-C), the variable options, spec loading and the Session.
+Only click is imported at module level so that `runner --help` stays fast.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ class Interruption:
 @contextlib.contextmanager
 def interrupt_signals() -> Iterator[Interruption]:
     """Turn SIGTERM and SIGHUP into Ctrl-C while the block runs: each is handed to the current
-    SIGINT handler, so a running asyncio.Runner cancels its task (the call in flight writes its
-    ledger line) and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption remembers the
-    signal for the exit code. Outside the main thread it does nothing."""
+    SIGINT handler, so a running asyncio.Runner cancels its task (the call in flight writes
+    its ledger line) and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption
+    remembers the signal for the exit code. Outside the main thread it does nothing."""
     seen = Interruption()
     if threading.current_thread() is not threading.main_thread():
         yield seen

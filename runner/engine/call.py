@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.results import Preflight, Result
 from runner.engine.usage import UsageCheck, completion_texts
-from runner.errors import InternalError, LedgerError, OutputInvalid, RunnerError, RunnerWarning
+from runner.errors import (
+    InternalError,
+    LedgerError,
+    OutputInvalid,
+    ProviderError,
+    RunnerError,
+    RunnerWarning,
+)
 from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LedgerRecord, build_line, minimal_line
@@ -111,7 +118,16 @@ class Call:
             def admitted(wait: float) -> None:
                 self.limiter_waits[number] = wait
 
-            completion, waited = await parts.guard.run(send, tokens=reservation, on_admit=admitted)
+            try:
+                completion, waited = await parts.guard.run(
+                    send, tokens=reservation, on_admit=admitted
+                )
+            except ProviderError as exc:  # a stream that broke after text had arrived
+                streamed = self.partial.get(number)
+                if streamed and exc.usage is None and state["sent"] == number:
+                    texts = ["".join(t) for t in streamed.values()]
+                    exc.usage = check.recorded(None, body, texts)
+                raise
             try:
                 usage = check.recorded(completion.usage, body, completion_texts(completion))
                 completion = replace(completion, usage=usage)
@@ -145,15 +161,15 @@ class Call:
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             # Tokens may already be spent: an interrupted call still gets its line, with every
             # attempt, the one in flight counted locally when its request had gone out.
-            attempts = self._interrupted(record, state, check)
+            attempts = self._cut_short(record, state, check)
             try:
                 self._write(ts, attempts, started, interrupted=exc, partial=self._partial_text())
             except LedgerError as lost:  # the interruption stays what the caller sees
                 warnings.warn(f"{lost.message}\n{lost.line}", RunnerWarning, stacklevel=2)
             raise
-        except Exception as exc:  # a bug before any reply (in a guard, the client...)
+        except Exception as exc:  # a bug outside the reply's checks (a guard, a callback...)
             error = InternalError(f"runner failed during the call ({type(exc).__name__}: {exc})")
-            error.attempts = self._with_limiter_waits(list(record))
+            error.attempts = self._cut_short(record, state, check)
             self._write(ts, error.attempts, started, error=error)
             raise error from exc
         attempts = self._with_limiter_waits(attempts)
@@ -176,12 +192,20 @@ class Call:
             choices=reply.values,
         )
 
-    def _interrupted(
+    def _cut_short(
         self, record: list[Attempt], state: dict[str, Any], check: UsageCheck
     ) -> list[Attempt]:
+        """The attempts of a call cut short; the last one, when its request had gone out,
+        with its usage counted locally (what was sent, what had streamed in)."""
         attempts = self._with_limiter_waits(list(record))
         last = attempts[-1] if attempts else None
-        if last is not None and last.outcome == "interrupted" and state["sent"] == last.number:
+        cut = ("interrupted", "internal")
+        if (
+            last is not None
+            and last.outcome in cut
+            and last.usage is None
+            and state["sent"] == last.number
+        ):
             texts = self.partial.get(last.number, {}).values()
             usage = check.recorded(None, state["sent_body"], ["".join(t) for t in texts])
             attempts[-1] = replace(last, usage=usage)

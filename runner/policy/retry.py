@@ -63,8 +63,9 @@ async def call_with_retry(
     `deadline` (seconds) bounds the whole call: no wait is started that would end past it, and
     each try is cut (DeadlineExceeded) when it runs out. The cut uses the event loop's own
     clock, so `clock` should agree with it outside tests. `record`, when given, is filled with
-    the attempts as they end: a caller that is cancelled (Ctrl-C, SIGTERM) still has them, the
-    one in flight included as `interrupted`.
+    the attempts as they end: a caller that is cancelled (Ctrl-C, SIGTERM) or meets an
+    exception that is not a RunnerError still has them, the last one as `interrupted` or
+    `internal`.
     """
     if deadline is not None and not (deadline > 0 and math.isfinite(deadline)):
         raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
@@ -140,14 +141,19 @@ class _Call(Generic[R]):
         except RunnerError as exc:
             self.attempts.append(_failed_attempt(number, exc, waited, _ms(self.clock() - began)))
             raise
-        except (asyncio.CancelledError, KeyboardInterrupt):
+        except (asyncio.CancelledError, KeyboardInterrupt, Exception) as exc:
+            # Not ours to decide on, so it propagates untouched; but it is recorded, so that a
+            # caller that is cancelled, or meets a bug, still has every attempt made.
+            interrupted = not isinstance(exc, Exception)
             self.attempts.append(
                 Attempt(
                     number=number,
-                    outcome="interrupted",
+                    outcome="interrupted" if interrupted else "internal",
                     waited_s=waited,
                     latency_ms=_ms(self.clock() - began),
-                    message="the attempt was interrupted before it finished",
+                    message="the attempt was interrupted before it finished"
+                    if interrupted
+                    else f"{type(exc).__name__}: {exc}",
                 )
             )
             raise

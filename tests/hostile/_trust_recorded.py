@@ -36,6 +36,7 @@ class Canned:
     # at once and the rest after the wait (a stream that stalls mid-answer).
     delay: float = 0.0
     split: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def raw(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -69,6 +70,8 @@ def canned_server(*replies: Canned) -> Iterator[CannedServer]:
             self.send_header("content-type", reply.content_type)
             self.send_header("content-length", str(len(raw)))
             self.send_header("x-request-id", f"req_{len(state.requests)}")
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(raw[: reply.split])
             self.wfile.flush()

@@ -17,9 +17,11 @@ from _trust_recorded import (
     Canned,
     assert_clean,
     canned_server,
+    chunk,
     reply,
     run_cli,
     server_env,
+    sse,
     write_spec,
 )
 
@@ -28,6 +30,7 @@ import runner.engine.call
 import runner.ledger.store
 from runner.engine.session import Session
 from runner.errors import InternalError, LedgerError, LedgerUnavailable
+from runner.ledger.store import read_records
 from runner.pricing import PriceBook
 from runner.spec.load import load_spec
 
@@ -192,3 +195,24 @@ def test_internal_errors_are_not_retried(tmp_path: Path, monkeypatch: pytest.Mon
         with session, pytest.raises(InternalError):
             session.run(spec, {"who": "a"})
         assert len(server.requests) == 1
+
+
+def test_a_delta_callback_that_raises_mid_stream_still_writes_a_line(tmp_path: Path) -> None:
+    """`runner exec --stream | head -c1` closes the pipe: the printer raises mid-stream."""
+    spec = load_spec(write_spec(tmp_path, "stream: true\n"))
+    ledger = tmp_path / "ledger.jsonl"
+
+    def closed_pipe(delta: Any) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    stream = sse(chunk("Hello"), chunk(" there"), chunk(finish="stop"))
+    with canned_server(stream) as server:
+        session = Session(ledger=ledger, environ=server_env(server))
+        with session, pytest.raises(InternalError, match="BrokenPipeError"):
+            session.run(spec, {"who": "a"}, on_delta=closed_pipe)
+        assert len(server.requests) == 1
+    [line] = read_records(ledger)
+    assert line["error"]["kind"] == "internal"
+    [attempt] = line["attempts"]
+    assert attempt["outcome"] == "internal"
+    assert attempt["usage"]["estimated"] is True and attempt["usage"]["prompt"] > 0

@@ -213,3 +213,61 @@ def test_plausible_usage_has_no_flags(tmp_path: Path) -> None:
     assert "implausible" not in out.lines[0]["usage"]
     assert "reason" not in out.lines[0]["cost"]
     assert out.lines[0]["cost"]["estimated"] is False
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-ratelimit-remaining-tokens": "lots", "x-ratelimit-reset-tokens": "soon"},
+        {"x-ratelimit-limit-requests": "-5", "x-ratelimit-reset-requests": "1e999s"},
+        {"x-ratelimit-remaining-requests": "NaN", "x-ratelimit-reset-requests": "-1s"},
+        {"x-request-id": "req\u00e9"},
+    ],
+    ids=range(4),
+)
+def test_odd_rate_limit_headers_on_a_good_reply(tmp_path: Path, headers: dict[str, str]) -> None:
+    out, _ = _exec(tmp_path, Canned(reply(), headers=headers))
+    assert_clean(out, code=0, lines=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (400, {"error": "a plain string"}, {}),
+        (400, {"error": {"message": 5, "code": [1], "type": {"a": 1}, "param": 2}}, {}),
+        (500, {"error": []}, {"retry-after": "lots"}),
+        (429, [1, 2], {"retry-after": "-3", "retry-after-ms": "NaN"}),
+        (429, {"error": {"code": "insufficient_quota", "message": None}}, {}),
+        (503, b"\xff\xfe not text", {"retry-after": "1e999"}),
+        (302, {}, {"location": "http://127.0.0.1:1/elsewhere"}),
+        (204, b"", {}),
+        (100, b"", {}),
+    ],
+    ids=range(9),
+)
+def test_an_error_reply_of_any_shape_is_recorded(
+    tmp_path: Path, status: int, body: Any, headers: dict[str, str]
+) -> None:
+    out, server = _exec(tmp_path, Canned(body, status=status, headers=headers))
+    assert len(server.requests) == 1
+    assert_clean(out, code=1, lines=1)
+    assert out.lines[0]["status"] == "error"
+
+
+def test_a_stream_that_breaks_after_text_counts_what_arrived(tmp_path: Path) -> None:
+    out, server = _exec(tmp_path, sse(chunk("Hello"), chunk(" there"), done=False), stream=True)
+    assert len(server.requests) == 1
+    assert_clean(out, code=1, lines=1)
+    [line] = out.lines
+    assert line["error"]["kind"] == "connection"
+    [attempt] = line["attempts"]
+    assert attempt["usage"]["estimated"] is True and attempt["usage"]["completion"] == 2
+    assert line["cost"]["estimated"] is True and line["cost"]["usd"] > 0
+
+
+def test_an_http_error_consumes_nothing(tmp_path: Path) -> None:
+    out, _ = _exec(tmp_path, Canned({"error": {"message": "down"}}, status=500))
+    assert_clean(out, code=1, lines=1)
+    [line] = out.lines
+    assert "usage" not in line["attempts"][0]
+    assert line["usage"]["total"] == 0 and "estimated" not in line["usage"]
