@@ -126,9 +126,8 @@ class PriceBook:
         if any(u.implausible for u in used):
             probe = self.cost(Usage(), model, base_url=base_url, estimated=estimated)
             return Cost(None, probe.source, estimated=estimated, reason=_IMPLAUSIBLE)
-        if any(u.estimated for u in used):
-            estimated = True
         reason = _ESTIMATED if any(u.estimated for u in used) else None
+        estimated = estimated or reason is not None
         total = Decimal(0)
         source = None
         for attempt in attempts:
