@@ -143,3 +143,36 @@ def test_a_cancelled_task_keeps_its_attempts(tmp_path: Path) -> None:
     jsonschema.validate(line, LINE_SCHEMA)
     assert [a["outcome"] for a in line["attempts"]] == ["server_error", "interrupted"]
     assert line["error"]["kind"] == "interrupted"
+
+
+def test_sigterm_during_a_slow_mock_call(tmp_path: Path) -> None:
+    """The built-in mock, slowed by X-Mock-Fault: the ledger file appears (checked writable)
+    just before the request goes out, so the signal lands while the mock is still waiting."""
+    ledger = tmp_path / "ledger.jsonl"
+    spec = write_spec(tmp_path, 'provider: {headers: {X-Mock-Fault: "latency=8s"}}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNNER_", "OPENAI_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "exec", str(spec), "--var", "who=Ada", "--mock",
+         "--ledger", str(ledger)],
+        env={**env, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not ledger.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in out + err
+    [line] = read_records(ledger)
+    jsonschema.validate(line, LINE_SCHEMA)
+    assert line["error"]["kind"] == "interrupted" and line["mock"] is True
+    assert [a["outcome"] for a in line["attempts"]] == ["interrupted"]
