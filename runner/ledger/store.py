@@ -108,7 +108,7 @@ class Ledger:
             try:
                 fd = self._open()
                 st = os.fstat(fd)
-                if stat.S_ISREG(st.st_mode):
+                if stat.S_ISREG(st.st_mode) and hasattr(os, "statvfs"):  # POSIX
                     fs = os.statvfs(self.path)
                     free = fs.f_bavail * fs.f_frsize
                     if free < MIN_FREE_BYTES:
