@@ -31,7 +31,9 @@ The tree (kept in step with docs/errors.md)::
     │  └─ OutputTruncated       finish_reason "length", kind "length"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
     ├─ BudgetExceeded           cost or token cap reached                          exit 1
-    ├─ LedgerError              cannot write or parse the ledger                   exit 1
+    ├─ InternalError            a bug met after sending; the call is recorded      exit 1
+    ├─ LedgerError              cannot write or parse the ledger: .line            exit 1
+    │  └─ LedgerUnavailable     found before sending: nothing was sent             exit 2
     └─ NotRecorded              replay: the request is not in the replay ledger    exit 1
 
 `kind` is the stable, lower-case name used in a spec's `retry.on` list and in the ledger's
@@ -62,7 +64,9 @@ __all__ = [
     "DeadlineExceeded",
     "HTTPStatusFailure",
     "InputsInvalid",
+    "InternalError",
     "LedgerError",
+    "LedgerUnavailable",
     "NotRecorded",
     "MAX_LISTED",
     "NotFound",
@@ -137,6 +141,9 @@ class RunnerError(Exception):
         # Filled by runner.policy.retry when the error ends a retried call: every try, this one
         # included.
         self.attempts: list[Attempt] = []
+        # What the failed try consumed, when known: the server's usage of an unusable reply,
+        # or local counts of a stream that broke after text had arrived.
+        self.usage: Usage | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -412,10 +419,35 @@ class BudgetExceeded(RunnerError):
     kind = "budget"
 
 
+class InternalError(RunnerError):
+    """Something runner did not expect broke a call after its request was sent (a bug, or a
+    reply no check foresaw). The call is still recorded, with this kind, and what it consumed."""
+
+    kind = "internal"
+
+    def __init__(
+        self, message: str, *, usage: Usage | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.request_id = request_id
+
+
 class LedgerError(RunnerError):
-    """The ledger cannot be written or read."""
+    """The ledger cannot be written or read. `line`: the JSON line a call could not record
+    (secrets redacted), so that a caller can still show it; None when no call was lost."""
 
     kind = "ledger"
+
+    def __init__(self, message: str, *, line: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger cannot take a line, found before the request was sent: nothing was sent."""
+
+    exit_code = 2
 
 
 class NotRecorded(RunnerError):

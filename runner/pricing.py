@@ -29,6 +29,8 @@ _PRICE_KEYS = ("input", "output", "cached_input")
 _ALLOWED_KEYS = frozenset((*_PRICE_KEYS, "context_window"))
 _GLOB_CHARS = frozenset("*?[")
 _UNKNOWN = "unknown"
+_IMPLAUSIBLE = "not priced: the server's usage is implausible (see usage.implausible)"
+_ESTIMATED = "priced from local token counts: the server reported no usable usage"
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,14 @@ class PriceBook:
         estimated: bool = False,
     ) -> Cost:
         """What a call cost: every attempt that consumed tokens, priced and summed; unknown if
-        any of them cannot be priced. With nothing consumed, $0 from a known price."""
+        any of them cannot be priced or has implausible usage; estimated (with a reason) if
+        any attempt's usage is a local count. With nothing consumed, $0 from a known price."""
+        used = [a.usage for a in attempts if a.usage]
+        if any(u.implausible for u in used):
+            probe = self.cost(Usage(), model, base_url=base_url, estimated=estimated)
+            return Cost(None, probe.source, estimated=estimated, reason=_IMPLAUSIBLE)
+        reason = _ESTIMATED if any(u.estimated for u in used) else None
+        estimated = estimated or reason is not None
         total = Decimal(0)
         source = None
         for attempt in attempts:
@@ -126,7 +135,7 @@ class PriceBook:
                 continue
             cost = self.cost(attempt.usage, model, base_url=base_url, estimated=estimated)
             if cost.usd is None:
-                return Cost(None, cost.source, estimated=estimated)
+                return Cost(None, cost.source, estimated=estimated, reason=reason)
             total += cost.usd
             source = cost.source
         if source is None:  # nothing consumed: price it anyway to learn the source
@@ -134,7 +143,7 @@ class PriceBook:
             if probe.usd is None:
                 return probe
             source = probe.source
-        return Cost(total, source, estimated=estimated)
+        return Cost(total, source, estimated=estimated, reason=reason)
 
     def cost(
         self,

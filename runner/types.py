@@ -5,8 +5,9 @@ third-party imports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -27,13 +28,21 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts as the server reported them. `cached` and `reasoning` are subsets of
-    `prompt` and `completion` respectively, as in OpenAI's usage object."""
+    """Token counts of one or more attempts. `cached` and `reasoning` are subsets of `prompt`
+    and `completion` respectively, as in OpenAI's usage object.
+
+    `estimated`: some counts are local counts, not the server's (it sent no usage, or none
+    that could be read: `unreadable` says why). `implausible`: what looks wrong in figures the
+    server did send (kept as it said them); such usage is never priced.
+    """
 
     prompt: int = 0
     completion: int = 0
     cached: int = 0
     reasoning: int = 0
+    estimated: bool = False
+    implausible: tuple[str, ...] = ()
+    unreadable: str | None = None
 
     @property
     def total(self) -> int:
@@ -45,33 +54,95 @@ class Usage:
             self.completion + other.completion,
             self.cached + other.cached,
             self.reasoning + other.reasoning,
+            self.estimated or other.estimated,
+            self.implausible + other.implausible,
+            self.unreadable or other.unreadable,
         )
 
     def __bool__(self) -> bool:
-        return bool(self.prompt or self.completion)
+        return bool(self.prompt or self.completion or self.estimated or self.implausible)
+
+    def filled(self, prompt: int, completion: int) -> Usage:
+        """These local counts in place of missing or unreadable ones, marked estimated."""
+        return Usage(prompt, completion, estimated=True, unreadable=self.unreadable)
 
     @classmethod
-    def from_api(cls, usage: Mapping[str, Any] | None) -> Usage | None:
-        """Read OpenAI's `usage` object; None when the server sent none."""
-        if not usage:
+    def from_api(cls, usage: Any) -> Usage | None:
+        """Read OpenAI's `usage` object; None when the server sent none. Counts that are not
+        whole numbers (a string, a bool, 12.5, a details object that is not an object) make
+        the whole object unreadable: an `estimated` Usage of zeros, saying why in
+        `unreadable`, for the caller to fill in with local counts."""
+        if usage is None or usage == {}:
             return None
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        return cls(
-            prompt=int(usage.get("prompt_tokens") or 0),
-            completion=int(usage.get("completion_tokens") or 0),
-            cached=int(prompt_details.get("cached_tokens") or 0),
-            reasoning=int(completion_details.get("reasoning_tokens") or 0),
-        )
+        if not isinstance(usage, Mapping):
+            return cls.not_read(f"the server's usage is {_shown(usage)}, not an object")
+        counts: dict[str, int] = {}
+        for name, where, key in _USAGE_FIELDS:
+            holder: Any = usage if where is None else usage.get(where)
+            if holder is None:
+                holder = {}
+            if not isinstance(holder, Mapping):
+                return cls.not_read(f"the server's usage.{where} is {_shown(holder)}")
+            value = holder.get(key)
+            if value is None:
+                counts[name] = 0
+                continue
+            number = _whole(value)
+            if number is None:
+                label = key if where is None else f"{where}.{key}"
+                return cls.not_read(f"the server's usage.{label} is {_shown(value)}")
+            counts[name] = number
+        found = cls(counts["prompt"], counts["completion"], counts["cached"], counts["reasoning"])
+        total = _whole(usage.get("total_tokens"))
+        if total is not None and total != found.total:
+            flag = f"total_tokens {total} ≠ prompt + completion ({found.total})"
+            return replace(found, implausible=(flag,))
+        return found
 
-    def to_dict(self) -> dict[str, int]:
-        return {
+    @classmethod
+    def not_read(cls, why: str) -> Usage:
+        """Usage that must be counted locally: zeros, `estimated`, and why."""
+        return cls(estimated=True, unreadable=why)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "prompt": self.prompt,
             "completion": self.completion,
             "cached": self.cached,
             "reasoning": self.reasoning,
             "total": self.total,
         }
+        if self.estimated:
+            out["estimated"] = True
+        if self.implausible:
+            out["implausible"] = list(self.implausible)
+        if self.unreadable:
+            out["unreadable"] = self.unreadable
+        return out
+
+
+_USAGE_FIELDS = (
+    ("prompt", None, "prompt_tokens"),
+    ("completion", None, "completion_tokens"),
+    ("cached", "prompt_tokens_details", "cached_tokens"),
+    ("reasoning", "completion_tokens_details", "reasoning_tokens"),
+)
+
+
+def _whole(value: Any) -> int | None:
+    """An integer count from JSON: ints, and floats with an integral value (12.0)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -178,7 +249,8 @@ class Cost:
 
     usd: Decimal | None
     source: str  # as Price.source, or "unknown"
-    estimated: bool = False  # True for mock-mode calls: what the real model would have cost
+    estimated: bool = False  # mock mode, or priced from local token counts
+    reason: str | None = None  # why it is estimated (local counts) or unknown (implausible usage)
 
     @property
     def known(self) -> bool:
@@ -190,8 +262,11 @@ class Cost:
         return f"${self.usd:.6f}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "usd": None if self.usd is None else float(self.usd),
             "source": self.source,
             "estimated": self.estimated,
         }
+        if self.reason:
+            out["reason"] = self.reason
+        return out

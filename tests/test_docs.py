@@ -155,9 +155,13 @@ def test_every_doc_block_parses_and_loads(where: str, kind: str, body: str, tmp_
             text = "".join(f"{k}: {json.dumps(v)}\n" for k, v in base.items()) + body
         shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
         (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
-        (tmp_path / "prompts").mkdir()
+        # The example specs beside it, so a fragment may name one (a judge: judge.yaml).
+        shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
         path = tmp_path / "prompts" / "doc.yaml"
         path.write_text(text, encoding="utf-8")
         assert check_paths([str(path)]) == [], where
+    elif "jobs" in value:  # a GitHub Actions workflow: each step runs or uses something
+        for job in value["jobs"].values():
+            assert all("run" in step or "uses" in step for step in job["steps"]), where
     else:
         assert "error" in value, f"{where}: a block of a kind this test does not know"

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from runner._version import __version__
-from runner.cli._common import EXIT_INTERRUPTED, exit_with_error, print_warning
+from runner.cli._common import exit_with_error, interrupt_signals, print_warning
 from runner.cli.exec_ import exec_
 from runner.cli.mock_server import mock_server
 from runner.cli.render import render_
@@ -23,18 +23,20 @@ __all__ = ["cli", "main"]
 
 
 class _RunnerGroup(click.Group):
-    """Turns RunnerError into `Error: ...` and its exit code; Ctrl-C into exit 130."""
+    """Turns RunnerError into `Error: ...` and its exit code; Ctrl-C into exit 130, SIGTERM
+    and SIGHUP into 143 and 129 (the call in flight is recorded first)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = print_warning
         warnings.simplefilter("default", RunnerWarning)
-        try:
-            return super().invoke(ctx)
-        except RunnerError as exc:
-            exit_with_error(exc, ctx)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+        with interrupt_signals() as interruption:
+            try:
+                return super().invoke(ctx)
+            except RunnerError as exc:
+                exit_with_error(exc, ctx)
+            except KeyboardInterrupt:
+                click.echo("Interrupted.", err=True)
+                raise SystemExit(interruption.exit_code) from None
 
 
 @click.group(cls=_RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,13 +1,17 @@
 """What every command shares: error and warning reporting (exit codes 0 ok, 1 a call or test
-failed, 2 bad usage or spec, 130 interrupted), the variable options, spec loading and the
-Session. Only click is imported at module level so that `runner --help` stays fast.
+failed, 2 bad usage or spec, 130 interrupted; 143/129 for SIGTERM/SIGHUP, which
+`interrupt_signals` turns into Ctrl-C), the variable options, spec loading and the Session.
+Only click is imported at module level so that `runner --help` stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "Interruption",
     "check_base_url",
+    "interrupt_signals",
     "collect_vars",
     "debug_enabled",
     "exit_with_error",
@@ -33,6 +39,55 @@ __all__ = [
 ]
 
 EXIT_INTERRUPTED = 130
+# What CI systems and terminals send on cancel, handled like Ctrl-C (exit 128 + the signal).
+_CANCEL_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+# --- process signals --------------------------------------------------------------------------
+
+
+class Interruption:
+    """Which signal interrupted the command, if any; `exit_code` is 128 + its number (130 for
+    Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INTERRUPTED if self.signal is None else 128 + self.signal
+
+
+@contextlib.contextmanager
+def interrupt_signals() -> Iterator[Interruption]:
+    """Turn SIGTERM and SIGHUP into Ctrl-C while the block runs: each is handed to the current
+    SIGINT handler, so a running asyncio.Runner cancels its task (the call in flight writes
+    its ledger line) and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption
+    remembers the signal for the exit code. Outside the main thread it does nothing."""
+    seen = Interruption()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        if seen.signal is None:
+            seen.signal = signum
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(on_ctrl_c):  # asyncio.Runner's (cancels the task) or Python's default
+            on_ctrl_c(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job of a shell script): still stop
+            raise KeyboardInterrupt
+
+    previous = {}
+    for name in _CANCEL_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, as_ctrl_c)
+    try:
+        yield seen
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- error and warning reporting --------------------------------------------------------------
@@ -67,6 +122,10 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
     extras = [] if counted else [e for e in errors if str(e) not in text]
     for extra in listed(extras):
         click.echo(redact(f"  {extra}"), err=True)
+    unrecorded = getattr(exc, "line", None)
+    if unrecorded:  # a call that was sent but not recorded: its line, as a last resort
+        click.echo("The line that could not be written (secrets redacted):", err=True)
+        click.echo(redact(unrecorded), err=True)
     if after:
         click.echo(after, err=True)
     raise SystemExit(exc.exit_code)

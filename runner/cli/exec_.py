@@ -226,6 +226,8 @@ def _summary(name: str, result: Result, ledger: str) -> str:
     cost = "cost unknown" if result.cost.usd is None else f"${result.cost.usd:.6f}"
     if result.mock and result.cost.usd is not None:
         cost += " if real"
+    if usage.estimated:
+        cost += " (tokens estimated locally: the server reported no usable usage)"
     model = result.served_model or result.model
     return (
         f"{name} · {model}{' (mock)' if result.mock else ''} · "

@@ -58,31 +58,67 @@ def completion_from_reply(
             message = item.get("message") or {}
             choices.append(
                 Choice(
-                    index=item.get("index", position),
+                    index=_index(item.get("index", position)),
                     text=_content_text(message.get("content")),
-                    finish_reason=item.get("finish_reason"),
-                    refusal=message.get("refusal") or None,
-                    tool_calls=tuple(message.get("tool_calls") or ()),
-                    function_call=message.get("function_call") or None,
+                    finish_reason=_optional_str(item.get("finish_reason"), "finish_reason"),
+                    refusal=_optional_str(message.get("refusal"), "refusal") or None,
+                    tool_calls=_tool_calls(message.get("tool_calls")),
+                    function_call=_object(message.get("function_call"), "function_call"),
                 )
             )
-    except (AttributeError, TypeError) as exc:
+    except (AttributeError, TypeError, ValueError) as exc:
         raise StreamBroken(
-            f"malformed reply from {url}: a choice is not an object ({exc})",
+            f"malformed reply from {url}: a choice is not the documented shape ({exc})",
             url=url,
             request_id=request_id,
         ) from exc
+    if len({c.index for c in choices}) != len(choices):
+        raise StreamBroken(
+            f"malformed reply from {url}: two choices have the same index",
+            url=url,
+            request_id=request_id,
+        )
     choices.sort(key=lambda c: c.index)
     return Completion(
         id=str(data.get("id") or ""),
         model=str(data.get("model") or model),
         choices=tuple(choices),
-        usage=Usage.from_api(usage) if isinstance(usage := data.get("usage"), dict) else None,
+        usage=Usage.from_api(data.get("usage")),
         request_id=request_id,
         latency_ms=latency_ms,
-        system_fingerprint=data.get("system_fingerprint"),
+        system_fingerprint=_optional_str(data.get("system_fingerprint"), "system_fingerprint"),
         rate_headers=rate_headers,
     )
+
+
+def _index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"index is {type(value).__name__}, not an integer")
+    return value
+
+
+def _optional_str(value: Any, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{field} is {type(value).__name__}, not a string")
+
+
+def _object(value: Any, field: str) -> dict[str, Any] | None:
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{field} is {type(value).__name__}, not an object")
+    return value
+
+
+def _tool_calls(value: Any) -> tuple[dict[str, Any], ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+        raise TypeError("tool_calls is not a list of objects")
+    for call in value:
+        _object(call.get("function"), "a tool call's function")
+    return tuple(value)
 
 
 def ratelimit_headers(headers: httpx2.Headers) -> dict[str, str]:

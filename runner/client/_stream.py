@@ -102,8 +102,8 @@ class StreamAssembler:
             self._fail(self._error_text(data))
         if not self.meta:
             self.meta = {k: chunk.get(k) for k in ("id", "model", "system_fingerprint")}
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
+        if chunk.get("usage") is not None:
+            self.usage = chunk["usage"]  # read (and, when unreadable, flagged) by Usage.from_api
         try:
             for item in chunk.get("choices") or ():
                 self._feed_choice(item)
@@ -120,6 +120,8 @@ class StreamAssembler:
 
     def _feed_choice(self, item: dict[str, Any]) -> None:
         index = item.get("index", 0)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"a choice's index is {type(index).__name__}, not an integer")
         parts = self.choices.get(index)
         if parts is None:
             parts = self.choices[index] = _ChoiceParts()
@@ -143,7 +145,10 @@ class StreamAssembler:
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, refusal=refusal))
         for call in delta.get("tool_calls") or ():
-            _merge(parts.tools.setdefault(call.get("index", 0), {}), call)
+            position = call.get("index", 0)
+            if isinstance(position, bool) or not isinstance(position, int):
+                raise TypeError(f"a tool call's index is {type(position).__name__}, not an integer")
+            _merge(parts.tools.setdefault(position, {}), call)
             self._first_token()
         if delta.get("function_call"):
             if parts.function is None:
@@ -151,7 +156,7 @@ class StreamAssembler:
             _merge(parts.function, delta["function_call"])
             self._first_token()
         if item.get("finish_reason"):
-            parts.finish = item["finish_reason"]
+            parts.finish = _str(item["finish_reason"], "finish_reason")
 
     def _first_token(self) -> None:
         if self.ttft_ms is None:

@@ -104,12 +104,17 @@ def _choice_value(
 def tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:
     """A tool call as the result shows it: name, parsed arguments (as written when not
     JSON) and id."""
-    function = call.get("function") or {}
+    function = call.get("function")
+    if not isinstance(function, Mapping):
+        function = {}
     raw = function.get("arguments") or ""
-    try:
-        arguments: Any = json.loads(raw) if raw else {}
-    except ValueError:
-        arguments = raw  # passed through as the model wrote it
+    if not isinstance(raw, str):
+        arguments: Any = raw  # a server that sent an object, not its JSON text: as it is
+    else:
+        try:
+            arguments = json.loads(raw) if raw else {}
+        except (ValueError, RecursionError):
+            arguments = raw  # passed through as the model wrote it
     out: dict[str, Any] = {"name": function.get("name"), "arguments": arguments}
     if call.get("id"):
         out["id"] = call["id"]

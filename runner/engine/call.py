@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,9 +16,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.results import Preflight, Result
-from runner.errors import OutputInvalid, OutputModeUnsupported, RunnerError
+from runner.engine.usage import UsageCheck, completion_texts
+from runner.errors import (
+    InternalError,
+    LedgerError,
+    OutputInvalid,
+    OutputModeUnsupported,
+    ProviderError,
+    RunnerError,
+    RunnerWarning,
+)
+from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
-from runner.ledger.line import LedgerRecord, build_line
+from runner.ledger.line import LedgerRecord, build_line, minimal_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
@@ -104,6 +115,7 @@ class Call:
         self.on_delta = on_delta
         self.shown = False  # a streamed delta reached the caller: a retry must say it restarts
         self.limiter_waits: dict[int, float] = {}
+        self.partial: dict[int, dict[int, list[str]]] = {}  # attempt -> choice -> streamed text
 
     async def execute(self) -> Result:
         parts = self.parts
@@ -119,14 +131,17 @@ class Call:
             "mode": None if output is None else output.mode.replace("auto", "json_schema"),
             "messages": pre.messages,
             "offset": 0,
+            "sent": 0,  # the (numbered) attempt whose request went out last, and its body
         }
         earlier: list[Attempt] = []
+        check = UsageCheck(settings.model, pre, n)
 
         async def attempt(number: int) -> _Reply:
             number += state["offset"]
             body = state["body"]
 
             async def send() -> Completion:
+                state["sent"], state["sent_body"] = number, body
                 if settings.stream:
                     return await client.stream(
                         body, timeout=spec.timeout, on_delta=self._delta_sink(number)
@@ -136,26 +151,49 @@ class Call:
             def admitted(wait: float) -> None:
                 self.limiter_waits[number] = wait
 
-            completion, waited = await parts.guard.run(send, tokens=reservation, on_admit=admitted)
             try:
+                completion, waited = await parts.guard.run(
+                    send, tokens=reservation, on_admit=admitted
+                )
+            except ProviderError as exc:  # a stream that broke after text had arrived
+                streamed = self.partial.get(number)
+                if streamed and exc.usage is None and state["sent"] == number:
+                    texts = ["".join(t) for t in streamed.values()]
+                    exc.usage = check.recorded(None, body, texts)
+                raise
+            try:
+                usage = check.recorded(completion.usage, body, completion_texts(completion))
+                completion = replace(completion, usage=usage)
                 value, values = completion_values(completion, spec.output, spec.params)
             except OutputInvalid as exc:
                 if spec.output is not None and spec.output.repair:
                     state["body"] = repair_body(state["base"], completion, exc)
                 raise
+            except RunnerError:
+                raise
+            except Exception as exc:  # a bug, or a reply no check foresaw: still recorded
+                raise InternalError(
+                    f"runner failed on the reply ({type(exc).__name__}: {exc}); the call is "
+                    "recorded — please report this",
+                    usage=completion.usage,
+                    request_id=completion.request_id,
+                ) from exc
             return _Reply(completion, value, values, waited)
 
         started = time.perf_counter()
         ts = datetime.now(UTC)
         self.state = state
+        record: list[Attempt] = []  # the attempts of the mode being tried, as they happen
         try:
             while True:
+                record.clear()
                 try:
                     reply, attempts = await call_with_retry(
                         attempt,
                         spec.retry,
                         deadline=_left(spec.deadline, started),
                         on_retry=self._retrying(state),
+                        record=record,
                     )
                     attempts = earlier + _renumbered(attempts, state["offset"])
                     break
@@ -184,11 +222,23 @@ class Call:
             self._write(ts, exc.attempts, started, error=exc)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            # Tokens may already be spent: an interrupted call still gets its line.
-            self._write(ts, list(earlier), started, interrupted=exc)
+            # Tokens may already be spent: an interrupted call still gets its line, with every
+            # attempt, the one in flight counted locally when its request had gone out.
+            attempts = self._cut_short(earlier + _renumbered(record, state["offset"]), state, check)
+            try:
+                self._write(ts, attempts, started, interrupted=exc, partial=self._partial_text())
+            except LedgerError as lost:  # the interruption stays what the caller sees
+                warnings.warn(f"{lost.message}\n{lost.line}", RunnerWarning, stacklevel=2)
             raise
+        except Exception as exc:  # a bug outside the reply's checks (a guard, a callback...)
+            error = InternalError(f"runner failed during the call ({type(exc).__name__}: {exc})")
+            error.attempts = self._cut_short(
+                earlier + _renumbered(record, state["offset"]), state, check
+            )
+            self._write(ts, error.attempts, started, error=error)
+            raise error from exc
         attempts = self._with_limiter_waits(attempts)
-        record, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
+        line, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
         c = reply.completion
         return Result(
             value=reply.value,
@@ -202,8 +252,8 @@ class Call:
             served_model=c.model,
             finish_reason=c.choices[0].finish_reason if c.choices else None,
             ttft_ms=c.ttft_ms,
-            ledger_id=record["id"],
-            mock=record["mock"],
+            ledger_id=line["id"],
+            mock=line["mock"],
             choices=reply.values,
         )
 
@@ -218,16 +268,46 @@ class Call:
 
         return report
 
+    def _cut_short(
+        self, record: list[Attempt], state: dict[str, Any], check: UsageCheck
+    ) -> list[Attempt]:
+        """The attempts of a call cut short; the last one, when its request had gone out,
+        with its usage counted locally (what was sent, what had streamed in)."""
+        attempts = self._with_limiter_waits(list(record))
+        last = attempts[-1] if attempts else None
+        cut = ("interrupted", "internal")
+        if (
+            last is not None
+            and last.outcome in cut
+            and last.usage is None
+            and state["sent"] == last.number
+        ):
+            texts = self.partial.get(last.number, {}).values()
+            usage = check.recorded(None, state["sent_body"], ["".join(t) for t in texts])
+            attempts[-1] = replace(last, usage=usage)
+        return attempts
+
+    def _partial_text(self) -> str | None:
+        if not self.partial:
+            return None
+        texts = self.partial[max(self.partial)].get(0)
+        return "".join(texts) if texts else None
+
     # -- streaming display --
 
-    def _delta_sink(self, number: int) -> Callable[[StreamDelta], None] | None:
+    def _delta_sink(self, number: int) -> Callable[[StreamDelta], None]:
+        """Keeps the text of each streamed choice (an interrupted call records what arrived)
+        and hands deltas to the caller's sink, saying when a retry starts the answer over."""
         sink = self.on_delta
-        if sink is None:
-            return None
+        kept: dict[int, list[str]] = self.partial.setdefault(number, {})
         first = True
 
         def deliver(delta: StreamDelta) -> None:
             nonlocal first
+            if delta.text:
+                kept.setdefault(delta.choice, []).append(delta.text)
+            if sink is None:
+                return
             if first and self.shown and number > 1:
                 sink(StreamDelta(delta.choice, restart=True))
             first = False
@@ -258,49 +338,88 @@ class Call:
         reply: _Reply | None = None,
         error: RunnerError | None = None,
         interrupted: BaseException | None = None,
+        partial: str | None = None,
     ) -> tuple[LedgerRecord, Usage, Cost, float]:
-        """Build this call's ledger line, append it, and report it to whoever counts."""
+        """Build this call's ledger line, append it, and report it to whoever counts. If the
+        full line cannot be built or encoded, a minimal one (kind `internal`) is written; if
+        the ledger cannot take it, LedgerError carries the line."""
         parts = self.parts
         spec, settings, pre = parts.spec, parts.settings, parts.pre
-        usage = _sum_usage(attempts)
-        origin = _replayed(reply)
-        if origin is not None:  # a replayed answer costs what the recorded call cost
-            cost = origin.cost
-        else:
-            cost = parts.pricebook.cost_of_attempts(
-                attempts,
-                settings.model,
-                base_url=None if settings.mock else settings.base_url,
-                estimated=settings.mock,
-            )
         latency_ms = (time.perf_counter() - started) * 1000
-        record = build_line(
-            ts=ts,
-            spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
-            fingerprint=parts.fingerprint,
-            case=self.case,
-            row=self.row,
-            model=settings.model,
-            params=spec.params,
-            vars=pre.vars,
-            messages=self.state["messages"],
-            estimated_prompt=pre.prompt_tokens,
-            attempts=attempts,
-            usage=usage,
-            cost=cost,
-            latency_ms=latency_ms,
-            mock=settings.mock if origin is None else origin.mock,
-            content=settings.ledger_content,
-            has_schema=spec.output is not None,
-            completion=None if reply is None else reply.completion,
-            value=None if reply is None else reply.value,
-            values=() if reply is None else reply.values,
-            error=error,
-            interrupted=interrupted,
-            replayed=None if origin is None else origin.to_dict(),
-            output_mode=self.state["mode"],
-        )
-        parts.ledger.append(record)
+        origin = _replayed(reply)
+        usage, cost = Usage(), Cost(None, "unknown", reason="not priced: runner failed")
+        try:
+            usage = _sum_usage(attempts)
+            if origin is not None:  # a replayed answer costs what the recorded call cost
+                cost = origin.cost
+            else:
+                cost = parts.pricebook.cost_of_attempts(
+                    attempts,
+                    settings.model,
+                    base_url=None if settings.mock else settings.base_url,
+                    estimated=settings.mock,
+                )
+            record = build_line(
+                ts=ts,
+                spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
+                fingerprint=parts.fingerprint,
+                case=self.case,
+                row=self.row,
+                model=settings.model,
+                params=spec.params,
+                vars=pre.vars,
+                messages=self.state["messages"],
+                estimated_prompt=pre.prompt_tokens,
+                attempts=attempts,
+                usage=usage,
+                cost=cost,
+                latency_ms=latency_ms,
+                mock=settings.mock if origin is None else origin.mock,
+                content=settings.ledger_content,
+                has_schema=spec.output is not None,
+                completion=None if reply is None else reply.completion,
+                value=None if reply is None else reply.value,
+                values=() if reply is None else reply.values,
+                error=error,
+                interrupted=interrupted,
+                replayed=None if origin is None else origin.to_dict(),
+                output_mode=self.state["mode"],
+                partial_text=partial,
+            )
+            line = encode_line(record)
+        except Exception as exc:  # a bug in pricing or the line: record what is known
+            outcome = "succeeded" if reply is not None else "failed" if error else "interrupted"
+            record = minimal_line(
+                ts=ts,
+                spec=spec,
+                fingerprint=parts.fingerprint,
+                case=self.case,
+                row=self.row,
+                model=settings.model,
+                attempts=attempts,
+                usage=usage,
+                cost=cost,
+                latency_ms=latency_ms,
+                mock=settings.mock,
+                message=f"the call {outcome}, but its full line could not be built "
+                f"({type(exc).__name__}: {exc})",
+            )
+            line = encode_line(record)
+        try:
+            parts.ledger.append_line(line)
+        except LedgerError as exc:
+            outcome = "succeeded" if reply is not None else "failed" if error else "was interrupted"
+            raise LedgerError(
+                f"the call was sent and {outcome}, but it was NOT recorded: {exc.message}",
+                line=line.decode("utf-8").rstrip("\n"),
+            ) from exc
+        if usage.implausible:
+            warnings.warn(
+                "the server's usage looks implausible (" + "; ".join(usage.implausible) + "); "
+                "recorded as the server said it, flagged, and not priced",
+                RunnerWarning,
+                stacklevel=2,
+            )
         if parts.on_recorded is not None:
             parts.on_recorded(record, usage, cost, latency_ms)
         if self.on_record is not None:

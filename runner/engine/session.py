@@ -141,7 +141,8 @@ class Session:
     def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
         """Everything one call needs, resolved: settings, the preflight (user errors stop here:
         bad variables, a prompt that cannot fit, no key — no call, no line), the client, the
-        endpoint's guard, the ledger and prices."""
+        endpoint's guard, the ledger (checked writable: LedgerUnavailable, nothing sent) and
+        prices."""
         from runner.ledger.encoding import request_fingerprint
 
         settings = self.settings_for(spec)
@@ -162,6 +163,8 @@ class Session:
                 failures=spec.breaker.failures,
                 cooldown=spec.breaker.cooldown,
             )
+        ledger = self.ledger(settings.ledger_path)
+        ledger.check_writable()  # a line that cannot be written is found before paying for it
         return CallParts(
             spec=spec,
             settings=settings,
@@ -169,7 +172,7 @@ class Session:
             fingerprint=fingerprint,
             client=client,
             guard=guard,
-            ledger=self.ledger(settings.ledger_path),
+            ledger=ledger,
             pricebook=self.pricebook,
             on_recorded=self._count,
         )

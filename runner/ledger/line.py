@@ -10,10 +10,18 @@ from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from runner.errors import OutputError, OutputInvalid, RunnerError
-from runner.ledger.encoding import new_id, utc_timestamp, without_content
+from runner.ledger.encoding import encode_line, new_id, utc_timestamp, without_content
 from runner.types import Attempt, Completion, Cost, Message, Usage
 
-__all__ = ["LEDGER_VERSION", "ErrorInfo", "LedgerRecord", "SpecRef", "Status", "build_line"]
+__all__ = [
+    "LEDGER_VERSION",
+    "ErrorInfo",
+    "LedgerRecord",
+    "SpecRef",
+    "Status",
+    "build_line",
+    "minimal_line",
+]
 
 LEDGER_VERSION = 1
 
@@ -94,10 +102,12 @@ def build_line(
     interrupted: BaseException | None = None,
     replayed: Mapping[str, str] | None = None,
     output_mode: str | None = None,
+    partial_text: str | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
-    interrupted call; `replayed` ({from, id}) when the answer came from a replay ledger. With
-    `content` off, no prompt or reply text is kept in any field."""
+    interrupted call (with the text streamed before it stopped, if any); `replayed` ({from,
+    id}) when the answer came from a replay ledger. With `content` off, no prompt or reply text
+    is kept in any field."""
     status: Status = "ok"
     output: dict[str, Any] | None = None
     info: ErrorInfo | None = None
@@ -128,6 +138,8 @@ def build_line(
             "type": type(interrupted).__name__,
             "message": "the call was interrupted before it finished",
         }
+        if partial_text:
+            output = {"text": partial_text, "json": None}
     if request_id is None:
         request_id = next((a.request_id for a in reversed(attempts) if a.request_id), None)
     record: LedgerRecord = {
@@ -165,6 +177,66 @@ def build_line(
                 f"the reply does not match the output schema ({len(error.errors)} errors)"
             )
     return record
+
+
+def minimal_line(
+    *,
+    ts: datetime,
+    spec: Any,
+    fingerprint: str,
+    case: str | None,
+    row: str | None,
+    model: str,
+    attempts: Sequence[Attempt],
+    usage: Usage,
+    cost: Cost,
+    latency_ms: float,
+    mock: bool,
+    message: str,
+) -> LedgerRecord:
+    """The line written when the full one cannot be built or encoded (a bug): only values
+    known to be plain, status `error`, kind `internal`, and `message` saying how the call
+    ended. Attempts, usage and cost are kept when they can be written, else left empty."""
+    return {
+        "v": LEDGER_VERSION,
+        "id": new_id(),
+        "ts": utc_timestamp(ts),
+        "spec": {
+            "path": str(getattr(spec, "path", "?")) or "?",
+            "name": str(getattr(spec, "name", "")),
+            "sha256": str(getattr(spec, "sha256", "")),
+            "commit": None,
+            "dirty": None,
+        },
+        "request_sha256": fingerprint,
+        "case": case,
+        "row": row,
+        "model": model,
+        "served_model": None,
+        "params": {},
+        "vars": None,
+        "messages": None,
+        "status": "error",
+        "output": None,
+        "error": {"kind": "internal", "type": "InternalError", "message": message},
+        "attempts": _plain(lambda: [a.to_dict() for a in attempts], []),
+        "usage": _plain(usage.to_dict, Usage().to_dict()),
+        "cost": _plain(cost.to_dict, {"usd": None, "source": "unknown", "estimated": False}),
+        "latency_ms": round(latency_ms, 1),
+        "ttft_ms": None,
+        "request_id": next((a.request_id for a in reversed(attempts) if a.request_id), None),
+        "mock": mock,
+    }
+
+
+def _plain(make: Any, fallback: Any) -> Any:
+    """`make()` when it gives something JSON can write, else `fallback`."""
+    try:
+        value = make()
+        encode_line({"value": value})
+    except Exception:  # the values that broke the full line: leave them out
+        return fallback
+    return value
 
 
 def _error_info(error: RunnerError) -> ErrorInfo:

@@ -5,6 +5,7 @@ line (runner.ledger.line does) or encodes one (runner.ledger.encoding), and neve
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from runner.errors import LedgerError, RunnerWarning
+from runner.errors import LedgerError, LedgerUnavailable, RunnerWarning
 from runner.ledger.encoding import encode_line
 from runner.ledger.line import LEDGER_VERSION
 
@@ -30,6 +31,9 @@ __all__ = ["Ledger", "read_records"]
 # --- writing ---------------------------------------------------------------------------------
 
 _REOPEN_TRIES = 5
+# Below this much free space on the ledger's filesystem no new call is sent: its line (often a
+# few KiB, up to the size of its prompt and answer) might not fit.
+MIN_FREE_BYTES = 1 << 20
 
 
 class Ledger:
@@ -77,7 +81,10 @@ class Ledger:
     def append(self, record: Mapping[str, Any]) -> None:
         """Write `record` as one line. LedgerError when the file cannot take it; TypeError or
         ValueError when the record holds something JSON cannot (see `encode_line`)."""
-        line = encode_line(record)
+        self.append_line(encode_line(record))
+
+    def append_line(self, line: bytes) -> None:
+        """Write one encoded line (from `encode_line`). LedgerError when the file cannot take it."""
         with self._mutex:
             for _ in range(_REOPEN_TRIES):
                 fd = self._open()
@@ -91,6 +98,27 @@ class Ledger:
                     _unlock(fd)
                 self._close_fd()  # the path now names another file: follow it
             raise LedgerError(f"cannot write the ledger {self.path}: the file keeps being replaced")
+
+    def check_writable(self) -> None:
+        """Raise LedgerUnavailable when a line could not be appended now: the path cannot be
+        opened for appending (a directory, a path under a file, a read-only filesystem) or
+        its filesystem has less than MIN_FREE_BYTES free. Called before a request is sent, so
+        that no paid call goes unrecorded for a reason that was known in advance."""
+        with self._mutex:
+            try:
+                fd = self._open()
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and hasattr(os, "statvfs"):  # POSIX
+                    fs = os.statvfs(self.path)
+                    free = fs.f_bavail * fs.f_frsize
+                    if free < MIN_FREE_BYTES:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except LedgerError as exc:
+                raise LedgerUnavailable(f"{exc.message}; nothing was sent") from exc
+            except OSError as exc:
+                raise LedgerUnavailable(
+                    f"{self._error('write', exc).message}; nothing was sent"
+                ) from exc
 
     def close(self) -> None:
         """Close the file; a later append opens it again."""

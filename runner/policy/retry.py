@@ -37,6 +37,7 @@ async def call_with_retry(
     clock: Callable[[], float] = time.monotonic,
     random: Callable[[], float] = _random.random,
     on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
+    record: list[Attempt] | None = None,
 ) -> tuple[T, list[Attempt]]:
     """Run `attempt_fn(n)` (n = 1, 2, ...) until it succeeds or the policy gives up.
 
@@ -44,11 +45,16 @@ async def call_with_retry(
     `.attempts` filled in; anything that is not a RunnerError propagates at once, untouched.
     `deadline` (seconds) bounds the whole call: no wait is started that would end past it, and
     each try is cut (DeadlineExceeded) when it runs out. The cut uses the event loop's own
-    clock, so `clock` should agree with it outside tests.
+    clock, so `clock` should agree with it outside tests. `record`, when given, is filled with
+    the attempts as they end: a caller that is cancelled (Ctrl-C, SIGTERM) or meets an
+    exception that is not a RunnerError still has them, the last one as `interrupted` or
+    `internal`.
     """
     if deadline is not None and not (deadline > 0 and math.isfinite(deadline)):
         raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
     call: _Call[T] = _Call(attempt_fn, policy, deadline, clock, on_retry)
+    if record is not None:
+        call.attempts = record
     # The first try runs outside tenacity: setting up its machinery costs more than the rest
     # of this module on a call that succeeds at once, which is nearly every call. A failure
     # is then replayed to tenacity as its attempt 1, so waits, stops and records are the same.
@@ -117,6 +123,22 @@ class _Call(Generic[R]):
             result = await self._bounded(number, began)
         except RunnerError as exc:
             self.attempts.append(_failed_attempt(number, exc, waited, _ms(self.clock() - began)))
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt, Exception) as exc:
+            # Not ours to decide on, so it propagates untouched; but it is recorded, so that a
+            # caller that is cancelled, or meets a bug, still has every attempt made.
+            interrupted = not isinstance(exc, Exception)
+            self.attempts.append(
+                Attempt(
+                    number=number,
+                    outcome="interrupted" if interrupted else "internal",
+                    waited_s=waited,
+                    latency_ms=_ms(self.clock() - began),
+                    message="the attempt was interrupted before it finished"
+                    if interrupted
+                    else f"{type(exc).__name__}: {exc}",
+                )
+            )
             raise
         self.attempts.append(
             Attempt(

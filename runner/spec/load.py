@@ -275,15 +275,34 @@ def parse_var_args(args: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"--var {arg!r}: expected KEY=VALUE or KEY:=JSON")
         if typed:
             try:
-                result[key] = json.loads(value)
+                result[key] = json.loads(value, parse_constant=_no_constant)
             except json.JSONDecodeError as exc:
                 raise ConfigError(
                     f"--var {key}: the value after ':=' is not JSON ({exc.msg} at column "
                     f"{exc.colno}); use {key}=... for a plain string"
                 ) from exc
+            except (ValueError, RecursionError) as exc:  # NaN, 5000-digit numbers, deep nesting
+                raise ConfigError(
+                    f"--var {key}: the value after ':=' cannot be used: {_why_not(exc)}; "
+                    f"use {key}=... for a plain string"
+                ) from exc
         else:
             result[key] = value
     return result
+
+
+def _no_constant(name: str) -> Any:
+    """json.loads accepts NaN and Infinity, which JSON does not have: refuse them."""
+    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or infinity)")
+
+
+def _why_not(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    text = str(exc)
+    if "integer string conversion" in text:
+        return "a number has too many digits"
+    return text
 
 
 def load_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -304,13 +323,15 @@ def load_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _json_vars(file: str) -> dict[str, Any]:
     data = read_bytes(file, Path(file))
     try:
-        value = json.loads(data.decode("utf-8-sig"))
+        value = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"--vars-file {file}: not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"--vars-file {file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
         ) from exc
+    except (ValueError, RecursionError) as exc:  # NaN, 5000-digit numbers, deep nesting
+        raise ConfigError(f"--vars-file {file}: cannot be used: {_why_not(exc)}") from exc
     if not isinstance(value, dict):
         raise ConfigError(f"--vars-file {file}: must hold a mapping, not {value_kind(value)}")
     return value

@@ -20,6 +20,7 @@ from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError, listed
 from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest
 from runner.spec.templates import Template
+from runner.spec.values import json_value_issues
 from runner.types import Message
 
 __all__ = [
@@ -284,6 +285,13 @@ class PromptSpec:
 
         Without `inputs`, every variable the templates use is required. Raise InputsInvalid
         with one "pointer: problem" line per error."""
+        unsafe = json_value_issues(vars)
+        if unsafe:
+            lines = "\n".join(f"  {e}" for e in unsafe)
+            raise InputsInvalid(
+                f"{self.path}: variables the ledger could not record (nothing was sent):\n{lines}",
+                unsafe,
+            )
         prepared = copy_json(vars)
         if self.inputs is None:
             missing = sorted(self.variables - prepared.keys())

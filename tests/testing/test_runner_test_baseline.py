@@ -45,6 +45,7 @@ def test_the_baseline_replays_every_example(no_network: None, tmp_path: Path) ->
 def test_a_changed_prompt_fails_against_the_baseline(no_network: None, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")  # the project's root
     haiku = tmp_path / "prompts" / "haiku.yaml"
     haiku.write_text(
         haiku.read_text("utf-8").replace("temperature: 0.9", "temperature: 0.7"), "utf-8"

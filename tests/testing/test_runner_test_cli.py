@@ -57,6 +57,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the example prompts and schemas in the current directory (tmp_path)."""
     shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")  # the project's root
     return tmp_path
 
 

@@ -1,0 +1,80 @@
+"""What a template variable may hold: JSON that every reader of the ledger can read back. A value
+JSON cannot carry (NaN, an infinity, a non-string key, an integer beyond 64 bits, bytes, sets,
+other objects) is found here, before anything is rendered or sent, and named by its path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from runner.schema.wording import json_pointer
+
+__all__ = ["MAX_VALUE_DEPTH", "json_value_issues"]
+
+# Integers beyond the signed 64-bit range are refused: many JSON readers (jq, JavaScript,
+# DuckDB, Go's int64) would round or reject them, so the ledger could not be read back as written.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+MAX_VALUE_DEPTH = 100
+_SHOWN = 5  # issues listed before "and N more"
+
+
+def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
+    """One `pointer: problem` line per value in `variables` that JSON cannot carry (at most a
+    few); empty when every value is plain JSON (str, int, finite float, bool, None, list or
+    tuple, dict with string keys)."""
+    issues: list[str] = []
+    todo: list[tuple[tuple[str | int, ...], Any]] = [((), dict(variables))]
+    while todo and len(issues) < _SHOWN:
+        path, value = todo.pop()
+        problem = _problem(value, len(path))
+        if problem is not None:
+            issues.append(f"{json_pointer(list(path)) or '/'}: {problem}")
+            continue
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    issues.append(
+                        f"{json_pointer(list(path)) or '/'}: a key of type {type(key).__name__} "
+                        f"({_short(key)}): JSON object keys are strings"
+                    )
+                    continue
+                todo.append(((*path, key), item))
+        elif isinstance(value, list | tuple):
+            todo.extend(((*path, i), item) for i, item in enumerate(value))
+    return sorted(issues)
+
+
+def _problem(value: Any, depth: int) -> str | None:
+    if value is None or isinstance(value, str | bool):
+        return None
+    if isinstance(value, int):
+        if _INT_MIN <= value <= _INT_MAX:
+            return None
+        return (
+            "an integer beyond the 64-bit range cannot be read back exactly by most JSON readers; "
+            "pass it as a string (KEY=VALUE)"
+        )
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return f"{value!r} is not a number JSON can carry (no NaN or infinity)"
+    if isinstance(value, Mapping | list | tuple):
+        if depth >= MAX_VALUE_DEPTH:
+            return f"nested deeper than {MAX_VALUE_DEPTH} levels"
+        return None
+    return (
+        f"a {type(value).__name__} value is not JSON "
+        "(use str, int, float, bool, None, list or dict)"
+    )
+
+
+def _short(key: Any) -> str:
+    if isinstance(key, int) and not _INT_MIN <= key <= _INT_MAX:
+        return "a huge integer"
+    try:
+        text = repr(key)
+    except Exception:  # a foreign object whose repr fails: its type says enough
+        return type(key).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
