@@ -63,6 +63,7 @@ OWNERS = {
     "yaml": {"spec"},
     "jsonschema": {"schema"},
     "jsonschema_rs": {"schema"},
+    "re2": {"schema"},
     "referencing": {"schema"},
     "duckdb": {"report"},
 }
