@@ -14,20 +14,11 @@ surrogates, and repetitions above 1000. This module imports re2 and nothing else
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import re2
 
-__all__ = [
-    "PatternError",
-    "compile_pattern",
-    "pattern_problem",
-    "schema_nodes",
-    "schema_patterns",
-    "search",
-    "translate",
-]
+__all__ = ["PatternError", "compile_pattern", "pattern_problem", "search", "translate"]
 
 MAX_REPEAT = 1000  # RE2's own limit on {n,m}
 _TOP = 0x10FFFF
@@ -311,11 +302,8 @@ class _Parser:
         return self.code_point(ord(c))
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
 def _is_hex(digits: str) -> bool:
-    return bool(digits) and all(d in _HEX for d in digits)
+    return bool(digits) and all(d in "0123456789abcdefABCDEF" for d in digits)
 
 
 def _char(code: int) -> str:
@@ -403,51 +391,3 @@ def _clean(text: str) -> str:
 def search(pattern: str, text: str) -> bool:
     """Whether the pattern matches anywhere in `text` (ECMA-262 `search`), in linear time."""
     return compile_pattern(pattern).search(_clean(text)) is not None
-
-
-# --- patterns inside a schema ------------------------------------------------------------------
-
-_ONE = frozenset(
-    {
-        "additionalProperties", "additionalItems", "items", "contains", "propertyNames", "not",
-        "if", "then", "else", "unevaluatedItems", "unevaluatedProperties", "contentSchema",
-    }
-)  # fmt: skip
-_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
-_MAP = frozenset(
-    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
-)
-
-_Path = tuple[str | int, ...]
-
-
-def schema_nodes(schema: Any, path: _Path = ()) -> Iterator[tuple[_Path, Mapping[str, Any]]]:
-    """Every schema object inside `schema` (itself included), with its path, walking only the
-    places that hold schemas: never `const`, `enum`, `default` or unknown keywords, which hold
-    data."""
-    stack: list[tuple[Any, _Path]] = [(schema, path)]
-    while stack:
-        node, at = stack.pop()
-        if not isinstance(node, Mapping):
-            continue
-        yield at, node
-        for key, value in node.items():
-            if key in _MAP and isinstance(value, Mapping):
-                stack.extend((sub, at + (key, name)) for name, sub in value.items())
-            elif key in _LIST and isinstance(value, list):
-                stack.extend((sub, at + (key, i)) for i, sub in enumerate(value))
-            elif key in _ONE:
-                stack.append((value, at + (key,)))
-
-
-def schema_patterns(schema: Any) -> Iterator[tuple[_Path, str]]:
-    """Every regular expression a schema uses, with its path: `pattern` values and
-    `patternProperties` names."""
-    for at, node in schema_nodes(schema):
-        pattern = node.get("pattern")
-        if isinstance(pattern, str):
-            yield at + ("pattern",), pattern
-        names = node.get("patternProperties")
-        if isinstance(names, Mapping):
-            for name in names:
-                yield at + ("patternProperties", name), str(name)

@@ -25,6 +25,7 @@ from jsonschema.protocols import Validator
 
 from runner.schema import regex
 from runner.schema.formats import FORMATS, is_regex
+from runner.schema.patterns import RE2_KEYWORDS, pattern_issues, rs_patterns
 from runner.schema.refs import ref_issues
 from runner.schema.strict import STRICT_FORMATS, strict_mode_issues
 from runner.schema.wording import (
@@ -84,60 +85,8 @@ def _no_remote(uri: str) -> referencing.Resource[Any]:
 _REGISTRY: referencing.Registry[Any] = referencing.Registry(retrieve=_no_remote)  # type: ignore[call-arg]
 
 
-# --- patterns: RE2, never Python's backtracking `re` --------------------------------------------
-
-
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
-    if validator.is_type(instance, "string") and not regex.search(pattern, instance):
-        yield jsonschema.exceptions.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-def _pattern_properties(
-    validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any
-) -> Iterator[Any]:
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in patterns.items():
-        for key, value in instance.items():
-            if regex.search(pattern, key):
-                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
-
-
-def _additional_properties(
-    validator: Any, extra: Any, instance: Any, schema: Mapping[str, Any]
-) -> Iterator[Any]:
-    if not validator.is_type(instance, "object"):
-        return
-    extras = [key for key in instance if not _declared(schema, key)]
-    if validator.is_type(extra, "object"):
-        for key in extras:
-            yield from validator.descend(instance[key], extra, path=key)
-    elif extra is False and extras:
-        names = ", ".join(repr(key) for key in sorted(extras))
-        if "patternProperties" in schema:
-            patterns = ", ".join(repr(p) for p in sorted(schema["patternProperties"]))
-            verb = "does" if len(extras) == 1 else "do"
-            message = f"{names} {verb} not match any of the regexes: {patterns}"
-        else:
-            verb = "was" if len(extras) == 1 else "were"
-            message = f"Additional properties are not allowed ({names} {verb} unexpected)"
-        yield jsonschema.exceptions.ValidationError(message)
-
-
-def _declared(schema: Mapping[str, Any], key: str) -> bool:
-    """Whether `properties` or `patternProperties` cover a key (so it is not additional)."""
-    if key in schema.get("properties", {}):
-        return True
-    return any(regex.search(p, key) for p in schema.get("patternProperties", {}))
-
-
-_RE2_KEYWORDS = {
-    "pattern": _pattern,
-    "patternProperties": _pattern_properties,
-    "additionalProperties": _additional_properties,
-}
 _DRAFTS: tuple[type[Validator], ...] = tuple(
-    jsonschema.validators.extend(cls, _RE2_KEYWORDS)  # type: ignore[no-untyped-call]
+    jsonschema.validators.extend(cls, RE2_KEYWORDS)  # type: ignore[no-untyped-call]
     for cls in (
         jsonschema.Draft202012Validator,
         jsonschema.Draft201909Validator,
@@ -149,26 +98,6 @@ _DRAFTS: tuple[type[Validator], ...] = tuple(
 _DIALECTS: dict[str, type[Validator]] = {
     str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")).rstrip("#"): cls for cls in _DRAFTS
 }
-
-
-def _pattern_issues(schema: Any) -> Iterator[SchemaIssue]:
-    """A pattern runner cannot run in linear time, and patternProperties next to
-    unevaluatedProperties (jsonschema would run those patterns on Python's `re`)."""
-    found = list(regex.schema_patterns(schema))
-    for path, pattern in found:
-        problem = regex.pattern_problem(pattern)
-        if problem is not None:
-            yield issue_at(path, f"{pattern!r} is not a valid regex: {problem}", "format")
-    nodes = [node for _, node in regex.schema_nodes(schema)]
-    if any("patternProperties" in n for n in nodes) and any(
-        "unevaluatedProperties" in n for n in nodes
-    ):
-        yield issue_at(
-            (),
-            "patternProperties cannot be used together with unevaluatedProperties "
-            "(runner runs every pattern in linear time, and that combination would not)",
-            "patternProperties",
-        )
 
 
 def _validator_class(schema: Mapping[str, Any] | bool) -> type[Validator] | None:
@@ -210,7 +139,7 @@ def _fast_validator(schema: Mapping[str, Any] | bool) -> Any:
         return None
     try:
         return jsonschema_rs.validator_for(
-            _rs_patterns(schema),
+            rs_patterns(schema),
             validate_formats=True,
             formats={"regex": is_regex},
             retriever=_no_fetch,
@@ -218,24 +147,6 @@ def _fast_validator(schema: Mapping[str, Any] | bool) -> Any:
         )
     except Exception:  # any refusal just means "use jsonschema alone"
         return None
-
-
-def _rs_patterns(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the schema with every pattern as jsonschema-rs must read it; ValueError when
-    a pattern cannot be used or a `$ref` points into patternProperties (its keys change)."""
-    copy: dict[str, Any] = json.loads(json.dumps(schema))
-    nodes = [node for _, node in regex.schema_nodes(copy)]
-    if any("patternProperties" in str(node.get("$ref", "")) for node in nodes):
-        raise ValueError("a $ref points into patternProperties, whose names are rewritten")
-    for node in nodes:
-        if not isinstance(node, dict):
-            continue
-        if isinstance(node.get("pattern"), str):
-            node["pattern"] = regex.translate(node["pattern"])[1]
-        names = node.get("patternProperties")
-        if isinstance(names, dict):
-            node["patternProperties"] = {regex.translate(k)[1]: v for k, v in names.items()}
-    return copy
 
 
 def _no_fetch(uri: str) -> Any:
@@ -256,7 +167,7 @@ class SchemaValidator:
         cls = _validator_class(schema)
         if cls is None:
             raise ValueError(f"unknown JSON Schema dialect: {schema['$schema']!r}")  # type: ignore[index]
-        for issue in _pattern_issues(schema):
+        for issue in pattern_issues(schema):
             raise ValueError(f"the schema cannot be used: {issue}")
         self.schema = schema
         self._validator = cls(schema, format_checker=FORMATS, registry=_REGISTRY)
@@ -441,7 +352,7 @@ def _check_canonical(canonical: str) -> tuple[SchemaIssue, ...]:
     meta = cls(cls.META_SCHEMA, format_checker=FORMATS)
     issues = [_meta_issue(e) for e in meta.iter_errors(schema)]
     if not issues:
-        issues.extend(_pattern_issues(schema))
+        issues.extend(pattern_issues(schema))
         issues.extend(ref_issues(schema))
     return tuple(sorted_issues(issues))
 
