@@ -53,16 +53,19 @@ class Usage:
 
     @classmethod
     def from_api(cls, usage: Mapping[str, Any] | None) -> Usage | None:
-        """Read OpenAI's `usage` object; None when the server sent none."""
+        """Read OpenAI's `usage` object; None when the server sent none. ValueError when a
+        count is not a non-negative whole number (a server's bug must not pass for usage)."""
         if not usage:
             return None
         prompt_details = usage.get("prompt_tokens_details") or {}
         completion_details = usage.get("completion_tokens_details") or {}
+        if not isinstance(prompt_details, Mapping) or not isinstance(completion_details, Mapping):
+            raise ValueError("the usage details are not objects")
         return cls(
-            prompt=int(usage.get("prompt_tokens") or 0),
-            completion=int(usage.get("completion_tokens") or 0),
-            cached=int(prompt_details.get("cached_tokens") or 0),
-            reasoning=int(completion_details.get("reasoning_tokens") or 0),
+            prompt=_count(usage.get("prompt_tokens"), "prompt_tokens"),
+            completion=_count(usage.get("completion_tokens"), "completion_tokens"),
+            cached=_count(prompt_details.get("cached_tokens"), "cached_tokens"),
+            reasoning=_count(completion_details.get("reasoning_tokens"), "reasoning_tokens"),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -73,6 +76,19 @@ class Usage:
             "reasoning": self.reasoning,
             "total": self.total,
         }
+
+
+def _count(value: Any, name: str) -> int:
+    """A token count as servers send it: an integer, a whole float, or digits in a string."""
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    raise ValueError(f"{name} is {str(value)[:40]!r}, not a token count")
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def api_error(content: bytes) -> dict[str, Any] | None:
     OpenAI-compatible servers send; None when the body is not JSON."""
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
@@ -165,6 +165,8 @@ def error_from_response(
         message = flat[:200] if flat and not flat.startswith("<") else reason or "no message"
         type_ = code = param = None
     request_id = headers.get("x-request-id")
+    if request_id is not None and len(request_id) > 256:
+        request_id = None  # not a request id: an echo of something else
     details = ", ".join(
         x for x in (type_, code and f"code {code}", param and f"param {param}") if x
     )
