@@ -13,6 +13,7 @@ The tree (kept in step with docs/errors.md)::
     │  ├─ ReadTimedOut          retryable, kind "timeout"
     │  │  └─ DeadlineExceeded   the whole call ran out of time, not retryable
     │  ├─ StreamBroken          malformed or truncated SSE, retryable, kind "connection"
+    │  │  └─ ReplyTooLarge      past the size cap, not retryable, kind "reply_too_large"
     │  └─ HTTPStatusFailure     .status, .body_excerpt, .type, .code, .param, .headers
     │     ├─ RateLimited        429, .retry_after, retryable, kind "rate_limit"
     │     ├─ ServerFailed       5xx, 408, 409, retryable, kind "server_error"
@@ -83,6 +84,7 @@ __all__ = [
     "RateLimited",
     "ReadTimedOut",
     "Rejected",
+    "ReplyTooLarge",
     "RunnerError",
     "RunnerWarning",
     "ServerFailed",
@@ -259,6 +261,13 @@ class StreamBroken(ProviderError):
 
     retryable = True
     kind = "connection"
+
+
+class ReplyTooLarge(StreamBroken):
+    """A reply past the client's size cap (`max_reply_bytes`): not read further, not retried."""
+
+    retryable = False
+    kind = "reply_too_large"
 
 
 class HTTPStatusFailure(ProviderError):

@@ -65,6 +65,7 @@ OWNERS = {
     "yaml": {"spec"},
     "jsonschema": {"schema"},
     "jsonschema_rs": {"schema"},
+    "re2": {"schema", "mock"},  # the mock checks its pattern samples on RE2 too (linear)
     "referencing": {"schema"},
     "duckdb": {"report"},
 }
@@ -98,10 +99,8 @@ def _imports(path: Path) -> list[tuple[str, int]]:
                     found.append((f"{parent}.{node.module}", node.lineno))
                 else:
                     found.extend((f"{parent}.{a.name}", node.lineno) for a in node.names)
-            elif node.module == "runner":
-                found.extend((f"runner.{a.name}", node.lineno) for a in node.names)
-            elif node.module:
-                found.append((node.module, node.lineno))
+            elif node.module:  # `from pkg import mod` imports the module pkg.mod
+                found.extend((f"{node.module}.{a.name}", node.lineno) for a in node.names)
     return found
 
 

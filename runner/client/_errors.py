@@ -100,7 +100,7 @@ def api_error(content: bytes) -> dict[str, Any] | None:
     OpenAI-compatible servers send; None when the body is not JSON."""
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
@@ -158,7 +158,10 @@ def error_from_response(
         # An HTML page from a proxy says nothing useful in its first 200 characters.
         message = flat[:200] if flat and not flat.startswith("<") else reason or "no message"
         type_ = code = param = None
-    request_id = _masked(headers.get("x-request-id"), redact)
+    request_id = headers.get("x-request-id")
+    if request_id is not None and len(request_id) > 256:
+        request_id = None  # not a request id: an echo of something else
+    request_id = _masked(request_id, redact)
     details = ", ".join(
         x for x in (type_, code and f"code {code}", param and f"param {param}") if x
     )

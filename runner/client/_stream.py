@@ -13,6 +13,14 @@ from typing import Any
 import httpx2
 
 from runner.client._errors import api_error
+from runner.client._reply import (
+    MAX_CHOICES,
+    MAX_TOOL_CALLS,
+    Malformed,
+    clean_call,
+    short_text,
+    usage_from,
+)
 from runner.errors import StreamBroken
 from runner.types import Choice, Completion, StreamDelta, Usage
 
@@ -45,17 +53,16 @@ class _ChoiceParts:
 
 
 # Fragments of these fields are concatenated; any other string field keeps its first value
-# (some servers repeat the id and name on every fragment).
+# (some servers repeat the id and name on every fragment). Only the documented fields of a tool
+# call are kept (runner.client._reply.clean_call), so a fragment cannot nest anything deeper.
 _CONCATENATED = frozenset({"arguments", "input"})
 
 
-def _merge(into: dict[str, Any], fragment: Mapping[str, Any]) -> None:
-    for key, value in fragment.items():
-        if key == "index" or value is None:
-            continue
-        if isinstance(value, Mapping):
-            _merge(into.setdefault(key, {}), value)
-        elif key in _CONCATENATED and isinstance(value, str):
+def _merge(into: dict[str, Any], fragment: Mapping[str, Any], field: str) -> None:
+    for key, value in clean_call(fragment, field).items():
+        if isinstance(value, dict):
+            _merge(into.setdefault(key, {}), value, f"{field}.{key}")
+        elif key in _CONCATENATED:
             into.setdefault(key, []).append(value)
         elif key not in into or into[key] in ("", None):
             into[key] = value
@@ -77,7 +84,7 @@ class StreamAssembler:
         self.url, self.request_id, self.n, self.on_delta, self.t0 = url, request_id, n, on_delta, t0
         self.choices: dict[int, _ChoiceParts] = {}
         self.meta: dict[str, Any] = {}
-        self.usage: Any = None
+        self.usage: Usage | None = None
         self.ttft_ms: float | None = None
         self.done = False
         self._pending: list[StreamDelta] = []
@@ -96,18 +103,23 @@ class StreamAssembler:
             chunk = json.loads(data)
         except ValueError:
             self._fail(f"malformed event stream from {self.url}: data is not JSON: {data[:80]!r}")
+        except RecursionError:
+            self._fail(f"malformed event stream from {self.url}: data nests too deeply to read")
         if not isinstance(chunk, dict):
             self._fail(f"malformed event stream from {self.url}: data is not an object")
         if "error" in chunk and not chunk.get("choices"):
             self._fail(self._error_text(data))
         if not self.meta:
-            self.meta = {k: chunk.get(k) for k in ("id", "model", "system_fingerprint")}
-        if chunk.get("usage") is not None:
-            self.usage = chunk["usage"]  # read (and, when unreadable, flagged) by Usage.from_api
+            self.meta = {k: short_text(chunk.get(k)) for k in ("id", "model", "system_fingerprint")}
         try:
-            for item in chunk.get("choices") or ():
+            if chunk.get("usage") is not None:  # unreadable counts come back flagged
+                self.usage = usage_from(chunk["usage"])
+            choices = chunk.get("choices") or []
+            if not isinstance(choices, list):
+                raise Malformed("choices is not a list")
+            for item in choices:
                 self._feed_choice(item)
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, TypeError, Malformed) as exc:
             self._pending.clear()
             self._fail(f"malformed event stream from {self.url}: {exc}")
         if self._pending and self.on_delta is not None:
@@ -119,9 +131,7 @@ class StreamAssembler:
         return False
 
     def _feed_choice(self, item: dict[str, Any]) -> None:
-        index = item.get("index", 0)
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise TypeError(f"a choice's index is {type(index).__name__}, not an integer")
+        index = _index(item.get("index", 0), "choice index", MAX_CHOICES)
         parts = self.choices.get(index)
         if parts is None:
             parts = self.choices[index] = _ChoiceParts()
@@ -145,15 +155,13 @@ class StreamAssembler:
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, refusal=refusal))
         for call in delta.get("tool_calls") or ():
-            position = call.get("index", 0)
-            if isinstance(position, bool) or not isinstance(position, int):
-                raise TypeError(f"a tool call's index is {type(position).__name__}, not an integer")
-            _merge(parts.tools.setdefault(position, {}), call)
+            slot = _index(call.get("index", 0), "tool call index", MAX_TOOL_CALLS)
+            _merge(parts.tools.setdefault(slot, {}), call, "tool call")
             self._first_token()
         if delta.get("function_call"):
             if parts.function is None:
                 parts.function = {}
-            _merge(parts.function, delta["function_call"])
+            _merge(parts.function, delta["function_call"], "function_call")
             self._first_token()
         if item.get("finish_reason"):
             parts.finish = _str(item["finish_reason"], "finish_reason")
@@ -182,10 +190,10 @@ class StreamAssembler:
                     f"for choice {missing[0]}; the answer must start over"
                 )
         return Completion(
-            id=str(self.meta.get("id") or ""),
-            model=str(self.meta.get("model") or model),
+            id=self.meta.get("id") or "",
+            model=self.meta.get("model") or model,
             choices=tuple(self.choices[i].choice(i) for i in sorted(self.choices)),
-            usage=Usage.from_api(self.usage),
+            usage=self.usage,
             request_id=self.request_id,
             latency_ms=(time.perf_counter() - self.t0) * 1000,
             ttft_ms=self.ttft_ms,
@@ -196,6 +204,12 @@ class StreamAssembler:
     def _finished(self, index: int) -> bool:
         parts = self.choices.get(index)
         return parts is not None and parts.finish is not None
+
+
+def _index(value: Any, field: str, limit: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < limit:
+        return value
+    raise Malformed(f"{field} {str(value)[:40]!r} is not an index below {limit}")
 
 
 def _str(value: Any, field: str) -> str:

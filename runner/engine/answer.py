@@ -90,6 +90,13 @@ def _choice_value(
             errors=[f"/: not JSON: {exc.msg}"],
             **kw,
         ) from None
+    except (ValueError, RecursionError) as exc:  # nested past the parser, or a 5000-digit number
+        why = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)[:100]
+        raise OutputInvalid(
+            f"{where}the reply is JSON runner cannot read ({why})",
+            errors=[f"/: unreadable JSON: {why}"],
+            **kw,
+        ) from None
     validator = compile_validator(output.schema)
     if not validator.is_valid(value):
         issues = [str(i) for i in validator.issues(value)]

@@ -12,12 +12,25 @@ from collections.abc import Mapping, Sequence
 from random import Random
 from typing import Any
 
-from runner.mock.scalars import number_value, singular, string_value
+from runner.mock.scalars import MAX_STRING, number_value, singular, string_value
 
-__all__ = ["generate_instance", "invalid_json"]
+__all__ = [
+    "MAX_CHARACTERS",
+    "MAX_ITEMS",
+    "MAX_STRING",
+    "MAX_VALUES",
+    "generate_instance",
+    "invalid_json",
+]
 
 _SOFT_DEPTH = 5  # past this nesting, prefer choices that end a recursive schema
 _HARD_DEPTH = 48  # still nesting here: the schema has no finite instance
+# The most one instance may hold, so that no schema makes the server work for long: a value
+# (string, array, object) asked for larger than these is refused before anything is built.
+MAX_VALUES = 20_000  # values in one instance, nested ones included
+MAX_CHARACTERS = 200_000  # characters of all its strings together
+MAX_ITEMS = 10_000  # items of one array, properties of one object
+_MAX_CHECKS = 100_000  # steps of the search for a finite branch of a recursive schema
 _ANNOTATIONS = frozenset({"description", "title", "$comment", "examples", "default", "deprecated"})
 _GENERIC_NAMES = frozenset({"name", "title", "label", "value"})
 
@@ -30,7 +43,10 @@ def generate_instance(schema: Mapping[str, Any] | bool, rng: Random, *, hint: st
     root = schema if isinstance(schema, Mapping) else {}
     if schema is False:
         raise ValueError("the schema `false` accepts no value")
-    return _Generator(root, rng).value(schema, 0, hint)
+    try:
+        return _Generator(root, rng).value(schema, 0, hint)
+    except RecursionError:
+        raise ValueError("the schema's references go round without an end") from None
 
 
 def invalid_json(schema: Mapping[str, Any], instance: Any, rng: Random) -> str:
@@ -62,6 +78,9 @@ class _Generator:
     def __init__(self, root: Mapping[str, Any], rng: Random) -> None:
         self.root = root
         self.rng = rng
+        self.values = 0
+        self.characters = 0
+        self.checks = 0
         # Keyed by id(): the schema is kept in the value so its id cannot be reused meanwhile.
         self._finite_memo: dict[tuple[int, frozenset[str]], tuple[Any, bool]] = {}
 
@@ -101,6 +120,9 @@ class _Generator:
             raise ValueError("the schema `false` accepts no value")
         if depth > _HARD_DEPTH:
             raise ValueError(f"the schema nests deeper than {_HARD_DEPTH} levels without an end")
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise ValueError(f"the schema asks for more than {MAX_VALUES:,} values in one answer")
         if "$ref" in schema:
             return self.value(self.resolved(schema), depth + 1, hint)
         deep = depth >= _SOFT_DEPTH
@@ -126,7 +148,13 @@ class _Generator:
         if kind == "array":
             return self._array(schema, depth, deep, hint)
         if kind == "string":
-            return string_value(schema, hint, self.rng)
+            text = string_value(schema, hint, self.rng)
+            self.characters += len(text)
+            if self.characters > MAX_CHARACTERS:
+                raise ValueError(
+                    f"the schema asks for more than {MAX_CHARACTERS:,} characters in one answer"
+                )
+            return text
         if kind in ("integer", "number"):
             return number_value(schema, kind == "integer", hint, self.rng)
         if kind == "boolean":
@@ -159,6 +187,9 @@ class _Generator:
         """Whether `schema` has an instance that does not go through a $ref in `visiting`."""
         if not isinstance(schema, Mapping):
             return schema is not False
+        self.checks += 1
+        if self.checks > _MAX_CHECKS:
+            raise ValueError("the schema's references are too tangled to find a finite value")
         memo_key = (id(schema), visiting)
         if memo_key not in self._finite_memo:
             self._finite_memo[memo_key] = (schema, self._finite(schema, visiting))
@@ -201,7 +232,7 @@ class _Generator:
             if extra is False:
                 raise ValueError(f"required property {name!r} is not allowed by the schema")
             out[name] = self.value(extra if isinstance(extra, Mapping) else {}, depth + 1, name)
-        wanted = int(schema.get("minProperties", 0))
+        wanted = _bounded(schema, "minProperties")
         if not props and isinstance(extra, Mapping) and not deep:
             wanted = max(wanted, self.rng.randint(1, 2))
         index = 1
@@ -217,7 +248,7 @@ class _Generator:
     def _array(self, schema: Mapping[str, Any], depth: int, deep: bool, hint: str) -> list[Any]:
         prefix = list(schema.get("prefixItems", ()))
         items = schema.get("items", {})
-        lo = int(schema.get("minItems", 0))
+        lo = _bounded(schema, "minItems")
         hi = schema.get("maxItems")
         if items is False:
             hi = len(prefix) if hi is None else min(int(hi), len(prefix))
@@ -244,6 +275,14 @@ class _Generator:
             seen.add(key)
             out.append(item)
         return out
+
+
+def _bounded(schema: Mapping[str, Any], keyword: str) -> int:
+    """A minItems / minProperties the mock server can meet; ValueError past MAX_ITEMS."""
+    wanted = int(schema.get(keyword, 0))
+    if wanted > MAX_ITEMS:
+        raise ValueError(f"{keyword} {wanted} is more than the mock server makes ({MAX_ITEMS:,})")
+    return wanted
 
 
 def _infer_type(schema: Mapping[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Strings that match a regular expression, for `pattern` in the mock server's schemas: a small
-parser of the common regex subset and a sampler over it, checked with `re.search`. Every random
-choice comes from the caller's `random.Random`; it imports nothing of runner and refuses
-(ValueError) the constructs it cannot sample.
+parser of the common regex subset and a sampler over it, checked with RE2's `search` (linear in
+the text, so no pattern can make the check backtrack for long). Every random choice comes from
+the caller's `random.Random`; it imports nothing of runner and refuses (ValueError) the
+constructs it cannot sample, and samples longer than MAX_SAMPLE characters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import string
 from random import Random
 from typing import Any
 
-__all__ = ["pattern_sample"]
+import re2
+
+__all__ = ["MAX_SAMPLE", "pattern_sample"]
+
+MAX_SAMPLE = 100_000  # characters of one sample
+_MAX_REPEAT = 1_000  # a repetition samples at most this many copies above its minimum
+_RE2 = re2.Options()
+_RE2.log_errors = False
 
 
 _DIGITS = string.digits
@@ -29,20 +37,26 @@ _CONTROL = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "0": "\0"}
 _UNSUPPORTED_ESCAPES = set("bBkpPX") | set("123456789")
 
 # Parsed nodes: ("chars", str) one character from the set; ("seq", [node]); ("alt", [node]);
-# ("rep", node, min, max).
+# ("rep", node, min, max); ("anchor", "^" | "$").
 _Node = tuple[Any, ...]
 
 
 def pattern_sample(pattern: str, rng: Random) -> str:
-    """Return a string that `re.search(pattern, ...)` accepts; ValueError for constructs it does
+    """Return a string that the pattern matches (`re.search`); ValueError for constructs it does
     not support (lookarounds, backreferences, word boundaries, inline flags)."""
     try:
-        compiled = re.compile(pattern)
+        re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"invalid pattern {pattern!r}: {exc}") from exc
     node = _parse_pattern(pattern)
+    try:
+        compiled = re2.compile(_as_re2(node), _RE2)
+    except re2.error as exc:
+        raise ValueError(
+            f"pattern {pattern!r} is not supported by the mock server: {exc}"
+        ) from None
     for _ in range(20):
-        text = _emit(node, rng)
+        text = _emit(node, rng, [MAX_SAMPLE])
         if compiled.search(text):
             return text
     raise ValueError(f"cannot make a string matching pattern {pattern!r}")
@@ -93,11 +107,13 @@ def _parse_atom(p: str, i: int) -> tuple[_Node, int]:
     if c == "[":
         return _parse_class(p, i + 1)
     if c in "^$":
-        return ("seq", []), i + 1
+        return ("anchor", c), i + 1
     if c == ".":
         return ("chars", string.ascii_letters + _DIGITS), i + 1
     if c == "\\":
         chars, i = _parse_escape(p, i + 1)
+        if not chars:  # \A, \Z, \z
+            return ("anchor", "^" if p[i - 1] == "A" else "$"), i
         return ("chars", chars), i
     return ("chars", c), i + 1
 
@@ -167,14 +183,37 @@ def _parse_quantifier(p: str, i: int, atom: _Node) -> tuple[_Node, int]:
     return ("rep", atom, low, high), i
 
 
-def _emit(node: _Node, rng: Random) -> str:
+def _as_re2(node: _Node) -> str:
+    """The parsed pattern written for RE2 (every character escaped), to check samples with."""
     kind = node[0]
+    if kind == "anchor":
+        return "^" if node[1] == "^" else "$"
     if kind == "chars":
+        return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(set(node[1]))) + "]"
+    if kind == "seq":
+        return "".join(_as_re2(n) for n in node[1])
+    if kind == "alt":
+        return "(?:" + "|".join(_as_re2(n) for n in node[1]) + ")"
+    _, inner, low, high = node
+    top = "" if high is None or high > low + _MAX_REPEAT else str(high)
+    return f"(?:{_as_re2(inner)}){{{low},{top}}}"
+
+
+def _emit(node: _Node, rng: Random, room: list[int]) -> str:
+    """A sample of `node`; `room` holds how many more characters the sample may take."""
+    kind = node[0]
+    if kind == "anchor":
+        return ""
+    if kind == "chars":
+        room[0] -= 1
+        if room[0] < 0:
+            raise ValueError(f"the pattern asks for samples longer than {MAX_SAMPLE:,} characters")
         return rng.choice(node[1]) if node[1] else ""
     if kind == "seq":
-        return "".join(_emit(n, rng) for n in node[1])
+        return "".join(_emit(n, rng, room) for n in node[1])
     if kind == "alt":
-        return _emit(rng.choice(node[1]), rng)
+        return _emit(rng.choice(node[1]), rng, room)
     _, inner, low, high = node
-    count = rng.randint(low, low + 3 if high is None else high)
-    return "".join(_emit(inner, rng) for _ in range(count))
+    top = low + 3 if high is None else min(high, low + _MAX_REPEAT)
+    count = rng.randint(low, top)
+    return "".join(_emit(inner, rng, room) for _ in range(count))

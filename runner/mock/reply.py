@@ -136,9 +136,10 @@ def _generate(
         value = generate_instance(schema, rng, hint=name)
         if invalid:
             return invalid_json(schema, value, rng)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         # TypeError/AttributeError: a malformed schema ("properties": []), which the real API
-        # rejects with a 400 too.
+        # rejects with a 400 too; OverflowError: bounds of Infinity; RecursionError: a const
+        # nested too deeply to copy.
         raise api_error(
             400,
             f"Invalid schema for {what} '{name}': the mock server cannot generate a value for "

@@ -14,7 +14,9 @@ from typing import Any
 
 from runner.mock.regex import pattern_sample
 
-__all__ = ["number_value", "prose", "singular", "string_value"]
+__all__ = ["MAX_STRING", "number_value", "prose", "singular", "string_value"]
+
+MAX_STRING = 100_000  # the longest string the mock server makes; a longer minLength is refused
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -116,9 +118,12 @@ def _multiple(
     first, last = math.ceil(a / step), math.floor(b / step)
     if first > last:
         first, last = last, first
+    # At most 200 candidates in order: a range of 10^24 multiples must not be listed.
     text = repr(float(step))
     decimals = 12 if "e" in text else len(text.split(".")[1])
-    for k in [rng.randint(first, last) for _ in range(12)] + list(range(first, last + 1))[:200]:
+    for k in [rng.randint(first, last) for _ in range(12)] + list(
+        range(first, min(last, first + 199) + 1)
+    ):
         value: int | float = round(k * step, decimals)
         if float(value).is_integer() and (integer or not isinstance(step, float)):
             value = int(value)
@@ -137,6 +142,8 @@ def string_value(schema: Mapping[str, Any], hint: str, rng: Random) -> str:
     """Return a string for `schema`: by pattern, else by format, else a plausible word for
     `hint` fitted to minLength/maxLength; ValueError when none fits."""
     lo = int(schema.get("minLength", 0))
+    if lo > MAX_STRING:
+        raise ValueError(f"minLength {lo} is more than the mock server makes ({MAX_STRING:,})")
     hi = schema.get("maxLength")
     top = None if hi is None else int(hi)
     if top is not None and lo > top:
@@ -158,8 +165,13 @@ def string_value(schema: Mapping[str, Any], hint: str, rng: Random) -> str:
 
 
 def _fit(text: str, lo: int, hi: int | None, rng: Random) -> str:
-    while len(text) < lo:
-        text += " " + rng.choice(_WORDS)
+    words = [text]
+    size = len(text)
+    while size < lo:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        size += len(word) + 1
+    text = " ".join(words)
     if hi is not None and len(text) > hi:
         text = text[:hi].rstrip() or text[:hi]
     if len(text) < lo:  # rstrip went below the minimum

@@ -44,6 +44,7 @@ __all__ = ["DEFAULT_MODELS", "create_app", "serve"]
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini")
 _DROP_MESSAGE = "runner mock server dropped the connection (fault injection)"
 _CACHE_SIZE = 4096  # answers and attempt counters kept per app, least recently used first out
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # a larger request body is refused (413) unread
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -97,12 +98,13 @@ class _State:
             self.attempts.popitem(last=False)
         return count
 
-    def answer(self, ask: Ask, seed: int, invalid: bool) -> Answer:
+    async def answer(self, ask: Ask, seed: int, invalid: bool) -> Answer:
         # Safe to cache: the answer is a pure function of the request, the seed and the flag.
+        # Built in a worker thread: a slow answer must not hold up other clients.
         key = (ask.key, seed, invalid)
         found = self.answers.pop(key, None)
         if found is None:
-            found = build_answer(ask, seed, invalid)
+            found = await asyncio.to_thread(build_answer, ask, seed, invalid)
         self.answers[key] = found
         if len(self.answers) > _CACHE_SIZE:
             self.answers.popitem(last=False)
@@ -149,14 +151,38 @@ def _error_reply(err: HTTPStatusFailure, request_id: str, started: float) -> _Re
     return _Reply(err.status, [body], headers)
 
 
+async def _body(request: Request) -> bytes:
+    """The request body, read up to MAX_REQUEST_BYTES; a 413 past it."""
+    declared = request.headers.get("content-length", "")
+    too_large = api_error(
+        413,
+        f"Request body too large: at most {MAX_REQUEST_BYTES} bytes.",
+        code="request_too_large",
+    )
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise too_large
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise too_large
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def _chat(request: Request) -> Response:
     started = time.perf_counter()
     state: _State = request.app.state.mock
-    raw = await request.body()
+    try:
+        raw = await _body(request)
+    except HTTPStatusFailure as err:
+        return _error_reply(err, f"req_{digest('large', time.time_ns())[:32]}", started)
     request_id = f"req_{hashlib.sha256(raw).hexdigest()[:32]}"
     try:
         _authorize(state, request)
-        ask = parse_request(raw)
+        # Parsing and every answer run in worker threads: the event loop stays free for other
+        # clients whatever one request asks for (each is bounded too: runner.mock.generate).
+        ask = await asyncio.to_thread(parse_request, raw)
         faults = state.faults
         header = request.headers.get(FAULT_HEADER)
         if header is not None:
@@ -179,13 +205,15 @@ async def _chat(request: Request) -> Response:
             await state.sleep(faults.latency)
         if decision.status is not None:
             raise fault_error(decision.status, faults, ask.model)
-        answer = state.answer(ask, faults.seed, decision.invalid_output)
+        answer = await state.answer(ask, faults.seed, decision.invalid_output)
     except HTTPStatusFailure as err:
         return _error_reply(err, request_id, started)
     created = int(time.time())
     if ask.stream:
-        return _stream_reply(answer, ask, decision, created, faults.seed, request_id, started)
-    body = completion_body(answer, ask.model, created)
+        return await asyncio.to_thread(
+            _stream_reply, answer, ask, decision, created, faults.seed, request_id, started
+        )
+    body = await asyncio.to_thread(completion_body, answer, ask.model, created)
     headers = _headers(request_id, "application/json", started)
     headers["content-length"] = str(len(body))
     if decision.drop:  # announce the whole body, send half of it

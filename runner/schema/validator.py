@@ -11,9 +11,7 @@ import difflib
 import functools
 import importlib.resources
 import json
-import re
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,9 @@ import referencing
 import referencing.exceptions
 from jsonschema.protocols import Validator
 
+from runner.schema import regex
+from runner.schema.formats import FORMATS, is_regex
+from runner.schema.patterns import RE2_KEYWORDS, pattern_issues, rs_patterns
 from runner.schema.refs import ref_issues
 from runner.schema.wording import (
     SchemaIssue,
@@ -58,73 +59,6 @@ def packaged_schema(name: str) -> dict[str, Any]:
     return data
 
 
-# --- formats ----------------------------------------------------------------------------------
-
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
-_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$", re.ASCII)
-_DURATION = re.compile(
-    r"^P(?!$)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$",
-    re.ASCII,
-)
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", re.ASCII)
-
-
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _DATE_TIME.match(value):
-        return False
-    # datetime has no leap second; 60 is valid in RFC 3339, so check it as 59.
-    text = value[:17] + "59" + value[19:] if value[17:19] == "60" else value
-    try:
-        datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
-    except ValueError:
-        return False
-    return True
-
-
-def _is_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    m = _TIME.match(value)
-    if not m:
-        return False
-    hour, minute, second = int(m[1]), int(m[2]), int(m[3])
-    offset_ok = m[4] is None or (int(m[4]) < 24 and int(m[5]) < 60)
-    return hour < 24 and minute < 60 and second <= 60 and offset_ok
-
-
-def _is_duration(value: object) -> bool:
-    return not isinstance(value, str) or bool(_DURATION.match(value))
-
-
-def _is_hostname(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    name = value[:-1] if value.endswith(".") else value
-    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
-
-
-def _format_checker() -> jsonschema.FormatChecker:
-    checker = jsonschema.FormatChecker()
-    # jsonschema checks these only when optional packages are installed; runner must check
-    # every format strict mode allows, so it brings its own (stdlib only).
-    own: dict[str, Callable[[object], bool]] = {
-        "date-time": _is_date_time,
-        "time": _is_time,
-        "duration": _is_duration,
-        "hostname": _is_hostname,
-    }
-    for name, func in own.items():
-        checker.checks(name)(func)
-    return checker
-
-
-_FORMATS = _format_checker()
-
-
 # --- validators -------------------------------------------------------------------------------
 
 
@@ -136,12 +70,15 @@ def _no_remote(uri: str) -> referencing.Resource[Any]:
 _REGISTRY: referencing.Registry[Any] = referencing.Registry(retrieve=_no_remote)  # type: ignore[call-arg]
 
 
-_DRAFTS: tuple[type[Validator], ...] = (
-    jsonschema.Draft202012Validator,
-    jsonschema.Draft201909Validator,
-    jsonschema.Draft7Validator,
-    jsonschema.Draft6Validator,
-    jsonschema.Draft4Validator,
+_DRAFTS: tuple[type[Validator], ...] = tuple(
+    jsonschema.validators.extend(cls, RE2_KEYWORDS)  # type: ignore[no-untyped-call]
+    for cls in (
+        jsonschema.Draft202012Validator,
+        jsonschema.Draft201909Validator,
+        jsonschema.Draft7Validator,
+        jsonschema.Draft6Validator,
+        jsonschema.Draft4Validator,
+    )
 )
 _DIALECTS: dict[str, type[Validator]] = {
     str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")).rstrip("#"): cls for cls in _DRAFTS
@@ -151,7 +88,7 @@ _DIALECTS: dict[str, type[Validator]] = {
 def _validator_class(schema: Mapping[str, Any] | bool) -> type[Validator] | None:
     """The draft a schema's `$schema` names (2020-12 when it names none); None if unknown."""
     if isinstance(schema, bool) or "$schema" not in schema:
-        return jsonschema.Draft202012Validator
+        return _DRAFTS[0]
     dialect = schema["$schema"]
     return _DIALECTS.get(dialect.rstrip("#")) if isinstance(dialect, str) else None
 
@@ -179,11 +116,20 @@ def _best_branch_error(
 
 def _fast_validator(schema: Mapping[str, Any] | bool) -> Any:
     """A jsonschema-rs validator for the schema, or None where it cannot take it (it is then
-    simply not used). Remote references are never fetched: a schema with one gets None."""
+    simply not used). Remote references are never fetched: a schema with one gets None.
+
+    It runs the same patterns as jsonschema does here: each written out by runner.schema.regex
+    for its linear-time engine, so both read them alike (and neither backtracks)."""
     if isinstance(schema, bool):
         return None
     try:
-        return jsonschema_rs.validator_for(dict(schema), validate_formats=True, retriever=_no_fetch)
+        return jsonschema_rs.validator_for(
+            rs_patterns(schema),
+            validate_formats=True,
+            formats={"regex": is_regex},
+            retriever=_no_fetch,
+            pattern_options=jsonschema_rs.RegexOptions(),
+        )
     except Exception:  # any refusal just means "use jsonschema alone"
         return None
 
@@ -192,15 +138,24 @@ def _no_fetch(uri: str) -> Any:
     raise ValueError(f"runner never fetches remote schemas ({uri})")
 
 
+_TOO_DEEP = "the value nests too deeply to be checked"
+
+
 class SchemaValidator:
-    """A compiled JSON Schema. Build it with `compile_validator`, which caches instances."""
+    """A compiled JSON Schema. Build it with `compile_validator`, which caches instances.
+
+    Validation takes time linear in the instance: patterns run on RE2 (runner.schema.regex),
+    and a schema with a pattern that would need backtracking is refused (ValueError), as
+    `check_schema` reports it."""
 
     def __init__(self, schema: Mapping[str, Any] | bool) -> None:
         cls = _validator_class(schema)
         if cls is None:
             raise ValueError(f"unknown JSON Schema dialect: {schema['$schema']!r}")  # type: ignore[index]
+        for issue in pattern_issues(schema):
+            raise ValueError(f"the schema cannot be used: {issue}")
         self.schema = schema
-        self._validator = cls(schema, format_checker=_FORMATS, registry=_REGISTRY)
+        self._validator = cls(schema, format_checker=FORMATS, registry=_REGISTRY)
         self._fast = _fast_validator(schema)
 
     def is_valid(self, instance: Any) -> bool:
@@ -208,12 +163,19 @@ class SchemaValidator:
 
         jsonschema-rs answers first (about 150x faster; this runs on every call's output and
         variables); a "no" is confirmed by jsonschema, which stays the authority that
-        explains failures, so the two can only differ where jsonschema-rs is more lenient."""
-        if self._fast is not None and self._fast.is_valid(instance):
-            return True
+        explains failures, so the two can only differ where jsonschema-rs is more lenient.
+        A value nested too deeply for jsonschema's recursion is not valid."""
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(instance):
+                    return True
+            except ValueError:  # a string jsonschema-rs cannot take (a lone surrogate)
+                pass
         try:
             return bool(self._validator.is_valid(instance))
         except referencing.exceptions.Unresolvable:
+            return False
+        except RecursionError:
             return False
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
@@ -222,6 +184,8 @@ class SchemaValidator:
             return sorted_issues(_error_issue(e) for e in self._validator.iter_errors(instance))
         except referencing.exceptions.Unresolvable as exc:
             return [issue_at((), f"the schema cannot be used: {exc}", "$ref")]
+        except RecursionError:
+            return [issue_at((), _TOO_DEEP, "maxDepth")]
 
     def explain(
         self, instance: Any, *, hints: Mapping[str, str] | None = None
@@ -235,6 +199,8 @@ class SchemaValidator:
             errors = list(self._validator.iter_errors(instance))
         except referencing.exceptions.Unresolvable as exc:
             return [issue_at((), f"the schema cannot be used: {exc}", "$ref")]
+        except RecursionError:
+            return [issue_at((), _TOO_DEEP, "maxDepth")]
         return sorted_issues(issue for error in errors for issue in _explain(error, hints or {}))
 
 
@@ -290,7 +256,7 @@ def _explain(
         allowed = [str(k) for k in schema.get("properties", {})]
         patterns = [str(p) for p in schema.get("patternProperties", {})]
         for key in value:
-            if key in allowed or any(re.search(p, str(key)) for p in patterns):
+            if key in allowed or any(regex.search(p, str(key)) for p in patterns):
                 continue
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -346,7 +312,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def check_schema(schema: Any) -> list[SchemaIssue]:
-    """Check a schema against its meta-schema, and that every local `$ref` leads somewhere."""
+    """Check a schema against its meta-schema, that every pattern can run in linear time (see
+    runner.schema.regex), and that every local `$ref` leads somewhere."""
     if isinstance(schema, bool):
         return []
     if not isinstance(schema, Mapping):
@@ -371,8 +338,19 @@ def _check_canonical(canonical: str) -> tuple[SchemaIssue, ...]:
                 "$schema",
             ),
         )
-    meta = cls(cls.META_SCHEMA, format_checker=_FORMATS)
-    issues = [_error_issue(e) for e in meta.iter_errors(schema)]
+    meta = cls(cls.META_SCHEMA, format_checker=FORMATS)
+    issues = [_meta_issue(e) for e in meta.iter_errors(schema)]
     if not issues:
+        issues.extend(pattern_issues(schema))
         issues.extend(ref_issues(schema))
     return tuple(sorted_issues(issues))
+
+
+def _meta_issue(error: jsonschema.exceptions.ValidationError) -> SchemaIssue:
+    """A meta-schema error as an issue; a pattern that is not a usable regex says why."""
+    if error.validator == "format" and error.validator_value == "regex":
+        problem = regex.pattern_problem(error.instance)
+        return issue_at(
+            error.absolute_path, f"{error.instance!r} is not a valid regex: {problem}", "format"
+        )
+    return _error_issue(error)

