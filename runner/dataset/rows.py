@@ -60,16 +60,26 @@ class RowStream(Iterator[Item]):
         self._spec = spec
         self._types = _property_types(spec.inputs)
         self._keep_id = KEY_FIELD in spec.variables or KEY_FIELD in self._types
-        self.count = sum(1 for _ in self._scan(check=True))
-        if self.count == 0:
-            raise DatasetError(f"{self.name}: no rows (the file is empty)", path=self.name)
+        try:
+            self.count = sum(1 for _ in self._scan(check=True))
+            if self.count == 0:
+                raise DatasetError(f"{self.name}: no rows (the file is empty)", path=self.name)
+        except BaseException:
+            self.close()
+            raise
         self._rows = self._scan(check=False)
 
     def __next__(self) -> Item:
-        return next(self._rows)
+        try:
+            return next(self._rows)
+        except StopIteration:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self._rows.close()
+        rows = getattr(self, "_rows", None)
+        if rows is not None:
+            rows.close()
         if self._spool is not None:
             self._spool.close()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runner.dataset.budget import CostBudget
 from runner.dataset.loop import Item, ItemResult, run_items
 from runner.dataset.resume import done_rows
+from runner.errors import ConfigError, LedgerError
 from runner.types import Usage
 
 if TYPE_CHECKING:
@@ -159,6 +160,8 @@ class DatasetRun:
                 summary.add(result)
                 summary.budget_stopped = self._budget is not None and self._budget.stopped
                 yield result
+        except LedgerError as exc:  # every row would fail alike: a problem of the whole run
+            raise ConfigError(f"{exc}; the run stopped") from exc
         finally:
             summary.ended = time.monotonic()
 
