@@ -87,6 +87,7 @@ def exec_(
     with open_session(**flags) as session:
         if options is not None:
             run_dataset_command(session, spec, variables, options)
+            return
         settings = session.settings_for(spec)
         if dry_run:
             pre = session.preflight(spec, variables)
