@@ -98,7 +98,9 @@ class PlainProgress:
 class LiveProgress:
     """A live rich progress bar on a terminal's stderr."""
 
-    def __init__(self, stream: IO[str], *, total: int | None) -> None:
+    def __init__(
+        self, stream: IO[str], *, total: int | None, force_terminal: bool | None = None
+    ) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -113,7 +115,7 @@ class LiveProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
-            console=Console(file=stream),
+            console=Console(file=stream, force_terminal=force_terminal),
             transient=True,
         )
         self._task = self._progress.add_task("rows", total=total, detail="")
