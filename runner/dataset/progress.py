@@ -48,7 +48,8 @@ def totals_text(summary: DatasetSummary) -> str:
         f"{summary.done}{of} rows",
         f"{summary.ok} ok",
         f"{summary.failed} failed",
-        f"{summary.skipped + summary.resumed} skipped",
+        f"{summary.skipped} skipped",
+        *([f"{summary.resumed} already ok"] if summary.resumed else []),
         f"{summary.usage.total:,} tokens",
         _cost_text(summary),
         f"{rate:.1f} rows/s",
@@ -124,7 +125,7 @@ class LiveProgress:
     def update(self, summary: DatasetSummary) -> None:
         rate, _ = _rate_and_eta(summary)
         detail = (
-            f"{summary.failed} failed · {summary.skipped + summary.resumed} skipped · "
+            f"{summary.failed} failed · {summary.skipped} skipped · {summary.resumed} already ok · "
             f"{summary.usage.total:,} tokens · {_cost_text(summary)} · {rate:.1f} rows/s"
         )
         self._progress.update(self._task, completed=summary.done, detail=detail)
