@@ -112,7 +112,7 @@ class LiveProgress:
         )
 
         self._progress = Progress(
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
@@ -124,9 +124,10 @@ class LiveProgress:
 
     def update(self, summary: DatasetSummary) -> None:
         rate, _ = _rate_and_eta(summary)
+        resumed = f" · {summary.resumed} already ok" if summary.resumed else ""
         detail = (
-            f"{summary.failed} failed · {summary.skipped} skipped · {summary.resumed} already ok · "
-            f"{summary.usage.total:,} tokens · {_cost_text(summary)} · {rate:.1f} rows/s"
+            f"{summary.failed} failed · {summary.skipped} skipped{resumed} · "
+            f"{summary.usage.total:,} tokens · {_cost_text(summary)} · {rate:.1f}/s"
         )
         self._progress.update(self._task, completed=summary.done, detail=detail)
 
