@@ -232,3 +232,24 @@ def test_plain_progress_lines_on_stderr(tmp_path: Path, spec: Path) -> None:
     progress = [line for line in result.stderr.splitlines() if line.startswith("progress:")]
     assert progress[-1].startswith("progress: 2/2 rows · 2 ok · 0 failed")
     assert all(json.loads(line) for line in result.stdout.splitlines())
+
+
+def test_resume_appends_to_the_output_file_and_runs_only_the_rest(
+    tmp_path: Path, spec: Path
+) -> None:
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"n": 1}\n{"n": "bad"}\n', encoding="utf-8")
+    led, out = tmp_path / "l.jsonl", tmp_path / "out.jsonl"
+    args = ["exec", str(spec), "--input", str(data), "--mock", "--ledger", str(led)]
+    first = run(*args, "--output", str(out))
+    assert first.exit_code == 1
+    data.write_text('{"n": 1}\n{"n": 2}\n', encoding="utf-8")  # the bad row fixed
+    second = run(*args, "--output", str(out), "--resume")
+    assert second.exit_code == 0, second.output
+    assert "(1 already ok in the ledger)" in second.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    pairs = [(line["row"], line["status"]) for line in lines]
+    assert sorted(pairs[:2]) == [("1", "ok"), ("2", "error")]  # the first run's lines, kept
+    assert pairs[2:] == [("2", "ok")]  # then only the row that was not ok
+    assert len(lines) == 3
+    assert [line["row"] for line in ledger_lines(led)] == ["1", "2"]
