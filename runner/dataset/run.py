@@ -7,6 +7,7 @@ prints: callers get each `ItemResult` and the summary.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -122,10 +123,15 @@ class DatasetRun:
         max_cost: Decimal | float | str | None = None,
         total: int | None = None,
     ) -> None:
+        if concurrency is not None and concurrency != spec.rate.concurrency:
+            # The run's own cap replaces the spec's: the endpoint's limiter would hold it down.
+            spec = dataclasses.replace(
+                spec, rate=dataclasses.replace(spec.rate, concurrency=concurrency)
+            )
         self.session = session
         self.spec = spec
         self.rows = rows
-        self.concurrency = concurrency or spec.rate.concurrency
+        self.concurrency = spec.rate.concurrency
         self.resume = resume
         if max_cost is None and spec.budget.max_cost_usd is not None:
             max_cost = spec.budget.max_cost_usd

@@ -175,3 +175,18 @@ async def test_results_count_tokens_and_estimated_cost(tmp_path: Path) -> None:
     assert summary["cost_usd"] > 0 and summary["cost_estimated"] is True
     assert summary["not_run"] == 0 and run.summary.exit_code == 0
     await asyncio.sleep(0)
+
+
+async def test_the_concurrency_of_a_run_replaces_the_spec_rate(tmp_path: Path) -> None:
+    """rate.concurrency 1 in the spec, 4 for the run: four calls are in flight at once."""
+    spec = make_spec(
+        tmp_path,
+        SPEC + "rate: {concurrency: 1}\nprovider: {headers: {X-Mock-Fault: 'latency=500ms'}}\n",
+    )
+    async with Session(mock=True, ledger=tmp_path / "l.jsonl") as session:
+        session.preflight(spec, {"n": 1})  # load the tokenizer outside the timed run
+        run = DatasetRun(session, spec, items(4), concurrency=4, total=4)
+        await collect(run)
+    assert run.summary.ok == 4
+    assert run.summary.wall_s < 1.5  # one at a time it would take 2 s
+    assert run.spec.sha256 == spec.sha256  # resume still matches the file's lines
