@@ -191,6 +191,10 @@ def _run(
             session.run_sync(drive())
         except (asyncio.CancelledError, KeyboardInterrupt):
             aborted = True
+        except BrokenPipeError:  # the reader went away (`| head`): the calls in flight are
+            _silence_stdout()  # recorded as interrupted; say so, and stop quietly
+            click.echo("Error: the output was closed before the run ended", err=True)
+            raise SystemExit(1) from None
     finally:
         if display is not None:
             display.close()
@@ -245,6 +249,17 @@ async def _with_signals(run: DatasetRun) -> AsyncIterator[ItemResult]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test runner's buffer)
+        pass
 
 
 def _open_output(options: DatasetOptions) -> IO[str]:

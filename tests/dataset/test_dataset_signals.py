@@ -122,3 +122,27 @@ def test_sigkill_half_way_then_resume_ends_with_every_row_ok_once(tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert oks(led) == {str(n): 1 for n in range(1, ROWS + 1)}
+
+
+def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path: Path) -> None:
+    """`runner exec --input ... | head -1`: the reader goes away mid-run."""
+    spec, _, led = setup(tmp_path, "10ms")
+    data = tmp_path / "many.jsonl"
+    data.write_text("".join(f'{{"n": {i}}}\n' for i in range(400)), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "exec", str(spec), "--input", str(data), "--mock"]
+        + ["--ledger", str(led)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith('{"row": ')
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "the output was closed" in err
+    rows = [line["row"] for line in read_records(led)]
+    assert len(rows) == len(set(rows)) < 400
