@@ -1,6 +1,7 @@
 """Resume: the row keys that already have an `ok` line in a ledger for the same spec content
-(`spec.sha256`). The ledger is streamed, and only lines that could match (a cheap byte search
-for the sha256 and `"status":"ok"`) are parsed, so a big ledger stays fast to read.
+(`spec.sha256`). The ledger is streamed; a line that does not hold the sha256 is passed over
+with a byte search, and the lines that do are read without parsing them whole (see
+`_ok_row`), so a big ledger stays fast to scan.
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ from runner.errors import LedgerError
 
 __all__ = ["done_rows"]
 
-_OK = b'"status":"ok"'
+# How runner writes a v1 line (runner.ledger.line builds it, runner.ledger.encoding writes it
+# compactly, keys in this order): {"v":1,"id":..,"ts":..,"spec":{"path":..,"name":..,
+# "sha256":..,..},"request_sha256":..,"case":..,"row":..,"model":.., ...,"status":..,
+# "output":..,"error":..,"attempts":[..],"usage":{..},"cost":{..},...,"mock":..}.
+# Inside a JSON string every `"` is escaped, so a key pattern such as `"row":` can only match
+# a key. The first `"sha256":"` is spec.sha256 and the first `,"row":` the top-level row (only
+# plain strings come before them); the last `,"error":` is the top-level error (the fields
+# after it hold no object with an `error` key), and `error` is null exactly when the status is
+# ok. Any line that does not look like this is parsed with json.loads instead.
+_V1 = b'{"v":1,"id":"'
+_SHA = b'"sha256":"'
+_ROW = b',"row":'
+_MODEL = b',"model":'
+_ERROR = b',"error":'
+_ENDS = (b'"mock":true}', b'"mock":false}', b'"content":false}')
+_ENDS_NL = tuple(end + b"\n" for end in _ENDS) + _ENDS
 
 
 def done_rows(ledger: str | Path, spec_sha256: str) -> set[str]:
@@ -24,18 +40,11 @@ def done_rows(ledger: str | Path, spec_sha256: str) -> set[str]:
     try:
         with open(name, "rb") as f:
             for raw in f:
-                if needle not in raw or _OK not in raw or b'"row":null' in raw:
+                if needle not in raw:
                     continue
-                try:
-                    record = json.loads(raw)
-                except (ValueError, RecursionError):
-                    continue  # a torn line: it did not finish, so its row is not done
-                if not isinstance(record, dict) or record.get("status") != "ok":
-                    continue
-                spec = record.get("spec")
-                row = record.get("row")
-                if isinstance(spec, dict) and spec.get("sha256") == spec_sha256 and row:
-                    found.add(str(row))
+                row = _ok_row(raw, needle)
+                if row is not None:
+                    found.add(row)
     except FileNotFoundError:
         return found
     except IsADirectoryError:
@@ -43,3 +52,40 @@ def done_rows(ledger: str | Path, spec_sha256: str) -> set[str]:
     except OSError as exc:
         raise LedgerError(f"cannot read the ledger {name}: {exc.strerror}") from None
     return found
+
+
+def _ok_row(raw: bytes, needle: bytes) -> str | None:
+    """The row key of an ok line of this spec content, else None."""
+    line = raw  # no copy: the searches below never reach the newline
+    if not line.startswith(_V1) or not line.endswith(_ENDS_NL):
+        return _parsed_ok_row(line, needle)  # another writer, format or a torn line
+    at = line.find(_SHA)
+    if at < 0 or line[at + len(_SHA) : at + len(_SHA) + len(needle) + 1] != needle + b'"':
+        return None
+    at = line.rfind(_ERROR)
+    if at < 0 or not line.startswith(b'null,"attempts":[', at + len(_ERROR)):
+        return None
+    start = line.find(_ROW)
+    end = line.find(_MODEL, start)
+    if start < 0 or end < 0:
+        return _parsed_ok_row(line, needle)
+    try:
+        row = json.loads(line[start + len(_ROW) : end])
+    except ValueError:
+        return _parsed_ok_row(line, needle)
+    return row if isinstance(row, str) and row else None
+
+
+def _parsed_ok_row(line: bytes, needle: bytes) -> str | None:
+    """The slow, sure way: the whole line through json.loads."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None  # a torn line: its call did not finish writing, so its row is not done
+    if not isinstance(record, dict) or record.get("status") != "ok":
+        return None
+    spec = record.get("spec")
+    row = record.get("row")
+    if not isinstance(spec, dict) or spec.get("sha256") != needle.decode("ascii"):
+        return None
+    return row if isinstance(row, str) and row else None

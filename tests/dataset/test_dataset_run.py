@@ -5,6 +5,7 @@ calls in flight finish, map_rows_sync works from plain code, run-wide problems s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from runner.dataset import DatasetRun, Item, map_rows, map_rows_sync, row_line
 from runner.dataset.resume import done_rows
 from runner.engine import Session
-from runner.errors import ConfigError
+from runner.errors import BadRequest, ConfigError
 from runner.ledger import read_records
 from runner.spec import load_spec
 from runner.spec.model import PromptSpec
@@ -190,3 +191,49 @@ async def test_the_concurrency_of_a_run_replaces_the_spec_rate(tmp_path: Path) -
     assert run.summary.ok == 4
     assert run.summary.wall_s < 1.5  # one at a time it would take 2 s
     assert run.spec.sha256 == spec.sha256  # resume still matches the file's lines
+
+
+async def test_the_fast_resume_scan_agrees_with_parsing_every_line(tmp_path: Path) -> None:
+    """Lines whose content mimics the keys the scan looks for, odd row keys, content left
+    out, failures, other specs, torn lines and lines of another format: the byte-level scan
+    finds exactly the rows a full json.loads of every line finds."""
+    import json
+
+    text = SPEC.replace(
+        "inputs: {type: object, properties: {n: {type: integer}}, required: [n]}\n", ""
+    )
+    spec = make_spec(tmp_path, text.replace("params: {max_tokens: 20}\n", ""))
+    ledger = tmp_path / "l.jsonl"
+    sneaky = {"status": "ok", "error": None, "row": "fake", "sha256": spec.sha256, "n": 1}
+    async with Session(mock=True, ledger=ledger) as session:
+        for key in ['q"uote', "ünï", "back\\slash", "plain"]:
+            await session.arun(spec, {**sneaky, "n": key}, row=key)
+    async with Session(mock=True, ledger=ledger, ledger_content=False) as session:
+        await session.arun(spec, {"n": 2}, row="hidden")
+    failing = spec.provider.__class__(headers={"X-Mock-Fault": "status=400"})
+    broken = dataclasses.replace(spec, provider=failing)  # same sha256, every call fails
+    async with Session(mock=True, ledger=ledger) as session:
+        with pytest.raises(BadRequest):
+            await session.arun(broken, {**sneaky, "n": 3}, row="failed")
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    extra = [
+        lines[0][:-40] + b"\n",  # torn
+        lines[0].replace(b'{"v":1,', b'{"v":2,'),  # a newer format: parsed whole
+        lines[0].replace(b'"row":"q\\"uote"', b'"row":"other"').replace(b":", b": "),
+    ]
+    ledger.write_bytes(b"".join(lines + extra))
+
+    def parse_every_line() -> set[str]:
+        found = set()
+        for raw in ledger.read_bytes().splitlines():
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if record["spec"]["sha256"] == spec.sha256 and record["status"] == "ok":
+                found.add(record["row"])
+        return found
+
+    expected = parse_every_line()
+    assert expected == {'q"uote', "ünï", "back\\slash", "plain", "hidden", "other"}
+    assert done_rows(ledger, spec.sha256) == expected
