@@ -265,8 +265,17 @@ def _silence_stdout() -> None:
 def _open_output(options: DatasetOptions) -> IO[str]:
     if options.output is None:
         return sys.stdout
+    import os
+
     from runner.errors import ConfigError
 
+    if options.input_path != "-" and os.path.exists(options.output):
+        try:
+            same = os.path.samefile(options.output, options.input_path)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"--output {options.output} is the input file: choose another file")
     try:  # resume adds to the earlier run's lines
         return open(options.output, "a" if options.resume else "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:

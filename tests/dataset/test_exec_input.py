@@ -154,6 +154,7 @@ def test_no_key_stops_the_run_at_the_first_row(tmp_path: Path, spec: Path) -> No
         (["--input", "x.jsonl", "--max-cost", "lots"], "not a positive amount"),
         (["--input", "x.jsonl", "--max-cost", "-1"], "not a positive amount"),
         (["--input", "x.jsonl", "--concurrency", "0"], "--concurrency"),
+        (["--input", "x.jsonl", "--output", "x.jsonl"], "is the input file"),
     ],
 )
 def test_bad_flags_are_usage_errors(
@@ -164,6 +165,7 @@ def test_bad_flags_are_usage_errors(
     result = run("exec", str(spec), "--mock", "--ledger", str(led), *args)
     clean(result, led)
     assert result.exit_code == 2
+    assert (tmp_path / "x.jsonl").read_text(encoding="utf-8") == '{"n": 1}\n'
     assert message in result.stderr
     assert ledger_lines(led) == []
 
