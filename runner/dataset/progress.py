@@ -97,7 +97,7 @@ class PlainProgress:
 
 
 class LiveProgress:
-    """A live rich progress bar on a terminal's stderr."""
+    """A live rich progress bar on a terminal's stderr (`*` after the cost: estimated, mock)."""
 
     def __init__(
         self, stream: IO[str], *, total: int | None, force_terminal: bool | None = None
@@ -112,8 +112,8 @@ class LiveProgress:
         )
 
         self._progress = Progress(
-            BarColumn(bar_width=20),
             MofNCompleteColumn(),
+            BarColumn(bar_width=16),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
             console=Console(file=stream, force_terminal=force_terminal),
@@ -124,10 +124,12 @@ class LiveProgress:
 
     def update(self, summary: DatasetSummary) -> None:
         rate, _ = _rate_and_eta(summary)
-        resumed = f" · {summary.resumed} already ok" if summary.resumed else ""
+        resumed = f" · {summary.resumed} done before" if summary.resumed else ""
+        cost = "cost ?" if summary.unpriced and not summary.cost_usd else f"${summary.cost_usd:.4f}"
         detail = (
             f"{summary.failed} failed · {summary.skipped} skipped{resumed} · "
-            f"{summary.usage.total:,} tokens · {_cost_text(summary)} · {rate:.1f}/s"
+            f"{summary.usage.total:,} tok · {cost}{'*' if summary.estimated else ''} · "
+            f"{rate:.1f}/s"
         )
         self._progress.update(self._task, completed=summary.done, detail=detail)
 
