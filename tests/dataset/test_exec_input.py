@@ -255,3 +255,17 @@ def test_resume_appends_to_the_output_file_and_runs_only_the_rest(
     assert pairs[2:] == [("2", "ok")]  # then only the row that was not ok
     assert len(lines) == 3
     assert [line["row"] for line in ledger_lines(led)] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "valid"),
+    [("{max_cost_usd: 2.5}", True), ("{max_cost_usd: 0}", False), ("{max_usd: 1}", False)],
+)
+def test_the_spec_budget_is_checked_by_validate(tmp_path: Path, budget: str, valid: bool) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text(SPEC + f"budget: {budget}\n", encoding="utf-8")
+    result = run("validate", str(path))
+    assert result.exit_code == (0 if valid else 2), result.output
+    assert "Traceback" not in result.output
+    if not valid:
+        assert "b.yaml:9:" in result.stdout and "budget" in result.stdout
