@@ -151,7 +151,8 @@ class DatasetRun:
         summary.started = time.monotonic()
         done = set()
         if self.resume:
-            done = done_rows(self.session.settings_for(self.spec).ledger_path, self.spec.sha256)
+            settings = self.session.settings_for(self.spec)
+            done = done_rows(settings.ledger_path, self.spec.sha256, mock=settings.mock)
         if self.max_cost is not None:
             self._budget = CostBudget(self.session, self.spec, self.max_cost)
         try:

@@ -63,10 +63,11 @@ async def test_resume_ignores_lines_of_other_spec_content(tmp_path: Path) -> Non
     spec = make_spec(tmp_path)
     async with Session(mock=True, ledger=ledger) as session:
         [r async for r in map_rows(session, spec, items(2))]
-    assert done_rows(ledger, spec.sha256) == {"1", "2"}
+    assert done_rows(ledger, spec.sha256, mock=True) == {"1", "2"}
+    assert done_rows(ledger, spec.sha256, mock=False) == set()  # mock answers: not for real
     edited = make_spec(tmp_path, SPEC.replace("Say", "Write"))
-    assert done_rows(ledger, edited.sha256) == set()
-    assert done_rows(tmp_path / "absent.jsonl", spec.sha256) == set()
+    assert done_rows(ledger, edited.sha256, mock=True) == set()
+    assert done_rows(tmp_path / "absent.jsonl", spec.sha256, mock=True) == set()
 
 
 def test_resume_skips_torn_and_foreign_lines(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_resume_skips_torn_and_foreign_lines(tmp_path: Path) -> None:
     ledger = tmp_path / "l.jsonl"
 
     def line(sha256: str, row: str, status: str) -> str:
-        return f'{{"spec":{{"sha256":"{sha256}"}},"row":{row},"status":"{status}"}}\n'
+        return f'{{"spec":{{"sha256":"{sha256}"}},"row":{row},"status":"{status}","mock":false}}\n'
 
     ledger.write_text(
         line(sha, '"1"', "ok")
@@ -230,10 +231,12 @@ async def test_the_fast_resume_scan_agrees_with_parsing_every_line(tmp_path: Pat
                 record = json.loads(raw)
             except ValueError:
                 continue
-            if record["spec"]["sha256"] == spec.sha256 and record["status"] == "ok":
+            same = record["spec"]["sha256"] == spec.sha256 and record["mock"] is True
+            if same and record["status"] == "ok":
                 found.add(record["row"])
         return found
 
     expected = parse_every_line()
     assert expected == {'q"uote', "ünï", "back\\slash", "plain", "hidden", "other"}
-    assert done_rows(ledger, spec.sha256) == expected
+    assert done_rows(ledger, spec.sha256, mock=True) == expected
+    assert done_rows(ledger, spec.sha256, mock=False) == set()
