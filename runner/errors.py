@@ -33,7 +33,7 @@ The tree (kept in step with docs/errors.md)::
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
     ├─ BudgetExceeded           cost or token cap reached                          exit 1
     ├─ InternalError            a bug met after sending; the call is recorded      exit 1
-    ├─ LedgerError              cannot write or parse the ledger: .line            exit 1
+    ├─ LedgerError              cannot write or parse the ledger: .unrecorded      exit 1
     │  └─ LedgerUnavailable     found before sending: nothing was sent             exit 2
     └─ NotRecorded              replay: the request is not in the replay ledger    exit 1
 
@@ -443,14 +443,14 @@ class InternalError(RunnerError):
 
 
 class LedgerError(RunnerError):
-    """The ledger cannot be written or read. `line`: the JSON line a call could not record
+    """The ledger cannot be written or read. `unrecorded`: the JSON line a call could not record
     (secrets redacted), so that a caller can still show it; None when no call was lost."""
 
     kind = "ledger"
 
-    def __init__(self, message: str, *, line: str | None = None) -> None:
+    def __init__(self, message: str, *, unrecorded: str | None = None) -> None:
         super().__init__(message)
-        self.line = line
+        self.unrecorded = unrecorded  # the line a call sent but not recorded could not write
 
 
 class LedgerUnavailable(LedgerError):

@@ -122,7 +122,7 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
     extras = [] if counted else [e for e in errors if str(e) not in text]
     for extra in listed(extras):
         click.echo(redact(f"  {extra}"), err=True)
-    unrecorded = getattr(exc, "line", None)
+    unrecorded = getattr(exc, "unrecorded", None)
     if unrecorded:  # a call that was sent but not recorded: its line, as a last resort
         click.echo("The line that could not be written (secrets redacted):", err=True)
         click.echo(redact(unrecorded), err=True)

@@ -16,6 +16,7 @@ from runner.cli._common import (
     open_session,
     var_options,
 )
+from runner.cli.exec_dataset import dataset_flags, dataset_options, run_dataset_command
 from runner.errors import RunnerError
 from runner.redact import redact
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 @click.option("--json", "json_", is_flag=True, help="Print the whole result as JSON.")
 @click.option("--dry-run", is_flag=True, help="Render the request and stop; nothing is sent.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@dataset_options
 def exec_(
     spec_path: str,
     var_args: tuple[str, ...],
@@ -74,13 +76,18 @@ def exec_(
     json_: bool,
     dry_run: bool,
     quiet: bool,
+    **dataset: Any,
 ) -> None:
     """Run the prompt once and print its output.
 
     Stdout gets the parsed JSON when the spec has an output schema, else the text (--json: the
     whole result; on failure a JSON error object). The call is appended to the ledger whether it
     succeeds or not. Exit 0 on success, 1 when the call failed, 2 on bad input.
+
+    With --input FILE (JSONL, CSV, or - for JSONL on stdin): once per row, one JSON line per
+    row on stdout in completion order; exit 0 when every row is ok, 1 otherwise.
     """
+    options = dataset_flags(dataset, dry_run=dry_run, json_=json_, quiet=quiet)
     ctx = click.get_current_context()
     records: list[LedgerRecord] = []
     note = ""
@@ -96,6 +103,9 @@ def exec_(
             "ledger_content": False if no_content else None,
         }
         with open_session(**flags) as session:
+            if options is not None:
+                run_dataset_command(session, spec, variables, options)
+                return
             settings = session.settings_for(spec)
             if dry_run:
                 pre = session.preflight(spec, variables)

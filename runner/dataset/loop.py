@@ -1,7 +1,8 @@
 """The row loop: one spec over many items (data-set rows or test cases), with at most
 `concurrency` calls in flight, items pulled lazily so memory stays bounded, and results yielded
 as calls finish. A row whose own variables are bad fails alone; a problem that would fail every
-row (no API key, an unwritable ledger) stops the loop. It never prints.
+row (no API key, an unwritable ledger) stops the loop; a gate (a budget) may refuse to start
+rows and a stop event ends the intake. It never prints.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runner.errors import InputsInvalid, NotRecorded, RunnerError, TemplateError
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from runner.ledger.line import LedgerRecord
     from runner.spec.model import PromptSpec
 
-__all__ = ["Item", "ItemResult", "run_items"]
+__all__ = ["Item", "ItemResult", "RowGate", "run_items"]
 
 Status = Literal["ok", "error", "invalid_output", "skipped"]
 # Failures that belong to one item (its variables; under replay, its request): the item fails
@@ -49,6 +50,16 @@ class ItemResult:
     item: Item | None = field(default=None, repr=False)
 
 
+class RowGate(Protocol):
+    """Decides whether an item may start (a budget). `admit` returns None to let it start, or
+    the error that refuses it: that item and every later one are then `skipped`, not run.
+    `release` is told when an admitted item has finished."""
+
+    def admit(self, item: Item) -> RunnerError | None: ...
+
+    def release(self, item: Item, result: ItemResult) -> None: ...
+
+
 async def run_items(
     session: Session,
     spec: PromptSpec,
@@ -56,28 +67,46 @@ async def run_items(
     *,
     concurrency: int = 8,
     label: Literal["row", "case"] = "row",
+    gate: RowGate | None = None,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[ItemResult]:
     """Run `spec` once per item, at most `concurrency` at a time; yield results in completion
-    order. `label` says which ledger field carries the item's key (`row` or `case`)."""
+    order. `label` says which ledger field carries the item's key (`row` or `case`). Once
+    `stop` is set no new item starts (those in flight finish; the rest are not yielded)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     source = _aiter(items)
-    pending: set[asyncio.Task[ItemResult]] = set()
+    pending: dict[asyncio.Task[ItemResult], Item] = {}
     exhausted = False
+    refused: RunnerError | None = None
     try:
         while True:
-            while not exhausted and len(pending) < concurrency:
+            while not exhausted and refused is None and len(pending) < concurrency:
+                if stop is not None and stop.is_set():
+                    exhausted = True
+                    break
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                pending.add(asyncio.create_task(_run_one(session, spec, item, label)))
+                refused = gate.admit(item) if gate is not None else None
+                if refused is not None:
+                    yield ItemResult(item.key, "skipped", error=refused, item=item)
+                    break
+                pending[asyncio.create_task(_run_one(session, spec, item, label))] = item
             if not pending:
-                return
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                break
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                yield task.result()
+                done_item = pending.pop(task)
+                result = task.result()
+                if gate is not None:
+                    gate.release(done_item, result)
+                yield result
+        if refused is not None:  # the gate said no: the rows not run are listed, not run
+            async for item in source:
+                yield ItemResult(item.key, "skipped", error=refused, item=item)
     finally:
         for task in pending:
             task.cancel()

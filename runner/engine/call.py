@@ -228,7 +228,7 @@ class Call:
             try:
                 self._write(ts, attempts, started, interrupted=exc, partial=self._partial_text())
             except LedgerError as lost:  # the interruption stays what the caller sees
-                warnings.warn(f"{lost.message}\n{lost.line}", RunnerWarning, stacklevel=2)
+                warnings.warn(f"{lost.message}\n{lost.unrecorded}", RunnerWarning, stacklevel=2)
             raise
         except Exception as exc:  # a bug outside the reply's checks (a guard, a callback...)
             error = InternalError(f"runner failed during the call ({type(exc).__name__}: {exc})")
@@ -411,7 +411,7 @@ class Call:
             outcome = "succeeded" if reply is not None else "failed" if error else "was interrupted"
             raise LedgerError(
                 f"the call was sent and {outcome}, but it was NOT recorded: {exc.message}",
-                line=line.decode("utf-8").rstrip("\n"),
+                unrecorded=line.decode("utf-8").rstrip("\n"),
             ) from exc
         if usage.implausible:
             warnings.warn(

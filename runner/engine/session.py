@@ -6,9 +6,9 @@ needs and hands it to runner.engine.call; it never prints and never builds a req
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner import settings as settings_mod
 from runner.engine.call import Call, CallParts
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "run"]
 
+T = TypeVar("T")
 MOCK_BASE_URL = "http://mock.runner.invalid/v1"
 # Request parts that depend on the spec alone (never on variables or the attempt).
 _STATIC_KEYS = ("response_format", "tools")
@@ -192,9 +193,7 @@ class Session:
         on_record: Callable[[LedgerRecord], None] | None = None,
     ) -> Result:
         """Synchronous `arun` on the session's private event loop."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner.run(
+        return self.run_sync(
             self.arun(
                 spec,
                 vars,
@@ -205,6 +204,13 @@ class Session:
                 on_record=on_record,
             )
         )
+
+    def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the session's private event loop (where its clients live), from
+        synchronous code: what `run` does for one call, and runner.dataset for many."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(coroutine)
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

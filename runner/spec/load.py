@@ -25,6 +25,7 @@ from runner.spec.check import CheckedSpec, check_spec, schema_problems
 from runner.spec.model import (
     TIMEOUT_DEFAULT,
     BreakerConfig,
+    BudgetConfig,
     LedgerConfig,
     MessageTemplate,
     Part,
@@ -182,6 +183,7 @@ def _build(
         sha256=sha256,
         variables=variables,
         positions=dict(positions),
+        budget=BudgetConfig(as_dict(spec.get("budget")).get("max_cost_usd")),
     )
 
 

@@ -26,6 +26,7 @@ from runner.types import Message
 __all__ = [
     "TIMEOUT_DEFAULT",
     "BreakerConfig",
+    "BudgetConfig",
     "LedgerConfig",
     "MessageTemplate",
     "OutputConfig",
@@ -170,6 +171,13 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class BudgetConfig:
+    """`max_cost_usd`: the cost cap of a data-set run; None means no cap."""
+
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
 class TestCase:
     """One `tests:` entry. `expect` holds the assertions as written; `line` is where it starts."""
 
@@ -275,6 +283,7 @@ class PromptSpec:
     sha256: str
     variables: frozenset[str]
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
     def position(self, pointer: str) -> tuple[int, int]:
         """The (line, column) of the node at a JSON pointer, or of its nearest ancestor."""

@@ -87,8 +87,8 @@ def _well_formed(completion: Completion) -> None:
         counts = [usage.prompt, usage.completion, usage.cached, usage.reasoning]
         assert all(isinstance(v, int) and not isinstance(v, bool) for v in counts)
         # Counts the server sent that cannot be read are an estimate to fill in, saying why;
-        # odd ones (negative, inconsistent) are kept as said and flagged.
-        assert all(v >= 0 for v in counts) or usage.implausible
+        # odd ones (negative, inconsistent) are kept as said, for the engine to flag
+        # (tests/hostile/test_trust_recorded_replies.py).
         assert not usage.unreadable or usage.estimated
 
 

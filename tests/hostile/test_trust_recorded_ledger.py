@@ -119,8 +119,9 @@ def test_the_python_api_gets_the_unrecorded_line(
                 session.run(spec, {"who": "b"})
         assert len(server.requests) == 2
     assert not isinstance(info.value, LedgerUnavailable)
-    assert info.value.line is not None and json.loads(info.value.line)["vars"] == {"who": "b"}
-    assert FAKE_KEY not in info.value.line
+    assert info.value.unrecorded is not None
+    assert json.loads(info.value.unrecorded)["vars"] == {"who": "b"}
+    assert FAKE_KEY not in info.value.unrecorded
     assert len(ledger.read_text().splitlines()) == 1
 
 

@@ -1,0 +1,285 @@
+"""Data-set runs (`runner exec --input`, runner.dataset): throughput, CPU, memory, resume and
+the cold start of one call.
+
+1. 2000 rows (300 with --quick) of the city example against `runner mock-server --latency
+   100ms` on loopback, 50 calls in flight, three ways in the same run: a bare httpx2 asyncio
+   loop posting the already-rendered requests (the baseline), the openai SDK (AsyncOpenAI with
+   a semaphore), and runner's data-set run (DatasetRun: render, count, guards, validation,
+   prices, one ledger line per row). Wall time and this process's CPU per row (the server
+   runs in its own process). Targets: wall <= 1.1x the bare loop; CPU per row <= the SDK's.
+2. Peak memory (ru_maxrss) of `runner exec --input --mock` (in-process mock) over 100,000
+   rows (5,000 with --quick) next to 1,000 rows: memory must not grow with the file.
+3. --resume's ledger scan over a 1,000,000-line ledger (100,000 with --quick) against parsing
+   every line (runner.ledger.read_records).
+4. CPU of one `runner exec prompts/city.yaml --var city=Paris --mock` against
+   `python -c "import openai"` (target <= 0.7x), fresh processes, median of 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+from _mockproc import mock_server
+
+import runner
+from runner.dataset import DatasetRun, Item
+from runner.dataset.resume import done_rows
+from runner.engine.session import Session
+from runner.ledger import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+CITIES = ["Paris", "Lima", "Osaka", "Nairobi", "Oslo", "Quito", "Hanoi", "Perth"]
+IN_FLIGHT = 50
+RUNNER_EXE = shutil.which("runner") or f"{sys.prefix}/bin/runner"
+
+
+def _spec(folder: Path, base_url: str | None) -> Path:
+    """The city example in a work tree of its own, sent to `base_url`, 64 calls at a time."""
+    (folder / ".git").mkdir(exist_ok=True)
+    if not (folder / "schemas").exists():
+        shutil.copytree(ROOT / "schemas", folder / "schemas")
+    (folder / "prompts").mkdir(exist_ok=True)
+    text = (ROOT / "prompts" / "city.yaml").read_text(encoding="utf-8")
+    if base_url is not None:
+        text = text.replace("https://api.openai.com/v1", base_url)
+    text = text.replace("rate: {rpm: 500, tpm: 200000, concurrency: 8}", "rate: {concurrency: 64}")
+    path = folder / "prompts" / ("city-bench.yaml" if base_url else "city-mock.yaml")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _items(count: int) -> list[Item]:
+    return [Item(str(i), {"city": CITIES[i % len(CITIES)]}, i) for i in range(1, count + 1)]
+
+
+async def _limited(count: int, one: Callable[[int], Awaitable[object]]) -> None:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def guarded(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    await asyncio.gather(*(guarded(i) for i in range(count)))
+
+
+async def _bare(base_url: str, bodies: list[dict[str, Any]], count: int) -> tuple[float, float]:
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx2.AsyncClient(limits=limits, timeout=120) as client:
+        url = f"{base_url}/chat/completions"
+        headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+
+        async def one(i: int) -> object:
+            body = json.dumps(bodies[i % len(bodies)]).encode()
+            response = await client.post(url, content=body, headers=headers)
+            response.raise_for_status()
+            return json.loads(response.json()["choices"][0]["message"]["content"])
+
+        await _limited(IN_FLIGHT, one)  # warm-up: open the connections
+        cpu, wall = time.process_time(), time.perf_counter()
+        await _limited(count, one)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def _sdk(base_url: str, bodies: list[dict[str, Any]], count: int) -> tuple[float, float]:
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
+    client = openai.AsyncOpenAI(
+        api_key="sk-bench",
+        base_url=base_url,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpx2Client(limits=limits),
+    )
+    async with client:
+
+        async def one(i: int) -> object:
+            body = bodies[i % len(bodies)]
+            reply = await client.chat.completions.create(**body)
+            return json.loads(reply.choices[0].message.content or "null")
+
+        await _limited(IN_FLIGHT, one)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await _limited(count, one)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def _runner(spec: runner.PromptSpec, ledger: Path, count: int) -> tuple[float, float]:
+    async with Session(environ={}, ledger=ledger) as session:
+        warm = DatasetRun(session, spec, _items(IN_FLIGHT), concurrency=IN_FLIGHT)
+        [r async for r in warm.results()]  # tokenizer, validators, connections
+        run = DatasetRun(session, spec, _items(count), concurrency=IN_FLIGHT, total=count)
+        cpu, wall = time.process_time(), time.perf_counter()
+        async for result in run.results():
+            assert result.status == "ok", result.error
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _throughput(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
+    count = 300 if quick else 2000
+    rows: list[list[object]] = []
+    with mock_server("--latency", "100ms") as base_url:
+        spec = runner.load(_spec(folder, base_url))
+        with Session(environ={}, ledger=folder / "unused.jsonl") as session:
+            bodies = [session.preflight(spec, {"city": c}).body for c in CITIES]
+        bodies = [{k: v for k, v in b.items() if k != "stream"} for b in bodies]
+        results = {
+            "bare httpx2 loop (baseline)": asyncio.run(_bare(base_url, bodies, count)),
+            "openai SDK + semaphore": asyncio.run(_sdk(base_url, bodies, count)),
+            "runner DatasetRun": asyncio.run(_runner(spec, folder / "ledger.jsonl", count)),
+        }
+    base_cpu, base_wall = results["bare httpx2 loop (baseline)"]
+    sdk_cpu = results["openai SDK + semaphore"][0]
+    for label, (cpu, wall) in results.items():
+        rows.append(
+            [
+                label,
+                f"{wall:.2f}",
+                f"{wall / base_wall:.2f}x",
+                cpu / count * 1000,
+                f"{cpu / sdk_cpu:.2f}x",
+            ]
+        )
+    written = sum(1 for _ in read_records(folder / "ledger.jsonl"))
+    notes = [
+        f"{count} rows, {IN_FLIGHT} in flight, mock server with 100 ms latency in its own process;"
+        f" ideal wall {count / IN_FLIGHT * 0.1:.1f} s",
+        "targets: runner wall <= 1.1x the bare loop; runner CPU/row <= the SDK's",
+        f"runner wrote {written} ledger lines (warm-up of {IN_FLIGHT} included)",
+    ]
+    return rows, notes
+
+
+def _child(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """(cpu s, wall s, peak RSS KiB) of one fresh process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd} exited {proc.returncode}: {err[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss
+
+
+def _memory(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
+    spec = _spec(folder, None)
+    rows: list[list[object]] = []
+    for count in (1000, 5000 if quick else 100_000):
+        data = folder / f"rows-{count}.jsonl"
+        with data.open("w", encoding="utf-8") as f:
+            for i in range(count):
+                f.write(json.dumps({"id": f"r{i}", "city": CITIES[i % len(CITIES)]}) + "\n")
+        ledger = folder / f"mem-{count}.jsonl"
+        cmd = [RUNNER_EXE, "exec", str(spec), "--input", str(data), "--mock", "-q"]
+        cmd += ["--ledger", str(ledger), "--output", os.devnull, "--concurrency", "50"]
+        cpu, wall, rss = _child(cmd, folder)
+        lines = sum(1 for _ in ledger.open("rb"))
+        rows.append([f"{count:,} rows, --mock in-process", rss / 1024, wall, cpu / count * 1000])
+        assert lines == count, (lines, count)
+    notes = ["peak RSS (ru_maxrss) of the whole process; one ledger line per row checked"]
+    return rows, notes
+
+
+def _resume_scan(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
+    count = 100_000 if quick else 1_000_000
+    spec = runner.load(_spec(folder, None))
+    ledger = folder / "big-ledger.jsonl"
+    with Session(mock=True, ledger=ledger) as session:
+        session.run(spec, {"city": "Paris"}, row="0")
+    template = ledger.read_text(encoding="utf-8").strip()
+    other = template.replace(spec.sha256, "0" * 64)
+    with ledger.open("w", encoding="utf-8") as f:
+        for i in range(count):  # a shared ledger: a quarter of the lines are this spec's rows
+            line = template if i % 4 == 0 else other
+            f.write(line.replace('"row":"0"', f'"row":"{i}"') + "\n")
+    size = ledger.stat().st_size
+    started = time.perf_counter()
+    done = done_rows(ledger, spec.sha256, mock=True)
+    fast = time.perf_counter() - started
+    started = time.perf_counter()
+    naive = {
+        r["row"]
+        for r in read_records(ledger)
+        if r["spec"]["sha256"] == spec.sha256 and r["status"] == "ok"
+    }
+    slow = time.perf_counter() - started
+    assert done == naive and len(done) == count // 4
+    rows: list[list[object]] = [
+        ["parse every line (read_records)", slow, "1.00x"],
+        ["done_rows (byte search, then a partial read)", fast, f"{fast / slow:.2f}x"],
+    ]
+    notes = [f"{count:,} lines ({size / 1e6:.0f} MB), a quarter of them the spec's ok rows"]
+    return rows, notes
+
+
+def _cold_call(folder: Path) -> tuple[list[list[object]], list[str]]:
+    spec = _spec(folder, None)
+    ledger = folder / "cold.jsonl"
+    cases = {
+        'python -c "import openai" (baseline)': [sys.executable, "-c", "import openai"],
+        "runner exec city --var city=Paris --mock": [
+            RUNNER_EXE,
+            "exec",
+            str(spec),
+            "--var",
+            "city=Paris",
+            "--mock",
+            "--ledger",
+            str(ledger),
+        ],  # fmt: skip
+    }
+    found: dict[str, tuple[float, float]] = {}
+    for label, cmd in cases.items():
+        _child(cmd, folder)  # warm the page cache
+        samples = [_child(cmd, folder) for _ in range(5)]
+        found[label] = (
+            statistics.median(s[0] for s in samples),
+            statistics.median(s[1] for s in samples),
+        )
+    base = found['python -c "import openai" (baseline)'][0]
+    rows: list[list[object]] = [
+        [label, cpu * 1000, wall * 1000, f"{cpu / base:.2f}x"]
+        for label, (cpu, wall) in found.items()
+    ]
+    return rows, ["CPU = user + system of the process; median of 5; target runner <= 0.7x"]
+
+
+def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
+    rows: list[list[object]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        part_rows, part_notes = _throughput(quick, folder)
+        rows += [["throughput", *r] for r in part_rows]
+        notes += part_notes
+        memory_rows, memory_notes = _memory(quick, folder)
+        for label, rss, wall, cpu_row in memory_rows:
+            rows.append(["memory", label, f"{wall:.2f}", "", cpu_row, f"{rss:.0f} MiB peak"])
+        notes += memory_notes
+        scan_rows, scan_notes = _resume_scan(quick, folder)
+        for label, seconds, ratio in scan_rows:
+            rows.append(["resume scan", label, f"{seconds:.2f}", ratio, "", ""])
+        notes += scan_notes
+        cold_rows, cold_notes = _cold_call(folder)
+        for label, cpu_ms, wall_ms, ratio in cold_rows:
+            rows.append(["one call", label, f"{wall_ms / 1000:.2f}", "", cpu_ms, f"{ratio} CPU"])
+        notes += cold_notes
+    for row in rows:
+        while len(row) < 6:
+            row.append("")
+    columns = ["part", "what", "wall s", "wall vs base", "CPU ms (per row)", "vs SDK / other"]
+    return "Data sets", columns, rows, notes

@@ -1,0 +1,160 @@
+"""How a data-set run shows itself on stderr: a live `rich` progress bar on a terminal, a
+plain line every few seconds elsewhere, and the final summary. Rendering only: the run
+(runner.dataset.run) hands over its `DatasetSummary`; nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+
+from runner.dataset.run import DatasetSummary
+
+__all__ = ["LiveProgress", "PlainProgress", "ProgressDisplay", "summary_lines", "totals_text"]
+
+
+class ProgressDisplay(Protocol):
+    def update(self, summary: DatasetSummary) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _cost_text(summary: DatasetSummary) -> str:
+    if summary.unpriced and not summary.cost_usd:
+        return "cost unknown"
+    text = f"${summary.cost_usd:.6f}"
+    if summary.unpriced:
+        text += f" + unknown ({summary.unpriced} unpriced calls)"
+    if summary.estimated:
+        text += " (estimated: mock)"
+    return text
+
+
+def _rate_and_eta(summary: DatasetSummary) -> tuple[float, float | None]:
+    ran = summary.ok + summary.failed
+    wall = summary.wall_s
+    rate = ran / wall if wall > 0 else 0.0
+    left = summary.not_run if summary.rows is not None else None
+    eta = left / rate if left is not None and rate > 0 else None
+    return rate, eta
+
+
+def totals_text(summary: DatasetSummary) -> str:
+    """One line: rows done of all, failed, skipped, tokens, cost, rate and ETA."""
+    rate, eta = _rate_and_eta(summary)
+    of = f"/{summary.rows}" if summary.rows is not None else ""
+    parts = [
+        f"{summary.done}{of} rows",
+        f"{summary.ok} ok",
+        f"{summary.failed} failed",
+        f"{summary.skipped} skipped",
+        *([f"{summary.resumed} already ok"] if summary.resumed else []),
+        f"{summary.usage.total:,} tokens",
+        _cost_text(summary),
+        f"{rate:.1f} rows/s",
+    ]
+    if eta is not None:
+        parts.append(f"ETA {_duration(eta)}")
+    return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class PlainProgress:
+    """A plain progress line on `stream` at most every `interval` seconds (not a terminal)."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
+        self._last = clock()
+
+    def update(self, summary: DatasetSummary) -> None:
+        now = self.clock()
+        if now - self._last >= self.interval:
+            self._last = now
+            self.stream.write(f"progress: {totals_text(summary)}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """A live rich progress bar on a terminal's stderr (`*` after the cost: estimated, mock)."""
+
+    def __init__(
+        self, stream: IO[str], *, total: int | None, force_terminal: bool | None = None
+    ) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            MofNCompleteColumn(),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(),
+            console=Console(file=stream, force_terminal=force_terminal),
+            transient=True,
+        )
+        self._task = self._progress.add_task("rows", total=total, detail="")
+        self._progress.start()
+
+    def update(self, summary: DatasetSummary) -> None:
+        rate, _ = _rate_and_eta(summary)
+        resumed = f" · {summary.resumed} done before" if summary.resumed else ""
+        cost = "cost ?" if summary.unpriced and not summary.cost_usd else f"${summary.cost_usd:.4f}"
+        detail = (
+            f"{summary.failed} failed · {summary.skipped} skipped{resumed} · "
+            f"{summary.usage.total:,} tok · {cost}{'*' if summary.estimated else ''} · "
+            f"{rate:.1f}/s"
+        )
+        self._progress.update(self._task, completed=summary.done, detail=detail)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def summary_lines(summary: DatasetSummary, *, ledger: Any = None) -> list[str]:
+    """The final summary: rows ok/failed/skipped, tokens, cost, wall time, failed rows."""
+    of = summary.rows if summary.rows is not None else summary.done
+    usage = summary.usage
+    lines = [
+        f"{summary.ok + summary.resumed} of {of} rows ok"
+        + (f" ({summary.resumed} already ok in the ledger)" if summary.resumed else "")
+        + f" · {summary.failed} failed · {summary.skipped} skipped"
+        + (f" · {summary.not_run} not run" if summary.not_run else ""),
+        f"{usage.prompt:,}+{usage.completion:,} tokens · {_cost_text(summary)} · "
+        f"{summary.wall_s:.1f} s wall" + (f" · ledger {ledger}" if ledger is not None else ""),
+    ]
+    if summary.budget_stopped:
+        lines.append(f"the budget stopped the run: {summary.skipped} rows skipped, not run")
+    if summary.failed:
+        keys = ", ".join(summary.failed_keys)
+        more = summary.failed - len(summary.failed_keys)
+        lines.append(
+            f"failed rows ({summary.failed}): {keys}" + (f" and {more} more" if more > 0 else "")
+        )
+    return lines
