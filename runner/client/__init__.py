@@ -9,10 +9,12 @@ from runner.client._asgi import ASGIStreamTransport
 from runner.client._body import build_body, is_reasoning_model, response_format_for
 from runner.client._client import ChatClient
 from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
+from runner.client._files import BatchAPI
 from runner.client._sync import SyncChatClient
 
 __all__ = [
     "ASGIStreamTransport",
+    "BatchAPI",
     "ChatClient",
     "SyncChatClient",
     "build_body",

@@ -62,6 +62,7 @@ class LedgerRecord(TypedDict, total=False):
     request_id: str | None
     mock: bool
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
+    batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
 
 
 def build_line(
@@ -88,6 +89,7 @@ def build_line(
     values: Sequence[Any] = (),
     error: RunnerError | None = None,
     interrupted: BaseException | None = None,
+    batch_id: str | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
     interrupted call. With `content` off, no prompt or reply text is kept in any field."""
@@ -147,6 +149,8 @@ def build_line(
         "request_id": request_id,
         "mock": mock,
     }
+    if batch_id is not None:
+        record["batch_id"] = batch_id
     if not content:
         record = without_content(record)  # type: ignore[assignment]
         if isinstance(error, OutputInvalid) and record["error"] is not None:
