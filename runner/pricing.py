@@ -63,6 +63,7 @@ class PriceBook:
         batch: bool = False,
     ) -> None:
         self.batch = batch
+        self._given = (overrides, overrides_source)
         self._source = f"override: {overrides_source}"
         self._exact: dict[str, Price] = {}
         self._globs: list[tuple[str, Price]] = []
@@ -79,6 +80,10 @@ class PriceBook:
         self._linear: dict[int, tuple[ModelPrice, tuple[Decimal, Decimal, Decimal] | None]] = {}
         # (id of the live ModelPrice, day) -> (that price, its batch variant or None)
         self._batch_variant: dict[tuple[int, Any], tuple[ModelPrice, ModelPrice | None]] = {}
+
+    def for_batch(self) -> PriceBook:
+        """The same prices (overrides included) for requests sent through the Batch API."""
+        return PriceBook(self._given[0], overrides_source=self._given[1], batch=True)
 
     # --- lookups ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import click
 
 from runner._version import __version__
 from runner.cli._common import EXIT_INTERRUPTED, exit_with_error, print_warning
+from runner.cli.batch import batch_
 from runner.cli.exec_ import exec_
 from runner.cli.mock_server import mock_server
 from runner.cli.render import render_
@@ -52,5 +53,5 @@ def main() -> None:
     cli(prog_name="runner")
 
 
-for _command in (exec_, validate_, render_, mock_server):
+for _command in (exec_, validate_, render_, mock_server, batch_):
     cli.add_command(_command)

@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 @click.option("--json", "json_", is_flag=True, help="Print the whole result as JSON.")
 @click.option("--dry-run", is_flag=True, help="Render the request and stop; nothing is sent.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.option("--input", "input_path", default=None, metavar="FILE", help="A JSONL data set.")
+@click.option(
+    "--batch", is_flag=True, help="Send the data set through the Batch API (half price, ≤24 h)."
+)
+@click.option("--no-wait", is_flag=True, help="With --batch: start the batch and exit.")
 def exec_(
     spec_path: str,
     var_args: tuple[str, ...],
@@ -61,6 +66,9 @@ def exec_(
     json_: bool,
     dry_run: bool,
     quiet: bool,
+    input_path: str | None,
+    batch: bool,
+    no_wait: bool,
 ) -> None:
     """Run the prompt once and print its output.
 
@@ -77,6 +85,13 @@ def exec_(
         "ledger": ledger_path,
         "ledger_content": False if no_content else None,
     }
+    if batch or no_wait or input_path is not None:
+        if not batch:
+            raise click.UsageError("--input and --no-wait need --batch in this build")
+        from runner.cli.batch import exec_batch
+
+        exec_batch(spec, input_path, flags, wait=not no_wait, quiet=quiet)
+        return
     with open_session(**flags) as session:
         settings = session.settings_for(spec)
         if dry_run:

@@ -10,6 +10,7 @@ from runner.client._body import build_body, is_reasoning_model, response_format_
 from runner.client._client import ChatClient
 from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
 from runner.client._files import BatchAPI
+from runner.client._reply import completion_from_reply
 from runner.client._sync import SyncChatClient
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ChatClient",
     "SyncChatClient",
     "build_body",
+    "completion_from_reply",
     "error_from_response",
     "error_from_transport",
     "is_reasoning_model",
