@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
-__all__ = ["ENDPOINT", "BatchLimits", "BuiltInput", "InputPart", "build_input"]
+__all__ = ["DEFAULT_LIMITS", "ENDPOINT", "BatchLimits", "BuiltInput", "InputPart", "build_input"]
 
 ENDPOINT = "/v1/chat/completions"
 # Request fields a batch cannot carry: the Batch API answers whole, never streamed. Neither is
@@ -38,6 +38,9 @@ class BatchLimits:
     def __post_init__(self) -> None:
         if self.max_requests < 1 or self.max_bytes < 1:
             raise ValueError("batch limits must be positive")
+
+
+DEFAULT_LIMITS = BatchLimits()
 
 
 @dataclass
@@ -76,7 +79,7 @@ def build_input(
     items: Iterable[Item],
     directory: Path,
     *,
-    limits: BatchLimits = BatchLimits(),
+    limits: BatchLimits = DEFAULT_LIMITS,
 ) -> BuiltInput:
     """Render every item with the Session's preflight (the body a live call sends) and write the
     input files into `directory` (part-1.jsonl, ...).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.batch.build import BatchLimits, BuiltInput, build_input
+from runner.batch import build
 from runner.batch.collect import CollectSummary, collect, recorded_rows
 from runner.batch.remote import TERMINAL, PollPolicy, no_batch_api, submit, wait_for
 from runner.batch.state import read_state, record_collected
@@ -44,7 +44,7 @@ class Started:
 
     group: str
     batches: list[dict[str, Any]]
-    built: BuiltInput
+    built: build.BuiltInput
 
     @property
     def batch_ids(self) -> list[str]:
@@ -75,7 +75,7 @@ async def start_batches(
     items: Iterable[Item],
     *,
     input_path: str | None,
-    limits: BatchLimits | None = None,
+    limits: build.BatchLimits | None = None,
 ) -> Started:
     """Render every row, split the input into parts within `limits`, upload each part and create
     its batch (all of one group, remembered in the state file next to the ledger)."""
@@ -84,7 +84,9 @@ async def start_batches(
     group = f"group_{new_id().lower()}"
     ref = spec_ref(spec.path, sha256=spec.sha256, name=spec.name)
     with tempfile.TemporaryDirectory(prefix="runner-batch-") as folder:
-        built = build_input(session, spec, items, Path(folder), limits=limits or BatchLimits())
+        built = build.build_input(
+            session, spec, items, Path(folder), limits=limits or build.DEFAULT_LIMITS
+        )
         if not built.parts:
             return Started(group, [], built)
         settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
