@@ -137,7 +137,12 @@ class _Progress:
 
 
 def _report(
-    spec: PromptSpec, summaries: Sequence[CollectSummary], ledger: str, *, quiet: bool
+    spec: PromptSpec,
+    summaries: Sequence[CollectSummary],
+    ledger: str,
+    *,
+    quiet: bool,
+    hint: bool = True,
 ) -> int:
     """Print what was collected; return the number of rows that failed."""
     written = sum(s.written for s in summaries)
@@ -166,7 +171,7 @@ def _report(
         price += f" ({unpriced} rows unpriced)"
     parts.append(price)
     click.echo(f"{spec.name} · " + " · ".join(parts) + f" · ledger {ledger}", err=True)
-    if failed:
+    if failed and hint:
         click.echo(
             "rerun the failed rows live: runner batch collect "
             f"{summaries[0].batch_id if len(summaries) == 1 else '<id>'} --retry-live --input FILE",
@@ -368,15 +373,21 @@ def batch_collect(
             rows=None if items is None else vars_by_row(spec, items),
             wait=False,
         )
-        failed = _report(spec, summaries, str(ledger), quiet=quiet)
+        _report(spec, summaries, str(ledger), quiet=quiet, hint=False)
+        pending = rows_to_retry(ledger, ids, spec.sha256)
         if not retry_live:
-            return 1 if failed else 0
+            if pending and not quiet:
+                click.echo(
+                    f"{len(pending)} rows of this batch have no answer yet: rerun them live "
+                    f"with `runner batch collect {ident} --retry-live`",
+                    err=True,
+                )
+            return 1 if pending else 0
         if items is None:
             raise ConfigError(
                 "--retry-live needs the data set the batch was made from: --input FILE"
             )
-        keys = rows_to_retry(ledger, ids, spec.sha256)
-        results = await rerun(session, spec, keys, items)
+        results = await rerun(session, spec, pending, items)
         still = sum(1 for r in results if r.status != "ok")
         if not quiet:
             click.echo(
