@@ -18,7 +18,7 @@ from runner.errors import HTTPStatusFailure
 from runner.mock.faults import FAULT_HEADER, Faults, decide, fault_error, parse_fault_header
 from runner.mock.files import FileStore
 from runner.mock.reply import build_answer, completion_body
-from runner.mock.request import api_error, digest, error_body, parse_request
+from runner.mock.request import api_error, digest, error_body, parse_body
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -41,6 +41,17 @@ ENDPOINT = "/v1/chat/completions"
 _TERMINAL = frozenset({"failed", "completed", "expired", "cancelled"})
 _EXPIRED = "This request could not be executed before the completion window expired."
 _CANCELLED = "This request was not executed because the batch was cancelled."
+
+
+class _FaultFree(dict[int, Faults]):
+    """Faults(seed=n) by seed: a batch with no faults skips the dice (they cannot fire)."""
+
+    def __missing__(self, seed: int) -> Faults:
+        found = self[seed] = Faults(seed=seed)
+        return found
+
+
+_NO_FAULTS = _FaultFree()
 
 
 @dataclass(frozen=True)
@@ -348,10 +359,13 @@ def _finish(store: BatchStore, batch: _Batch, done: int, status: str, now: float
         ok, line = _answer_row(batch, index, row, created)
         if ok:
             counts["completed"] += 1
-            usage = line["response"]["body"]["usage"]
+            usage = line.pop("usage")
             batch.usage["input"] += usage["prompt_tokens"]
             batch.usage["output"] += usage["completion_tokens"]
-            out.append(json.dumps(line, ensure_ascii=False).encode())
+            # The reply's bytes spliced in as the chat endpoint sends them (no re-encoding).
+            reply: bytes = line.pop("reply")
+            head, _, tail = json.dumps(line, ensure_ascii=False).partition('"body": null')
+            out.append(head.encode() + b'"body": ' + reply + tail.encode())
         else:
             counts["failed"] += 1
             failed.append(json.dumps(line, ensure_ascii=False).encode())
@@ -383,11 +397,14 @@ def _answer_row(
     try:
         if body.get("stream"):
             raise api_error(400, "Streaming is not supported in the Batch API.", param="stream")
-        ask = parse_request(json.dumps(body).encode())
-        decision = decide(faults, ask.key, 1)
-        if decision.status is not None:
-            raise fault_error(decision.status, faults, ask.model)
-        answer = build_answer(ask, faults.seed, decision.invalid_output)
+        ask = parse_body(body)
+        invalid = False
+        if faults != _NO_FAULTS.get(faults.seed):
+            decision = decide(faults, ask.key, 1)
+            if decision.status is not None:
+                raise fault_error(decision.status, faults, ask.model)
+            invalid = decision.invalid_output
+        answer = build_answer(ask, faults.seed, invalid)
     except HTTPStatusFailure as err:
         line["response"] = {
             "status_code": err.status,
@@ -395,8 +412,9 @@ def _answer_row(
             "body": error_body(err),
         }
         return False, line
-    reply = json.loads(completion_body(answer, ask.model, created))
-    line["response"] = {"status_code": 200, "request_id": request_id, "body": reply}
+    line["response"] = {"status_code": 200, "request_id": request_id, "body": None}
+    line["usage"] = answer.usage  # for the batch's totals; not written
+    line["reply"] = completion_body(answer, ask.model, created)
     return True, line
 
 
