@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from runner.batch import build
 from runner.batch.collect import CollectSummary, collect, recorded_rows
 from runner.batch.remote import TERMINAL, PollPolicy, no_batch_api, submit, wait_for
-from runner.batch.state import read_state, record_collected
+from runner.batch.state import read_state, record_collected, record_ended
 from runner.dataset.loop import ItemResult, run_items
 from runner.errors import ConfigError, InputsInvalid, NotFound, TemplateError
 from runner.ledger.encoding import new_id
@@ -171,6 +171,11 @@ async def finish_batches(
             )
         else:
             batches = [await api.get_batch(b) for b in batch_ids]
+            known = read_state(settings.ledger_path)
+            for b in batches:
+                state = known.get(str(b["id"]))
+                if b.get("status") in TERMINAL and (state is None or state.status not in TERMINAL):
+                    record_ended(settings.ledger_path, b)
     except NotFound as exc:
         if "/batches/" in exc.url:
             raise ConfigError(

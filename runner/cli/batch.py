@@ -93,7 +93,14 @@ async def _exec_batch(
             on_progress=progress,
         )
         progress.finish()
-        failed = _report(spec, summaries, str(settings.ledger_path), quiet=quiet)
+        failed = _report(
+            spec,
+            summaries,
+            str(settings.ledger_path),
+            quiet=quiet,
+            mock=settings.mock,
+            hint=started.group if len(ids) > 1 else ids[0],
+        )
         if failed or built.failed:
             raise SystemExit(1)
 
@@ -142,7 +149,8 @@ def _report(
     ledger: str,
     *,
     quiet: bool,
-    hint: bool = True,
+    hint: str = "",
+    mock: bool = False,
 ) -> int:
     """Print what was collected; return the number of rows that failed."""
     written = sum(s.written for s in summaries)
@@ -166,15 +174,14 @@ def _report(
     parts[0] += "".join(f", {n} {kind}" for kind, n in sorted(kinds.items())) + ")"
     if skipped:
         parts.append(f"{skipped} already in the ledger")
-    price = f"${cost:.6f} at the batch price"
+    price = f"${cost:.6f}{' if real' if mock else ''} at the batch price"
     if unpriced:
         price += f" ({unpriced} rows unpriced)"
     parts.append(price)
     click.echo(f"{spec.name} · " + " · ".join(parts) + f" · ledger {ledger}", err=True)
     if failed and hint:
         click.echo(
-            "rerun the failed rows live: runner batch collect "
-            f"{summaries[0].batch_id if len(summaries) == 1 else '<id>'} --retry-live --input FILE",
+            f"rerun the failed rows live: runner batch collect {hint} --retry-live",
             err=True,
         )
     return failed
@@ -373,7 +380,7 @@ def batch_collect(
             rows=None if items is None else vars_by_row(spec, items),
             wait=False,
         )
-        _report(spec, summaries, str(ledger), quiet=quiet, hint=False)
+        _report(spec, summaries, str(ledger), quiet=quiet)
         pending = rows_to_retry(ledger, ids, spec.sha256)
         if not retry_live:
             if pending and not quiet:
