@@ -165,7 +165,7 @@ def _report(
     if quiet:
         return failed
     for s in summaries:
-        if s.status != "completed":
+        if s.status != "completed" and s.written:
             click.echo(
                 f"batch {s.batch_id} ended {s.status}: {len(s.failed_rows)} rows without an answer",
                 err=True,
