@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.batch import build
+import runner.batch.build as build
 from runner.batch.collect import CollectSummary, collect, recorded_rows
 from runner.batch.remote import TERMINAL, PollPolicy, no_batch_api, submit, wait_for
 from runner.batch.state import read_state, record_collected, record_ended

@@ -6,21 +6,17 @@ summary on stderr; exit 0 when every row answered, 1 when a row failed, 2 on bad
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
-from collections import Counter
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.cli._batch_output import Progress, report
 from runner.cli._common import json_text, load_spec_file, open_session
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
-    from runner.batch.collect import CollectSummary
     from runner.dataset.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
@@ -84,7 +80,7 @@ async def _exec_batch(
                     err=True,
                 )
             raise SystemExit(1 if built.failed else 0)
-        progress = _Progress(quiet=quiet)
+        progress = Progress(quiet=quiet)
         summaries = await finish_batches(
             session,
             spec,
@@ -93,7 +89,7 @@ async def _exec_batch(
             on_progress=progress,
         )
         progress.finish()
-        failed = _report(
+        failed = report(
             spec,
             summaries,
             str(settings.ledger_path),
@@ -103,88 +99,6 @@ async def _exec_batch(
         )
         if failed or built.failed:
             raise SystemExit(1)
-
-
-class _Progress:
-    """Request counts of the batches on stderr: one updating line on a terminal, else a line
-    whenever they change."""
-
-    def __init__(self, *, quiet: bool) -> None:
-        self.quiet = quiet
-        self.live = sys.stderr.isatty()
-        self.started = time.monotonic()
-        self.last = ""
-
-    def __call__(self, batches: list[dict[str, Any]]) -> None:
-        if self.quiet:
-            return
-        total = done = failed = 0
-        statuses: Counter[str] = Counter()
-        for b in batches:
-            counts = b.get("request_counts") or {}
-            total += int(counts.get("total") or 0)
-            done += int(counts.get("completed") or 0)
-            failed += int(counts.get("failed") or 0)
-            statuses[str(b.get("status"))] += 1
-        state = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-        line = f"batch: {state} · {done + failed} of {total} rows done, {failed} failed"
-        if line == self.last:
-            return
-        self.last = line
-        elapsed = time.monotonic() - self.started
-        text = f"{line} · {elapsed:.0f} s"
-        if self.live:
-            click.echo(f"\r\033[K{text}", err=True, nl=False)
-        else:
-            click.echo(text, err=True)
-
-    def finish(self) -> None:
-        if self.live and self.last and not self.quiet:
-            click.echo("", err=True)
-
-
-def _report(
-    spec: PromptSpec,
-    summaries: Sequence[CollectSummary],
-    ledger: str,
-    *,
-    quiet: bool,
-    hint: str = "",
-    mock: bool = False,
-) -> int:
-    """Print what was collected; return the number of rows that failed."""
-    written = sum(s.written for s in summaries)
-    skipped = sum(s.skipped for s in summaries)
-    ok = sum(s.ok for s in summaries)
-    kinds: Counter[str] = Counter()
-    for s in summaries:
-        kinds.update(s.kinds)
-    failed = sum(kinds.values())
-    cost = sum((s.cost_usd for s in summaries), Decimal(0))
-    unpriced = sum(s.unpriced for s in summaries)
-    if quiet:
-        return failed
-    for s in summaries:
-        if s.status != "completed" and s.written:
-            click.echo(
-                f"batch {s.batch_id} ended {s.status}: {len(s.failed_rows)} rows without an answer",
-                err=True,
-            )
-    parts = [f"{written} rows written ({ok} ok"]
-    parts[0] += "".join(f", {n} {kind}" for kind, n in sorted(kinds.items())) + ")"
-    if skipped:
-        parts.append(f"{skipped} already in the ledger")
-    price = f"${cost:.6f}{' if real' if mock else ''} at the batch price"
-    if unpriced:
-        price += f" ({unpriced} rows unpriced)"
-    parts.append(price)
-    click.echo(f"{spec.name} · " + " · ".join(parts) + f" · ledger {ledger}", err=True)
-    if failed and hint:
-        click.echo(
-            f"rerun the failed rows live: runner batch collect {hint} --retry-live",
-            err=True,
-        )
-    return failed
 
 
 # --- runner batch ... --------------------------------------------------------------------------
@@ -380,7 +294,7 @@ def batch_collect(
             rows=None if items is None else vars_by_row(spec, items),
             wait=False,
         )
-        _report(spec, summaries, str(ledger), quiet=quiet)
+        report(spec, summaries, str(ledger), quiet=quiet)
         pending = rows_to_retry(ledger, ids, spec.sha256)
         if not retry_live:
             if pending and not quiet:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.durations import parse_duration
 from runner.errors import HTTPStatusFailure
+from runner.mock.batch_input import ENDPOINT, check_metadata, read_input
 from runner.mock.faults import FAULT_HEADER, Faults, decide, fault_error, parse_fault_header
 from runner.mock.files import FileStore
 from runner.mock.reply import build_answer, completion_body
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 __all__ = [
-    "MAX_FILE_BYTES",
-    "MAX_REQUESTS",
     "BatchFaults",
     "BatchStore",
     "cancel_batch",
@@ -35,9 +34,6 @@ __all__ = [
     "retrieve_batch",
 ]
 
-MAX_REQUESTS = 50_000
-MAX_FILE_BYTES = 200 * 1024 * 1024
-ENDPOINT = "/v1/chat/completions"
 _TERMINAL = frozenset({"failed", "completed", "expired", "cancelled"})
 _EXPIRED = "This request could not be executed before the completion window expired."
 _CANCELLED = "This request was not executed because the batch was cancelled."
@@ -177,84 +173,6 @@ class BatchStore:
 # --- creating and checking --------------------------------------------------------------------
 
 
-def _check_metadata(metadata: Any) -> dict[str, str] | None:
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict) or len(metadata) > 16:
-        raise api_error(400, "metadata must be an object of at most 16 pairs.", param="metadata")
-    for key, value in metadata.items():
-        if not isinstance(value, str) or len(key) > 64 or len(value) > 512:
-            raise api_error(
-                400,
-                "metadata keys must be at most 64 characters and values strings of at most "
-                "512 characters.",
-                param="metadata",
-            )
-    return dict(metadata)
-
-
-def _read_rows(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
-    """The input file's rows, the problems OpenAI would fail the batch for, and its model."""
-    rows: list[dict[str, Any]] = []
-    problems: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    models: set[str] = set()
-
-    def problem(code: str, message: str, line: int, param: str | None = None) -> None:
-        if len(problems) < 100:
-            problems.append({"code": code, "message": message, "param": param, "line": line})
-
-    if len(data) > MAX_FILE_BYTES:
-        problem("file_too_large", f"The input file is larger than {MAX_FILE_BYTES} bytes.", 0)
-    for number, raw in enumerate(data.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            problem("invalid_json_line", "This line is not parseable as valid JSON.", number)
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
-            problem("missing_required_parameter", "Missing custom_id.", number, "custom_id")
-            continue
-        if row["custom_id"] in seen:
-            problem(
-                "duplicate_custom_id",
-                f"The custom_id for this request is a duplicate of another request: "
-                f"{row['custom_id']}.",
-                number,
-                "custom_id",
-            )
-        seen.add(row["custom_id"])
-        if row.get("method") != "POST":
-            problem("invalid_method", "The method must be POST.", number, "method")
-        if row.get("url") != ENDPOINT:
-            problem(
-                "mismatched_endpoint",
-                f"The URL provided for this request does not match the batch endpoint {ENDPOINT}.",
-                number,
-                "url",
-            )
-        body = row.get("body")
-        if not isinstance(body, dict):
-            problem("invalid_request", "The body must be an object.", number, "body")
-            continue
-        models.add(str(body.get("model")))
-        rows.append(row)
-    if len(models) > 1:
-        problem(
-            "mismatched_model",
-            "All requests in a batch must use the same model: " + ", ".join(sorted(models)),
-            0,
-            "model",
-        )
-    if len(rows) > MAX_REQUESTS:
-        problem("too_many_requests", f"A batch may hold at most {MAX_REQUESTS} requests.", 0, None)
-    if not rows and not problems:
-        problem("empty_file", "The input file has no requests.", 0)
-    return rows, problems, next(iter(models), None)
-
-
 async def create_batch(request: Request) -> dict[str, Any]:
     """POST /v1/batches."""
     store: BatchStore = request.app.state.batches
@@ -277,7 +195,7 @@ async def create_batch(request: Request) -> dict[str, Any]:
         raise api_error(
             400, "Invalid completion_window: only '24h' is supported.", param="completion_window"
         )
-    metadata = _check_metadata(body.get("metadata"))
+    metadata = check_metadata(body.get("metadata"))
     stored = store.files.get(body["input_file_id"])
     if stored.purpose != "batch":
         raise api_error(
@@ -290,7 +208,7 @@ async def create_batch(request: Request) -> dict[str, Any]:
             faults, batch_faults = parse_batch_faults(header, faults, batch_faults)
         except ValueError as exc:
             raise api_error(400, str(exc), code="invalid_mock_fault") from None
-    rows, problems, model = _read_rows(stored.data)
+    rows, problems, model = read_input(stored.data)
     now = time.time()
     batch = _Batch(
         id=f"batch_{digest('batch', len(store.batches), time.time_ns())[:24]}",
