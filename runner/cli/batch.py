@@ -34,11 +34,36 @@ def exec_batch(
     *,
     wait: bool,
     quiet: bool,
+    dry_run: bool = False,
 ) -> None:
-    """`runner exec SPEC --input FILE --batch [--no-wait]`."""
+    """`runner exec SPEC --input FILE --batch [--no-wait] [--dry-run]`."""
     if input_path is None:
         raise click.UsageError("--batch needs the data set: --input FILE")
+    if dry_run:
+        _dry_run(spec, input_path, flags)
+        return
     asyncio.run(_exec_batch(spec, input_path, flags, wait=wait, quiet=quiet))
+
+
+def _dry_run(spec: PromptSpec, input_path: str, flags: dict[str, Any]) -> None:
+    """Build the input files and say what would be sent; nothing is uploaded."""
+    import tempfile
+
+    from runner.batch import build_input
+    from runner.batch.build import DEFAULT_LIMITS
+    from runner.dataset.rows import read_rows
+
+    with open_session(**flags) as session, tempfile.TemporaryDirectory() as folder:
+        items = read_rows(input_path, spec=spec)
+        built = build_input(session, spec, items, Path(folder), limits=DEFAULT_LIMITS)
+        for item, exc in built.failed[:20]:
+            click.echo(f"row {item.key}: would not be sent: {str(exc).splitlines()[0]}", err=True)
+        sizes = ", ".join(f"{len(p.rows)} rows / {p.bytes:,} bytes" for p in built.parts)
+        click.echo(
+            f"dry run: {built.rows} rows in {len(built.parts)} batch input "
+            f"file{'s' if len(built.parts) != 1 else ''} ({sizes or 'none'}); nothing sent",
+            err=True,
+        )
 
 
 async def _exec_batch(

@@ -90,7 +90,7 @@ def exec_(
             raise click.UsageError("--input and --no-wait need --batch in this build")
         from runner.cli.batch import exec_batch
 
-        exec_batch(spec, input_path, flags, wait=not no_wait, quiet=quiet)
+        exec_batch(spec, input_path, flags, wait=not no_wait, quiet=quiet, dry_run=dry_run)
         return
     with open_session(**flags) as session:
         settings = session.settings_for(spec)

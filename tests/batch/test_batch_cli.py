@@ -165,3 +165,11 @@ def test_state_file_lines(tmp_path: Path) -> None:
     assert events == ["created", "ended", "collected"]
     [rows_file] = Path("runs/batches").iterdir()
     assert rows_file.read_text().splitlines() == ['"r0"', '"r1"']
+
+
+def test_dry_run_sends_nothing(tmp_path: Path) -> None:
+    spec, rows = write_spec(tmp_path), write_rows(tmp_path, 5)
+    code, out, err = invoke("exec", str(spec), "--input", str(rows), "--batch", "--dry-run")
+    assert code == 0 and "dry run: 5 rows in 1 batch input file (5 rows / " in err
+    assert "nothing sent" in err and out == ""
+    assert not Path("runs").exists()
