@@ -63,6 +63,7 @@ class CollectSummary:
     failed_rows: list[str] = field(default_factory=list)  # status error or invalid_output
     cost_usd: Decimal = Decimal(0)
     unpriced: int = 0
+    batch_errors: list[str] = field(default_factory=list)  # why a `failed` batch ran nothing
 
 
 def recorded_rows(ledger_path: Path, batch_ids: set[str]) -> dict[str, set[str]]:
@@ -268,7 +269,15 @@ async def collect(
             await api.download(str(file_id), path)
             files[name] = path
     if status == "failed" or files["input_file_id"] is None:
-        return summary  # nothing ran: no row was sent to a model
+        # Nothing ran: no row was sent to a model, so no line is written; the rows stay
+        # unanswered for a live run (or --resume) to pick up.
+        errors = (batch.get("errors") or {}).get("data") or []
+        summary.batch_errors = [
+            (f"line {e.get('line')}: " if e.get("line") else "") + str(e.get("message"))
+            for e in errors
+            if isinstance(e, dict)
+        ] or [f"the batch ended {status} without running"]
+        return summary
     outputs = _index(files["output_file_id"])
     outputs.update(_index(files["error_file_id"]))
     with open(files["input_file_id"], "rb") as f:

@@ -78,8 +78,13 @@ def report(
     cost = sum((s.cost_usd for s in summaries), Decimal(0))
     unpriced = sum(s.unpriced for s in summaries)
     if quiet:
-        return failed
+        return failed + sum(1 for s in summaries if s.batch_errors)
     for s in summaries:
+        if s.batch_errors:
+            failed += 1
+            click.echo(f"batch {s.batch_id} {s.status}; no row was sent:", err=True)
+            for problem in s.batch_errors[:20]:
+                click.echo(f"  {problem}", err=True)
         if s.status != "completed" and s.written:
             click.echo(
                 f"batch {s.batch_id} ended {s.status}: {len(s.failed_rows)} rows without an answer",

@@ -320,6 +320,8 @@ def batch_collect(
             wait=False,
         )
         report(spec, summaries, str(ledger), quiet=quiet)
+        if any(s.batch_errors for s in summaries):
+            return 1
         pending = rows_to_retry(ledger, ids, spec.sha256)
         if not retry_live:
             if pending and not quiet:

@@ -173,3 +173,20 @@ def test_dry_run_sends_nothing(tmp_path: Path) -> None:
     assert code == 0 and "dry run: 5 rows in 1 batch input file (5 rows / " in err
     assert "nothing sent" in err and out == ""
     assert not Path("runs").exists()
+
+
+def test_a_failed_batch_writes_nothing_and_says_why(tmp_path: Path) -> None:
+    import openai
+
+    with loopback() as url:
+        with openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0) as client:
+            bad = client.files.create(file=("bad.jsonl", b"{oops\n"), purpose="batch")
+            batch = client.batches.create(
+                input_file_id=bad.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        spec = write_spec(tmp_path, base_url=url)
+        code, _, err = invoke("batch", "collect", batch.id, "--spec", str(spec))
+    assert code == 1
+    assert f"batch {batch.id} failed; no row was sent:" in err
+    assert "line 1: This line is not parseable as valid JSON." in err
+    assert ledger_lines(LEDGER) == []
