@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from runner.mock.server import serve
+
+LINE_SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas" / "ledger-line.schema.json").read_text("utf-8")
+)
 
 SPEC = """\
 name: say
@@ -53,9 +59,13 @@ def write_rows(folder: Path, count: int, name: str = "rows.jsonl") -> Path:
 
 
 def ledger_lines(path: Path) -> list[dict[str, Any]]:
+    """The ledger's lines, each checked against schemas/ledger-line.schema.json."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        jsonschema.validate(line, LINE_SCHEMA)
+    return lines
 
 
 @contextlib.contextmanager
