@@ -231,7 +231,11 @@ def _run_on_batches(
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
-@click.option("--mock/--no-mock", default=None, help="Ask the in-process mock server.")
+@click.option(
+    "--mock/--no-mock",
+    default=None,
+    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
+)
 def batch_status(
     ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
 ) -> None:
@@ -255,7 +259,11 @@ def batch_status(
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
-@click.option("--mock/--no-mock", default=None, help="Ask the in-process mock server.")
+@click.option(
+    "--mock/--no-mock",
+    default=None,
+    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
+)
 def batch_cancel(
     ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
 ) -> None:
@@ -287,7 +295,11 @@ def batch_cancel(
     is_flag=True,
     help="Rerun live the rows the batch could not answer (needs the data set).",
 )
-@click.option("--mock/--no-mock", default=None, help="Ask the in-process mock server.")
+@click.option(
+    "--mock/--no-mock",
+    default=None,
+    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def batch_collect(
     ident: str,
