@@ -28,7 +28,7 @@ from runner.types import Attempt, Completion, Usage
 
 if TYPE_CHECKING:
     from runner.client import BatchAPI
-    from runner.ledger.line import LedgerRecord
+    from runner.ledger.line import LedgerRecord, SpecRef
     from runner.ledger.store import Ledger
     from runner.pricing import PriceBook
     from runner.settings import Settings
@@ -115,6 +115,7 @@ class _Context:
     url: str
     ts: datetime
     latency_ms: float
+    ref: SpecRef  # the spec's git reference, looked up once per batch
     # Canonical JSON of the parts every request of a spec shares (response_format, tools), made
     # once per batch as the Session does: the fingerprint is the same, at a fraction of the cost.
     static: dict[str, tuple[Any, str]] = field(default_factory=dict)
@@ -207,7 +208,7 @@ def _row_line(
         estimated = None
     return build_line(
         ts=ctx.ts,
-        spec=spec_ref(ctx.spec.path, sha256=ctx.spec.sha256, name=ctx.spec.name),
+        spec=ctx.ref,
         fingerprint=ctx.fingerprint(body),
         case=None,
         row=key,
@@ -259,6 +260,7 @@ async def collect(
         url=f"{api.base_url}/chat/completions",
         ts=datetime.fromtimestamp(created, UTC),
         latency_ms=max(0.0, _ended_at(batch) - created) * 1000,
+        ref=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
     )
     files: dict[str, Path | None] = {}
     for name in ("input_file_id", "output_file_id", "error_file_id"):
