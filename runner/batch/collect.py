@@ -262,6 +262,10 @@ async def collect(
         latency_ms=max(0.0, _ended_at(batch) - created) * 1000,
         ref=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
     )
+    total = int((batch.get("request_counts") or {}).get("total") or 0)
+    if status != "failed" and total and len(already) >= total:
+        summary.skipped = len(already)  # collected before: nothing to download
+        return summary
     files: dict[str, Path | None] = {}
     for name in ("input_file_id", "output_file_id", "error_file_id"):
         file_id = batch.get(name)
