@@ -1,8 +1,7 @@
-"""Collecting an ended batch into the ledger: its input, output and error files downloaded, each
-row's reply checked against the output schema exactly as a live call's is, and one line per row
-written with build_line (its `batch_id` set, usage as the batch reported it, cost at the batch
-price). Rows already in the ledger for that batch are skipped, so collecting twice writes nothing
-twice. Rows the batch never answered are recorded as BatchRowLost.
+"""Collecting an ended batch into the ledger: its files downloaded, each row's reply checked
+against the output schema as a live call's is, and one build_line line per row (`batch_id` set,
+the batch's usage, the batch price; a row never answered is a BatchRowLost error). Rows already
+in the ledger for that batch are skipped, so collecting twice writes nothing twice.
 """
 
 from __future__ import annotations

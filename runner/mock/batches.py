@@ -1,8 +1,7 @@
-"""The mock server's Batch API: batches created from uploaded input files, checked as OpenAI
-checks them, answered row by row with the chat endpoint's deterministic answers once their
-delay has passed, and written to output and error files. Batch faults (a delay, an expiry part
-way, rows missing from the results) come from `create_app` and the `X-Mock-Fault` header; row
-faults are the chat endpoint's own. State lives in memory per app.
+"""The mock server's Batch API, in memory per app: batches created from uploaded input files,
+answered row by row with the chat endpoint's deterministic answers once their delay has passed,
+and written to output and error files. Batch faults (delay, expiry part way, rows missing from
+the results) come from `create_app` and `X-Mock-Fault`; row faults are the chat endpoint's own.
 """
 
 from __future__ import annotations
