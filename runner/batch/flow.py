@@ -96,7 +96,7 @@ async def start_batches(
             ledger_path=settings.ledger_path,
             metadata={
                 "runner_spec": spec.name,
-                "runner_spec_path": str(spec.path)[-500:],
+                "runner_spec_path": ref["path"][-500:],
                 "runner_spec_sha256": spec.sha256,
             },
             details={
