@@ -14,6 +14,8 @@ The tree (kept in step with docs/errors.md)::
     │  │  └─ DeadlineExceeded   the whole call ran out of time, not retryable
     │  ├─ StreamBroken          malformed or truncated SSE, retryable, kind "connection"
     │  │  └─ ReplyTooLarge      past the size cap, not retryable, kind "reply_too_large"
+    │  ├─ BatchRowLost          a batch ended without this row's answer: kind batch_expired,
+    │  │                        batch_cancelled, batch_failed or batch_missing
     │  └─ HTTPStatusFailure     .status, .body_excerpt, .type, .code, .param, .headers
     │     ├─ RateLimited        429, .retry_after, retryable, kind "rate_limit"
     │     ├─ ServerFailed       5xx, 408, 409, retryable, kind "server_error"
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationFailed",
     "BadRequest",
+    "BatchRowLost",
     "BudgetExceeded",
     "CircuitOpen",
     "ConfigError",
@@ -268,6 +271,24 @@ class ReplyTooLarge(StreamBroken):
 
     retryable = False
     kind = "reply_too_large"
+
+
+class BatchRowLost(ProviderError):
+    """A batch ended without an answer for this row: it expired or was cancelled first, the
+    batch failed, or the server's result files leave the row out. `kind` says which."""
+
+    kind = "batch_missing"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "batch_missing",
+        url: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url, request_id=request_id)
+        self.kind = kind
 
 
 class HTTPStatusFailure(ProviderError):

@@ -1,6 +1,7 @@
 """Prices and costs: genai-prices' bundled database plus the user's overrides (`runner.yaml` ->
 `prices:`). The only module importing genai_prices. It never fetches prices over the network,
-and a price it does not know is `None` / "unknown", never 0.
+and a price it does not know is `None` / "unknown", never 0. A book made with `batch=True`
+prices the Batch API: genai-prices' own batch price where it has one, else 50% of the live one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _GLOB_CHARS = frozenset("*?[")
 _UNKNOWN = "unknown"
 _IMPLAUSIBLE = "not priced: the server's usage is implausible (see usage.implausible)"
 _ESTIMATED = "priced from local token counts: the server reported no usable usage"
+_BATCH_CONTEXT = {"processing": "batch"}  # genai-prices' price variant for batch requests
+_BATCH_SHARE = Decimal("0.5")  # OpenAI's Batch API discount, where no batch price is listed
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class PriceBook:
     `overrides` maps a model name or an fnmatch glob (`ft:gpt-4o-mini:*`) to `{input, output,
     cached_input?, context_window?}`, prices in USD per million tokens. Exact names win over
     globs; among globs the first one that matches, in the order given, wins.
+
+    `batch=True` prices requests sent through the Batch API: genai-prices' batch price variant
+    when the model has one (`cost.source` "genai-prices 0.2.3, batch price"), else half the live
+    price ("..., batch (50%)"), overrides included.
     """
 
     def __init__(
@@ -55,7 +62,10 @@ class PriceBook:
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         overrides_source: str = "runner.yaml",
+        batch: bool = False,
     ) -> None:
+        self.batch = batch
+        self._given = (overrides, overrides_source)
         self._source = f"override: {overrides_source}"
         self._exact: dict[str, Price] = {}
         self._globs: list[tuple[str, Price]] = []
@@ -70,6 +80,12 @@ class PriceBook:
         # ModelPrice -> its three per-million rates when the price is linear in the token
         # counts (no tiers, no per-request fee); None sends the cost through calc_price.
         self._linear: dict[int, tuple[ModelPrice, tuple[Decimal, Decimal, Decimal] | None]] = {}
+        # (id of the live ModelPrice, day) -> (that price, its batch variant or None)
+        self._batch_variant: dict[tuple[int, Any], tuple[ModelPrice, ModelPrice | None]] = {}
+
+    def for_batch(self) -> PriceBook:
+        """The same prices (overrides included) for requests sent through the Batch API."""
+        return PriceBook(self._given[0], overrides_source=self._given[1], batch=True)
 
     # --- lookups ---------------------------------------------------------------------------------
 
@@ -169,14 +185,24 @@ class PriceBook:
                 + cached * cached_rate
                 + completion * override.output
             ) / _MILLION
+            if self.batch:
+                return Cost(usd * _BATCH_SHARE, f"{override.source}, batch (50%)", estimated)
             return Cost(usd=usd, source=override.source, estimated=estimated)
         entry = self._entry(model, base_url)
         if entry is None:
             return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
-        known = self._database_cost(entry, prompt, cached, completion, _timestamp(at))
+        when = _timestamp(at)
+        prices, variant = self._prices(entry, when)
+        known = self._database_cost(
+            entry, prompt, cached, completion, when, prices=prices, variant=variant
+        )
         if known is None:
             return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
-        return Cost(usd=known, source=entry.source, estimated=estimated)
+        if not self.batch:
+            return Cost(usd=known, source=entry.source, estimated=estimated)
+        if variant:
+            return Cost(known, f"{entry.source}, batch price", estimated)
+        return Cost(known * _BATCH_SHARE, f"{entry.source}, batch (50%)", estimated)
 
     # --- overrides -------------------------------------------------------------------------------
 
@@ -211,10 +237,38 @@ class PriceBook:
         entry = self._entry(model, base_url)
         return None if entry is None else entry.model.context_window
 
+    def _prices(self, entry: _Entry, at: datetime) -> tuple[ModelPrice, bool]:
+        """The model's price at `at`, and whether it is genai-prices' batch variant (only for a
+        batch book whose model has one in force)."""
+        standard = entry.model.get_prices(at)
+        if not self.batch:
+            return standard, False
+        key = (id(standard), at.date())
+        found = self._batch_variant.get(key)
+        if found is None or found[0] is not standard:
+            variant = None
+            for v in entry.model.price_variants or ():
+                if v.when == _BATCH_CONTEXT and (v.constraint is None or v.constraint.active(at)):
+                    variant = entry.model.get_prices(at, _BATCH_CONTEXT)
+                    break
+            found = self._batch_variant[key] = (standard, variant)
+        return (standard, False) if found[1] is None else (found[1], True)
+
     def _database_cost(
-        self, entry: _Entry, prompt: int, cached: int, completion: int, at: datetime
+        self,
+        entry: _Entry,
+        prompt: int,
+        cached: int,
+        completion: int,
+        at: datetime,
+        *,
+        prices: ModelPrice | None = None,
+        variant: bool = False,
     ) -> Decimal | None:
-        prices = entry.model.get_prices(at)
+        """The cost at `prices` (the live price at `at` by default); `variant` says they are
+        genai-prices' batch variant, so its own calculation gets the same context."""
+        if prices is None:
+            prices = entry.model.get_prices(at)
         linear = self._linear.get(id(prices))
         if linear is None or linear[0] is not prices:
             linear = (prices, _linear_rates(prices))
@@ -236,7 +290,12 @@ class PriceBook:
         usage = GUsage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion)
         try:
             # What genai_prices.calc_price() does once it has found the provider and model.
-            calc = entry.model.calc_price(usage, entry.provider, genai_request_timestamp=at)
+            calc = entry.model.calc_price(
+                usage,
+                entry.provider,
+                genai_request_timestamp=at,
+                price_context=_BATCH_CONTEXT if variant else None,
+            )
         except ValueError as exc:
             _log.warning("genai-prices cannot price %s: %s", entry.model.id, exc)
             return None

@@ -12,6 +12,7 @@ import click
 
 from runner._version import __version__
 from runner.cli._common import exit_with_error, interrupt_signals, print_warning
+from runner.cli.batch import batch_
 from runner.cli.exec_ import exec_
 from runner.cli.mock_server import mock_server
 from runner.cli.render import render_
@@ -55,5 +56,5 @@ def main() -> None:
     cli(prog_name="runner")
 
 
-for _command in (exec_, validate_, render_, mock_server, test_):
+for _command in (exec_, validate_, render_, mock_server, test_, batch_):
     cli.add_command(_command)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from runner.engine.results import Preflight, Result
     from runner.ledger.line import LedgerRecord
+    from runner.spec.model import PromptSpec
     from runner.types import Attempt, StreamDelta
 
 
@@ -62,6 +63,10 @@ if TYPE_CHECKING:
 @click.option("--json", "json_", is_flag=True, help="Print the whole result as JSON.")
 @click.option("--dry-run", is_flag=True, help="Render the request and stop; nothing is sent.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.option(
+    "--batch", is_flag=True, help="Send the data set through the Batch API (half price, ≤24 h)."
+)
+@click.option("--no-wait", is_flag=True, help="With --batch: start the batch and exit.")
 @dataset_options
 def exec_(
     spec_path: str,
@@ -76,6 +81,8 @@ def exec_(
     json_: bool,
     dry_run: bool,
     quiet: bool,
+    batch: bool,
+    no_wait: bool,
     **dataset: Any,
 ) -> None:
     """Run the prompt once and print its output.
@@ -102,6 +109,11 @@ def exec_(
             "ledger": ledger_path,
             "ledger_content": False if no_content else None,
         }
+        if batch or no_wait:
+            _exec_batch(
+                spec, flags, dataset, batch=batch, no_wait=no_wait, quiet=quiet, dry_run=dry_run
+            )
+            return
         with open_session(**flags) as session:
             if options is not None:
                 run_dataset_command(session, spec, variables, options)
@@ -145,6 +157,31 @@ def exec_(
     if not quiet:
         # The served model's name comes from the server: it may echo anything.
         click.echo(redact(_summary(spec.name, result, str(settings.ledger_path))), err=True)
+
+
+_NOT_WITH_BATCH = ("resume", "concurrency", "output", "max_cost")
+
+
+def _exec_batch(
+    spec: PromptSpec,
+    flags: dict[str, Any],
+    dataset: dict[str, Any],
+    *,
+    batch: bool,
+    no_wait: bool,
+    quiet: bool,
+    dry_run: bool,
+) -> None:
+    """`exec --input FILE --batch [--no-wait]`: the data set through the Batch API."""
+    from runner.cli.batch import exec_batch
+
+    if not batch:
+        raise click.UsageError("--no-wait needs --batch")
+    given = [name for name in _NOT_WITH_BATCH if dataset.get(name) not in (None, False)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{flag} is for live data-set runs, not with --batch")
+    exec_batch(spec, dataset["input_path"], flags, wait=not no_wait, quiet=quiet, dry_run=dry_run)
 
 
 def error_object(exc: RunnerError, record: LedgerRecord | None) -> dict[str, Any]:

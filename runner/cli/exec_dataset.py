@@ -160,10 +160,18 @@ def _run(
     import asyncio
     import json
 
+    from runner.batch import rows_in_open_batches
     from runner.dataset import DatasetRun, row_line
     from runner.dataset.progress import summary_lines
 
     settings = session.settings_for(spec)
+    in_batches = rows_in_open_batches(settings.ledger_path, spec.sha256)
+    if in_batches and not options.quiet:
+        click.echo(
+            f"Note: {len(in_batches)} rows are in batches not collected yet; they are not run "
+            "live (collect them with `runner batch collect ID`).",
+            err=True,
+        )
     run = DatasetRun(
         session,
         spec,
@@ -172,6 +180,7 @@ def _run(
         resume=options.resume,
         max_cost=options.max_cost,
         total=rows.count,
+        exclude=in_batches,
     )
     if settings.mock and not options.quiet:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)

@@ -43,6 +43,13 @@ import click
     metavar="VAR",
     help="Require the key held in this environment variable (401 otherwise).",
 )
+@click.option(
+    "--batch-delay",
+    default="0s",
+    show_default=True,
+    help="How long a batch takes from creation to its end, e.g. 30s.",
+)
+@click.option("--no-batch-api", is_flag=True, help="Answer 404 on the Files and Batches endpoints.")
 def mock_server(
     host: str,
     port: int,
@@ -58,6 +65,8 @@ def mock_server(
     seed: int,
     no_json_schema: bool,
     api_key_env: str | None,
+    batch_delay: str,
+    no_batch_api: bool,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
     from runner.durations import parse_duration
@@ -95,6 +104,7 @@ def mock_server(
             seed=seed,
             no_json_schema=no_json_schema,
         )
+        delay = parse_duration(batch_delay)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     from runner.settings import snapshot_environ
@@ -109,6 +119,14 @@ def mock_server(
         )
 
     try:
-        serve(host=host, port=port, faults=faults, api_key=api_key, ready=ready)
+        serve(
+            host=host,
+            port=port,
+            faults=faults,
+            api_key=api_key,
+            ready=ready,
+            batch_delay=delay,
+            batch_api=not no_batch_api,
+        )
     except OSError as exc:  # the address is in use, or not this machine's
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

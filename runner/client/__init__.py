@@ -17,6 +17,8 @@ from runner.client._body import (
 )
 from runner.client._client import ChatClient
 from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
+from runner.client._files import BatchAPI
+from runner.client._reply import completion_from_reply
 from runner.client._sync import SyncChatClient
 
 __all__ = [
@@ -24,9 +26,11 @@ __all__ = [
     "OUTPUT_MODES",
     "SCHEMA_INSTRUCTION",
     "ASGIStreamTransport",
+    "BatchAPI",
     "ChatClient",
     "SyncChatClient",
     "build_body",
+    "completion_from_reply",
     "error_from_response",
     "error_from_transport",
     "is_reasoning_model",

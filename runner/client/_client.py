@@ -19,6 +19,7 @@ import httpx2
 from runner._version import __version__
 from runner.client._asgi import ASGIStreamTransport
 from runner.client._errors import error_from_response, error_from_transport, redactor
+from runner.client._files import BatchAPI
 from runner.client._reply import (
     completion_from_reply,
     load_json,
@@ -347,6 +348,10 @@ class ChatClient:
                 completion = assembler.completion(model=model, rate_headers=rate_headers)
         self._log(completion)
         return completion
+
+    def batch_api(self) -> BatchAPI:
+        """The Files and Batches endpoints of this server, on this client's connections."""
+        return BatchAPI(self._http, self.base_url, self._get_headers, self._redact, self.timeout)
 
     async def list_models(self) -> list[str]:
         """Return the ids of the models the server offers, sorted."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Collection,
+    Iterable,
+    Iterator,
+)
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -122,6 +129,7 @@ class DatasetRun:
         resume: bool = False,
         max_cost: Decimal | float | str | None = None,
         total: int | None = None,
+        exclude: Collection[str] = (),
     ) -> None:
         if concurrency is not None and concurrency != spec.rate.concurrency:
             # The run's own cap replaces the spec's: the endpoint's limiter would hold it down.
@@ -133,6 +141,8 @@ class DatasetRun:
         self.rows = rows
         self.concurrency = spec.rate.concurrency
         self.resume = resume
+        # Rows answered elsewhere (in a batch not collected yet): never run live as well.
+        self.exclude = frozenset(exclude)
         if max_cost is None and spec.budget.max_cost_usd is not None:
             max_cost = spec.budget.max_cost_usd
         self.max_cost = None if max_cost is None else Decimal(str(max_cost))
@@ -149,10 +159,10 @@ class DatasetRun:
         """Each row's result as its call finishes; budget-skipped rows too (status skipped)."""
         summary = self.summary
         summary.started = time.monotonic()
-        done = set()
+        done = set(self.exclude)
         if self.resume:
             settings = self.session.settings_for(self.spec)
-            done = done_rows(settings.ledger_path, self.spec.sha256, mock=settings.mock)
+            done |= done_rows(settings.ledger_path, self.spec.sha256, mock=settings.mock)
         if self.max_cost is not None:
             self._budget = CostBudget(self.session, self.spec, self.max_cost)
         try:

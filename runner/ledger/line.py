@@ -74,6 +74,7 @@ class LedgerRecord(TypedDict, total=False):
     output_mode: str | None
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
     replayed: dict[str, str]  # present when answered from a replay ledger: {from, id}
+    batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
 
 
 def build_line(
@@ -85,8 +86,8 @@ def build_line(
     row: str | None,
     model: str,
     params: Mapping[str, Any],
-    vars: dict[str, Any],
-    messages: list[Message],
+    vars: dict[str, Any] | None,
+    messages: list[Message] | None,
     estimated_prompt: int | None,
     attempts: Sequence[Attempt],
     usage: Usage,
@@ -103,6 +104,7 @@ def build_line(
     replayed: Mapping[str, str] | None = None,
     output_mode: str | None = None,
     partial_text: str | None = None,
+    batch_id: str | None = None,
 ) -> LedgerRecord:
     """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
     interrupted call (with the text streamed before it stopped, if any); `replayed` ({from,
@@ -169,6 +171,8 @@ def build_line(
     }
     if replayed is not None:
         record["replayed"] = dict(replayed)
+    if batch_id is not None:
+        record["batch_id"] = batch_id
     if not content:
         record = without_content(record)  # type: ignore[assignment]
         if isinstance(error, OutputInvalid) and record["error"] is not None:

@@ -124,6 +124,8 @@ def parse_fault_header(value: str, base: Faults) -> Faults:
                 changes["fail_first"] = int(arg)
             elif key in ("retry_after", "latency"):
                 changes[key] = parse_duration(arg)
+            elif key.startswith("batch_"):
+                continue  # a batch's own fault (runner.mock.batches reads it)
             else:
                 raise ValueError(f"unknown fault {key!r}; use {', '.join(_HEADER_KEYS)}")
         except ValueError as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "digest",
     "error_body",
     "message_text",
+    "parse_body",
     "parse_request",
 ]
 
@@ -119,6 +120,11 @@ def parse_request(raw: bytes) -> Ask:
         ) from None
     if not isinstance(body, dict):
         raise _invalid_type("body", "an object", body)
+    return parse_body(body)
+
+
+def parse_body(body: dict[str, Any]) -> Ask:
+    """Validate a decoded request body (a batch row's) as OpenAI does; as parse_request."""
     model = body.get("model")
     if model is None:
         raise _missing("model")

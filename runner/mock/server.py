@@ -1,6 +1,7 @@
 """The built-in OpenAI-compatible server: the Starlette app (routes, API key, per-app attempt
-counters and answer cache, fault rolls applied to replies), in-process for `--mock` or served on
-loopback by uvicorn. It owns starlette and uvicorn and leaves requests, answers and faults to
+counters and answer cache, fault rolls applied to replies; the Files and Batches routes, whose
+handlers live in mock.files and mock.batches), in-process for `--mock` or served on loopback by
+uvicorn. It owns starlette and uvicorn and leaves requests, answers and faults to
 mockrequest, mockreply and mockfaults; it must import nothing of runner but errors, records,
 tokens and the mock* modules.
 """
@@ -25,6 +26,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runner.errors import HTTPStatusFailure
+from runner.mock.batches import (
+    BatchFaults,
+    BatchStore,
+    cancel_batch,
+    create_batch,
+    list_batches,
+    retrieve_batch,
+)
 from runner.mock.faults import (
     FAULT_HEADER,
     Decision,
@@ -33,6 +42,7 @@ from runner.mock.faults import (
     fault_error,
     parse_fault_header,
 )
+from runner.mock.files import FileStore, file_content, retrieve_file, upload
 from runner.mock.reply import Answer, build_answer, completion_body, dumps, stream_frames
 from runner.mock.request import Ask, api_error, digest, error_body, parse_request
 
@@ -278,6 +288,40 @@ async def _models(request: Request) -> Response:
     return _Reply(200, [body], headers)
 
 
+def _api(handler: Callable[[Request], Awaitable[dict[str, Any] | bytes]]) -> Any:
+    """A Files or Batches endpoint (runner.mock.files, runner.mock.batches) behind the API key
+    check, with OpenAI's error body and headers: a dict is sent as JSON, bytes as a file."""
+
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = f"req_{digest(request.url.path, time.time_ns())[:32]}"
+        try:
+            _authorize(request.app.state.mock, request)
+            payload = await handler(request)
+        except HTTPStatusFailure as err:
+            return _error_reply(err, request_id, started)
+        if isinstance(payload, bytes):
+            body, content_type = payload, "application/octet-stream"
+        else:
+            body, content_type = dumps(payload), "application/json"
+        headers = _headers(request_id, content_type, started)
+        headers["content-length"] = str(len(body))
+        return _Reply(200, [body], headers)
+
+    return endpoint
+
+
+_BATCH_ROUTES = [
+    Route("/v1/files", _api(upload), methods=["POST"]),
+    Route("/v1/files/{file_id}", _api(retrieve_file), methods=["GET"]),
+    Route("/v1/files/{file_id}/content", _api(file_content), methods=["GET"]),
+    Route("/v1/batches", _api(create_batch), methods=["POST"]),
+    Route("/v1/batches", _api(list_batches), methods=["GET"]),
+    Route("/v1/batches/{batch_id}", _api(retrieve_batch), methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", _api(cancel_batch), methods=["POST"]),
+]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     where = f"({request.method} {request.url.path})"
@@ -303,18 +347,25 @@ def create_app(
     api_key: str | None = None,
     models: Sequence[str] = DEFAULT_MODELS,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    batch_delay: float = 0.0,
+    batch_api: bool = True,
 ) -> Starlette:
     """Return the mock server's ASGI app. With `api_key`, requests must carry that bearer key;
-    `models` is what GET /v1/models lists; `sleep` waits out Faults.latency (tests inject one)."""
+    `models` is what GET /v1/models lists; `sleep` waits out Faults.latency (tests inject one).
+    The Files and Batches endpoints answer unless `batch_api` is False; a batch ends
+    `batch_delay` seconds after it was created."""
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", _chat, methods=["POST"]),
             Route("/v1/models", _models, methods=["GET"]),
             Route("/v1/models/{model:path}", _models, methods=["GET"]),
+            *(_BATCH_ROUTES if batch_api else []),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     app.state.mock = _State(faults or Faults(), api_key, models, sleep)
+    app.state.files = FileStore()
+    app.state.batches = BatchStore(app.state.files, faults or Faults(), BatchFaults(batch_delay))
     return app
 
 
@@ -356,6 +407,8 @@ def serve(
     log_level: str = "warning",
     ready: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    batch_delay: float = 0.0,
+    batch_api: bool = True,
 ) -> None:
     """Serve the mock app with uvicorn until Ctrl-C (or until `stop` is set); blocking.
 
@@ -370,7 +423,7 @@ def serve(
     sock = _bind(host, port)
     try:
         config = uvicorn.Config(
-            create_app(faults, api_key=api_key),
+            create_app(faults, api_key=api_key, batch_delay=batch_delay, batch_api=batch_api),
             log_level=log_level,
             lifespan="off",
             http="h11",

@@ -1,0 +1,134 @@
+"""The batch input files: every row rendered exactly as a live call would be (the Session's own
+preflight, so the same body and request_sha256), written as Batch API JSONL lines and split into
+parts that each stay within the API's limits. Nothing is sent here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from runner.errors import DatasetError, InputsInvalid, RunnerError, TemplateError
+
+if TYPE_CHECKING:
+    from runner.dataset.loop import Item
+    from runner.engine.session import Session
+    from runner.spec.model import PromptSpec
+
+__all__ = ["DEFAULT_LIMITS", "ENDPOINT", "BatchLimits", "BuiltInput", "InputPart", "build_input"]
+
+ENDPOINT = "/v1/chat/completions"
+# Request fields a batch cannot carry: the Batch API answers whole, never streamed. Neither is
+# part of request_sha256, so the fingerprint stays the live call's.
+_TRANSPORT_FIELDS = ("stream", "stream_options")
+# A row whose variables are bad fails alone (as in the live row loop): nothing is sent for it.
+_ROW_ERRORS = (InputsInvalid, TemplateError)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """What one batch may hold (OpenAI: 50,000 requests and 200 MB per input file)."""
+
+    max_requests: int = 50_000
+    max_bytes: int = 200 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_requests < 1 or self.max_bytes < 1:
+            raise ValueError("batch limits must be positive")
+
+
+DEFAULT_LIMITS = BatchLimits()
+
+
+@dataclass
+class InputPart:
+    """One input file: its path, the row keys in it (in order) and its size."""
+
+    path: Path
+    rows: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+@dataclass
+class BuiltInput:
+    """The input files of one data set, the model they ask, and the rows left out for bad
+    variables (with why)."""
+
+    parts: list[InputPart]
+    model: str
+    failed: list[tuple[Item, RunnerError]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(p.rows) for p in self.parts)
+
+
+def batch_line(key: str, body: dict[str, object]) -> bytes:
+    """One request of a batch input file."""
+    sendable = {k: v for k, v in body.items() if k not in _TRANSPORT_FIELDS}
+    line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": sendable}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def build_input(
+    session: Session,
+    spec: PromptSpec,
+    items: Iterable[Item],
+    directory: Path,
+    *,
+    limits: BatchLimits = DEFAULT_LIMITS,
+) -> BuiltInput:
+    """Render every item with the Session's preflight (the body a live call sends) and write the
+    input files into `directory` (part-1.jsonl, ...).
+
+    A row too large for any batch file, or a key seen twice (custom_id must be unique), is a
+    DatasetError: the data set must change, and nothing has been sent.
+    """
+    model = session.settings_for(spec).model
+    built = BuiltInput(parts=[], model=model)
+    seen: set[str] = set()
+    out: BinaryIO | None = None
+    part: InputPart | None = None
+    try:
+        for item in items:
+            if item.key in seen:
+                raise DatasetError(
+                    f"row {item.key!r} (line {item.line}): the key is used twice; a batch needs "
+                    "a unique key per row (give each row its own `id`)",
+                    line=item.line,
+                )
+            seen.add(item.key)
+            try:
+                pre = session.preflight(spec, item.vars)
+            except _ROW_ERRORS as exc:
+                built.failed.append((item, exc))
+                continue
+            line = batch_line(item.key, pre.body)
+            if len(line) > limits.max_bytes:
+                raise DatasetError(
+                    f"row {item.key!r} (line {item.line}): its request is {len(line):,} bytes, "
+                    f"more than a batch input file may hold ({limits.max_bytes:,} bytes); "
+                    "shorten it or run it live",
+                    line=item.line,
+                )
+            if (
+                part is None
+                or len(part.rows) >= limits.max_requests
+                or part.bytes + len(line) > limits.max_bytes
+            ):
+                if out is not None:
+                    out.close()
+                part = InputPart(directory / f"part-{len(built.parts) + 1}.jsonl")
+                built.parts.append(part)
+                out = part.path.open("wb")
+            assert out is not None
+            out.write(line)
+            part.rows.append(item.key)
+            part.bytes += len(line)
+    finally:
+        if out is not None:
+            out.close()
+    return built
