@@ -125,6 +125,7 @@ OWNERS = {
     "jsonschema": {"schemas"},
     "jsonschema_rs": {"schemas"},
     "referencing": {"schemas"},
+    "duckdb": {"report"},  # and inside runner/report/ only query.py (tests/report checks it)
 }
 
 
