@@ -1,15 +1,17 @@
 """`runner report`: figures per group of calls (spec, model, day, ...) read from one or more JSONL
-ledgers with DuckDB, printed as a table, JSON, CSV or Markdown; or any SQL query over the calls.
+ledgers with DuckDB, printed as a table, JSON, CSV or Markdown, or drawn as a self-contained HTML
+page; or any SQL query over the calls.
 
 Public names: `build_report(files, by=, since=, until=, breakdowns=) -> Report`,
 `run_sql(files, query, since=, until=) -> SqlResult`, `expand_ledgers(patterns)`,
 `parse_by(values)`, `parse_when(text, what=)`, `GROUP_FIELDS`, `FIGURES`, `LEDGER_COLUMNS`; the
-renderers `render_text`, `render_json`, `render_csv`, `render_markdown`, and
+renderers `render_text`, `render_json`, `render_csv`, `render_markdown`, `render_html`, and
 `human_table`, `describe_range`, `EMPTY` for other table printers (the CLI's rich table).
 """
 
 from __future__ import annotations
 
+from .html import render_html
 from .model import (
     FIGURES,
     GROUP_FIELDS,
@@ -48,6 +50,7 @@ __all__ = [
     "parse_by",
     "parse_when",
     "render_csv",
+    "render_html",
     "render_json",
     "render_markdown",
     "render_text",
