@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ._version import __version__
+from .cli_report import report
 from .errors import RunnerError, RunnerWarning
 
 if TYPE_CHECKING:
@@ -488,3 +489,6 @@ def mock_server(
         )
 
     serve(host=host, port=port, faults=faults, api_key=api_key, ready=ready)
+
+
+cli.add_command(report)
