@@ -160,7 +160,9 @@ def expand_ledgers(patterns: Sequence[str]) -> list[str]:
     files: list[str] = []
     seen: set[str] = set()
     for pattern in patterns:
-        if glob.has_magic(pattern):
+        if os.path.isfile(pattern):  # a file named like a glob (runs/a[1].jsonl) is that file
+            found = [pattern]
+        elif glob.has_magic(pattern):
             found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             if not found:
                 raise ConfigError(f"--ledger {pattern}: the pattern matches no file")

@@ -76,3 +76,13 @@ def test_a_missing_path_and_a_directory(tmp_path: Path) -> None:
         expand_ledgers([str(tmp_path / "nope.jsonl")])
     with pytest.raises(ConfigError, match="is a directory"):
         expand_ledgers([str(tmp_path)])
+
+
+def test_a_file_named_like_a_glob_is_that_file(tmp_path: Path) -> None:
+    from _report_lines import record, write_lines
+
+    from runner.report import build_report
+
+    path = str(write_lines(tmp_path / "shard[1].jsonl", [record(1)]))
+    assert expand_ledgers([path]) == [path]
+    assert build_report([path]).calls == 1
