@@ -11,7 +11,7 @@ from typing import Any
 
 from .._version import __version__
 from .model import Report
-from .render import describe_range, format_money, human_table
+from .render import compact, describe_range, format_money, human_table, money_tick
 from .svg import PALETTE, Series, bar_chart, empty_chart, hbar_chart
 
 __all__ = ["render_html"]
@@ -19,23 +19,6 @@ __all__ = ["render_html"]
 MAX_MODELS = 7  # more models than this: the rest are drawn as one "other" series
 MAX_SPECS = 15
 NO_CALLS = "No calls in this range"
-
-
-def _compact(value: float) -> str:
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g}{suffix}"
-    return f"{value:.3g}" if value != int(value) else f"{int(value)}"
-
-
-def _money_axis(value: float) -> str:
-    """Axis ticks are round: $0, $0.20, $1.5k, $0.00005."""
-    if value == 0:
-        return "$0"
-    if value >= 1:
-        return "$" + _compact(value)
-    text = f"{value:.9f}".rstrip("0")
-    return "$" + (text + "0" if len(text.split(".")[1]) < 2 else text)
 
 
 def _days(rows: Sequence[dict[str, Any]]) -> list[date]:
@@ -83,7 +66,7 @@ def _cost_chart(report: Report) -> tuple[str, str]:
     series = [Series(n, values[n], PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)]
     labels = [_day_label(d, days) for d in days]
     tips = [d.isoformat() for d in days]
-    chart = bar_chart(title, labels, series, fmt=_money_axis, tips=tips, tip_fmt=format_money)
+    chart = bar_chart(title, labels, series, fmt=money_tick, tips=tips, tip_fmt=format_money)
     return chart, note
 
 
@@ -105,7 +88,7 @@ def _tokens_chart(report: Report) -> str:
         series.insert(0, Series("prompt, cached", cached, "#a0cbe8"))
     labels = [_day_label(d, days) for d in days]
     tips = [d.isoformat() for d in days]
-    return bar_chart(title, labels, series, fmt=_compact, tips=tips, tip_fmt=lambda v: f"{v:,.0f}")
+    return bar_chart(title, labels, series, fmt=compact, tips=tips, tip_fmt=lambda v: f"{v:,.0f}")
 
 
 def _by_spec(report: Report, key: str) -> tuple[list[dict[str, Any]], str]:
@@ -165,9 +148,9 @@ def _kpis(report: Report) -> str:
         _card("Cost", format_money(t["cost_usd"]), " · ".join(cost_sub) or "known prices"),
         _card(
             "Tokens",
-            _compact(tokens),
-            f"prompt {_compact(t['prompt_tokens'])} · completion "
-            f"{_compact(t['completion_tokens'])} · cached {_compact(t['cached_tokens'])}",
+            compact(tokens),
+            f"prompt {compact(t['prompt_tokens'])} · completion "
+            f"{compact(t['completion_tokens'])} · cached {compact(t['cached_tokens'])}",
         ),
         _card(
             "Latency p50",
@@ -188,7 +171,7 @@ def _table(report: Report) -> str:
     def cell(i: int, value: str, tag: str) -> str:
         kind = "num" if cells.numeric[i] else "key"
         if tag == "td" and i in short and value.replace(",", "").isdigit():
-            shown = _compact(int(value.replace(",", "")))
+            shown = compact(int(value.replace(",", "")))
             return f'<td class="{kind}" title="{escape(value)}">{shown}</td>'
         return f'<{tag} class="{kind}">{escape(value)}</{tag}>'
 
@@ -203,6 +186,10 @@ def _table(report: Report) -> str:
     )
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _chart_card(svg: str, note: str = "") -> str:
     caption = f'<p class="note">{escape(note)}</p>' if note else ""
     return f'<figure class="card chart">{svg}{caption}</figure>'
@@ -213,8 +200,8 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     by = ", ".join(report.by) or "everything"
     cost_svg, cost_note = _cost_chart(report)
-    alerts = "".join(f'<p class="alert">{escape(w)}</p>' for w in report.warnings())
-    alerts += "".join(f'<p class="alert info">{escape(n)}</p>' for n in report.notes())
+    alerts = "".join(f'<p class="alert">{escape(_sentence(w))}</p>' for w in report.warnings())
+    alerts += "".join(f'<p class="alert info">{escape(_sentence(n))}</p>' for n in report.notes())
     ledgers = ", ".join(f"<code>{escape(f)}</code>" for f in report.files)
     return f"""<!doctype html>
 <html lang="en">

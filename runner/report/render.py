@@ -16,9 +16,11 @@ from .model import Report, SqlResult
 
 __all__ = [
     "HumanTable",
+    "compact",
     "describe_range",
     "format_money",
     "human_table",
+    "money_tick",
     "render_csv",
     "render_json",
     "render_markdown",
@@ -49,6 +51,24 @@ def format_money(value: float | None) -> str:
         return f"${value:,.2f}"
     places = min(9, max(3, 2 - math.floor(math.log10(abs(value)))))
     return f"${value:.{places}f}"
+
+
+def compact(value: float) -> str:
+    """1234567 -> 1.23M: three significant digits and a k, M or B."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}" if value != int(value) else f"{int(value)}"
+
+
+def money_tick(value: float) -> str:
+    """Axis ticks are round: $0, $0.20, $1.5k, $0.00005."""
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return "$" + compact(value)
+    text = f"{value:.9f}".rstrip("0")
+    return "$" + (text + "0" if len(text.split(".")[1]) < 2 else text)
 
 
 def _int(value: int | None) -> str:

@@ -64,7 +64,7 @@ def test_empty_states(tmp_path: Path) -> None:
     path.write_bytes(b"")
     page = render_html(build_report([str(path)], breakdowns=True), now=NOW)
     assert len(re.findall(r">No calls in this range\.?<", page)) == 5  # four charts, the table
-    assert "the ledger is empty" in page
+    assert "The ledger is empty" in page
     ok_only = write_lines(tmp_path / "ok.jsonl", [record(1)])
     page = render_html(build_report([str(ok_only)], breakdowns=True), now=NOW)
     assert "No failed calls in this range" in page
