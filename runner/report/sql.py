@@ -50,8 +50,6 @@ SHAPE = {
     "mock": "JSON",
     "provider": "JSON",
 }
-# JSON text that starts like a number (a string starts with a quote, an object with a brace).
-_NUMERIC = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
 
 
 def _f(*path: str) -> str:
@@ -59,17 +57,23 @@ def _f(*path: str) -> str:
     return ".".join(f'"{part}"' for part in path)
 
 
+def _numeric(text: str) -> str:
+    """JSON text that starts like a number: '-' or a digit (a string starts with a quote, an
+    object with a brace). A comparison, not an IN list, which DuckDB would turn into a join."""
+    return f"(ascii({text}) = 45 OR ascii({text}) BETWEEN 48 AND 57)"
+
+
 def _number(raw: str, cast: str) -> str:
     """A JSON number as `cast` (DOUBLE, DECIMAL), else NULL (checked on the text: no reparse)."""
     text = f"{raw}::VARCHAR"
-    return f"CASE WHEN left({text}, 1) IN {_NUMERIC} THEN try_cast({text} AS {cast}) END"
+    return f"CASE WHEN {_numeric(text)} THEN try_cast({text} AS {cast}) END"
 
 
 def _integer(raw: str) -> str:
     """A JSON integer as BIGINT, else NULL: 12 counts, "12", 1.5 and 1e3 do not."""
     text = f"{raw}::VARCHAR"
     value = f"try_cast({text} AS BIGINT)"
-    return f"CASE WHEN left({text}, 1) IN {_NUMERIC} AND {value}::VARCHAR = {text} THEN {value} END"
+    return f"CASE WHEN {_numeric(text)} AND {value}::VARCHAR = {text} THEN {value} END"
 
 
 def _boolean(raw: str) -> str:
