@@ -1,7 +1,8 @@
 """Benchmarks: `python bench/run.py [NAME...] [--quick]`.
 
 Each benchmark prints a table whose rows are measured in the same run as their baseline, with
-the ratio against it. Names: startup, validate, client, limiter, pipeline (default: all).
+the ratio against it. Names: startup, validate, client, limiter, pipeline, report (default:
+all).
 `--quick` shrinks call counts and durations for a smoke run; report figures from a full run.
 """
 
@@ -17,7 +18,7 @@ sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
 
-BENCHES = ["startup", "validate", "client", "limiter", "pipeline"]
+BENCHES = ["startup", "validate", "client", "limiter", "pipeline", "report"]
 
 
 def main() -> None:
