@@ -54,17 +54,28 @@ def _opened(files: Sequence[str]) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _grouped(
-    con: duckdb.DuckDBPyConnection, source: str, by: Sequence[str], when: str
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Raw figures per part (ok, outside the time range, bad, newer) and per `by` group of the
-    counted calls, from one scan of `source`."""
-    cursor = con.execute(sql.grouped_sql(source, by, when))
+    con: duckdb.DuckDBPyConnection, sets: Sequence[Sequence[str]], when: str
+) -> tuple[dict[str, dict[str, Any]], list[list[dict[str, Any]]]]:
+    """One scan of `_lines`: raw figures per part (ok, outside the time range, bad, newer),
+    and for each of `sets` the groups of the counted calls, sorted by their fields (nulls
+    last)."""
+    cursor = con.execute(sql.grouped_sql("_lines", sets, when))
     names = [d[0] for d in cursor.description or []]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    parts = {r["part"]: r for r in rows if r["grouping_set"] != 0}
-    if not by:  # no --by: every counted call is one group
-        return parts, [parts["ok"]] if "ok" in parts else []
-    return parts, [r for r in rows if r["grouping_set"] == 0 and r["part"] == "ok"]
+    fields = sql.set_fields(sets)
+    alone = sql.set_mask(fields, ())
+    parts = {r["part"]: r for r in rows if r["grouping_set"] == alone}
+    found = []
+    for fields_of_set in sets:
+        if not fields_of_set:  # no --by: every counted call is one group
+            found.append([parts["ok"]] if "ok" in parts else [])
+            continue
+        mask = sql.set_mask(fields, fields_of_set)
+        group = [r for r in rows if r["grouping_set"] == mask and r["part"] == "ok"]
+        columns = [GROUP_FIELDS[f] for f in fields_of_set]
+        group.sort(key=lambda r: [(r[c] is None, "" if r[c] is None else r[c]) for c in columns])
+        found.append(group)
+    return parts, found
 
 
 def _money(value: Decimal | None) -> float | None:
@@ -157,23 +168,16 @@ def build_report(
     the HTML page charts (one scan either way)."""
     if since is not None and until is not None and since >= until:
         raise ConfigError("--since must be earlier than --until")
+    sets = [tuple(by), *(BREAKDOWNS if breakdowns else ())]
     with _opened(files) as con:
-        when = sql.time_filter(since, until)
-        source = "_lines"
-        if breakdowns:  # several groupings: parse the files once into a table
-            con.execute("CREATE TEMP TABLE _rows AS SELECT * FROM _lines")
-            source = "_rows"
-        parts, rows = _grouped(con, source, by, when)
-        lines = _Lines(parts)
-        extra = {}
-        if breakdowns:
-            for fields in BREAKDOWNS:
-                _, found = _grouped(con, source, fields, when)
-                extra[",".join(fields)] = [_group(r, fields) for r in found]
+        parts, found = _grouped(con, sets, sql.time_filter(since, until))
+    lines = _Lines(parts)
+    pairs = zip(sets[1:], found[1:], strict=True)
+    extra = {",".join(fields): [_group(r, fields) for r in rows] for fields, rows in pairs}
     ok = parts.get("ok")
     return Report(
         by=tuple(by),
-        groups=[_group(r, by) for r in rows],
+        groups=[_group(r, by) for r in found[0]],
         total=_figures(ok) if ok else None,
         files=tuple(files),
         lines=lines.total,
@@ -200,15 +204,13 @@ def run_sql(
 ) -> SqlResult:
     """Run `query` over the `ledger` view (counted calls with since <= ts < until; columns in
     LEDGER_COLUMNS). An engine error raises ConfigError with the engine's message."""
+    when = sql.time_filter(since, until)
     with _opened(files) as con:
-        con.execute("CREATE TEMP TABLE _rows AS SELECT * FROM _lines")
-        parts, _ = _grouped(con, "_rows", (), sql.time_filter(since, until))
-        calls = int(parts["ok"]["calls"]) if "ok" in parts else 0
-        lines = _Lines(parts)
+        parts, _ = _grouped(con, [()], when)  # the line counts, then the query: two scans
         public = ", ".join(f'"{name}"' for name in LEDGER_COLUMNS)
         con.execute(
-            f"CREATE TEMP VIEW ledger AS SELECT {public} FROM _rows "
-            f"WHERE line_kind = 'ok' AND {sql.time_filter(since, until)}"
+            f"CREATE TEMP VIEW ledger AS SELECT {public} FROM _lines "
+            f"WHERE line_kind = 'ok' AND {when}"
         )
         try:
             cursor = con.execute(query)
@@ -218,6 +220,8 @@ def run_sql(
             raise
         except duckdb.Error as exc:
             raise ConfigError(f"--sql: {exc}") from None
+    lines = _Lines(parts)
+    calls = int(parts["ok"]["calls"]) if "ok" in parts else 0
     return SqlResult(
         columns=columns,
         rows=rows,

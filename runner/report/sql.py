@@ -16,6 +16,8 @@ __all__ = [
     "grouped_sql",
     "literal",
     "lines_sql",
+    "set_fields",
+    "set_mask",
     "time_filter",
 ]
 
@@ -212,16 +214,33 @@ def time_filter(since: datetime | None, until: datetime | None) -> str:
     return " AND ".join(parts) or "true"
 
 
-def grouped_sql(source: str, by: Sequence[str], when: str) -> str:
-    """Figures per part of the lines (ok, outside the time range, bad, newer; `grouping_set`
-    1) and per `by` group of each part (`grouping_set` 0), in one scan of `source`."""
-    keys = [f'"{GROUP_FIELDS[name]}"' for name in by]
-    sets = "(part)" + (f", (part, {', '.join(keys)})" if keys else "")
-    marker = f"GROUPING({', '.join(keys)})" if keys else "1"
-    order = "".join(f", {key} ASC NULLS LAST" for key in keys)
+def set_fields(sets: Sequence[Sequence[str]]) -> list[str]:
+    """Every --by field of `sets`, once, in the order the GROUPING() bitmask uses."""
+    fields: list[str] = []
+    for fields_of_set in sets:
+        fields += [f for f in fields_of_set if f not in fields]
+    return fields
+
+
+def set_mask(fields: Sequence[str], grouped: Sequence[str]) -> int:
+    """The GROUPING() value of a set: one bit per field of `fields`, 1 where it is not grouped."""
+    bits = [0 if f in grouped else 1 for f in fields]
+    return int("".join(map(str, bits)) or "0", 2)
+
+
+def grouped_sql(source: str, sets: Sequence[Sequence[str]], when: str) -> str:
+    """The figures per part of the lines (ok, outside the time range, bad, newer) and per group
+    of each `sets` entry within each part, in one scan of `source`. `grouping_set` tells the
+    rows apart: set_mask(set_fields(sets), fields of the set); a part alone has every bit set."""
+    fields = set_fields(sets)
+    keys = [f'"{GROUP_FIELDS[name]}"' for name in fields]
+    unique = {frozenset(s): s for s in sets if s}.values()  # (model, day) is (day, model)
+    grouping = ["(part)"] + [
+        "(part, " + ", ".join(f'"{GROUP_FIELDS[f]}"' for f in s) + ")" for s in unique
+    ]
+    marker = f"GROUPING({', '.join(keys)})" if keys else "0"
     return f"""
         SELECT {marker} AS grouping_set, part{"".join(f", {k}" for k in keys)},{FIGURES_SQL}
         FROM (SELECT *, CASE WHEN line_kind = 'ok' AND NOT ({when}) THEN 'outside'
                              ELSE line_kind END AS part FROM {source})
-        GROUP BY GROUPING SETS ({sets})
-        ORDER BY grouping_set DESC, part{order}"""
+        GROUP BY GROUPING SETS ({", ".join(grouping)})"""

@@ -217,6 +217,15 @@ def test_several_ledgers_add_up(tmp_path: Path) -> None:
     assert report.files == (str(a), str(b))
 
 
+@pytest.mark.parametrize("by", [["model", "day"], ["spec"], ["day"], []])
+def test_breakdowns_do_not_change_the_groups(sample: str, by: list[str]) -> None:
+    """The chart groupings share the scan (and sometimes a grouping) with --by."""
+    plain = build_report([sample], by=by)
+    both = build_report([sample], by=by, breakdowns=True)
+    assert both.groups == plain.groups and both.total == plain.total
+    assert both.breakdowns["spec"] == build_report([sample], by=["spec"]).groups
+
+
 def test_breakdowns_for_the_charts(sample: str) -> None:
     report = build_report([sample], by=["status"], breakdowns=True)
     assert set(report.breakdowns) == {"day,model", "spec", "day"}
