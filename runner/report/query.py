@@ -29,6 +29,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     )
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # stderr is for warnings, not progress bars
     scratch = os.path.join(tempfile.gettempdir(), f"runner-report-{os.getpid()}")
     con.execute(f"SET temp_directory = {sql.literal(scratch)}")
     return con

@@ -274,3 +274,19 @@ def test_only_query_imports_duckdb() -> None:
             if any(n.split(".")[0] == "duckdb" for n in names):
                 importers.append(path.relative_to(ROOT).as_posix())
     assert importers == ["runner/report/query.py"]
+
+
+def test_the_engine_stays_quiet_and_offline() -> None:
+    """No progress bar on stderr (DuckDB draws one for queries over 2 s, even in a CI log), no
+    extension downloaded, times in UTC."""
+    from runner.report.query import _connect
+
+    con = _connect()
+    try:
+        settings = con.execute(
+            "SELECT current_setting('enable_progress_bar'), "
+            "current_setting('autoinstall_known_extensions'), current_setting('TimeZone')"
+        ).fetchone()
+    finally:
+        con.close()
+    assert settings == (False, False, "UTC")
