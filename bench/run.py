@@ -1,8 +1,8 @@
 """Benchmarks: `python bench/run.py [NAME...] [--quick]`.
 
 Each benchmark prints a table whose rows are measured in the same run as their baseline, with
-the ratio against it. Names: startup, validate, client, limiter, pipeline, dataset, batch
-(default: all).
+the ratio against it. Names: startup, validate, client, limiter, pipeline, dataset, batch,
+report (default: all).
 `--quick` shrinks call counts and durations for a smoke run; report figures from a full run.
 """
 
@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE))
 
 from _table import print_table  # noqa: E402
 
-BENCHES = ["startup", "validate", "client", "limiter", "pipeline", "dataset", "batch"]
+BENCHES = ["startup", "validate", "client", "limiter", "pipeline", "dataset", "batch", "report"]
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from runner.cli.batch import batch_
 from runner.cli.exec_ import exec_
 from runner.cli.mock_server import mock_server
 from runner.cli.render import render_
+from runner.cli.report import report
 from runner.cli.test import test_
 from runner.cli.validate import validate_
 from runner.errors import RunnerError, RunnerWarning
@@ -56,5 +57,5 @@ def main() -> None:
     cli(prog_name="runner")
 
 
-for _command in (exec_, validate_, render_, mock_server, test_, batch_):
+for _command in (exec_, validate_, render_, mock_server, test_, batch_, report):
     cli.add_command(_command)

@@ -1,0 +1,162 @@
+"""`runner report`: figures per group of calls from the ledgers, or a SQL query over them.
+
+A thin command over runner.report; only click is imported at module level so `runner --help`
+stays fast (DuckDB loads when the command runs).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from runner.report import Report, SqlResult
+
+FORMATS = ["table", "json", "csv", "markdown"]
+
+
+@click.command("report")
+@click.option(
+    "--ledger",
+    "ledgers",
+    multiple=True,
+    metavar="PATH_OR_GLOB",
+    help="A ledger file or a glob such as 'runs/*.jsonl' (repeatable; default "
+    "runs/ledger.jsonl, or RUNNER_LEDGER).",
+)
+@click.option(
+    "--by",
+    "by",
+    multiple=True,
+    metavar="FIELDS",
+    help="Group by these, comma-separated: spec, model, day, status, case, provider, commit "
+    "(default spec,model).",
+)
+@click.option(
+    "--since", default=None, metavar="WHEN", help="Calls from then on: 7d, 12h, 2025-03-14."
+)
+@click.option(
+    "--until", default=None, metavar="WHEN", help="Calls before then (a date includes it)."
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="How to print the groups (or the --sql rows).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    metavar="FILE",
+    help="Also write a self-contained HTML page with charts to FILE.",
+)
+@click.option(
+    "--sql",
+    default=None,
+    metavar="QUERY",
+    help="Print the rows of this SQL query over the `ledger` view instead (see docs/report.md).",
+)
+def report(
+    ledgers: tuple[str, ...],
+    by: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    format_: str,
+    html_path: str | None,
+    sql: str | None,
+) -> None:
+    """Sum up the ledger: calls, errors, tokens, cost and latency per spec, model, day, ...
+
+    Reads one or more JSONL ledgers (CI shards each keep their own). Unreadable lines are
+    skipped and counted in one warning; lines from a newer runner are counted, not read.
+    Exit 0 on success, 2 on bad input (an unknown --by field, a --since that does not parse,
+    a ledger that does not exist, an SQL error).
+    """
+    from runner.report import build_report, expand_ledgers, parse_by, parse_when, run_sql
+    from runner.settings import DEFAULT_LEDGER, snapshot_environ
+
+    patterns = list(ledgers) or [snapshot_environ().get("RUNNER_LEDGER") or str(DEFAULT_LEDGER)]
+    if sql is not None and (by or html_path):
+        raise click.UsageError("--sql prints the query's rows: it takes no --by or --html")
+    fields = parse_by(by or ["spec,model"])
+    start = parse_when(since, what="--since") if since else None
+    end = parse_when(until, what="--until") if until else None
+    files = expand_ledgers(patterns)
+    if sql is not None:
+        _emit(run_sql(files, sql, since=start, until=end), format_)
+        return
+    data = build_report(files, by=fields, since=start, until=end, breakdowns=bool(html_path))
+    _emit(data, format_)
+    if html_path:
+        _write_html(data, html_path)
+
+
+def _emit(data: Report | SqlResult, format_: str) -> None:
+    for line in data.warnings():
+        click.echo(f"Warning: {line}", err=True)
+    for line in data.notes():
+        click.echo(f"Note: {line}", err=True)
+    _print(data, format_)
+
+
+def _print(data: Report | SqlResult, format_: str) -> None:
+    from runner.report import render_csv, render_json, render_markdown, render_text
+
+    if format_ == "table" and sys.stdout.isatty():
+        _print_rich(data)
+        return
+    render = {
+        "table": render_text,
+        "json": render_json,
+        "csv": render_csv,
+        "markdown": render_markdown,
+    }[format_]
+    click.echo(render(data), nl=False)
+
+
+def _print_rich(data: Report | SqlResult) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from runner.report import EMPTY, Report, describe_range, human_table
+
+    if isinstance(data, Report) and not data.groups:
+        Console().print(EMPTY)
+        return
+    cells = human_table(data)
+    # Never cut a cell short: wider than the terminal, the table wraps instead of losing digits.
+    rows = [cells.headers, *cells.rows, *([cells.total] if cells.total else [])]
+    needed = sum(max(len(r[i]) for r in rows) + 3 for i in range(len(cells.headers))) + 2
+    console = Console()
+    console = Console(width=max(console.width, needed))
+    table = Table(box=box.SIMPLE_HEAD, show_footer=cells.total is not None, header_style="bold")
+    for i, header in enumerate(cells.headers):
+        table.add_column(
+            header,
+            justify="right" if cells.numeric[i] else "left",
+            footer=cells.total[i] if cells.total else "",
+            no_wrap=True,
+        )
+    for row in cells.rows:
+        table.add_row(*row)
+    console.print(table)
+    if isinstance(data, Report):
+        console.print(describe_range(data), style="dim", highlight=False)
+
+
+def _write_html(data: Report, path: str) -> None:
+    from runner.errors import ConfigError
+    from runner.report import render_html
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render_html(data))
+    except OSError as exc:
+        raise ConfigError(f"--html {path}: cannot write it: {exc.strerror}") from None
+    click.echo(f"Wrote {path}", err=True)

@@ -1,0 +1,222 @@
+"""The report's vocabulary and inputs, without DuckDB: the group-by fields, the figures, the
+`Report` value, ledger path expansion and the --since/--until parser."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from runner.durations import parse_duration
+from runner.errors import ConfigError
+from runner.ledger.line import LEDGER_VERSION
+
+__all__ = [
+    "FIGURES",
+    "GROUP_FIELDS",
+    "LedgerRead",
+    "Report",
+    "SqlResult",
+    "expand_ledgers",
+    "parse_by",
+    "parse_when",
+]
+
+# --by field -> the column of the `ledger` view it groups on.
+GROUP_FIELDS: dict[str, str] = {
+    "spec": "spec_name",
+    "model": "model",
+    "day": "day",
+    "status": "status",
+    "case": "case",
+    "provider": "provider",
+    "commit": "commit",
+}
+
+# The figures of every group, in output order (JSON keys and CSV columns after the group fields).
+FIGURES: tuple[str, ...] = (
+    "calls",
+    "ok",
+    "errors",
+    "error_rate",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "estimated_cost_usd",
+    "estimated_calls",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "latency_ms_max",
+    "ttft_ms_p50",
+)
+
+
+@dataclass(frozen=True)
+class LedgerRead:
+    """What reading the ledgers found, line by line, and what to tell the user about it."""
+
+    files: tuple[str, ...]
+    lines: int  # non-blank lines read
+    calls: int  # calls counted: known format, readable, inside the time range
+    outside: int  # readable calls outside the time range
+    bad_lines: int  # not JSON, or a field missing or of the wrong type: skipped
+    newer_lines: int  # written by a newer runner (format version > LEDGER_VERSION): not counted
+    newest_version: int | None
+    torn_files: tuple[str, ...]  # ledgers whose last line is incomplete
+
+    def warnings(self) -> list[str]:
+        """At most one line about unreadable lines and one about newer ones."""
+        out = []
+        if self.bad_lines:
+            line = f"{_lines(self.bad_lines)} skipped: not JSON, or a field missing or wrong"
+            if self.torn_files:
+                line += f"; the last line of {', '.join(self.torn_files)} is incomplete"
+                line += " (a write was interrupted?)"
+            out.append(line)
+        if self.newer_lines:
+            out.append(
+                f"{_lines(self.newer_lines)} written by a newer runner (ledger format "
+                f"v{self.newest_version}; this runner reads v{LEDGER_VERSION}) not counted: "
+                "upgrade runner to include them"
+            )
+        return out
+
+    def notes(self) -> list[str]:
+        """Why there is nothing to show, when there is nothing."""
+        if self.lines == 0:
+            empty = "the ledger is empty" if len(self.files) == 1 else "the ledgers are empty"
+            return [f"{empty} ({', '.join(self.files)}): no calls to report"]
+        if self.calls == 0 and self.outside:
+            return [f"no call in the time range ({self.outside:,} outside it)"]
+        return []
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} ledger line" + ("" if n == 1 else "s")
+
+
+@dataclass(frozen=True)
+class Report(LedgerRead):
+    """Figures per group of calls, and what was read to get them.
+
+    `groups` are plain dicts: the `by` fields, then FIGURES (JSON-ready values; `day` is an ISO
+    date string). `total` has the figures over every counted call (None when there is none).
+    `breakdowns` holds the extra groupings the HTML page charts, keyed like "day,model".
+    """
+
+    by: tuple[str, ...] = ()
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    total: dict[str, Any] | None = None
+    first_ts: datetime | None = None  # earliest and latest counted call (UTC)
+    last_ts: datetime | None = None
+    since: datetime | None = None  # the requested range: since <= ts < until (UTC)
+    until: datetime | None = None
+    breakdowns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.by, *FIGURES]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.groups
+
+
+@dataclass(frozen=True)
+class SqlResult(LedgerRead):
+    """The rows of a --sql query over the `ledger` view, and the same line counts as a Report."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def parse_by(values: Iterable[str]) -> tuple[str, ...]:
+    """`["spec,model", "day"]` -> ("spec", "model", "day"); unknown names raise ConfigError."""
+    fields: list[str] = []
+    for value in values:
+        for name in (part.strip() for part in value.split(",")):
+            if not name:
+                continue
+            if name not in GROUP_FIELDS:
+                known = ", ".join(GROUP_FIELDS)
+                raise ConfigError(f"--by {name}: unknown field; the known ones are {known}")
+            if name not in fields:
+                fields.append(name)
+    return tuple(fields)
+
+
+def expand_ledgers(patterns: Sequence[str]) -> list[str]:
+    """Each ledger path or glob -> the files it names, in order, each once. A glob that matches
+    nothing, or a path that does not exist, raises ConfigError."""
+    files: list[str] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        if os.path.isfile(pattern):  # a file named like a glob (runs/a[1].jsonl) is that file
+            found = [pattern]
+        elif glob.has_magic(pattern):
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise ConfigError(f"--ledger {pattern}: the pattern matches no file")
+        elif os.path.isdir(pattern):
+            raise ConfigError(f"--ledger {pattern}: is a directory (name the .jsonl file)")
+        elif not os.path.exists(pattern):
+            raise ConfigError(f"no ledger at {pattern}")
+        else:
+            found = [pattern]
+        for path in found:
+            key = os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
+    return files
+
+
+def _ago(value: str) -> float | None:
+    """Seconds in a duration as specs write them (250ms, 30s, 2m, 1h), plus days: "7d" is read
+    as "168h" by the same parser. None when `value` is not a duration."""
+    try:
+        if value.endswith("d") and value[:-1]:
+            return parse_duration(value[:-1] + "h") * 24
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+def parse_when(text: str, *, what: str = "--since", now: datetime | None = None) -> datetime:
+    """A point in time, UTC (naive): a duration ago ("7d", "12h", "30m") or an ISO date or
+    date-time ("2025-03-14", "2025-03-14T09:00:00Z"; without an offset it is UTC).
+
+    A bare date means its midnight for --since and the midnight after it for --until, so
+    `--until 2025-03-14` includes that day.
+    """
+    value = text.strip()
+    seconds = _ago(value)
+    if seconds is not None:
+        current = now or datetime.now(UTC).replace(tzinfo=None)
+        return current - timedelta(seconds=seconds)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        start = datetime(day.year, day.month, day.day)
+        return start + timedelta(days=1) if what == "--until" else start
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{what} {text!r}: not a duration (7d, 12h, 30m) or an ISO date or date-time "
+            "(2025-03-14, 2025-03-14T09:00:00Z)"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
