@@ -608,3 +608,19 @@ def test_import_is_cheap_and_loads_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[] {}"
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_the_fast_rank_parser_reads_what_tiktokens_does(name: str) -> None:
+    """The ranks parsed with binascii are those of tiktoken's own reading (base64.b64decode of
+    each "<token> <rank>" line)."""
+    import base64
+
+    from runner.tokens import _bpe
+
+    raw = _bpe._read_bpe_file(name)
+    expected = {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in raw.splitlines() if line)
+    }
+    assert _bpe._parse_ranks(name, raw) == expected

@@ -35,7 +35,7 @@ core becomes an InputsInvalid (exit 2) that says so, never a bare BaseException.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import re
 import threading
@@ -127,9 +127,10 @@ def _parse_ranks(name: str, raw: bytes) -> dict[bytes, int]:
             f"(sha256 {digest}, expected {EXPECTED_SHA256[name]}); {_REINSTALL}"
         )
     # Same result as tiktoken.load.load_tiktoken_bpe ("<base64 token> <rank>" lines), about
-    # twice as fast; the hash above guarantees the file is the well-formed one tiktoken expects.
+    # four times as fast: binascii's decoder without base64.b64decode's per-call argument
+    # checks. The hash above guarantees the file is the well-formed one tiktoken expects.
     fields = raw.split()
-    return dict(zip(map(base64.b64decode, fields[0::2]), map(int, fields[1::2]), strict=True))
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
 
 
 def _build_encoding(name: str) -> tiktoken.Encoding:
