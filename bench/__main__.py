@@ -1,0 +1,85 @@
+"""One benchmark command: `python -m bench [NAME...] [--quick]`.
+
+Runs every benchmark (or the named ones), prints each table — every figure measured in the same
+run as its baseline, with the ratio against it — and saves the whole output, headed by a
+description of the machine, under bench/results/<UTC time>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _table import print_table  # noqa: E402
+from run import BENCHES  # noqa: E402
+
+
+def machine() -> list[str]:
+    """What the figures were measured on."""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return [
+        f"- when: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- commit: {commit or 'unknown'}",
+        f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"- python: {platform.python_version()}",
+        f"- load average at start: {', '.join(f'{x:.2f}' for x in load) if load else 'unknown'}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHES))
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a few minutes")
+    args = parser.parse_args()
+    names = args.names or BENCHES
+    unknown = sorted(set(names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHES}")
+    header = ["# runner benchmarks" + (" (--quick)" if args.quick else ""), "", *machine(), ""]
+    print("\n".join(header), flush=True)
+    saved = list(header)
+    for name in names:
+        module = __import__(f"bench_{name}")
+        started = time.perf_counter()
+        title, columns, rows, notes = module.run(quick=args.quick)
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            print_table(title, columns, rows, notes)
+            print(f"({name}: {time.perf_counter() - started:.1f} s)\n")
+        print(text.getvalue(), end="", flush=True)
+        saved.append(text.getvalue())
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = results / f"{stamp}{'-quick' if args.quick else ''}.md"
+    path.write_text("\n".join(saved), encoding="utf-8")
+    print(f"saved: {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
