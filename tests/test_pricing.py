@@ -20,8 +20,7 @@ import genai_prices
 import pytest
 from genai_prices.data_snapshot import get_snapshot
 
-from runner import pricing
-from runner.pricing import PriceBook
+from runner.pricing import PriceBook, _database
 from runner.types import Cost, Price, Usage
 
 DB = f"genai-prices {version('genai-prices')}"
@@ -80,7 +79,7 @@ def test_every_database_price_is_computed_as_genai_prices_does() -> None:
     checked = 0
     for provider in get_snapshot().providers:
         for model in provider.models:
-            entry = pricing._Entry(provider=provider, model=model, source=DB)
+            entry = _database.Entry(provider=provider, model=model, source=DB)
             for prompt, cached, completion in [(1000, 200, 100), (300_000, 250_000, 12_345)]:
                 usage = genai_prices.Usage(
                     input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion

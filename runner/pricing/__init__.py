@@ -1,48 +1,37 @@
-"""Prices and costs: genai-prices' bundled database plus the user's overrides (`runner.yaml` ->
-`prices:`). The only module importing genai_prices. It never fetches prices over the network,
-and a price it does not know is `None` / "unknown", never 0. A book made with `batch=True`
-prices the Batch API: genai-prices' own batch price where it has one, else 50% of the live one.
+"""Prices and costs: genai-prices' bundled database (runner.pricing._database) plus the user's
+overrides (`runner.yaml` -> `prices:`, runner.pricing._overrides). It never fetches prices over
+the network, and a price it does not know is `None` / "unknown", never 0. A book made with
+`batch=True` prices the Batch API: genai-prices' own batch price where it has one, else 50% of
+the live one.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from runner.pricing._database import Entry, find_in_database, linear_rates, rate
+from runner.pricing._overrides import check_mapping, parse_override
 from runner.types import Attempt, Cost, Price, Usage
 
 if TYPE_CHECKING:
-    from genai_prices.types import ModelInfo, ModelPrice, Provider
+    from genai_prices.types import ModelPrice
 
 __all__ = ["PriceBook"]
 
 _log = logging.getLogger(__name__)
 
 _MILLION = Decimal(1_000_000)
-_OPENAI_HOST = "api.openai.com"
-_PRICE_KEYS = ("input", "output", "cached_input")
-_ALLOWED_KEYS = frozenset((*_PRICE_KEYS, "context_window"))
 _GLOB_CHARS = frozenset("*?[")
 _UNKNOWN = "unknown"
 _IMPLAUSIBLE = "not priced: the server's usage is implausible (see usage.implausible)"
 _ESTIMATED = "priced from local token counts: the server reported no usable usage"
 _BATCH_CONTEXT = {"processing": "batch"}  # genai-prices' price variant for batch requests
 _BATCH_SHARE = Decimal("0.5")  # OpenAI's Batch API discount, where no batch price is listed
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """A model found in genai-prices, and how it was found."""
-
-    provider: Provider
-    model: ModelInfo
-    source: str
 
 
 class PriceBook:
@@ -69,14 +58,14 @@ class PriceBook:
         self._source = f"override: {overrides_source}"
         self._exact: dict[str, Price] = {}
         self._globs: list[tuple[str, Price]] = []
-        for name, entry in _check_mapping(overrides, "prices").items():
-            price = _parse_override(name, entry, self._source)
+        for name, entry in check_mapping(overrides, "prices").items():
+            price = parse_override(name, entry, self._source)
             if _GLOB_CHARS.intersection(name):
                 self._globs.append((name, price))
             else:
                 self._exact[name] = price
         self._override_cache: dict[str, Price | None] = {}
-        self._entries: dict[tuple[str, str | None], _Entry | None] = {}
+        self._entries: dict[tuple[str, str | None], Entry | None] = {}
         # ModelPrice -> its three per-million rates when the price is linear in the token
         # counts (no tiers, no per-request fee); None sends the cost through calc_price.
         self._linear: dict[int, tuple[ModelPrice, tuple[Decimal, Decimal, Decimal] | None]] = {}
@@ -107,15 +96,15 @@ class PriceBook:
         if entry is None:
             return None
         prices = entry.model.get_prices(_timestamp(at))
-        rate_in = _rate(getattr(prices, "input_mtok", None))
-        rate_out = _rate(getattr(prices, "output_mtok", None))
+        rate_in = rate(getattr(prices, "input_mtok", None))
+        rate_out = rate(getattr(prices, "output_mtok", None))
         if rate_in is None and rate_out is None:
             return None
         return Price(
             model=model,
             input=rate_in or Decimal(0),
             output=rate_out or Decimal(0),
-            cached_input=_rate(getattr(prices, "cache_read_mtok", None)),
+            cached_input=rate(getattr(prices, "cache_read_mtok", None)),
             source=entry.source,
             context_window=entry.model.context_window,
         )
@@ -223,13 +212,13 @@ class PriceBook:
 
     # --- the database ----------------------------------------------------------------------------
 
-    def _entry(self, model: str, base_url: str | None) -> _Entry | None:
+    def _entry(self, model: str, base_url: str | None) -> Entry | None:
         key = (model, base_url)
         try:
             return self._entries[key]
         except KeyError:
             pass
-        entry = _find_in_database(model, base_url)
+        entry = find_in_database(model, base_url)
         self._entries[key] = entry
         return entry
 
@@ -237,7 +226,7 @@ class PriceBook:
         entry = self._entry(model, base_url)
         return None if entry is None else entry.model.context_window
 
-    def _prices(self, entry: _Entry, at: datetime) -> tuple[ModelPrice, bool]:
+    def _prices(self, entry: Entry, at: datetime) -> tuple[ModelPrice, bool]:
         """The model's price at `at`, and whether it is genai-prices' batch variant (only for a
         batch book whose model has one in force)."""
         standard = entry.model.get_prices(at)
@@ -256,7 +245,7 @@ class PriceBook:
 
     def _database_cost(
         self,
-        entry: _Entry,
+        entry: Entry,
         prompt: int,
         cached: int,
         completion: int,
@@ -271,7 +260,7 @@ class PriceBook:
             prices = entry.model.get_prices(at)
         linear = self._linear.get(id(prices))
         if linear is None or linear[0] is not prices:
-            linear = (prices, _linear_rates(prices))
+            linear = (prices, linear_rates(prices))
             self._linear[id(prices)] = linear
         rates = linear[1]
         if rates is not None:
@@ -303,62 +292,6 @@ class PriceBook:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _find_in_database(model: str, base_url: str | None) -> _Entry | None:
-    """Find `model` in genai-prices for the provider behind `base_url` (OpenAI by default)."""
-    from urllib.parse import urlsplit
-
-    import genai_prices
-    from genai_prices.data_snapshot import get_snapshot
-
-    snapshot = get_snapshot()
-    source = f"genai-prices {genai_prices.__version__}"
-    provider_id: str | None = "openai"
-    if base_url is not None and urlsplit(base_url).hostname != _OPENAI_HOST:
-        try:
-            provider_id = snapshot.find_provider(None, None, base_url).id
-        except LookupError:
-            # An unknown server (a proxy, a local server): trust the model name alone.
-            provider_id, source = None, f"{source} (matched by model name)"
-    try:
-        provider, info = snapshot.find_provider_model(model, None, provider_id, None)
-    except LookupError:
-        return None
-    return _Entry(provider=provider, model=info, source=source)
-
-
-def _linear_rates(prices: ModelPrice) -> tuple[Decimal, Decimal, Decimal] | None:
-    """The per-million rates for (uncached input, cached input, output), read back from
-    genai-prices itself, when the price is linear in those counts; None otherwise."""
-    from genai_prices import Usage as GUsage
-    from genai_prices.types import TieredPrices
-
-    if any(isinstance(value, TieredPrices) for value in vars(prices).values()):
-        return None
-    million = 1_000_000
-
-    def total(**counts: int) -> Decimal:
-        return Decimal(prices.calc_price(GUsage(**counts))["total_price"])
-
-    try:
-        if total() != 0:  # a per-request fee
-            return None
-        rate_in = total(input_tokens=million)
-        rate_cached = total(input_tokens=million, cache_read_tokens=million)
-        rate_out = total(output_tokens=million)
-    except ValueError:
-        return None
-    return rate_in, rate_cached, rate_out
-
-
-def _rate(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return value
-    base = getattr(value, "base", None)  # TieredPrices: the price below the first tier
-    return base if isinstance(base, Decimal) else None
 
 
 def _timestamp(at: datetime | None) -> datetime:
@@ -401,63 +334,3 @@ def _renamed(price: Price, model: str) -> Price:
         source=price.source,
         context_window=price.context_window,
     )
-
-
-def _check_mapping(value: Any, where: str) -> Mapping[Any, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected a mapping, not {type(value).__name__}")
-    return value
-
-
-def _parse_override(name: Any, entry: Any, source: str) -> Price:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"prices: a model name must be a non-empty string, not {name!r}")
-    where = f"prices.{name}"
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"{where}: expected a mapping, not {type(entry).__name__}")
-    fields = entry
-    unknown = sorted(str(k) for k in fields if k not in _ALLOWED_KEYS)
-    if unknown:
-        allowed = ", ".join(sorted(_ALLOWED_KEYS))
-        raise ValueError(f"{where}: unknown key {', '.join(unknown)} (allowed: {allowed})")
-    rates: dict[str, Decimal | None] = {}
-    for key in _PRICE_KEYS:
-        value = fields.get(key)
-        if value is None:
-            if key != "cached_input":
-                raise ValueError(f"{where}: missing {key} (USD per million tokens)")
-            rates[key] = None
-        else:
-            rates[key] = _usd(value, f"{where}.{key}")
-    window = fields.get("context_window")
-    if window is not None and (
-        isinstance(window, bool) or not isinstance(window, int) or window <= 0
-    ):
-        raise ValueError(f"{where}.context_window: expected a positive integer, not {window!r}")
-    rate_in, rate_out = rates["input"], rates["output"]
-    assert rate_in is not None and rate_out is not None  # checked above
-    return Price(
-        model=name,
-        input=rate_in,
-        output=rate_out,
-        cached_input=rates["cached_input"],
-        source=source,
-        context_window=window,
-    )
-
-
-def _usd(value: Any, where: str) -> Decimal:
-    problem = f"{where}: expected a non-negative number (USD per million tokens), not {value!r}"
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ValueError(problem)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(problem)
-    try:
-        rate = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValueError(problem) from exc
-    if not rate.is_finite() or rate < 0:
-        raise ValueError(problem)
-    return rate
