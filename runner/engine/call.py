@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from runner.engine.answer import completion_values, repair_body
-from runner.engine.results import Preflight, Result
+from runner.engine.parts import CallParts
+from runner.engine.results import Result
 from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import (
     InternalError,
@@ -34,44 +35,9 @@ from runner.policy.retry import call_with_retry
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 
 if TYPE_CHECKING:
-    from runner.ledger.store import Ledger
-    from runner.policy.guards import Guard
-    from runner.pricing import PriceBook
-    from runner.settings import Settings
-    from runner.spec.model import PromptSpec
+    pass
 
-__all__ = ["Call", "CallParts", "ChatBackend"]
-
-
-class ChatBackend(Protocol):
-    """What answers a call: runner.client.ChatClient, or runner.ledger.replay.ReplayClient."""
-
-    async def complete(
-        self, body: Mapping[str, Any], *, timeout: float | None = None
-    ) -> Completion: ...
-
-    async def stream(
-        self,
-        body: Mapping[str, Any],
-        *,
-        timeout: float | None = None,
-        on_delta: Callable[[StreamDelta], None] | None = None,
-    ) -> Completion: ...
-
-
-@dataclass(frozen=True)
-class CallParts:
-    """What the Session resolves for one call and hands over: the call needs nothing else."""
-
-    spec: PromptSpec
-    settings: Settings
-    pre: Preflight
-    fingerprint: str
-    client: ChatBackend
-    guard: Guard
-    ledger: Ledger
-    pricebook: PriceBook
-    on_recorded: Callable[[LedgerRecord, Usage, Cost, float], None] | None = None
+__all__ = ["Call"]
 
 
 @dataclass(frozen=True)

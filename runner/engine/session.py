@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner import settings as settings_mod
-from runner.engine.call import Call, CallParts
+from runner.engine.call import Call
+from runner.engine.parts import CallParts
 from runner.engine.preflight import preflight
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
@@ -19,7 +20,7 @@ from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.client import ChatClient
-    from runner.engine.call import ChatBackend
+    from runner.engine.parts import ChatBackend
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
