@@ -5,12 +5,9 @@ second net — in every string that leaves the process. Standard library only.
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 __all__ = [
     "MASK",
@@ -46,11 +43,14 @@ def remember(values: Iterable[str | None]) -> None:
     """Add secret values to mask from now on (the process's lifetime; idempotent)."""
     global _known
     fresh = {v.strip() for v in values if v and len(v.strip()) >= MIN_SECRET_CHARS}
+    _install_log_filter()
     with _lock:
         have = {secret for secret, _ in _known}
         if fresh <= have:
             return
         ordered = sorted(have | fresh, key=len, reverse=True)
+        import json  # here, not at import: `runner --help` loads this module too
+
         _known = tuple((s, json.dumps(s, ensure_ascii=False)[1:-1]) for s in ordered)
 
 
@@ -66,6 +66,8 @@ def secrets_of_url(url: str | None) -> list[str]:
     if not url or "@" not in url:
         return []
     try:
+        from urllib.parse import urlsplit
+
         parts = urlsplit(url)
     except ValueError:
         return []
@@ -116,24 +118,36 @@ def redact_url(url: str) -> str:
     return _USERINFO.sub(r"\1***@", url) if "@" in url else url
 
 
-class _RedactingFilter(logging.Filter):
-    """Masks secrets in log records of the loggers it is attached to."""
+def _install_log_filter() -> None:
+    """Attach the masking filter to runner's loggers and the HTTP library's (once, the first
+    time a secret is remembered: before that, no record can hold one we know of). A logger's
+    filters only see records logged to that logger itself, so each gets it."""
+    global _filter_installed
+    if _filter_installed:
+        return
+    import logging
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
+    class _RedactingFilter(logging.Filter):
+        """Masks secrets in log records of the loggers it is attached to."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):
+                return True
+            masked = redact(message)
+            if masked != message:
+                record.msg, record.args = masked, None
             return True
-        masked = redact(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+
+    masking = _RedactingFilter()
+    for name in _LOGGERS:
+        logging.getLogger(name).addFilter(masking)
+    _filter_installed = True
 
 
-_FILTER = _RedactingFilter()
-# runner's own loggers and the HTTP library's: each gets the filter (a logger's filters only
-# see records logged to that logger itself).
-for _name in (
+_filter_installed = False
+_LOGGERS = (
     "runner",
     "runner.client",
     "runner.pricing",
@@ -143,5 +157,4 @@ for _name in (
     "httpcore2.http2",
     "httpcore2.proxy",
     "httpcore2.socks",
-):
-    logging.getLogger(_name).addFilter(_FILTER)
+)

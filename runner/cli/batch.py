@@ -5,14 +5,12 @@ summary on stderr; exit 0 when every row answered, 1 when a row failed, 2 on bad
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._batch_output import Progress, report
 from runner.cli._common import json_text, load_spec_file, open_session
 from runner.errors import ConfigError
 
@@ -42,6 +40,8 @@ def exec_batch(
     if dry_run:
         _dry_run(spec, input_path, flags)
         return
+    import asyncio
+
     asyncio.run(_exec_batch(spec, input_path, flags, wait=wait, quiet=quiet))
 
 
@@ -105,6 +105,8 @@ async def _exec_batch(
                     err=True,
                 )
             raise SystemExit(1 if built.failed else 0)
+        from runner.cli._batch_output import Progress, report
+
         progress = Progress(quiet=quiet)
         summaries = await finish_batches(
             session,
@@ -224,6 +226,8 @@ def _run_on_batches(
         async with open_session(ledger=ledger_path, mock=mock) as session:
             return await action(session, spec, ids, ledger)
 
+    import asyncio
+
     return asyncio.run(main())
 
 
@@ -331,6 +335,8 @@ def batch_collect(
             rows=None if items is None else vars_by_row(spec, items),
             wait=False,
         )
+        from runner.cli._batch_output import report
+
         report(spec, summaries, str(ledger), quiet=quiet)
         if any(s.batch_errors for s in summaries):
             return 1

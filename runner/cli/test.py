@@ -5,7 +5,6 @@ for CI. Exit 0 all passed, 1 a case failed, 2 bad usage, 5 no case selected.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -114,6 +113,8 @@ def test_(
     _warn_unreplayable(session, collection, record_missing)
     if session.settings_for(collection.specs[0].spec).mock:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
+    import asyncio
+
     results = asyncio.run(_run(session, collection, sources, concurrency, format_))
     _finish(results, format_, junit_path, sources)
 
