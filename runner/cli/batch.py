@@ -147,6 +147,11 @@ _ledger_option = click.option(
     help="Ledger file (default runs/ledger.jsonl, or RUNNER_LEDGER); the batch state file "
     "batches.jsonl sits next to it.",
 )
+_mock_option = click.option(
+    "--mock/--no-mock",
+    default=None,
+    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
+)
 _spec_option = click.option(
     "--spec",
     "spec_path",
@@ -235,11 +240,7 @@ def _run_on_batches(
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
-@click.option(
-    "--mock/--no-mock",
-    default=None,
-    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
-)
+@_mock_option
 def batch_status(
     ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
 ) -> None:
@@ -263,11 +264,7 @@ def batch_status(
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
-@click.option(
-    "--mock/--no-mock",
-    default=None,
-    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
-)
+@_mock_option
 def batch_cancel(
     ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
 ) -> None:
@@ -299,11 +296,7 @@ def batch_cancel(
     is_flag=True,
     help="Rerun live the rows the batch could not answer (needs the data set).",
 )
-@click.option(
-    "--mock/--no-mock",
-    default=None,
-    help="Ask a fresh in-process mock server (it knows no batch from an earlier run).",
-)
+@_mock_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def batch_collect(
     ident: str,
