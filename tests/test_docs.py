@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +16,7 @@ from runner.spec.load import check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-COMMANDS = sorted(cli.commands)
+COMMANDS = cli.list_commands(click.Context(cli))
 
 
 def test_there_are_commands() -> None:
@@ -26,7 +27,9 @@ def test_there_are_commands() -> None:
 def test_every_command_has_help_and_is_documented(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0
-    assert len(cli.commands[name].help or "") > 20, f"`runner {name}` needs a help text"
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert len(command.help or "") > 20, f"`runner {name}` needs a help text"
     assert f"runner {name}" in README, f"`runner {name}` is missing from README.md"
 
 
@@ -168,3 +171,28 @@ def test_every_doc_block_parses_and_loads(where: str, kind: str, body: str, tmp_
             assert all("run" in step or "uses" in step for step in job["steps"]), where
     else:
         assert "error" in value, f"{where}: a block of a kind this test does not know"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_runner_help_lists_each_command_as_its_own_help_says(name: str) -> None:
+    """`runner --help` shows one-line helps kept beside the lazy command table; each must be
+    the command's own (its docstring's first sentence), so the two cannot drift apart."""
+    from runner.cli import COMMANDS as TABLE
+
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert TABLE[name][2] == command.get_short_help_str(10**6)
+
+
+def test_runner_help_loads_no_command() -> None:
+    """The point of the lazy table: `runner --help` imports no command module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from runner.cli import cli\n"
+        "try:\n    cli(['--help'], prog_name='runner')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('runner.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['runner.cli._common']"

@@ -12,21 +12,72 @@ import click
 
 from runner._version import __version__
 from runner.cli._common import exit_with_error, interrupt_signals, print_warning
-from runner.cli.batch import batch_
-from runner.cli.exec_ import exec_
-from runner.cli.mock_server import mock_server
-from runner.cli.render import render_
-from runner.cli.report import report
-from runner.cli.test import test_
-from runner.cli.validate import validate_
 from runner.errors import RunnerError, RunnerWarning
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+# Each command: its module, its function, and its one-line help as `runner --help` shows it.
+# Commands load when they are run (or asked for their own help), so `runner --help` does not
+# build seven commands' options; a test holds these lines to the commands' own docstrings.
+COMMANDS = {
+    "batch": (
+        "runner.cli.batch",
+        "batch_",
+        "Batches started by `runner exec --input FILE --batch`: list, status, collect, cancel.",
+    ),
+    "exec": ("runner.cli.exec_", "exec_", "Run the prompt once and print its output."),
+    "mock-server": (
+        "runner.cli.mock_server",
+        "mock_server",
+        "Serve the built-in OpenAI-compatible mock server, with fault injection.",
+    ),
+    "render": (
+        "runner.cli.render",
+        "render_",
+        "Show the messages exactly as they will be sent, their exact token count, the context "
+        "window check and the worst-case cost.",
+    ),
+    "report": (
+        "runner.cli.report",
+        "report",
+        "Sum up the ledger: calls, errors, tokens, cost and latency per spec, model, day, ...",
+    ),
+    "test": (
+        "runner.cli.test",
+        "test_",
+        "Run the test cases of specs (default: every spec under prompts/ with `tests:`).",
+    ),
+    "validate": (
+        "runner.cli.validate",
+        "validate_",
+        "Check specs, their output schemas and templates.",
+    ),
+}
 
 
 class _RunnerGroup(click.Group):
     """Turns RunnerError into `Error: ...` and its exit code; Ctrl-C into exit 130, SIGTERM
-    and SIGHUP into 143 and 129 (the call in flight is recorded first)."""
+    and SIGHUP into 143 and 129 (the call in flight is recorded first). Loads each command
+    when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            module, name, _ = COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the one-line helps above, without loading the commands."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, _shortened(COMMANDS[name][2], limit)) for name in names if name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = print_warning
@@ -39,6 +90,18 @@ class _RunnerGroup(click.Group):
             except KeyboardInterrupt:
                 click.echo("Interrupted.", err=True)
                 raise SystemExit(interruption.exit_code) from None
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters, with "..." when cut (as click does)."""
+    if len(text) <= limit:
+        return text
+    words, kept = text.split(), ""
+    for word in words:
+        if len(f"{kept} {word}".strip()) + 3 > limit:
+            break
+        kept = f"{kept} {word}".strip()
+    return kept + "..."
 
 
 @click.group(cls=_RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +118,3 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     cli(prog_name="runner")
-
-
-for _command in (exec_, validate_, render_, mock_server, test_, batch_, report):
-    cli.add_command(_command)
