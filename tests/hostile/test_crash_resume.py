@@ -18,14 +18,14 @@ import pytest
 from runner.ledger import read_records
 
 
-def setup(tmp_path: Path, rows: int, latency: str) -> tuple[Path, Path, Path]:
+def setup(tmp_path: Path, rows: int, latency: str, concurrency: int) -> tuple[Path, Path, Path]:
     spec = tmp_path / "crash.yaml"
     spec.write_text(
         "name: crash\nmodel: gpt-4o-mini\nparams: {max_tokens: 10}\n"
         "inputs: {type: object, properties: {n: {type: integer}}, required: [n]}\n"
         "messages: [{role: user, content: 'Say {{ n }}.'}]\n"
         f"provider: {{headers: {{X-Mock-Fault: 'latency={latency}'}}}}\n"
-        "rate: {concurrency: 32}\n",
+        f"rate: {{concurrency: {concurrency}}}\n",
         encoding="utf-8",
     )
     data = tmp_path / "rows.jsonl"
@@ -62,18 +62,19 @@ def lines_parse_but_the_last(ledger: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("moment", "rows", "latency", "kill_at"),
+    ("moment", "rows", "latency", "concurrency", "kill_at"),
     [
-        ("before the first line", 8, "2s", 0),
-        ("after the first answers", 8, "300ms", 2),
-        ("half-way", 8, "300ms", 4),
-        ("during fast appends under load", 600, "0ms", 150),
+        ("before the first line", 8, "2s", 2, 0),
+        # Two at a time, 300 ms each: the lines come in pairs, well apart.
+        ("after the first answers", 8, "300ms", 2, 2),
+        ("half-way", 8, "300ms", 2, 4),
+        ("during fast appends under load", 600, "0ms", 32, 150),
     ],
 )
 def test_sigkill_then_resume(
-    tmp_path: Path, moment: str, rows: int, latency: str, kill_at: int
+    tmp_path: Path, moment: str, rows: int, latency: str, concurrency: int, kill_at: int
 ) -> None:
-    spec, data, ledger = setup(tmp_path, rows, latency)
+    spec, data, ledger = setup(tmp_path, rows, latency, concurrency)
     args = ["exec", str(spec), "--input", str(data), "--mock", "--ledger", str(ledger), "-q"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", *args],
