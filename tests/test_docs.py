@@ -195,4 +195,4 @@ def test_runner_help_loads_no_command() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('runner.cli.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "['runner.cli._common']"
+    assert out.stdout.strip().splitlines()[-1] == "[]"

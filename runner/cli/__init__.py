@@ -11,8 +11,6 @@ from typing import Any
 import click
 
 from runner._version import __version__
-from runner.cli._common import exit_with_error, interrupt_signals, print_warning
-from runner.errors import RunnerError, RunnerWarning
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -80,6 +78,10 @@ class _RunnerGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # Imported here, not at the top: `runner --help` never gets this far.
+        from runner.cli._common import exit_with_error, interrupt_signals, print_warning
+        from runner.errors import RunnerError, RunnerWarning
+
         warnings.showwarning = print_warning
         warnings.simplefilter("default", RunnerWarning)
         with interrupt_signals() as interruption:
