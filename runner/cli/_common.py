@@ -26,6 +26,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "Interruption",
     "check_base_url",
+    "endpoint_options",
     "interrupt_signals",
     "collect_vars",
     "debug_enabled",
@@ -183,6 +184,24 @@ def check_base_url(value: str | None) -> str | None:
             f"{value!r} is not an http:// or https:// URL", param_hint="'--base-url'"
         )
     return value
+
+
+def endpoint_options(base_url_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--model` and `--base-url` (checked by check_base_url), as exec and render take them."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "--base-url",
+            default=None,
+            metavar="URL",
+            callback=lambda ctx, param, value: check_base_url(value),
+            help=base_url_help,
+        )(f)
+        return click.option("--model", default=None, help="Use this model instead of the spec's.")(
+            f
+        )
+
+    return decorate
 
 
 def load_spec_file(path: str) -> PromptSpec:

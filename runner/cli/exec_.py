@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.cli._common import (
-    check_base_url,
     collect_vars,
+    endpoint_options,
     exit_with_error,
     json_text,
     load_spec_file,
@@ -32,14 +32,7 @@ if TYPE_CHECKING:
 @click.command("exec")
 @click.argument("spec_path", metavar="SPEC")
 @var_options
-@click.option("--model", default=None, help="Use this model instead of the spec's.")
-@click.option(
-    "--base-url",
-    default=None,
-    metavar="URL",
-    callback=lambda ctx, param, value: check_base_url(value),
-    help="Send to this OpenAI-compatible server (wins over RUNNER_BASE_URL and the spec).",
-)
+@endpoint_options("Send to this OpenAI-compatible server (wins over RUNNER_BASE_URL and the spec).")
 @click.option(
     "--mock/--no-mock",
     default=None,

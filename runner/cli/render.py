@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from runner.cli._common import (
-    check_base_url,
     collect_vars,
+    endpoint_options,
     json_text,
     load_spec_file,
     open_session,
@@ -23,14 +23,7 @@ if TYPE_CHECKING:
 @click.command("render")
 @click.argument("spec_path", metavar="SPEC")
 @var_options
-@click.option("--model", default=None, help="Use this model instead of the spec's.")
-@click.option(
-    "--base-url",
-    default=None,
-    metavar="URL",
-    callback=lambda ctx, param, value: check_base_url(value),
-    help="Price and size the call for this server, as `exec --base-url` would send it.",
-)
+@endpoint_options("Price and size the call for this server, as `exec --base-url` would send it.")
 @click.option("--json", "json_", is_flag=True, help="Print {model, messages, prompt_tokens, ...}.")
 def render_(
     spec_path: str,

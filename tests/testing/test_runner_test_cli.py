@@ -52,6 +52,24 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return list(read_records(path)) if path.exists() else []
 
 
+def record_city_then_change_its_prompt(project: Path) -> None:
+    """Record the city cases into base.jsonl (with --mock), then edit the city prompt."""
+    run(
+        "test",
+        "--mock",
+        "-k",
+        "city",
+        "--replay",
+        "base.jsonl",
+        "--record-missing",
+        "--ledger",
+        "a.jsonl",
+        env={"RUNNER_LEDGER_CONTENT": "1"},
+    )
+    city = project / "prompts" / "city.yaml"
+    city.write_text(city.read_text("utf-8").replace("Tell me about", "Tell me all about"), "utf-8")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the example prompts and schemas in the current directory (tmp_path)."""
@@ -164,21 +182,7 @@ def test_record_then_replay_with_no_key_and_no_network(project: Path) -> None:
 
 
 def test_a_changed_prompt_fails_replay_with_the_diff(project: Path) -> None:
-    env = {"RUNNER_LEDGER_CONTENT": "1"}
-    run(
-        "test",
-        "--mock",
-        "-k",
-        "city",
-        "--replay",
-        "base.jsonl",
-        "--record-missing",
-        "--ledger",
-        "a.jsonl",
-        env=env,
-    )
-    city = project / "prompts" / "city.yaml"
-    city.write_text(city.read_text("utf-8").replace("Tell me about", "Tell me all about"), "utf-8")
+    record_city_then_change_its_prompt(project)
     result = run("test", "-k", "city", "--replay", "base.jsonl", "--ledger", "b.jsonl")
     assert result.exit_code == 1
     out = result.stdout
@@ -312,21 +316,7 @@ def test_github_format_annotates_the_failing_line(echo: Path) -> None:
 
 
 def test_markdown_compare_and_the_job_summary(project: Path) -> None:
-    env = {"RUNNER_LEDGER_CONTENT": "1"}
-    run(
-        "test",
-        "--mock",
-        "-k",
-        "city",
-        "--replay",
-        "base.jsonl",
-        "--record-missing",
-        "--ledger",
-        "a.jsonl",
-        env=env,
-    )
-    city = project / "prompts" / "city.yaml"
-    city.write_text(city.read_text("utf-8").replace("Tell me about", "Tell me all about"), "utf-8")
+    record_city_then_change_its_prompt(project)
     summary = project / "summary.md"
     result = run(
         "test",
