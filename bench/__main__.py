@@ -1,8 +1,10 @@
 """One benchmark command: `python -m bench [NAME...] [--quick]`.
 
-Runs every benchmark (or the named ones), prints each table — every figure measured in the same
-run as its baseline, with the ratio against it — and saves the whole output, headed by a
-description of the machine, under bench/results/<UTC time>.md.
+Runs every benchmark (or the named ones) and prints each one's table — every figure measured in
+the same run as its baseline, with the ratio against it — then one summary table of the headline
+figures and their targets. Saves the whole output, headed by a description of the machine and
+the summary, under bench/results/<UTC time>.md. `--quick` shrinks sizes for a smoke run of
+under a minute; report figures from a full run.
 """
 
 from __future__ import annotations
@@ -21,8 +23,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _table import print_table  # noqa: E402
-from run import BENCHES  # noqa: E402
+from _table import HEADLINE_COLUMNS, Headline, headline_rows, print_table  # noqa: E402
+
+BENCHES = [
+    "startup",
+    "validate",
+    "client",
+    "limiter",
+    "pipeline",
+    "dataset",
+    "peers",
+    "batch",
+    "report",
+]
 
 
 def machine() -> list[str]:
@@ -62,17 +75,34 @@ def main() -> None:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHES}")
     header = ["# runner benchmarks" + (" (--quick)" if args.quick else ""), "", *machine(), ""]
     print("\n".join(header), flush=True)
-    saved = list(header)
+    details: list[str] = []
+    headlines: list[Headline] = []
+    began = time.perf_counter()
     for name in names:
         module = __import__(f"bench_{name}")
         started = time.perf_counter()
-        title, columns, rows, notes = module.run(quick=args.quick)
+        title, columns, rows, notes, *more = module.run(quick=args.quick)
+        headlines += more[0] if more else []
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
             print_table(title, columns, rows, notes)
             print(f"({name}: {time.perf_counter() - started:.1f} s)\n")
         print(text.getvalue(), end="", flush=True)
-        saved.append(text.getvalue())
+        details.append(text.getvalue())
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        print_table(
+            "Summary: headline figures",
+            HEADLINE_COLUMNS,
+            headline_rows(headlines),
+            [
+                "every ratio is the figure over its baseline, both measured in this run; "
+                "the tables below give the details",
+                f"all benchmarks: {time.perf_counter() - began:.0f} s",
+            ],
+        )
+    print(summary.getvalue(), flush=True)
+    saved = [*header, summary.getvalue(), *details]
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

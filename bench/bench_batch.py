@@ -1,12 +1,12 @@
 """A data set through the Batch API: how fast rows are rendered into the batch input file and
 uploaded, and how much memory a whole 50,000-row batch (build, upload, wait, collect) takes.
 
-Speed: 20,000 rows (2,000 with --quick) of a spec with an output schema, against `runner
+Speed: 20,000 rows (1,000 with --quick) of a spec with an output schema, against `runner
 mock-server` on loopback in its own process. The baseline is the Session's preflight alone (what
 a live call renders before sending); then building the input file (preflight + JSONL line),
 then building, uploading and creating the batch. Rows per second, best of 3 rounds.
 
-Memory: peak RSS (ru_maxrss) of a fresh process that runs 50,000 rows (5,000 with --quick)
+Memory: peak RSS (ru_maxrss) of a fresh process that runs 50,000 rows (1,500 with --quick)
 through start_batches and finish_batches against the same server, next to a process that only
 imports runner (the baseline).
 """
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from _mockproc import mock_server
+from _table import Headline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,8 +135,10 @@ def _child(*args: str) -> tuple[int, int, float]:
     return int(out[0]), int(out[1]), float(out[2])
 
 
-def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
-    count, big = (2_000, 5_000) if quick else (20_000, 50_000)
+def run(
+    quick: bool = False,
+) -> tuple[str, list[str], list[list[object]], list[str], list[Headline]]:
+    count, big = (1_000, 1_500) if quick else (20_000, 50_000)
     rows: list[list[object]] = []
     with mock_server() as base_url, tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -178,9 +181,24 @@ def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[s
         f"({built:.1f} s to build and upload), every row ok; ru_maxrss of the runner process "
         "only (the server runs in its own)",
     ]
+    headlines = [
+        Headline(
+            f"batch: build + upload + create, {count:,} rows",
+            f"{speeds['upload']:,.0f} rows/s",
+            f"Session.preflight alone: {base:,.0f} rows/s",
+            speeds["upload"] / base,
+        ),
+        Headline(
+            f"batch: peak memory of a {big:,}-row batch run",
+            f"{peak_kb / 1024:.0f} MB",
+            f"a process that imports runner: {baseline_kb / 1024:.0f} MB",
+            peak_kb / baseline_kb,
+        ),
+    ]
     return (
         "Batch API: input file speed and peak memory",
         ["path", "unit", "value", "ratio"],
         rows,
         notes,
+        headlines,
     )

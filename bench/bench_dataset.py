@@ -8,11 +8,11 @@ the cold start of one call.
    prices, one ledger line per row). Wall time and this process's CPU per row (the server
    runs in its own process). Targets: wall <= 1.1x the bare loop; CPU per row <= the SDK's.
 2. Peak memory (ru_maxrss) of `runner exec --input --mock` (in-process mock) over 100,000
-   rows (5,000 with --quick) next to 1,000 rows: memory must not grow with the file.
-3. --resume's ledger scan over a 1,000,000-line ledger (100,000 with --quick) against parsing
+   rows next to 1,000 rows (--quick: 1,500 and 300): memory must not grow with the file.
+3. --resume's ledger scan over a 1,000,000-line ledger (30,000 with --quick) against parsing
    every line (runner.ledger.read_records).
 4. CPU of one `runner exec prompts/city.yaml --var city=Paris --mock` against
-   `python -c "import openai"` (target <= 0.7x), fresh processes, median of 5.
+   `python -c "import openai"` (target <= 0.7x), fresh processes, median of 9 (1 with --quick).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 import httpx2
 import openai
 from _mockproc import mock_server
+from _table import Headline
 
 import runner
 from runner.dataset import DatasetRun, Item
@@ -125,7 +126,10 @@ async def _runner(spec: runner.PromptSpec, ledger: Path, count: int) -> tuple[fl
         return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def _throughput(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
+Part = tuple[list[list[object]], list[str], list[Headline]]
+
+
+def _throughput(quick: bool, folder: Path) -> Part:
     count = 300 if quick else 2000
     rows: list[list[object]] = []
     with mock_server("--latency", "100ms") as base_url:
@@ -157,7 +161,26 @@ def _throughput(quick: bool, folder: Path) -> tuple[list[list[object]], list[str
         "targets: runner wall <= 1.1x the bare loop; runner CPU/row <= the SDK's",
         f"runner wrote {written} ledger lines (warm-up of {IN_FLIGHT} included)",
     ]
-    return rows, notes
+    cpu, wall = results["runner DatasetRun"]
+    headlines = [
+        Headline(
+            f"data set, {count:,} rows, 100 ms, {IN_FLIGHT} in flight: wall",
+            f"{wall:.2f} s",
+            f"bare httpx2 loop: {base_wall:.2f} s",
+            wall / base_wall,
+            "<= 1.1x",
+            wall / base_wall <= 1.1,
+        ),
+        Headline(
+            "data set: CPU per row",
+            f"{cpu / count * 1000:.2f} ms",
+            f"openai SDK + semaphore: {sdk_cpu / count * 1000:.2f} ms",
+            cpu / sdk_cpu,
+            "<= 1.0x",
+            cpu <= sdk_cpu,
+        ),
+    ]
+    return rows, notes, headlines
 
 
 def _child(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
@@ -175,10 +198,11 @@ def _child(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss
 
 
-def _memory(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
+def _memory(quick: bool, folder: Path) -> Part:
     spec = _spec(folder, None)
     rows: list[list[object]] = []
-    for count in (1000, 5000 if quick else 100_000):
+    sizes = (300, 1500) if quick else (1000, 100_000)
+    for count in sizes:
         data = folder / f"rows-{count}.jsonl"
         with data.open("w", encoding="utf-8") as f:
             for i in range(count):
@@ -191,11 +215,21 @@ def _memory(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
         rows.append([f"{count:,} rows, --mock in-process", rss / 1024, wall, cpu / count * 1000])
         assert lines == count, (lines, count)
     notes = ["peak RSS (ru_maxrss) of the whole process; one ledger line per row checked"]
-    return rows, notes
+    small, big = rows[0][1], rows[1][1]
+    assert isinstance(small, float) and isinstance(big, float)
+    headline = Headline(
+        f"peak memory of a {sizes[1]:,}-row run (runner exec --input --mock)",
+        f"{big:.0f} MiB",
+        f"{sizes[0]:,} rows: {small:.0f} MiB",
+        big / small,
+        "< 200 MiB and <= 1.1x (flat)",
+        big < 200 and big / small <= 1.1,
+    )
+    return rows, notes, [headline]
 
 
-def _resume_scan(quick: bool, folder: Path) -> tuple[list[list[object]], list[str]]:
-    count = 100_000 if quick else 1_000_000
+def _resume_scan(quick: bool, folder: Path) -> Part:
+    count = 30_000 if quick else 1_000_000
     spec = runner.load(_spec(folder, None))
     ledger = folder / "big-ledger.jsonl"
     with Session(mock=True, ledger=ledger) as session:
@@ -223,10 +257,18 @@ def _resume_scan(quick: bool, folder: Path) -> tuple[list[list[object]], list[st
         ["done_rows (byte search, then a partial read)", fast, f"{fast / slow:.2f}x"],
     ]
     notes = [f"{count:,} lines ({size / 1e6:.0f} MB), a quarter of them the spec's ok rows"]
-    return rows, notes
+    headline = Headline(
+        f"--resume: find the done rows in a {count:,}-line ledger",
+        f"{fast:.2f} s",
+        f"parse every line: {slow:.2f} s",
+        fast / slow,
+        "< 1.0x",
+        fast < slow,
+    )
+    return rows, notes, [headline]
 
 
-def _cold_call(folder: Path) -> tuple[list[list[object]], list[str]]:
+def _cold_call(quick: bool, folder: Path) -> Part:
     spec = _spec(folder, None)
     ledger = folder / "cold.jsonl"
     cases = {
@@ -243,9 +285,10 @@ def _cold_call(folder: Path) -> tuple[list[list[object]], list[str]]:
         ],  # fmt: skip
     }
     found: dict[str, tuple[float, float]] = {}
+    runs = 1 if quick else 9
     for label, cmd in cases.items():
         _child(cmd, folder)  # warm the page cache
-        samples = [_child(cmd, folder) for _ in range(5)]
+        samples = [_child(cmd, folder) for _ in range(runs)]
         found[label] = (
             statistics.median(s[0] for s in samples),
             statistics.median(s[1] for s in samples),
@@ -255,26 +298,43 @@ def _cold_call(folder: Path) -> tuple[list[list[object]], list[str]]:
         [label, cpu * 1000, wall * 1000, f"{cpu / base:.2f}x"]
         for label, (cpu, wall) in found.items()
     ]
-    return rows, ["CPU = user + system of the process; median of 5; target runner <= 0.7x"]
+    cpu = found["runner exec city --var city=Paris --mock"][0]
+    headline = Headline(
+        "one runner exec --mock, CPU (cold process)",
+        f"{cpu * 1000:.0f} ms",
+        f'python -c "import openai": {base * 1000:.0f} ms',
+        cpu / base,
+        "<= 0.7x",
+        cpu / base <= 0.7,
+    )
+    notes = [f"CPU = user + system of the process; median of {runs}; target runner <= 0.7x"]
+    return rows, notes, [headline]
 
 
-def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
+def run(
+    quick: bool = False,
+) -> tuple[str, list[str], list[list[object]], list[str], list[Headline]]:
     rows: list[list[object]] = []
     notes: list[str] = []
+    headlines: list[Headline] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        part_rows, part_notes = _throughput(quick, folder)
+        part_rows, part_notes, found = _throughput(quick, folder)
+        headlines += found
         rows += [["throughput", *r] for r in part_rows]
         notes += part_notes
-        memory_rows, memory_notes = _memory(quick, folder)
+        memory_rows, memory_notes, found = _memory(quick, folder)
+        headlines += found
         for label, rss, wall, cpu_row in memory_rows:
             rows.append(["memory", label, f"{wall:.2f}", "", cpu_row, f"{rss:.0f} MiB peak"])
         notes += memory_notes
-        scan_rows, scan_notes = _resume_scan(quick, folder)
+        scan_rows, scan_notes, found = _resume_scan(quick, folder)
+        headlines += found
         for label, seconds, ratio in scan_rows:
             rows.append(["resume scan", label, f"{seconds:.2f}", ratio, "", ""])
         notes += scan_notes
-        cold_rows, cold_notes = _cold_call(folder)
+        cold_rows, cold_notes, found = _cold_call(quick, folder)
+        headlines += found
         for label, cpu_ms, wall_ms, ratio in cold_rows:
             rows.append(["one call", label, f"{wall_ms / 1000:.2f}", "", cpu_ms, f"{ratio} CPU"])
         notes += cold_notes
@@ -282,4 +342,4 @@ def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[s
         while len(row) < 6:
             row.append("")
     columns = ["part", "what", "wall s", "wall vs base", "CPU ms (per row)", "vs SDK / other"]
-    return "Data sets", columns, rows, notes
+    return "Data sets", columns, rows, notes, headlines
