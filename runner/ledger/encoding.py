@@ -92,16 +92,15 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+# Built once, like _ENCODER: a request fingerprint encodes every top-level value of a body.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_to_json
+)
+
+
 def canonical_json(value: Any) -> str:
     """Serialize `value` canonically: sorted keys, no spaces, UTF-8 text, 1.0 written as 1."""
-    return json.dumps(
-        _canonical(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_to_json,
-    )
+    return _CANONICAL.encode(_canonical(value))
 
 
 def _canonical(value: Any) -> Any:
@@ -128,6 +127,7 @@ def _canonical(value: Any) -> Any:
 
 
 _NOT_FINGERPRINTED = frozenset({"stream", "stream_options"})
+_KEY_TEXT: dict[str, str] = {}  # a body key -> its canonical JSON text
 
 
 def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | None = None) -> str:
@@ -144,7 +144,12 @@ def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | N
         if key in _NOT_FINGERPRINTED or value is None:
             continue
         text = known.get(key) if known else None
-        parts.append(f"{canonical_json(key)}:{text if text is not None else canonical_json(value)}")
+        name = _KEY_TEXT.get(key)
+        if name is None:
+            name = canonical_json(key)
+            if len(_KEY_TEXT) < 256:  # the API's parameter names, not whatever a caller sends
+                _KEY_TEXT[key] = name
+        parts.append(f"{name}:{text if text is not None else canonical_json(value)}")
     return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
 
 

@@ -166,7 +166,9 @@ def _compile(source: str) -> _Compiled:
     variables = frozenset(jinja2.meta.find_undeclared_variables(tree)) - _ENV.globals.keys()
     add_budget(tree)
     code = _ENV.compile(tree, filename=_FILENAME)
-    compiled = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
+    # Flat globals: jinja's default, a ChainMap over the environment's globals, is copied key by
+    # key at every render; the sandbox's globals never change after import.
+    compiled = _ENV.template_class.from_code(_ENV, code, dict(_ENV.make_globals(None)), None)
     return compiled, variables, _first_uses(tree, variables), refused
 
 
