@@ -20,6 +20,7 @@ from runner._version import __version__
 from runner.client._asgi import ASGIStreamTransport
 from runner.client._errors import error_from_response, error_from_transport, redactor
 from runner.client._files import BatchAPI
+from runner.client._pools import Pools
 from runner.client._reply import (
     completion_from_reply,
     load_json,
@@ -141,18 +142,21 @@ class ChatClient:
         self._timeouts: dict[float, dict[str, float]] = {}
         if asgi_app is not None:
             transport = ASGIStreamTransport(asgi_app)
-        limits = httpx2.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+        timeouts = httpx2.Timeout(
+            timeout, connect=connect_timeout, read=timeout, write=timeout, pool=timeout
         )
-        # A transport we build ourselves gets retries=0 (httpx2's default): policy retries, once.
-        self._http = httpx2.AsyncClient(
-            limits=limits,
-            timeout=httpx2.Timeout(
-                timeout, connect=connect_timeout, read=timeout, write=timeout, pool=timeout
-            ),
-            transport=transport,
-            follow_redirects=False,
-        )
+
+        def pool(size: int) -> httpx2.AsyncClient:
+            # A transport we build ourselves gets retries=0 (httpx2's default): policy
+            # retries, once.
+            limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
+            return httpx2.AsyncClient(
+                limits=limits, timeout=timeouts, transport=transport, follow_redirects=False
+            )
+
+        # A given transport does its own pooling: one client over it.
+        self._pools = Pools(pool, max_connections, split=transport is None)
+        self._http = self._pools.first
 
     def __repr__(self) -> str:
         key = "<set>" if self._has_key else "<unset>"
@@ -168,8 +172,8 @@ class ChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pools."""
+        await self._pools.aclose()
 
     def _extensions(self, limit: float) -> dict[str, Any]:
         found = self._timeouts.get(limit)
@@ -201,11 +205,12 @@ class ChatClient:
         response: httpx2.Response | None = None
         try:
             async with deadline:
-                response = await self._http.send(request, stream=True)
-                try:
-                    yield response
-                finally:
-                    await response.aclose()
+                with self._pools.lease() as http:
+                    response = await http.send(request, stream=True)
+                    try:
+                        yield response
+                    finally:
+                        await response.aclose()
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
