@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 from _mockproc import mock_server
+from _table import Headline
 
 import runner
 from runner.engine.session import Session
@@ -327,7 +328,28 @@ def _litellm_version(python: str) -> str:
 # --- the table -----------------------------------------------------------------------------
 
 
-def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[str]]:
+def _headlines(label: str, got: dict[str, Any], base: dict[str, Any], count: int) -> list[Headline]:
+    """Information, not targets: how much longer and how much more CPU the peer took."""
+    tool = label.split()[0]
+    return [
+        Headline(
+            f"peers, {count:,} rows: {label} wall",
+            f"{got['wall']:.2f} s ({got['ok']}/{count} ok)",
+            f"runner exec --input: {base['wall']:.2f} s",
+            got["wall"] / base["wall"],
+        ),
+        Headline(
+            f"peers: {tool} CPU",
+            f"{got['cpu']:.2f} s",
+            f"runner exec --input: {base['cpu']:.2f} s",
+            got["cpu"] / base["cpu"],
+        ),
+    ]
+
+
+def run(
+    quick: bool = False,
+) -> tuple[str, list[str], list[list[object]], list[str], list[Headline]]:
     count = 300 if quick else 2000
     timeout = 60.0 if quick else 180.0
     promptfoo = _promptfoo_exe()
@@ -374,6 +396,7 @@ def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[s
     base = results["runner exec --input (baseline)"]
     assert base is not None
     rows: list[list[object]] = []
+    headlines: list[Headline] = []
     notes = [
         f"{count} rows, {IN_FLIGHT} in flight, mock server (100 ms latency) in its own process;"
         f" ideal wall {count / IN_FLIGHT * 0.1:.1f} s; each tool is one fresh process, start-up"
@@ -396,6 +419,8 @@ def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[s
             ]
         )
         notes.append(f"{label}: exit {got['code']}; {got['detail']}")
+        if got is not base:
+            headlines += _headlines(label, got, base, count)
         if failed:
             notes.append(f"{label} stderr tail: {got['stderr'][-500:]!r}")
     notes += [
@@ -420,4 +445,4 @@ def run(quick: bool = False) -> tuple[str, list[str], list[list[object]], list[s
             " BENCH_LITELLM_PYTHON=DIR/bin/python"
         )
     columns = ["tool", "wall s", "wall vs runner", "CPU s", "CPU vs runner", "rows ok"]
-    return "Peers: one data-set run, three tools", columns, rows, notes
+    return "Peers: one data-set run, three tools", columns, rows, notes, headlines
