@@ -278,6 +278,16 @@ def _promptfoo(
 
 
 def _promptfoo_version(exe: str) -> str:
+    """From the package.json above the resolved executable (no second start-up of node); else
+    `promptfoo --version`."""
+    found = shutil.which(exe)
+    for folder in Path(os.path.realpath(found or exe)).parents:
+        try:
+            package = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if package.get("name") == "promptfoo":
+            return str(package.get("version", "?"))
     try:
         done = subprocess.run(
             [exe, "--version"], capture_output=True, text=True, timeout=60, env=_env()
