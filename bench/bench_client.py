@@ -3,7 +3,7 @@ and the official openai SDK, all three in the same run against `runner mock-serv
 
 For 0 ms and 100 ms server latency and 1, 32 and 256 calls in flight: 2000 chat completions per
 client and configuration (200 at concurrency 1 with latency, where every call waits out the
-latency; --quick: 100 calls, 10 with latency, and no 256 in flight). Streamed calls are measured
+latency; --quick: 60 calls, 6 with latency, and no 256 in flight). Streamed calls are measured
 too, at 0 ms. Reported: wall time and this process's CPU time per call (time.process_time; the
 server runs in its own process). Each configuration runs in rounds with the clients in a
 shuffled (seeded) order, and every round starts with a warm-up that opens the connections, so
@@ -263,8 +263,8 @@ def run(
 ) -> tuple[str, list[str], list[list[object]], list[str], list[Headline]]:
     # --quick: a smoke run of about ten seconds (no 256 in flight, one round); full: 2000 calls
     # per configuration in 4 rounds, 200 at concurrency 1 with latency (0.1 s per call).
-    calls = 100 if quick else 2000
-    slow_calls = 10 if quick else 200
+    calls = 60 if quick else 2000
+    slow_calls = 6 if quick else 200
     rounds = 1 if quick else 4
     concurrencies = CONCURRENCY[:2] if quick else CONCURRENCY
     rows: list[list[object]] = []

@@ -1,7 +1,7 @@
 """Data-set runs (`runner exec --input`, runner.dataset): throughput, CPU, memory, resume and
 the cold start of one call.
 
-1. 2000 rows (300 with --quick) of the city example against `runner mock-server --latency
+1. 2000 rows (200 with --quick) of the city example against `runner mock-server --latency
    100ms` on loopback, 50 calls in flight, three ways in the same run: a bare httpx2 asyncio
    loop posting the already-rendered requests (the baseline), the openai SDK (AsyncOpenAI with
    a semaphore), and runner's data-set run (DatasetRun: render, count, guards, validation,
@@ -11,8 +11,9 @@ the cold start of one call.
    rows next to 1,000 rows (--quick: 1,500 and 300): memory must not grow with the file.
 3. --resume's ledger scan over a 1,000,000-line ledger (30,000 with --quick) against parsing
    every line (runner.ledger.read_records).
-4. CPU of one `runner exec prompts/city.yaml --var city=Paris --mock` against
-   `python -c "import openai"` (target <= 0.7x), fresh processes, median of 9 (1 with --quick).
+4. CPU of one `runner exec prompts/city.yaml --var city=Paris --mock` against a one-call
+   openai SDK script making the same request to the mock server (target <= 0.7x), fresh
+   processes, median of 9 after a warm-up run (1, cold, with --quick).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ Part = tuple[list[list[object]], list[str], list[Headline]]
 
 
 def _throughput(quick: bool, folder: Path) -> Part:
-    count = 300 if quick else 2000
+    count = 200 if quick else 2000
     rows: list[list[object]] = []
     with mock_server("--latency", "100ms") as base_url:
         spec = runner.load(_spec(folder, base_url))
@@ -268,32 +269,51 @@ def _resume_scan(quick: bool, folder: Path) -> Part:
     return rows, notes, [headline]
 
 
+_SDK_ONE_CALL = """
+import json, sys
+import openai
+client = openai.OpenAI(api_key="sk-bench", base_url=sys.argv[1], max_retries=0)
+reply = client.chat.completions.create(**json.loads(sys.argv[2]))
+print(reply.choices[0].message.content)
+"""
+
+
 def _cold_call(quick: bool, folder: Path) -> Part:
+    """One call from a cold process: runner exec --mock (the mock answers in-process) against
+    a one-call openai SDK script sending the same request to `runner mock-server` (its own
+    process, not counted): the target of the data-set issue. `import openai` alone for scale."""
     spec = _spec(folder, None)
     ledger = folder / "cold.jsonl"
-    cases = {
-        'python -c "import openai" (baseline)': [sys.executable, "-c", "import openai"],
-        "runner exec city --var city=Paris --mock": [
-            RUNNER_EXE,
-            "exec",
-            str(spec),
-            "--var",
-            "city=Paris",
-            "--mock",
-            "--ledger",
-            str(ledger),
-        ],  # fmt: skip
-    }
+    baseline = "openai SDK one-call script (baseline)"
     found: dict[str, tuple[float, float]] = {}
     runs = 1 if quick else 9
-    for label, cmd in cases.items():
-        _child(cmd, folder)  # warm the page cache
-        samples = [_child(cmd, folder) for _ in range(runs)]
-        found[label] = (
-            statistics.median(s[0] for s in samples),
-            statistics.median(s[1] for s in samples),
-        )
-    base = found['python -c "import openai" (baseline)'][0]
+    with mock_server() as base_url:
+        with Session(environ={}, ledger=folder / "unused.jsonl") as session:
+            body = session.preflight(runner.load(spec), {"city": "Paris"}).body
+        body.pop("stream", None)
+        cases = {
+            baseline: [sys.executable, "-c", _SDK_ONE_CALL, base_url, json.dumps(body)],
+            'python -c "import openai"': [sys.executable, "-c", "import openai"],
+            "runner exec city --var city=Paris --mock": [
+                RUNNER_EXE,
+                "exec",
+                str(spec),
+                "--var",
+                "city=Paris",
+                "--mock",
+                "--ledger",
+                str(ledger),
+            ],  # fmt: skip
+        }
+        for label, cmd in cases.items():
+            if not quick:
+                _child(cmd, folder)  # warm the page cache
+            samples = [_child(cmd, folder) for _ in range(runs)]
+            found[label] = (
+                statistics.median(s[0] for s in samples),
+                statistics.median(s[1] for s in samples),
+            )
+    base = found[baseline][0]
     rows: list[list[object]] = [
         [label, cpu * 1000, wall * 1000, f"{cpu / base:.2f}x"]
         for label, (cpu, wall) in found.items()
@@ -302,12 +322,15 @@ def _cold_call(quick: bool, folder: Path) -> Part:
     headline = Headline(
         "one runner exec --mock, CPU (cold process)",
         f"{cpu * 1000:.0f} ms",
-        f'python -c "import openai": {base * 1000:.0f} ms',
+        f"openai SDK one-call script: {base * 1000:.0f} ms",
         cpu / base,
         "<= 0.7x",
         cpu / base <= 0.7,
     )
-    notes = [f"CPU = user + system of the process; median of {runs}; target runner <= 0.7x"]
+    notes = [
+        f"CPU = user + system of the process; median of {runs}; target runner <= 0.7x; the SDK "
+        "script calls runner mock-server in its own process (not counted)"
+    ]
     return rows, notes, [headline]
 
 

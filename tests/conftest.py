@@ -1,5 +1,6 @@
-"""Shared test fixtures. Every test runs with RUNNER_*/OPENAI_* variables stripped and the
-current directory in a temporary folder, so nothing leaks in from the developer's shell."""
+"""Shared test fixtures. Every test runs with RUNNER_*/OPENAI_* variables stripped (but for
+RUNNER_CACHE_DIR, a folder of the run's own) and the current directory in a temporary folder,
+so nothing leaks in from the developer's shell or into their home."""
 
 from __future__ import annotations
 
@@ -21,14 +22,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole run (the tokenizer's parsed ranks), never ~/.cache."""
+    return tmp_path_factory.mktemp("runner-cache")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _cache_dir: Path) -> None:
     from runner import redact
 
     redact.forget()  # a key remembered by an earlier case must not mask this one's output
     for key in list(os.environ):
         if key.startswith(("RUNNER_", "OPENAI_")):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(_cache_dir))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(tmp_path)
 

@@ -109,10 +109,12 @@ def fresh_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def fresh_encodings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget loaded encodings, so the test loads them again (restored after the test)."""
+def fresh_encodings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Forget loaded encodings, so the test loads them again (restored after the test), with
+    an empty cache folder of its own: the package file is read and checked."""
     monkeypatch.setattr(tokens._bpe, "_encodings", {})
     monkeypatch.setattr(tokens._bpe, "_load_seconds", {})
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
 
 
 # --- chat messages --------------------------------------------------------------------------
@@ -624,3 +626,94 @@ def test_the_fast_rank_parser_reads_what_tiktokens_does(name: str) -> None:
         for token, rank in (line.split() for line in raw.splitlines() if line)
     }
     assert _bpe._parse_ranks(name, raw) == expected
+
+
+# --- the cache of parsed ranks ----------------------------------------------------------------
+
+
+def _cache_of(tmp_path: Path, name: str = "o200k_base") -> Path:
+    [path] = (tmp_path / "cache" / "tokens").glob(f"{name}-*.marshal")
+    return path
+
+
+def test_the_first_load_writes_the_cache_and_the_next_reads_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_encodings: None
+) -> None:
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+    path = _cache_of(tmp_path)
+    expected = tokens._bpe._parse_ranks("o200k_base", tokens._bpe._read_bpe_file("o200k_base"))
+    assert tokens._bpe._cached_ranks("o200k_base") == expected
+    monkeypatch.setattr(tokens._bpe, "_encodings", {})
+
+    def no_package(name: str) -> bytes:
+        raise AssertionError("the package file was read although the cache is good")
+
+    monkeypatch.setattr(tokens._bpe, "_read_bpe_file", no_package)
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+    assert path.stat().st_size > 3_000_000
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda blob: blob[: len(blob) // 2],  # torn
+        lambda blob: blob[:40] + bytes([blob[40] ^ 1]) + blob[41:],  # one bit flipped
+        lambda blob: b"",  # empty
+        lambda blob: b"\x00" * 32 + blob[32:],  # the checksum is wrong
+    ],
+    ids=["torn", "flipped", "empty", "checksum"],
+)
+def test_a_damaged_cache_is_rebuilt_from_the_package_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_encodings: None, damage: Any
+) -> None:
+    tokens.count_text("x", "gpt-4o")
+    path = _cache_of(tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(damage(good))
+    monkeypatch.setattr(tokens._bpe, "_encodings", {})
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+    assert path.read_bytes() == good  # rewritten whole
+
+
+def test_a_cache_of_the_wrong_size_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_encodings: None
+) -> None:
+    import marshal
+
+    tokens.count_text("x", "gpt-4o")
+    path = _cache_of(tmp_path)
+    payload = marshal.dumps({b"a": 0})  # well-formed, checksummed, but not the o200k ranks
+    path.write_bytes(hashlib.sha256(payload).digest() + payload)
+    monkeypatch.setattr(tokens._bpe, "_encodings", {})
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+
+
+def test_an_unwritable_cache_folder_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_encodings: None
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(blocker / "cache"))
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+    assert blocker.read_text() == "a file where the cache folder would go"
+
+
+def test_an_empty_cache_dir_variable_turns_the_cache_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_encodings: None
+) -> None:
+    monkeypatch.setenv("RUNNER_CACHE_DIR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tokens.count_text("tiktoken is great!", "gpt-4o") == 6
+    assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
+
+
+def test_the_cache_folder_defaults_to_xdg_then_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("RUNNER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert tokens._bpe.cache_dir() == tmp_path / "xdg" / "runner"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tokens._bpe.cache_dir() == tmp_path / "home" / ".cache" / "runner"
