@@ -8,7 +8,7 @@ the cold start of one call.
    prices, one ledger line per row). Wall time and this process's CPU per row (the server
    runs in its own process). Targets: wall <= 1.1x the bare loop; CPU per row <= the SDK's.
 2. Peak memory (ru_maxrss) of `runner exec --input --mock` (in-process mock) over 100,000
-   rows next to 1,000 rows (--quick: 1,500 and 300): memory must not grow with the file.
+   rows next to 1,000 rows (--quick: 1,000 and 200): memory must not grow with the file.
 3. --resume's ledger scan over a 1,000,000-line ledger (30,000 with --quick) against parsing
    every line (runner.ledger.read_records).
 4. CPU of one `runner exec prompts/city.yaml --var city=Paris --mock` against a one-call
@@ -202,7 +202,7 @@ def _child(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
 def _memory(quick: bool, folder: Path) -> Part:
     spec = _spec(folder, None)
     rows: list[list[object]] = []
-    sizes = (300, 1500) if quick else (1000, 100_000)
+    sizes = (200, 1000) if quick else (1000, 100_000)
     for count in sizes:
         data = folder / f"rows-{count}.jsonl"
         with data.open("w", encoding="utf-8") as f:

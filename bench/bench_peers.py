@@ -1,6 +1,6 @@
 """Peers: the same data-set run done by runner, by `promptfoo eval` and by a LiteLLM script.
 
-2000 rows (100 with --quick) of the city example, {"id": ..., "city": ...}, against one
+2000 rows (50 with --quick) of the city example, {"id": ..., "city": ...}, against one
 `runner mock-server --latency 100ms` in its own process, 50 calls in flight, every tool as a
 whole command in a fresh process (so each pays its start-up): wall clock and the child's CPU
 (user + system, from os.wait4, children of the child included). In a full run each tool first
@@ -360,7 +360,7 @@ def _headlines(label: str, got: dict[str, Any], base: dict[str, Any], count: int
 def run(
     quick: bool = False,
 ) -> tuple[str, list[str], list[list[object]], list[str], list[Headline]]:
-    count = 100 if quick else 2000
+    count = 50 if quick else 2000
     timeout = 60.0 if quick else 180.0
     promptfoo = _promptfoo_exe()
     litellm_python = _litellm_python()
