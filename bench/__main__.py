@@ -73,6 +73,11 @@ def main() -> None:
     unknown = sorted(set(names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHES}")
+    # pip compiles the installed packages (openai, click...); an editable runner may have no
+    # .pyc yet (or PYTHONDONTWRITEBYTECODE set), which would charge it the compile every start.
+    import compileall
+
+    compileall.compile_dir(str(HERE.parent / "runner"), quiet=1)
     header = ["# runner benchmarks" + (" (--quick)" if args.quick else ""), "", *machine(), ""]
     print("\n".join(header), flush=True)
     details: list[str] = []
