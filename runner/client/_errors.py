@@ -203,7 +203,11 @@ def _classify(
     """Pick the error class and the sentence that tells a person what to do."""
     if _refuses_response_format(status, code, param, message):
         lower = message.lower()
-        only_object = "json_object" in lower and "json_schema" not in lower
+        # A message about json_object alone refuses it too; pydantic's "Input should be
+        # 'text' or 'json_object'" lists what the server takes, json_object included.
+        only_object = (
+            "json_object" in lower and "json_schema" not in lower and "should be '" not in lower
+        )
         other = "prompt" if only_object else "json_object` or `prompt"
         return (
             OutputModeUnsupported,
@@ -259,9 +263,11 @@ def _classify(
 
 
 _FORMAT_WORDS = re.compile(r"(?i)response_format|json_schema|json_object|structured output")
+# "Input should be 'text' or 'json_object'" is pydantic's refusal of a value outside a Literal:
+# llama-cpp-python's server sends it (as a 500) for `json_schema`; a FastAPI server as a 422.
 _REFUSAL_WORDS = re.compile(
     r"(?i)support|implement|unknown|unrecogni[sz]ed|invalid value|must be one of|"
-    r"extra (inputs|fields)"
+    r"extra (inputs|fields)|input should be '|literal_error"
 )
 
 
@@ -269,8 +275,9 @@ def _refuses_response_format(
     status: int, code: str | None, param: str | None, message: str
 ) -> bool:
     """A server that does not accept the response_format (type): a 400/422, or a 500/501 as
-    llama.cpp sends, whose message names response_format or json_schema and says it is not
-    supported. A strict-mode schema problem ("Invalid schema for response_format") is not."""
+    llama.cpp and llama-cpp-python send, whose message names response_format or json_schema
+    and says it is not supported (or, as pydantic does, which values it takes). A strict-mode
+    schema problem ("Invalid schema for response_format") is not."""
     if status not in (400, 422, 500, 501):
         return False
     if param and param.startswith("response_format") and code == "invalid_value":

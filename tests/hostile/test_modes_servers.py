@@ -140,6 +140,83 @@ def test_llama_cpp_500_is_not_retried_as_a_server_failure(tmp_path: Path) -> Non
     assert len(seen.requests) == 1
 
 
+# What llama-cpp-python's server (0.3.x) really answers to a json_schema response_format: its
+# request model takes only 'text' and 'json_object', and its route handler turns pydantic's
+# validation error into a 500 (the message is the error's text, with a traceback line). A
+# FastAPI server without that handler sends the same refusal as a 422 `detail` list.
+_PYDANTIC_MSG = "Input should be 'text' or 'json_object'"
+LLAMA_CPP_PYTHON_500 = json.dumps(
+    {
+        "error": {
+            "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+            f"'response_format', 'type'), 'msg': \"{_PYDANTIC_MSG}\", 'input': 'json_schema', "
+            "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"/venv/lib/"
+            'python3.11/site-packages/llama_cpp/server/app.py", line 376, in '
+            "create_chat_completion\n    POST /v1/chat/completions",
+            "type": "internal_server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+).encode()
+FASTAPI_422 = json.dumps(
+    {
+        "detail": [
+            {
+                "type": "literal_error",
+                "loc": ["body", "response_format", "type"],
+                "msg": _PYDANTIC_MSG,
+                "input": "json_schema",
+            }
+        ]
+    }
+).encode()
+
+
+def pydantic_server(status: int, refusal: bytes) -> Any:
+    def script(path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], bytes]:
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return status, JSON, refusal
+        return 200, JSON, completion('{"answer": "hi"}')
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"), [(500, LLAMA_CPP_PYTHON_500), (422, FASTAPI_422)], ids=["500", "422"]
+)
+def test_a_pydantic_refusal_of_json_schema_is_an_output_mode_error(
+    tmp_path: Path, status: int, refusal: bytes
+) -> None:
+    """Before, the 500 was a server_error: retried (three requests) and never fallen back."""
+    with time_limit(20), scripted_server(pydantic_server(status, refusal)) as (base, seen):
+        spec = write_spec(tmp_path, mode=None, base_url=base)
+        result = run_cli("exec", str(spec), env={"OPENAI_API_KEY": KEY})
+    assert result.exit_code == 1
+    assert_clean(result, [KEY], (tmp_path / LEDGER).read_text())
+    (line,) = ledger_lines(tmp_path / LEDGER)
+    assert line["error"]["kind"] == "output_mode"
+    assert [a["outcome"] for a in line["attempts"]] == ["output_mode"]
+    assert len(seen.requests) == 1
+    assert "output.mode: json_object` or `prompt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"), [(500, LLAMA_CPP_PYTHON_500), (422, FASTAPI_422)], ids=["500", "422"]
+)
+def test_auto_falls_back_from_a_pydantic_refusal(
+    tmp_path: Path, status: int, refusal: bytes
+) -> None:
+    with time_limit(20), scripted_server(pydantic_server(status, refusal)) as (base, seen):
+        spec = write_spec(tmp_path, mode="auto", base_url=base)
+        result = run_cli("exec", str(spec), env={"OPENAI_API_KEY": KEY})
+    assert result.exit_code == 0, result.stderr
+    (line,) = ledger_lines(tmp_path / LEDGER)
+    assert [a["outcome"] for a in line["attempts"]] == ["output_mode", "ok"]
+    assert line["output_mode"] == "json_object"
+    assert seen.requests[-1][2]["response_format"] == {"type": "json_object"}
+
+
 def test_auto_falls_back_twice_to_prompt(tmp_path: Path) -> None:
     with time_limit(20), scripted_server(llama_cpp(True)) as (base, seen):
         spec = write_spec(tmp_path, mode="auto", base_url=base)
