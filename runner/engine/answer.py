@@ -6,10 +6,17 @@ the re-ask that `output.repair` sends. No I/O.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import OutputEmpty, OutputInvalid, OutputRefused, OutputTruncated
+from runner.errors import (
+    OutputEmpty,
+    OutputInvalid,
+    OutputRefused,
+    OutputTruncated,
+    RunnerWarning,
+)
 from runner.schema.validator import compile_validator
 from runner.types import Completion
 
@@ -38,6 +45,16 @@ def completion_values(
             "the reply has no choices",
             usage=completion.usage,
             request_id=completion.request_id,
+        )
+    asked = params.get("n") or 1
+    if isinstance(asked, int) and len(values) < asked:
+        # Some OpenAI-compatible servers (llama-cpp-python) ignore `n`; the choices that came
+        # are still good, but the caller should not count on `n` of them.
+        warnings.warn(
+            f"the server sent {len(values)} choice(s), not the {asked} that `n` asks for: it "
+            "may not support n",
+            RunnerWarning,
+            stacklevel=2,
         )
     return values[0], values
 

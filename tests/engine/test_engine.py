@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 import runner
 from runner.client import ASGIStreamTransport
+from runner.engine.answer import completion_values
 from runner.engine.session import Session
 from runner.errors import (
     AuthenticationFailed,
@@ -30,7 +32,7 @@ from runner.errors import (
 )
 from runner.ledger.store import read_records
 from runner.mock import create_app
-from runner.types import StreamDelta
+from runner.types import Choice, Completion, StreamDelta, Usage
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
@@ -507,3 +509,28 @@ def test_price_overrides_price_an_unknown_model(tmp_path: Path, ledger_path: Pat
         result = s.run(spec, {"city": "Paris"})
     assert result.cost.usd == Decimal(20 * 1 + 10 * 2) / Decimal(1_000_000)
     assert "runner.yaml" in result.cost.source
+
+
+def _completion(choices: int) -> Completion:
+    return Completion(
+        id="c",
+        model="m",
+        choices=tuple(Choice(i, f"text {i}", "stop") for i in range(choices)),
+        usage=Usage(prompt=3, completion=2),
+    )
+
+
+def test_fewer_choices_than_n_are_used_with_a_warning() -> None:
+    # llama-cpp-python's server ignores `n` and sends one choice.
+    asked = r"sent 1 choice\(s\), not the 2 that `n` asks for"
+    with pytest.warns(runner.RunnerWarning, match=asked):
+        value, values = completion_values(_completion(1), None, {"n": 2})
+    assert (value, values) == ("text 0", ("text 0",))
+
+
+def test_as_many_choices_as_n_raise_no_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, values = completion_values(_completion(2), None, {"n": 2})
+        assert values == ("text 0", "text 1")
+        assert completion_values(_completion(1), None, {})[1] == ("text 0",)
