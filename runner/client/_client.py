@@ -146,12 +146,20 @@ class ChatClient:
             timeout, connect=connect_timeout, read=timeout, write=timeout, pool=timeout
         )
 
+        # One TLS context for every pool: each client would otherwise load the CA bundle
+        # again (about 30 ms of CPU each).
+        tls = httpx2.create_ssl_context() if transport is None else None
+
         def pool(size: int) -> httpx2.AsyncClient:
             # A transport we build ourselves gets retries=0 (httpx2's default): policy
             # retries, once.
             limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
             return httpx2.AsyncClient(
-                limits=limits, timeout=timeouts, transport=transport, follow_redirects=False
+                limits=limits,
+                timeout=timeouts,
+                transport=transport,
+                follow_redirects=False,
+                verify=True if tls is None else tls,
             )
 
         # A given transport does its own pooling: one client over it.
