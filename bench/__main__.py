@@ -35,6 +35,8 @@ BENCHES = [
     "peers",
     "batch",
     "report",
+    "replay",
+    "hostile",
 ]
 
 
