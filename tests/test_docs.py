@@ -196,3 +196,18 @@ def test_runner_help_loads_no_command() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_readme_performance_tables_are_saved_benchmark_runs() -> None:
+    section = README[README.index("## Performance") :]
+    section = section[: section.index("\n## ")]
+    files = set(re.findall(r"\]\((bench/results/[^)]+\.md)\)", section))
+    assert files, "the Performance section links to the results files its tables come from"
+    saved = ""
+    for name in files:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        saved += text[text.index("## Summary: headline figures") :]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert len(table) > 10
+    missing = [row for row in table if row not in saved]
+    assert not missing, f"README rows in none of {sorted(files)}: {missing}"
