@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx2
 import openai
+from _child import measure
 from _mockproc import mock_server
 from _table import Headline
 
@@ -185,18 +185,8 @@ def _throughput(quick: bool, folder: Path) -> Part:
 
 
 def _child(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
-    """(cpu s, wall s, peak RSS KiB) of one fresh process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"{cmd} exited {proc.returncode}: {err[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss
+    """(cpu s, wall s, peak RSS KiB) of one fresh process; exit 1 (a row failed) is a result."""
+    return measure(cmd, cwd, ok=(0, 1))
 
 
 def _memory(quick: bool, folder: Path) -> Part:

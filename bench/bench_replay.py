@@ -10,15 +10,13 @@ alternated.
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _child import measure
 from _table import Headline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,16 +42,8 @@ def _spec(folder: Path, cases: int) -> Path:
 
 
 def _cpu(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd} failed: {err[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, wall
+    cpu, wall, _ = measure(cmd, cwd)
+    return cpu, wall
 
 
 def run(
