@@ -35,7 +35,7 @@ def test_every_command_has_help_and_is_documented(name: str) -> None:
 
 def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    command = "pip install -e '.[test]' && pytest -q"
+    command = "pip install -e '.[test]' && pytest -q -n auto"
     assert command in README
     assert command in ci
 

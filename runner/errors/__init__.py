@@ -4,7 +4,8 @@ The tree (kept in step with docs/errors.md)::
 
     RunnerError                 .exit_code, .retryable, .kind
     ├─ ConfigError              missing key, conflicting flags, no API key         exit 2
-    │  └─ InputsInvalid         vars that break the spec's `inputs` schema         exit 2
+    │  ├─ InputsInvalid         vars that break the spec's `inputs` schema         exit 2
+    │  └─ RunLocked             another run of this spec holds its ledger's lock   exit 2
     ├─ SpecError                YAML/schema failure: .problems (file:line:col)     exit 2
     │  └─ TemplateError         undefined variable, syntax, sandbox: .names        exit 2
     ├─ DatasetError             unreadable row: .path, .line                       exit 2
@@ -60,6 +61,7 @@ from runner.errors.core import (
     LedgerUnavailable,
     NotRecorded,
     Problem,
+    RunLocked,
     RunnerError,
     RunnerWarning,
     SpecError,
@@ -123,6 +125,7 @@ __all__ = [
     "ReadTimedOut",
     "Rejected",
     "ReplyTooLarge",
+    "RunLocked",
     "RunnerError",
     "RunnerWarning",
     "ServerFailed",

@@ -144,6 +144,17 @@ class TemplateError(SpecError):
         self.names = list(names)  # the undefined variable names, when that is the problem
 
 
+class RunLocked(ConfigError):
+    """Another process holds the lock of this run (a data-set run, a resume or a batch collect
+    of the same spec on the same ledger): nothing was sent. `holder` says who, when known."""
+
+    kind = "locked"
+
+    def __init__(self, message: str, *, holder: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = dict(holder or {})
+
+
 class DatasetError(RunnerError):
     """An input data set row that cannot be read."""
 

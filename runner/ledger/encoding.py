@@ -22,6 +22,7 @@ from runner.errors import RunnerWarning
 from runner.redact import redact_known
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "canonical_json",
     "encode_line",
     "new_id",
@@ -70,8 +71,30 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+# The longest line runner writes, and so the longest every reader of a ledger must take (and
+# the longest it does take: a longer line is not runner's and is skipped). A line that would be
+# longer (a prompt or reply of tens of MiB) is written without its content instead.
+MAX_LINE_BYTES = 64 << 20
+
+
 def encode_line(record: Mapping[str, Any]) -> bytes:
-    """Serialize `record` as one UTF-8 JSON line ending in a newline, secrets redacted."""
+    """Serialize `record` as one UTF-8 JSON line ending in a newline, secrets redacted; one
+    that would pass MAX_LINE_BYTES is written without its content (`without_content`)."""
+    line = _encode(record)
+    if len(line) > MAX_LINE_BYTES and record.get("content") is not False:
+        warnings.warn(
+            f"ledger record {record.get('id', '?')}: its line would be {len(line):,} bytes, "
+            f"past the ledger's {MAX_LINE_BYTES:,}; it is written without its content",
+            RunnerWarning,
+            stacklevel=2,
+        )
+        line = _encode(without_content(record))
+    if len(line) > MAX_LINE_BYTES:
+        raise ValueError(f"a ledger record of {len(line):,} bytes, even without its content")
+    return line
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
     try:
         text = _ENCODER.encode(record)
     except ValueError as exc:  # NaN or infinity: JSON has no spelling for them
@@ -87,7 +110,7 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
             f"ledger record {record.get('id', '?')}: a value that looks like an API key or "
             "bearer token was redacted",
             RunnerWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return (text + "\n").encode("utf-8")
 

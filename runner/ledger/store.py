@@ -15,10 +15,10 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from runner.errors import LedgerError, LedgerUnavailable, RunnerWarning
-from runner.ledger.encoding import encode_line
+from runner.ledger.encoding import MAX_LINE_BYTES, encode_line
 from runner.ledger.line import LEDGER_VERSION
 
 try:
@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - no fcntl (Windows): appends rely on O_APPEND alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Ledger", "read_records"]
+__all__ = ["Ledger", "iter_lines", "open_for_reading", "read_records"]
 
 # --- writing ---------------------------------------------------------------------------------
 
@@ -224,32 +224,80 @@ def _warn(message: str) -> None:
     warnings.warn(message, RunnerWarning, stacklevel=2)
 
 
+def open_for_reading(
+    path: str | os.PathLike[str], *, what: str = "ledger", missing_ok: bool = False
+) -> BinaryIO | None:
+    """Open a ledger (or another file runner wrote) for reading. Only a regular file is read:
+    a directory, a device (/dev/zero, /dev/stdin), a FIFO or a socket is refused with a
+    LedgerError, as is an unreadable file. A missing file raises too, or gives None when
+    `missing_ok`."""
+    name = os.fspath(path)
+    try:
+        f = open(name, "rb")  # noqa: SIM115 - handed to the caller
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise LedgerError(f"no {what} at {name}") from None
+    except IsADirectoryError:
+        raise LedgerError(f"cannot read the {what} {name}: it is a directory") from None
+    except OSError as exc:
+        raise LedgerError(f"cannot read the {what} {name}: {exc.strerror}") from None
+    try:
+        mode = os.fstat(f.fileno()).st_mode
+    except OSError as exc:
+        f.close()
+        raise LedgerError(f"cannot read the {what} {name}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        f.close()
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device or a pipe)"
+        raise LedgerError(f"cannot read the {what} {name}: it is {kind}")
+    return f
+
+
+def iter_lines(
+    f: BinaryIO, *, limit: int | None = None, on_long: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number, line) of a file opened in binary mode, each line with its newline
+    (the last may lack it). A line longer than `limit` (default MAX_LINE_BYTES) is never held
+    in memory: it is read past in pieces and reported to `on_long(line number)` instead."""
+    if limit is None:
+        limit = MAX_LINE_BYTES
+    number = 0
+    readline = f.readline
+    while True:
+        raw = readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield number, raw
+            continue
+        while raw and not raw.endswith(b"\n"):  # the rest of the long line, a piece at a time
+            raw = readline(1 << 20)
+        if on_long is not None:
+            on_long(number)
+
+
 def read_records(
     path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield the ledger's records in file order, streaming; unusable lines are skipped with
-    `warn(message)` (default: a RunnerWarning). A missing file raises LedgerError at once."""
-    name = os.fspath(path)
-    try:
-        st = os.stat(name)
-    except FileNotFoundError as exc:
-        raise LedgerError(f"no ledger at {name}") from exc
-    except OSError as exc:
-        raise LedgerError(f"cannot read the ledger {name}: {exc.strerror}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise LedgerError(f"cannot read the ledger {name}: it is a directory")
-    try:  # surface an unreadable file now, not at the first record
-        open(name, "rb").close()
-    except OSError as exc:
-        raise LedgerError(f"cannot read the ledger {name}: {exc.strerror}") from exc
-    return _iter_records(name, warn or _warn)
+    `warn(message)` (default: a RunnerWarning). A missing file, or one that is not a regular
+    file, raises LedgerError at once."""
+    f = open_for_reading(path)
+    assert f is not None
+    return _iter_records(f, os.fspath(path), warn or _warn)
 
 
-def _iter_records(name: str, warn: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+def _iter_records(f: BinaryIO, name: str, warn: Callable[[str], None]) -> Iterator[dict[str, Any]]:
     newer_seen: set[int] = set()
+
+    def too_long(number: int) -> None:
+        warn(f"{name}:{number}: line skipped: longer than {MAX_LINE_BYTES:,} bytes")
+
     try:
-        with open(name, "rb") as f:
-            for number, raw in enumerate(f, 1):
+        with f:
+            for number, raw in iter_lines(f, on_long=too_long):
                 if not raw.strip():
                     continue
                 where = f"{name}:{number}"
