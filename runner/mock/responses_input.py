@@ -23,9 +23,10 @@ _ITEMS = ("message", "function_call", "function_call_output", "reasoning")
 def invalid_value(value: Any, param: str, allowed: tuple[str, ...]) -> HTTPStatusFailure:
     """OpenAI's 400 for a value outside `allowed`."""
     listed = ", ".join(f"'{v}'" for v in allowed[:-1])
+    listed += " and" if len(allowed) == 2 else ", and"
     return api_error(
         400,
-        f"Invalid value: {json.dumps(value)}. Supported values are: {listed}, and '{allowed[-1]}'.",
+        f"Invalid value: {json.dumps(value)}. Supported values are: {listed} '{allowed[-1]}'.",
         param=param,
         code="invalid_value",
     )

@@ -230,17 +230,17 @@ def _check_number(body: Mapping[str, Any], name: str, high: int) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid_type(name, "a decimal", value)
-    for bad, words, bound in (
-        (value < 0, "below minimum", ">= 0"),
-        (value > high, "above maximum", f"<= {high}"),
+    for bad, words, bound, code in (
+        (value < 0, "below minimum", ">= 0", "decimal_below_min_value"),
+        (value > high, "above maximum", f"<= {high}", "decimal_above_max_value"),
     ):
-        if bad:
+        if bad:  # worded as request.check_int words its integers
             raise api_error(
                 400,
                 f"Invalid '{name}': decimal {words} value. Expected a value {bound}, but got "
                 f"{value} instead.",
                 param=name,
-                code=f"decimal_{words.replace(' ', '_')}_value",
+                code=code,
             )
 
 
