@@ -50,6 +50,7 @@ import click
     help="How long a batch takes from creation to its end, e.g. 30s.",
 )
 @click.option("--no-batch-api", is_flag=True, help="Answer 404 on the Files and Batches endpoints.")
+@click.option("--no-responses", is_flag=True, help="Answer 404 on POST /v1/responses.")
 def mock_server(
     host: str,
     port: int,
@@ -67,6 +68,7 @@ def mock_server(
     api_key_env: str | None,
     batch_delay: str,
     no_batch_api: bool,
+    no_responses: bool,
 ) -> None:
     """Serve the built-in OpenAI-compatible mock server, with fault injection."""
     from runner.durations import parse_duration
@@ -127,6 +129,7 @@ def mock_server(
             ready=ready,
             batch_delay=delay,
             batch_api=not no_batch_api,
+            responses=not no_responses,
         )
     except OSError as exc:  # the address is in use, or not this machine's
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -4,8 +4,11 @@ here). It imports only runner's base modules.
 
 Modules, bottom up: `regex` (strings for a regex subset), `scalars` (leaf values),
 `generate` (instances of a schema), `faults` (fault options and seeded decisions), `request`
-(OpenAI's request checks), `reply` (answers, bodies and SSE frames), `server` (the Starlette
-app and `serve`).
+(OpenAI's chat request checks), `reply` (answers, bodies and SSE frames), `files` and
+`batch_input` (uploads, batch input checks), `responses_input`, `responses_request` and
+`responses_reply` (the Responses API on the same answers), `wires` (each answering endpoint as
+the handler sees it), `batches` (the Batch API), `transport` (HTTP pieces every route shares),
+`server` (the Starlette app and `serve`).
 """
 
 from runner.mock.faults import FAULT_HEADER, Faults, parse_fault_header, parse_statuses

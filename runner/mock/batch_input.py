@@ -1,6 +1,7 @@
 """A batch's input as OpenAI checks it: the metadata, and the input file's lines (JSON, unique
-custom_id, POST to the batch's endpoint, one model, at most 50,000 requests and 200 MB), each
-problem named with its line as the `errors` of a failed batch. Pure functions, no state.
+custom_id, POST to the batch's endpoint, chat completions or responses, one model, at most
+50,000 requests and 200 MB), each problem named with its line as the `errors` of a failed
+batch. Pure functions, no state.
 """
 
 from __future__ import annotations
@@ -10,11 +11,19 @@ from typing import Any
 
 from runner.mock.request import api_error
 
-__all__ = ["ENDPOINT", "MAX_FILE_BYTES", "MAX_REQUESTS", "check_metadata", "read_input"]
+__all__ = [
+    "ENDPOINT",
+    "ENDPOINTS",
+    "MAX_FILE_BYTES",
+    "MAX_REQUESTS",
+    "check_metadata",
+    "read_input",
+]
 
 MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 ENDPOINT = "/v1/chat/completions"
+ENDPOINTS = (ENDPOINT, "/v1/responses")  # the endpoints the mock's batches answer
 
 
 def check_metadata(metadata: Any) -> dict[str, str] | None:
@@ -33,8 +42,11 @@ def check_metadata(metadata: Any) -> dict[str, str] | None:
     return dict(metadata)
 
 
-def read_input(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
-    """The input file's rows, the problems OpenAI would fail the batch for, and its model."""
+def read_input(
+    data: bytes, endpoint: str = ENDPOINT
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """The input file's rows, the problems OpenAI would fail the batch for, and its model: every
+    row must POST to the batch's `endpoint`."""
     rows: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -68,10 +80,10 @@ def read_input(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
         seen.add(row["custom_id"])
         if row.get("method") != "POST":
             problem("invalid_method", "The method must be POST.", number, "method")
-        if row.get("url") != ENDPOINT:
+        if row.get("url") != endpoint:
             problem(
                 "mismatched_endpoint",
-                f"The URL provided for this request does not match the batch endpoint {ENDPOINT}.",
+                f"The URL provided for this request does not match the batch endpoint {endpoint}.",
                 number,
                 "url",
             )

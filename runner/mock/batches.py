@@ -1,7 +1,8 @@
 """The mock server's Batch API, in memory per app: batches created from uploaded input files,
-answered row by row with the chat endpoint's deterministic answers once their delay has passed,
-and written to output and error files. Batch faults (delay, expiry part way, rows missing from
-the results) come from `create_app` and `X-Mock-Fault`; row faults are the chat endpoint's own.
+answered row by row with the answers of their endpoint (chat completions or responses) once
+their delay has passed, and written to output and error files. Batch faults (delay, expiry part
+way, rows missing from the results) come from `create_app` and `X-Mock-Fault`; row faults are
+the endpoint's own.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from runner.durations import parse_duration
 from runner.errors import HTTPStatusFailure
-from runner.mock.batch_input import ENDPOINT, check_metadata, read_input
+from runner.mock.batch_input import ENDPOINTS, check_metadata, read_input
 from runner.mock.faults import FAULT_HEADER, Faults, decide, fault_error, parse_fault_header
 from runner.mock.files import FileStore
-from runner.mock.reply import build_answer, completion_body
-from runner.mock.request import api_error, digest, error_body, parse_body
+from runner.mock.request import api_error, digest, error_body
+from runner.mock.wires import WIRES
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -101,6 +102,7 @@ class _Batch:
     """One batch: what was asked, its input rows, and what became of it."""
 
     id: str
+    endpoint: str
     input_file_id: str
     metadata: dict[str, str] | None
     created_at: float
@@ -123,7 +125,7 @@ class _Batch:
         return {
             "id": self.id,
             "object": "batch",
-            "endpoint": ENDPOINT,
+            "endpoint": self.endpoint,
             "model": self.model,
             "errors": {"object": "list", "data": self.errors} if self.errors else None,
             "input_file_id": self.input_file_id,
@@ -155,10 +157,17 @@ class _Batch:
 class BatchStore:
     """Every batch of one app, in creation order; answers rows with the app's seed."""
 
-    def __init__(self, files: FileStore, faults: Faults, batch_faults: BatchFaults) -> None:
+    def __init__(
+        self,
+        files: FileStore,
+        faults: Faults,
+        batch_faults: BatchFaults,
+        endpoints: tuple[str, ...] = ENDPOINTS,
+    ) -> None:
         self.files = files
         self.faults = faults
         self.batch_faults = batch_faults
+        self.endpoints = endpoints  # what a batch may name as its endpoint
         self.batches: dict[str, _Batch] = {}
 
     def get(self, batch_id: str) -> _Batch:
@@ -184,10 +193,11 @@ async def create_batch(request: Request) -> dict[str, Any]:
     for name in ("input_file_id", "endpoint", "completion_window"):
         if not isinstance(body.get(name), str):
             raise api_error(400, f"Missing required parameter: '{name}'.", param=name)
-    if body["endpoint"] != ENDPOINT:
+    if body["endpoint"] not in store.endpoints:
         raise api_error(
             400,
-            f"The mock server batches only {ENDPOINT}, not {body['endpoint']}.",
+            f"The mock server batches only {' and '.join(store.endpoints)}, not "
+            f"{body['endpoint']}.",
             param="endpoint",
         )
     if body["completion_window"] != "24h":
@@ -207,10 +217,11 @@ async def create_batch(request: Request) -> dict[str, Any]:
             faults, batch_faults = parse_batch_faults(header, faults, batch_faults)
         except ValueError as exc:
             raise api_error(400, str(exc), code="invalid_mock_fault") from None
-    rows, problems, model = read_input(stored.data)
+    rows, problems, model = read_input(stored.data, body["endpoint"])
     now = time.time()
     batch = _Batch(
         id=f"batch_{digest('batch', len(store.batches), time.time_ns())[:24]}",
+        endpoint=body["endpoint"],
         input_file_id=stored.id,
         metadata=metadata,
         created_at=now,
@@ -276,10 +287,10 @@ def _finish(store: BatchStore, batch: _Batch, done: int, status: str, now: float
         ok, line = _answer_row(batch, index, row, created)
         if ok:
             counts["completed"] += 1
-            usage = line.pop("usage")
-            batch.usage["input"] += usage["prompt_tokens"]
-            batch.usage["output"] += usage["completion_tokens"]
-            # The reply's bytes spliced in as the chat endpoint sends them (no re-encoding).
+            tokens_in, tokens_out = line.pop("usage")
+            batch.usage["input"] += tokens_in
+            batch.usage["output"] += tokens_out
+            # The reply's bytes spliced in as the endpoint sends them (no re-encoding).
             reply: bytes = line.pop("reply")
             head, _, tail = json.dumps(line, ensure_ascii=False).partition('"body": null')
             out.append(head.encode() + b'"body": ' + reply + tail.encode())
@@ -301,7 +312,8 @@ def _finish(store: BatchStore, batch: _Batch, done: int, status: str, now: float
 def _answer_row(
     batch: _Batch, index: int, row: dict[str, Any], created: int
 ) -> tuple[bool, dict[str, Any]]:
-    """One row answered as the chat endpoint answers it, or its error reply."""
+    """One row answered as its endpoint answers it, or its error reply."""
+    wire = WIRES[batch.endpoint]
     body = row["body"]
     request_id = f"req_{digest(batch.id, row['custom_id'])[:32]}"
     line: dict[str, Any] = {
@@ -314,14 +326,15 @@ def _answer_row(
     try:
         if body.get("stream"):
             raise api_error(400, "Streaming is not supported in the Batch API.", param="stream")
-        ask = parse_body(body)
-        invalid = False
+        asked = wire.parse_body(body)
+        ask = wire.ask(asked)
+        decision = None
         if faults != _NO_FAULTS.get(faults.seed):
             decision = decide(faults, ask.key, 1)
             if decision.status is not None:
                 raise fault_error(decision.status, faults, ask.model)
-            invalid = decision.invalid_output
-        answer = build_answer(ask, faults.seed, invalid)
+        invalid = decision is not None and decision.invalid_output
+        answer = wire.build(asked, faults.seed, invalid)
     except HTTPStatusFailure as err:
         line["response"] = {
             "status_code": err.status,
@@ -330,8 +343,8 @@ def _answer_row(
         }
         return False, line
     line["response"] = {"status_code": 200, "request_id": request_id, "body": None}
-    line["usage"] = answer.usage  # for the batch's totals; not written
-    line["reply"] = completion_body(answer, ask.model, created)
+    line["usage"] = wire.tokens(answer)  # for the batch's totals; not written
+    line["reply"] = wire.body(answer, asked, created, decision)
     return True, line
 
 

@@ -45,6 +45,9 @@ class Faults:
     seed: int = 0
     # Act as a server without structured outputs: a json_schema response_format gets a 400.
     no_json_schema: bool = False
+    # Responses API streams only: a `response.failed` event, or an `error` event, ends the stream.
+    response_failed_rate: float = 0.0
+    error_event_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -53,6 +56,8 @@ class Faults:
             "truncate_rate",
             "malformed_rate",
             "invalid_output_rate",
+            "response_failed_rate",
+            "error_event_rate",
         ):
             _check_rate(name, getattr(self, name))
         if not self.statuses:
@@ -97,6 +102,8 @@ _FLAG_FAULTS = {
     "truncate": "truncate_rate",
     "malformed": "malformed_rate",
     "invalid_output": "invalid_output_rate",
+    "response_failed": "response_failed_rate",
+    "error_event": "error_event_rate",
 }
 _HEADER_KEYS = ("status", "fail_first", "retry_after", "latency", "no_json_schema", *_FLAG_FAULTS)
 
@@ -104,8 +111,9 @@ _HEADER_KEYS = ("status", "fail_first", "retry_after", "latency", "no_json_schem
 def parse_fault_header(value: str, base: Faults) -> Faults:
     """Apply an `X-Mock-Fault` header ("status=503;retry_after=2s", "drop", "fail_first=2") to
     `base`. A named fault happens on every try: `status` fails every try, or only the first N
-    with `fail_first=N`; `drop`, `truncate`, `malformed` and `invalid_output` always happen;
-    `no_json_schema` refuses every json_schema response_format with a 400."""
+    with `fail_first=N`; `drop`, `truncate`, `malformed`, `invalid_output`, `response_failed`
+    and `error_event` always happen; `no_json_schema` refuses every json_schema response_format
+    (or text.format) with a 400."""
     changes: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in value.split(";"))):
         key, _, arg = (s.strip() for s in item.partition("="))
@@ -148,6 +156,8 @@ class Decision:
     malformed: bool
     invalid_output: bool
     rng: Random  # for where to cut or inject
+    response_failed: bool = False  # Responses API streams: end with `response.failed`
+    error_event: bool = False  # ... or with an `error` event
 
 
 def decide(faults: Faults, key: str, attempt: int) -> Decision:
@@ -157,6 +167,10 @@ def decide(faults: Faults, key: str, attempt: int) -> Decision:
     rolls = [rng.random() for _ in range(5)]
     status = rng.choice(faults.statuses)
     failed = attempt <= faults.fail_first or rolls[0] < faults.fail_rate
+    # The Responses API's stream faults roll on dice of their own: adding them moved no chat
+    # request's rolls, nor the cut points drawn later from `rng`.
+    events = Random(f"{faults.seed}:{key}:{attempt}:events")
+    stream_rolls = [events.random() for _ in range(2)]
     return Decision(
         status=status if failed else None,
         drop=rolls[1] < faults.drop_rate,
@@ -164,6 +178,8 @@ def decide(faults: Faults, key: str, attempt: int) -> Decision:
         malformed=rolls[3] < faults.malformed_rate,
         invalid_output=rolls[4] < faults.invalid_output_rate,
         rng=rng,
+        response_failed=stream_rolls[0] < faults.response_failed_rate,
+        error_event=stream_rolls[1] < faults.error_event_rate,
     )
 
 

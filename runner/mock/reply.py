@@ -24,7 +24,9 @@ __all__ = [
     "build_answer",
     "completion_body",
     "dumps",
+    "fragments",
     "stream_frames",
+    "text_pieces",
 ]
 
 REFUSAL = "I'm sorry, I can't help with that."
@@ -210,7 +212,7 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _pieces(text: str, rng: Random) -> list[str]:
+def text_pieces(text: str, rng: Random) -> list[str]:
     """Split text into stream deltas of one to three words (whitespace kept)."""
     words = re.findall(r"\s*\S+|\s+", text)
     out = []
@@ -221,7 +223,8 @@ def _pieces(text: str, rng: Random) -> list[str]:
     return out
 
 
-def _fragments(text: str, rng: Random) -> list[str]:
+def fragments(text: str, rng: Random) -> list[str]:
+    """Split text (tool call arguments) into stream deltas of 4 to 16 characters."""
     out = []
     while text:
         size = rng.randint(4, 16)
@@ -247,19 +250,19 @@ def _choice_deltas(choice: _Choice, rng: Random) -> list[dict[str, Any]]:
                 deltas.append({"tool_calls": [head]})
             deltas += [
                 {"tool_calls": [{"index": k, "function": {"arguments": frag}}]}
-                for frag in _fragments(call.arguments, rng)
+                for frag in fragments(call.arguments, rng)
             ]
     elif choice.function_call:
         fc = choice.function_call
         opening = {"name": fc.name, "arguments": ""}
         deltas.append({"role": "assistant", "content": None, "function_call": opening})
-        deltas += [{"function_call": {"arguments": f}} for f in _fragments(fc.arguments, rng)]
+        deltas += [{"function_call": {"arguments": f}} for f in fragments(fc.arguments, rng)]
     elif choice.refusal is not None:
         deltas.append({"role": "assistant", "content": None, "refusal": ""})
-        deltas += [{"refusal": piece} for piece in _pieces(choice.refusal, rng)]
+        deltas += [{"refusal": piece} for piece in text_pieces(choice.refusal, rng)]
     else:
         deltas.append({"role": "assistant", "content": "", "refusal": None})
-        deltas += [{"content": piece} for piece in _pieces(choice.content or "", rng)]
+        deltas += [{"content": piece} for piece in text_pieces(choice.content or "", rng)]
     return deltas
 
 

@@ -14,19 +14,25 @@ from typing import Any
 from runner.errors import HTTPStatusFailure
 
 __all__ = [
+    "REASONING_PREFIXES",
     "REFUSE_MARKER",
     "Ask",
     "Mode",
     "api_error",
+    "check_int",
+    "decode_body",
     "digest",
     "error_body",
+    "fingerprint",
+    "invalid_type",
     "message_text",
+    "missing",
     "parse_body",
     "parse_request",
 ]
 
 REFUSE_MARKER = "[[refuse]]"
-_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
 # --- errors in OpenAI's shape -----------------------------------------------------------------
@@ -68,7 +74,8 @@ def _json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _invalid_type(param: str, expected: str, value: Any) -> HTTPStatusFailure:
+def invalid_type(param: str, expected: str, value: Any) -> HTTPStatusFailure:
+    """OpenAI's 400 for a parameter of the wrong JSON type."""
     return api_error(
         400,
         f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
@@ -77,7 +84,8 @@ def _invalid_type(param: str, expected: str, value: Any) -> HTTPStatusFailure:
     )
 
 
-def _missing(param: str) -> HTTPStatusFailure:
+def missing(param: str) -> HTTPStatusFailure:
+    """OpenAI's 400 for a required parameter that is absent."""
     return api_error(
         400,
         f"Missing required parameter: '{param}'.",
@@ -110,6 +118,11 @@ class Ask:
 
 def parse_request(raw: bytes) -> Ask:
     """Validate a raw request body as OpenAI does; HTTPStatusFailure (400) with its message."""
+    return parse_body(decode_body(raw))
+
+
+def decode_body(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a raw request body; OpenAI's 400 when it is not one."""
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -119,19 +132,19 @@ def parse_request(raw: bytes) -> Ask:
             "payload, but what was sent was not valid JSON.",
         ) from None
     if not isinstance(body, dict):
-        raise _invalid_type("body", "an object", body)
-    return parse_body(body)
+        raise invalid_type("body", "an object", body)
+    return body
 
 
 def parse_body(body: dict[str, Any]) -> Ask:
     """Validate a decoded request body (a batch row's) as OpenAI does; as parse_request."""
     model = body.get("model")
     if model is None:
-        raise _missing("model")
+        raise missing("model")
     if not isinstance(model, str) or not model:
-        raise _invalid_type("model", "a non-empty string", model)
+        raise invalid_type("model", "a non-empty string", model)
     messages = _check_messages(body.get("messages"))
-    n = _check_int(body, "n", 1, 128)
+    n = check_int(body, "n", 1, 128)
     max_tokens = _check_max_tokens(body, model)
     stop = _check_stop(body.get("stop"))
     stream = body.get("stream") is True
@@ -146,8 +159,8 @@ def parse_body(body: dict[str, Any]) -> Ask:
     mode = _plan_mode(body, messages)
     return Ask(
         body,
-        _fingerprint(body, _TRANSPORT_FIELDS),
-        _fingerprint(body, _TRANSPORT_FIELDS | _CUT_FIELDS),
+        fingerprint(body, _TRANSPORT_FIELDS),
+        fingerprint(body, _TRANSPORT_FIELDS | _CUT_FIELDS),
         model,
         messages,
         n or 1,
@@ -165,7 +178,8 @@ _TRANSPORT_FIELDS = frozenset({"stream", "stream_options"})
 _CUT_FIELDS = frozenset({"max_tokens", "max_completion_tokens", "stop", "n"})
 
 
-def _fingerprint(body: Mapping[str, Any], leave_out: frozenset[str]) -> str:
+def fingerprint(body: Mapping[str, Any], leave_out: frozenset[str]) -> str:
+    """sha256 of the canonical JSON of `body` without the fields in `leave_out`."""
     content = {k: v for k, v in body.items() if k not in leave_out}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -173,9 +187,9 @@ def _fingerprint(body: Mapping[str, Any], leave_out: frozenset[str]) -> str:
 
 def _check_messages(messages: Any) -> list[Mapping[str, Any]]:
     if messages is None:
-        raise _missing("messages")
+        raise missing("messages")
     if not isinstance(messages, list):
-        raise _invalid_type("messages", "an array", messages)
+        raise invalid_type("messages", "an array", messages)
     if not messages:
         raise api_error(
             400,
@@ -186,10 +200,10 @@ def _check_messages(messages: Any) -> list[Mapping[str, Any]]:
         )
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise _invalid_type(f"messages[{i}]", "an object", message)
+            raise invalid_type(f"messages[{i}]", "an object", message)
         role = message.get("role")
         if role is None:
-            raise _missing(f"messages[{i}].role")
+            raise missing(f"messages[{i}].role")
         if role not in _ROLES:
             supported = ", ".join(f"'{r}'" for r in _ROLES[:-1])
             raise api_error(
@@ -202,12 +216,13 @@ def _check_messages(messages: Any) -> list[Mapping[str, Any]]:
     return messages
 
 
-def _check_int(body: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
+def check_int(body: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
+    """`body[name]` as an integer in [low, high], None when absent; OpenAI's 400s otherwise."""
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid_type(name, "an integer", value)
+        raise invalid_type(name, "an integer", value)
     if value < low:
         raise api_error(
             400,
@@ -228,9 +243,9 @@ def _check_int(body: Mapping[str, Any], name: str, low: int, high: int | None) -
 
 
 def _check_max_tokens(body: Mapping[str, Any], model: str) -> int | None:
-    legacy = _check_int(body, "max_tokens", 1, None)
-    modern = _check_int(body, "max_completion_tokens", 1, None)
-    if legacy is not None and model.startswith(_REASONING_PREFIXES):
+    legacy = check_int(body, "max_tokens", 1, None)
+    modern = check_int(body, "max_completion_tokens", 1, None)
+    if legacy is not None and model.startswith(REASONING_PREFIXES):
         raise api_error(
             400,
             "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
@@ -248,7 +263,7 @@ def _check_stop(stop: Any) -> tuple[str, ...]:
     if isinstance(stop, str):
         return (stop,) if stop else ()
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        raise _invalid_type("stop", "a string or an array of strings", stop)
+        raise invalid_type("stop", "a string or an array of strings", stop)
     if len(stop) > 4:
         raise api_error(
             400,
@@ -311,17 +326,17 @@ def _format_mode(body: Mapping[str, Any], messages: Sequence[Mapping[str, Any]])
     if fmt is None:
         return Mode("text")
     if not isinstance(fmt, dict):
-        raise _invalid_type("response_format", "an object", fmt)
+        raise invalid_type("response_format", "an object", fmt)
     kind = fmt.get("type")
     if kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict):
-            raise _missing("response_format.json_schema")
+            raise missing("response_format.json_schema")
         if not isinstance(spec.get("name"), str):
-            raise _missing("response_format.json_schema.name")
+            raise missing("response_format.json_schema.name")
         schema = spec.get("schema", {})
         if not isinstance(schema, dict):
-            raise _invalid_type("response_format.json_schema.schema", "an object", schema)
+            raise invalid_type("response_format.json_schema.schema", "an object", schema)
         return Mode("json_schema", schema=schema, name=spec["name"])
     if kind == "json_object":
         if not any("json" in message_text(m).lower() for m in messages):
@@ -356,16 +371,16 @@ def _tool_mode(body: Mapping[str, Any], last_role: Any) -> Mode | None:
             )
         return _legacy_function_mode(body, last_role)
     if not isinstance(tools, list):
-        raise _invalid_type("tools", "an array", tools)
+        raise invalid_type("tools", "an array", tools)
     functions = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
-            raise _invalid_type(f"tools[{i}]", "an object", tool)
+            raise invalid_type(f"tools[{i}]", "an object", tool)
         if tool.get("type") != "function":
             continue  # custom tools: the mock never calls them
         fn = tool.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _missing(f"tools[{i}].function.name")
+            raise missing(f"tools[{i}].function.name")
         functions.append(fn)
     if choice == "none" or last_role in ("tool", "function") or not functions:
         return None
@@ -391,10 +406,10 @@ def _legacy_function_mode(body: Mapping[str, Any], last_role: Any) -> Mode | Non
     if functions is None:
         return None
     if not isinstance(functions, list):
-        raise _invalid_type("functions", "an array", functions)
+        raise invalid_type("functions", "an array", functions)
     for i, fn in enumerate(functions):
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _missing(f"functions[{i}].name")
+            raise missing(f"functions[{i}].name")
     if not functions or choice == "none":
         return None
     if last_role in ("tool", "function"):

@@ -1,16 +1,15 @@
 """The built-in OpenAI-compatible server: the Starlette app (routes, API key, per-app attempt
 counters and answer cache, fault rolls applied to replies; the Files and Batches routes, whose
 handlers live in mock.files and mock.batches), in-process for `--mock` or served on loopback by
-uvicorn. It owns starlette and uvicorn and leaves requests, answers and faults to
-mockrequest, mockreply and mockfaults; it must import nothing of runner but errors, records,
-tokens and the mock* modules.
+uvicorn. It owns starlette and uvicorn; one handler serves chat completions and responses,
+leaving each wire format to mock.wires and faults to mock.faults. It must import nothing of
+runner but errors, tokens and the mock modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
 import socket
 import threading
@@ -43,45 +42,28 @@ from runner.mock.faults import (
     parse_fault_header,
 )
 from runner.mock.files import FileStore, file_content, retrieve_file, upload
-from runner.mock.reply import Answer, build_answer, completion_body, dumps, stream_frames
-from runner.mock.request import Ask, api_error, digest, error_body, parse_request
+from runner.mock.reply import dumps
+from runner.mock.request import api_error, digest
+from runner.mock.transport import (
+    DROP_MESSAGE,
+    Reply,
+    authorize,
+    error_reply,
+    read_body,
+    reply_headers,
+)
+from runner.mock.wires import CHAT, RESPONSES, Wire
 
 if TYPE_CHECKING:
-    from starlette.types import Receive, Scope, Send
+    pass
 
 __all__ = ["DEFAULT_MODELS", "create_app", "serve"]
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini")
-_DROP_MESSAGE = "runner mock server dropped the connection (fault injection)"
 _CACHE_SIZE = 4096  # answers and attempt counters kept per app, least recently used first out
-MAX_REQUEST_BYTES = 32 * 1024 * 1024  # a larger request body is refused (413) unread
 
 
 # --- the app ----------------------------------------------------------------------------------
-
-
-class _Reply(Response):
-    """A reply sent as prepared parts; `abort` raises after them, which drops the connection
-    under uvicorn (and surfaces as ConnectionResetError through an in-process ASGI transport)."""
-
-    def __init__(
-        self, status: int, parts: list[bytes], headers: dict[str, str], *, abort: bool = False
-    ) -> None:
-        self.status_code = status
-        self.parts = parts
-        self.abort = abort
-        self.background = None
-        self.raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        for part in self.parts:
-            await send({"type": "http.response.body", "body": part, "more_body": True})
-        if self.abort:
-            raise ConnectionResetError(_DROP_MESSAGE)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _State:
@@ -99,7 +81,7 @@ class _State:
         self.api_key = api_key
         self.models = tuple(models)
         self.attempts: OrderedDict[str, int] = OrderedDict()
-        self.answers: OrderedDict[tuple[str, int, bool], Answer] = OrderedDict()
+        self.answers: OrderedDict[tuple[str, str, int, bool], Any] = OrderedDict()
 
     def next_attempt(self, key: str) -> int:
         count = self.attempts.pop(key, 0) + 1
@@ -108,154 +90,105 @@ class _State:
             self.attempts.popitem(last=False)
         return count
 
-    async def answer(self, ask: Ask, seed: int, invalid: bool) -> Answer:
+    async def answer(self, wire: Wire, asked: Any, seed: int, invalid: bool) -> Any:
         # Safe to cache: the answer is a pure function of the request, the seed and the flag.
         # Built in a worker thread: a slow answer must not hold up other clients.
-        key = (ask.key, seed, invalid)
+        key = (wire.path, wire.ask(asked).key, seed, invalid)
         found = self.answers.pop(key, None)
         if found is None:
-            found = await asyncio.to_thread(build_answer, ask, seed, invalid)
+            found = await asyncio.to_thread(wire.build, asked, seed, invalid)
         self.answers[key] = found
         if len(self.answers) > _CACHE_SIZE:
             self.answers.popitem(last=False)
         return found
 
 
-def _authorize(state: _State, request: Request) -> None:
-    if state.api_key is None:
-        return
-    header = request.headers.get("authorization", "")
-    if not header:
-        raise api_error(
-            401,
-            "You didn't provide an API key. You need to provide your API key in an "
-            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-        )
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), state.api_key.encode()
-    ):
-        # Never echo the key that was sent: it may be a real one sent to the wrong server.
-        raise api_error(
-            401,
-            "Incorrect API key provided. You can find your API key at "
-            "https://platform.openai.com/account/api-keys.",
-            code="invalid_api_key",
-        )
+def _answering(wire: Wire) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of an answering endpoint (chat completions, responses): API key, parsing,
+    faults, answer, then the body or the stream, broken as the fault dice say."""
 
-
-def _headers(request_id: str, content_type: str, started: float) -> dict[str, str]:
-    return {
-        "content-type": content_type,
-        "x-request-id": request_id,
-        "openai-version": "2020-10-01",
-        "openai-processing-ms": str(round((time.perf_counter() - started) * 1000)),
-    }
-
-
-def _error_reply(err: HTTPStatusFailure, request_id: str, started: float) -> _Reply:
-    body = dumps(error_body(err))
-    headers = _headers(request_id, "application/json", started)
-    headers.update((k.lower(), v) for k, v in err.headers.items())
-    headers["content-length"] = str(len(body))
-    return _Reply(err.status, [body], headers)
-
-
-async def _body(request: Request) -> bytes:
-    """The request body, read up to MAX_REQUEST_BYTES; a 413 past it."""
-    declared = request.headers.get("content-length", "")
-    too_large = api_error(
-        413,
-        f"Request body too large: at most {MAX_REQUEST_BYTES} bytes.",
-        code="request_too_large",
-    )
-    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise too_large
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise too_large
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-async def _chat(request: Request) -> Response:
-    started = time.perf_counter()
-    state: _State = request.app.state.mock
-    try:
-        raw = await _body(request)
-    except HTTPStatusFailure as err:
-        return _error_reply(err, f"req_{digest('large', time.time_ns())[:32]}", started)
-    request_id = f"req_{hashlib.sha256(raw).hexdigest()[:32]}"
-    try:
-        _authorize(state, request)
-        # Parsing and every answer run in worker threads: the event loop stays free for other
-        # clients whatever one request asks for (each is bounded too: runner.mock.generate).
-        ask = await asyncio.to_thread(parse_request, raw)
-        faults = state.faults
-        header = request.headers.get(FAULT_HEADER)
-        if header is not None:
-            try:
-                faults = parse_fault_header(header, faults)
-            except ValueError as exc:
-                raise api_error(400, str(exc), code="invalid_mock_fault") from None
-        fmt = ask.body.get("response_format")
-        if faults.no_json_schema and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            raise api_error(
-                400,
-                "response_format type 'json_schema' is not supported by this server; "
-                "use 'json_object' or 'text'",
-                param="response_format",
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        state: _State = request.app.state.mock
+        try:
+            raw = await read_body(request)
+        except HTTPStatusFailure as err:
+            return error_reply(err, f"req_{digest('large', time.time_ns())[:32]}", started)
+        request_id = f"req_{hashlib.sha256(raw).hexdigest()[:32]}"
+        try:
+            authorize(state.api_key, request)
+            # Parsing and every answer run in worker threads: the event loop stays free for
+            # other clients whatever one request asks for (each is bounded: runner.mock.generate).
+            asked = await asyncio.to_thread(wire.parse, raw)
+            ask = wire.ask(asked)
+            faults = state.faults
+            header = request.headers.get(FAULT_HEADER)
+            if header is not None:
+                try:
+                    faults = parse_fault_header(header, faults)
+                except ValueError as exc:
+                    raise api_error(400, str(exc), code="invalid_mock_fault") from None
+            if faults.no_json_schema:
+                wire.refuse_json_schema(asked)
+            attempt = state.next_attempt(f"{ask.key}:{header or ''}")
+            request_id = f"req_{digest(ask.key, header, faults.seed, attempt)[:32]}"
+            decision = decide(faults, ask.key, attempt)
+            if faults.latency:
+                await state.sleep(faults.latency)
+            if decision.status is not None:
+                raise fault_error(decision.status, faults, ask.model)
+            answer = await state.answer(wire, asked, faults.seed, decision.invalid_output)
+        except HTTPStatusFailure as err:
+            return error_reply(err, request_id, started)
+        created = int(time.time())
+        if ask.stream:
+            return await asyncio.to_thread(
+                _stream_reply,
+                wire,
+                answer,
+                asked,
+                decision,
+                created,
+                faults.seed,
+                request_id,
+                started,
             )
-        attempt = state.next_attempt(f"{ask.key}:{header or ''}")
-        request_id = f"req_{digest(ask.key, header, faults.seed, attempt)[:32]}"
-        decision = decide(faults, ask.key, attempt)
-        if faults.latency:
-            await state.sleep(faults.latency)
-        if decision.status is not None:
-            raise fault_error(decision.status, faults, ask.model)
-        answer = await state.answer(ask, faults.seed, decision.invalid_output)
-    except HTTPStatusFailure as err:
-        return _error_reply(err, request_id, started)
-    created = int(time.time())
-    if ask.stream:
-        return await asyncio.to_thread(
-            _stream_reply, answer, ask, decision, created, faults.seed, request_id, started
-        )
-    body = await asyncio.to_thread(completion_body, answer, ask.model, created)
-    headers = _headers(request_id, "application/json", started)
-    headers["content-length"] = str(len(body))
-    if decision.drop:  # announce the whole body, send half of it
-        return _Reply(200, [body[: len(body) // 2]], headers, abort=True)
-    if decision.truncate:  # a clean HTTP reply whose JSON stops half way
-        body = body[: len(body) // 2]
-    elif decision.malformed:
-        body = b"{not json"
-    headers["content-length"] = str(len(body))
-    return _Reply(200, [body], headers)
+        body = await asyncio.to_thread(wire.body, answer, asked, created, decision)
+        headers = reply_headers(request_id, "application/json", started)
+        headers["content-length"] = str(len(body))
+        if decision.drop:  # announce the whole body, send half of it
+            return Reply(200, [body[: len(body) // 2]], headers, abort=True)
+        if decision.truncate:  # a clean HTTP reply whose JSON stops half way
+            body = body[: len(body) // 2]
+        elif decision.malformed:
+            body = b"{not json"
+        headers["content-length"] = str(len(body))
+        return Reply(200, [body], headers)
+
+    return endpoint
 
 
 def _stream_reply(
-    answer: Answer,
-    ask: Ask,
+    wire: Wire,
+    answer: Any,
+    asked: Any,
     decision: Decision,
     created: int,
     seed: int,
     request_id: str,
     started: float,
-) -> _Reply:
-    frames, before_finish = stream_frames(answer, ask, created, seed)
+) -> Reply:
+    frames, before_finish = wire.frames(answer, asked, created, seed, decision)
     rng = decision.rng
     if decision.drop or decision.truncate:
-        # Keep at least the opening frame and never reach a finish_reason.
+        # Keep at least the opening frame and never reach a finishing one.
         before_finish = rng.randint(1, before_finish)
         frames = frames[:before_finish]
     if decision.malformed:
-        frames.insert(rng.randint(1, before_finish), b"data: {not json\n\n")
-    headers = _headers(request_id, "text/event-stream; charset=utf-8", started)
+        frames.insert(rng.randint(1, before_finish), wire.garbage)
+    headers = reply_headers(request_id, "text/event-stream; charset=utf-8", started)
     headers["cache-control"] = "no-cache"
-    return _Reply(200, frames, headers, abort=decision.drop)
+    return Reply(200, frames, headers, abort=decision.drop)
 
 
 def _model_object(model: str) -> dict[str, Any]:
@@ -267,7 +200,7 @@ async def _models(request: Request) -> Response:
     state: _State = request.app.state.mock
     request_id = f"req_{digest('models', time.time_ns())[:32]}"
     try:
-        _authorize(state, request)
+        authorize(state.api_key, request)
         model = request.path_params.get("model")
         if model is None:
             payload: Any = {"object": "list", "data": [_model_object(m) for m in state.models]}
@@ -281,11 +214,11 @@ async def _models(request: Request) -> Response:
                 code="model_not_found",
             )
     except HTTPStatusFailure as err:
-        return _error_reply(err, request_id, started)
+        return error_reply(err, request_id, started)
     body = dumps(payload)
-    headers = _headers(request_id, "application/json", started)
+    headers = reply_headers(request_id, "application/json", started)
     headers["content-length"] = str(len(body))
-    return _Reply(200, [body], headers)
+    return Reply(200, [body], headers)
 
 
 def _api(handler: Callable[[Request], Awaitable[dict[str, Any] | bytes]]) -> Any:
@@ -296,17 +229,17 @@ def _api(handler: Callable[[Request], Awaitable[dict[str, Any] | bytes]]) -> Any
         started = time.perf_counter()
         request_id = f"req_{digest(request.url.path, time.time_ns())[:32]}"
         try:
-            _authorize(request.app.state.mock, request)
+            authorize(request.app.state.mock.api_key, request)
             payload = await handler(request)
         except HTTPStatusFailure as err:
-            return _error_reply(err, request_id, started)
+            return error_reply(err, request_id, started)
         if isinstance(payload, bytes):
             body, content_type = payload, "application/octet-stream"
         else:
             body, content_type = dumps(payload), "application/json"
-        headers = _headers(request_id, content_type, started)
+        headers = reply_headers(request_id, content_type, started)
         headers["content-length"] = str(len(body))
-        return _Reply(200, [body], headers)
+        return Reply(200, [body], headers)
 
     return endpoint
 
@@ -329,7 +262,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = api_error(405, f"Invalid method for URL {where}", headers=exc.headers)
     else:
         err = api_error(exc.status_code, f"Invalid URL {where}")
-    return _error_reply(err, f"req_{digest(where, time.time_ns())[:32]}", time.perf_counter())
+    return error_reply(err, f"req_{digest(where, time.time_ns())[:32]}", time.perf_counter())
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
@@ -338,7 +271,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
         "The server had an error while processing your request. Sorry about that!",
         type="server_error",
     )
-    return _error_reply(err, f"req_{digest('crash', time.time_ns())[:32]}", time.perf_counter())
+    return error_reply(err, f"req_{digest('crash', time.time_ns())[:32]}", time.perf_counter())
 
 
 def create_app(
@@ -349,14 +282,21 @@ def create_app(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     batch_delay: float = 0.0,
     batch_api: bool = True,
+    responses: bool = True,
 ) -> Starlette:
     """Return the mock server's ASGI app. With `api_key`, requests must carry that bearer key;
     `models` is what GET /v1/models lists; `sleep` waits out Faults.latency (tests inject one).
     The Files and Batches endpoints answer unless `batch_api` is False; a batch ends
-    `batch_delay` seconds after it was created."""
+    `batch_delay` seconds after it was created. Without `responses`, POST /v1/responses is a
+    404, as on a server that has only Chat Completions (and batches refuse that endpoint)."""
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", _chat, methods=["POST"]),
+            Route(CHAT.path, _answering(CHAT), methods=["POST"]),
+            *(
+                [Route(RESPONSES.path, _answering(RESPONSES), methods=["POST"])]
+                if responses
+                else []
+            ),
             Route("/v1/models", _models, methods=["GET"]),
             Route("/v1/models/{model:path}", _models, methods=["GET"]),
             *(_BATCH_ROUTES if batch_api else []),
@@ -365,7 +305,10 @@ def create_app(
     )
     app.state.mock = _State(faults or Faults(), api_key, models, sleep)
     app.state.files = FileStore()
-    app.state.batches = BatchStore(app.state.files, faults or Faults(), BatchFaults(batch_delay))
+    endpoints = (CHAT.path, RESPONSES.path) if responses else (CHAT.path,)
+    app.state.batches = BatchStore(
+        app.state.files, faults or Faults(), BatchFaults(batch_delay), endpoints
+    )
     return app
 
 
@@ -377,7 +320,7 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, ConnectionResetError) and str(exc) == _DROP_MESSAGE)
+        return not (isinstance(exc, ConnectionResetError) and str(exc) == DROP_MESSAGE)
 
 
 _QUIET_DROPS = _QuietDrops()
@@ -409,6 +352,7 @@ def serve(
     stop: threading.Event | None = None,
     batch_delay: float = 0.0,
     batch_api: bool = True,
+    responses: bool = True,
 ) -> None:
     """Serve the mock app with uvicorn until Ctrl-C (or until `stop` is set); blocking.
 
@@ -423,7 +367,13 @@ def serve(
     sock = _bind(host, port)
     try:
         config = uvicorn.Config(
-            create_app(faults, api_key=api_key, batch_delay=batch_delay, batch_api=batch_api),
+            create_app(
+                faults,
+                api_key=api_key,
+                batch_delay=batch_delay,
+                batch_api=batch_api,
+                responses=responses,
+            ),
             log_level=log_level,
             lifespan="off",
             http="h11",

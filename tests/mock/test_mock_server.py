@@ -21,6 +21,7 @@ from _mock_helpers import CITY, MODEL, TIME_TOOL, WEATHER_TOOL, body, chat, in_p
 
 import runner.mock as mockserver
 import runner.mock.server as mock_server_module
+import runner.mock.wires as mock_wires_module
 from runner.mock import (
     DEFAULT_MODELS,
     REFUSAL,
@@ -175,7 +176,7 @@ async def test_an_internal_error_gets_an_openai_shaped_500(monkeypatch: pytest.M
     def broken(*args: Any) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(mock_server_module, "build_answer", broken)
+    monkeypatch.setattr(mock_wires_module, "build_answer", broken)
     transport = httpx2.ASGITransport(create_app(), raise_app_exceptions=False)
     async with httpx2.AsyncClient(transport=transport, base_url="http://mock/v1") as client:
         reply = await chat(client, body())
