@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 HIDDEN = 64
 LAYERS = 2
@@ -44,7 +45,8 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer():  # -> tokenizers.Tokenizer
+def train_tokenizer() -> Any:
+    """A byte-level BPE (a tokenizers.Tokenizer) trained on CORPUS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -61,7 +63,7 @@ def train_tokenizer():  # -> tokenizers.Tokenizer
     return tokenizer
 
 
-def printable_ids(tokenizer) -> list[int]:  # tokenizer: tokenizers.Tokenizer
+def printable_ids(tokenizer: Any) -> list[int]:
     """The tokens whose text is printable ASCII (space to tilde): the only ones greedy
     decoding may pick."""
     special = {tokenizer.token_to_id(EOS)}
