@@ -328,6 +328,7 @@ def test_a_signal_stops_a_long_render_at_once(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )
     try:
         time.sleep(1.5)  # start-up, then well into the render (it would take ~5 s)
