@@ -150,10 +150,10 @@ def _parse_junit(path: Path) -> ET.Element:
 
 
 def test_junit_survives_control_characters_in_names_and_messages(tmp_path: Path) -> None:
-    name = "spec\x01\x1b[1mbold"
-    case = "case\x00\x02 one\x1b]8;;http://x\x07"
+    # Case names are plain (the spec schema's pattern); a spec's name may hold anything.
+    name = "spec\x01\x1b[1mbold\x00 \ufffe\uffff one\x1b]8;;http://x\x07"
     tests = (
-        f"tests:\n  - name: {json.dumps(case)}\n"
+        "tests:\n  - name: one\n"
         f"    expect: [{{text_contains: {json.dumps('never' + chr(7))}}}]\n"
     )
     spec = _spec(tmp_path, tests, name="ctl", extra="")
@@ -166,8 +166,11 @@ def test_junit_survives_control_characters_in_names_and_messages(tmp_path: Path)
     root = _parse_junit(junit)
     testcase = root.find("./testsuite/testcase")
     assert testcase is not None
-    assert testcase.get("classname") == "spec\ufffd\ufffd[1mbold"
-    assert testcase.get("name") == "case\ufffd\ufffd one\ufffd]8;;http://x\ufffd"
+    readable = "spec\ufffd\ufffd[1mbold\ufffd \ufffd\ufffd one\ufffd]8;;http://x\ufffd"
+    assert testcase.get("classname") == readable
+    assert testcase.get("name") == "one"
+    suite = root.find("./testsuite")
+    assert suite is not None and suite.get("name") == readable
     failure = testcase.find("failure")
     assert failure is not None and "red" in (failure.text or "")
     assert "\x1b" not in out.stdout  # the terminal sees no escape sequence from a reply either
@@ -175,17 +178,19 @@ def test_junit_survives_control_characters_in_names_and_messages(tmp_path: Path)
 
 @pytest.mark.parametrize("fmt", ["text", "github", "markdown"])
 def test_case_names_cannot_inject_lines_or_annotations(tmp_path: Path, fmt: str) -> None:
-    case = "x%0A::error file=evil::owned\r\n::warning::injected\x1b[2J"
-    tests = f"tests:\n  - name: {json.dumps(case)}\n    expect: [{{text_contains: never}}]\n"
-    spec = _spec(tmp_path, tests)
+    name = "x%0A::error file=evil::owned\r\n::warning::injected\n  ::error::two\x1b[2J"
+    tests = "tests:\n  - name: one\n    expect: [{text_contains: never}]\n"
+    spec = _spec(tmp_path, tests, name="t")
+    text = spec.read_text("utf-8").replace('name: "t"', f"name: {json.dumps(name)}")
+    spec.write_text(text, encoding="utf-8")
     ledger = tmp_path / "ledger.jsonl"
     with canned_server(Canned(reply("line one\n::error::from the model\r\nx"))) as server:
         out = run_cli(["test", str(spec), "--format", fmt], ledger, env=server_env(server))
     assert_clean(out, code=1, lines=1)
-    lines = out.stdout.splitlines()
+    lines = [line.lstrip() for line in out.stdout.splitlines()]  # GitHub skips leading spaces
     assert not any(line.startswith("::warning") for line in lines), out.stdout
     assert not any(line.startswith("::error::from") for line in lines), out.stdout
-    errors = [line for line in lines if line.startswith("::error")]
+    errors = [line for line in lines if line.startswith("::")]
     assert len(errors) == (1 if fmt == "github" else 0), out.stdout
     assert "\x1b" not in out.stdout and "\r" not in out.stdout
 
