@@ -7,7 +7,6 @@ well-formed whatever a spec, a case or a reply holds.
 
 from __future__ import annotations
 
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -84,11 +83,8 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
 
 
 def write_junit(path: str, results: Sequence[CaseResult]) -> None:
-    """Write the JUnit XML file (its folder is created); ConfigError when it cannot be."""
+    """Write the JUnit XML file (its folder must exist); ConfigError when it cannot be."""
     try:
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
         with open(path, "wb") as f:
             f.write(junit_xml(results))
     except OSError as exc:
