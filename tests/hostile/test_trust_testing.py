@@ -274,7 +274,7 @@ def test_validate_refuses_userinfo_in_a_spec_base_url(tmp_path: Path) -> None:
     spec = _spec(tmp_path, extra=extra)
     out = _invoke(["validate", str(spec)])
     assert_clean(out, code=2, lines=0)
-    assert "t.yaml:7:" in out.stdout, out.stdout
+    assert "t.yaml:8:22:" in out.stdout, out.stdout
     assert "provider.headers" in out.stdout and "api_key_env" in out.stdout
     _no_password(out)
 
