@@ -101,7 +101,7 @@ def text_line(result: CaseResult) -> str:
 
 
 def _details(result: CaseResult) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for failure in result.failures:
         lines.extend(f"{_INDENT}{line}" for line in _lines(str(failure)))
         lines.extend(f"{_INDENT}  {d}" for d in _lines(failure.detail) if failure.detail)
