@@ -319,7 +319,8 @@ def test_flags_and_variables_with_userinfo_are_refused(
 
 # --- 7. lone surrogates in replies ---------------------------------------------------------------
 
-LONE = "caf\ud800\udfff-\udc00!"  # a surrogate pair written as one, then two lone halves
+LONE = "caf\ud800\udfff-\udc00!\ud83d"  # a pair (one character once read), two lone halves
+READ = "caf\U000103ff-\ufffd!\ufffd"
 
 
 def _tool_reply() -> dict[str, Any]:
@@ -364,8 +365,8 @@ def test_a_lone_surrogate_in_a_reply_is_recorded_and_printed(tmp_path: Path, kin
         assert "x\ufffdy" in json.dumps(line["output"], ensure_ascii=False)
         assert "x\ufffdy" in out.stdout
     else:
-        assert line["output"]["text"] == "caf\ufffd\ufffd-\ufffd!"
-        assert "caf\ufffd\ufffd-\ufffd!" in out.stdout
+        assert line["output"]["text"] == READ
+        assert READ in out.stdout
 
 
 def test_runner_test_writes_its_junit_for_a_reply_with_a_lone_surrogate(tmp_path: Path) -> None:
@@ -376,7 +377,7 @@ def test_runner_test_writes_its_junit_for_a_reply_with_a_lone_surrogate(tmp_path
     assert_clean(out, code=1, lines=1)
     assert out.lines[0]["status"] == "ok"
     failure = _parse_junit(junit).find("./testsuite/testcase/failure")
-    assert failure is not None and "caf\ufffd\ufffd-\ufffd!" in (failure.text or "")
+    assert failure is not None and READ in (failure.text or "")
 
 
 # --- 8. device files and other files that never end ----------------------------------------------
