@@ -193,12 +193,14 @@ class ReplaySource:
             latency_ms=float(record.get("latency_ms") or 0.0),
             mock=bool(record.get("mock")),
         )
+        model = record.get("served_model") or record.get("model")
+        request_id = record.get("request_id")
         return ReplayedCompletion(
             id=f"replay-{origin.id}",
-            model=str(record.get("served_model") or record.get("model") or ""),
+            model=model if isinstance(model, str) else "",
             choices=_choices(output),
             usage=usage,
-            request_id=record.get("request_id"),
+            request_id=request_id if isinstance(request_id, str) else None,
             origin=origin,
         )
 
@@ -278,8 +280,12 @@ def _api_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _choices(output: Mapping[str, Any]) -> tuple[Choice, ...]:
+    # A baseline is a file anyone may have edited: each field is taken only in its shape.
     finish = output.get("finish_reason")
-    first = Choice(0, output.get("text"), finish, tool_calls=_tool_calls(output.get("tool_calls")))
+    finish = finish if isinstance(finish, str) else None
+    text = output.get("text")
+    text = text if isinstance(text, str) else None
+    first = Choice(0, text, finish, tool_calls=_tool_calls(output.get("tool_calls")))
     others = output.get("choices")
     if not isinstance(others, list) or len(others) < 2:
         return (first,)

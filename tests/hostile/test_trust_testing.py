@@ -153,8 +153,7 @@ def test_junit_survives_control_characters_in_names_and_messages(tmp_path: Path)
     # Case names are plain (the spec schema's pattern); a spec's name may hold anything.
     name = "spec\x01\x1b[1mbold\x00 \ufffe\uffff one\x1b]8;;http://x\x07"
     tests = (
-        "tests:\n  - name: one\n"
-        f"    expect: [{{text_contains: {json.dumps('never' + chr(7))}}}]\n"
+        f"tests:\n  - name: one\n    expect: [{{text_contains: {json.dumps('never' + chr(7))}}}]\n"
     )
     spec = _spec(tmp_path, tests, name="ctl", extra="")
     text = spec.read_text("utf-8").replace('name: "ctl"', f"name: {json.dumps(name)}")
@@ -539,3 +538,66 @@ def test_a_signal_stops_validation_of_a_big_spec(tmp_path: Path, signum: int, co
     assert status == code, output
     assert waited < 3, f"{waited:.1f} s"
     assert "Traceback" not in output
+
+
+# --- a hostile --compare baseline ----------------------------------------------------------------
+
+HOSTILE_LINES = [
+    {"output": ["not", "an", "object"]},
+    {"output": {"text": 12345}, "cost": {"usd": "abc"}, "latency_ms": "slow"},
+    {"output": {"json": {"deep": [[[[1]]]]}}, "cost": "free", "latency_ms": 1e308},
+    {"output": {"text": "\n".join(f"line {i}" for i in range(30_000)) + "\n::error::x"}},
+    {"output": {"sha256": 7, "text": None}, "cost": {"usd": 1e400}},
+]
+
+
+@pytest.mark.parametrize("index", range(len(HOSTILE_LINES)))
+def test_a_hostile_compare_baseline_is_read_safely(tmp_path: Path, index: int) -> None:
+    spec = _one_case(tmp_path)
+    baseline = tmp_path / "baseline.jsonl"
+    line = {
+        "v": 1, "id": "b1", "ts": "2025-01-01T00:00:00Z", "status": "ok", "case": "one",
+        "spec": {"name": "t", "path": "t.yaml"}, "request_sha256": "0" * 64,
+        **HOSTILE_LINES[index],
+    }  # fmt: skip
+    baseline.write_text(json.dumps(line).replace("1e400", "1e400") + "\n", encoding="utf-8")
+    ledger, junit = tmp_path / "ledger.jsonl", tmp_path / "j.xml"
+    answer = "\n".join(f"line {i}" for i in range(1, 30_001)) + "\nhi"
+    with canned_server(Canned(reply(answer))) as server:
+        out = run_cli(
+            ["test", str(spec), "--compare", str(baseline), "--junit", str(junit)],
+            ledger,
+            env=server_env(server),
+        )
+    assert_clean(out, code=0, lines=1, limit=15)
+    assert "changed" in out.stdout
+    assert not any(x.lstrip().startswith("::") for x in out.stdout.splitlines())
+    _parse_junit(junit)
+
+
+MUTATIONS = [
+    {"cost": {"usd": "abc", "source": 5}, "latency_ms": "slow", "usage": "lots"},
+    {"cost": "free", "latency_ms": -1e308, "usage": {"prompt": "x", "completion": 10**30}},
+    {"output": {"text": "ok", "choices": "many", "tool_calls": "x", "finish_reason": 3}},
+    {"output": {"text": "ok"}, "served_model": ["m"], "request_id": {"a": 1}, "mock": "yes"},
+    {"output": {"text": "caf\ud800"}, "messages": "not a list"},
+]
+
+
+@pytest.mark.parametrize("index", range(len(MUTATIONS)))
+def test_a_hostile_replay_baseline_is_read_safely(tmp_path: Path, index: int) -> None:
+    spec = _one_case(tmp_path)
+    baseline, ledger = tmp_path / "baseline.jsonl", tmp_path / "ledger.jsonl"
+    first = run_cli(
+        ["test", str(spec), "--mock", "--replay", str(baseline), "--record-missing"], ledger
+    )
+    assert first.code in (0, 1), first.stderr
+    line = json.loads(baseline.read_text("utf-8"))
+    line.update(MUTATIONS[index])
+    baseline.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    junit = tmp_path / "j.xml"
+    out = run_cli(["test", str(spec), "--replay", str(baseline), "--junit", str(junit)], ledger)
+    assert out.code in (0, 1), out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert len(out.lines) == 2  # the recording run's line and the replayed one
+    _parse_junit(junit)
