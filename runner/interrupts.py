@@ -18,7 +18,26 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["interruptible"]
+__all__ = ["interruptible", "request_stop", "reset", "stop_requested"]
+
+_requested = False
+
+
+def request_stop() -> None:
+    """Note that the process was asked to stop (the command line's SIGTERM and SIGHUP handler
+    calls it): synchronous work that begins after it stops at once, even if the cancellation
+    of its task has not reached it yet."""
+    global _requested
+    _requested = True
+
+
+def stop_requested() -> bool:
+    return _requested
+
+
+def reset() -> None:
+    global _requested
+    _requested = False
 
 
 @contextlib.contextmanager
@@ -29,12 +48,15 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if _requested:  # the signal came just before: its cancellation may not have arrived yet
+        raise KeyboardInterrupt
     previous: Any = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler or not callable(previous):
         yield
         return
 
     def stop_now(signum: int, frame: FrameType | None) -> None:
+        request_stop()
         previous(signum, frame)
         raise KeyboardInterrupt
 
