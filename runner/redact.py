@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 __all__ = [
     "MASK",
     "MIN_SECRET_CHARS",
+    "URL_CREDENTIALS_REFUSED",
     "credential_headers",
     "forget",
     "redact",
@@ -59,6 +60,16 @@ def forget() -> None:
     global _known
     with _lock:
         _known = ()
+
+
+# Why a base URL may not carry `user:pass@`: httpx would send it as Basic auth in place of the
+# key, and a server that echoes its headers would put it in the ledger. Never shows the URL.
+URL_CREDENTIALS_REFUSED = (
+    "a user name or password in the URL (user:pass@host) is refused: it would be sent as "
+    "Basic auth instead of the key, and could reach the ledger; keep the URL plain, put the key "
+    "in an environment variable named by provider.api_key_env (sent as a bearer token), and "
+    "other headers in provider.headers"
+)
 
 
 def secrets_of_url(url: str | None) -> list[str]:

@@ -171,6 +171,23 @@ def project_config_path(environ: Mapping[str, str], cwd: Path) -> Path | None:
     return default if default.is_file() else None
 
 
+def _refuse_url_credentials(
+    flags: Mapping[str, Any], environ: Mapping[str, str], spec_url: str | None, openai: str | None
+) -> None:
+    """A base URL with `user:pass@`, wherever it comes from, is a ConfigError naming where (and
+    never the URL): exit 2 before anything is sent."""
+    flag = flags.get("base_url", NOT_SET)
+    for source, url in (
+        ("--base-url", None if flag is NOT_SET else flag),
+        ("RUNNER_BASE_URL", _get(environ, "RUNNER_BASE_URL")),
+        ("the spec's provider.base_url", spec_url),
+        ("OPENAI_BASE_URL", openai),
+    ):
+        if isinstance(url, str) and redact.secrets_of_url(url):
+            redact.remember(redact.secrets_of_url(url))
+            raise ConfigError(f"{source}: {redact.URL_CREDENTIALS_REFUSED}")
+
+
 def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSpec) -> Settings:
     """Merge the flags the user passed (NOT_SET when not passed), RUNNER_* variables, the spec
     and the defaults, in that order."""
@@ -187,6 +204,7 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
 
     provider = spec.provider
     openai = openai_env(environ, api_key_env=provider.api_key_env)
+    _refuse_url_credentials(flags, environ, provider.base_url, openai.base_url)
     ledger = pick("ledger", environ.get("RUNNER_LEDGER") or None, None, DEFAULT_LEDGER)
     settings = Settings(
         model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model, spec.model),

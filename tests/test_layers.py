@@ -19,6 +19,7 @@ LAYER = {
     "types": 0,
     "durations": 0,
     "redact": 0,
+    "interrupts": 0,
     "tokens": 1,
     "pricing": 1,
     "schema": 1,

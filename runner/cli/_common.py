@@ -65,14 +65,18 @@ def interrupt_signals() -> Iterator[Interruption]:
     SIGINT handler, so a running asyncio.Runner cancels its task (the call in flight writes
     its ledger line) and KeyboardInterrupt follows, as for Ctrl-C. The yielded Interruption
     remembers the signal for the exit code. Outside the main thread it does nothing."""
+    from runner import interrupts
+
     seen = Interruption()
     if threading.current_thread() is not threading.main_thread():
         yield seen
         return
+    interrupts.reset()
 
     def as_ctrl_c(signum: int, frame: Any) -> None:
         if seen.signal is None:
             seen.signal = signum
+        interrupts.request_stop()  # a render that starts before the cancel arrives stops too
         on_ctrl_c = signal.getsignal(signal.SIGINT)
         if callable(on_ctrl_c):  # asyncio.Runner's (cancels the task) or Python's default
             on_ctrl_c(signal.SIGINT, frame)
@@ -89,6 +93,7 @@ def interrupt_signals() -> Iterator[Interruption]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        interrupts.reset()
 
 
 # --- error and warning reporting --------------------------------------------------------------

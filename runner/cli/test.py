@@ -99,6 +99,7 @@ def test_(
 
     if record_missing and replay_path is None:
         raise click.UsageError("--record-missing needs --replay LEDGER (the ledger to add to)")
+    _check_outputs(junit_path, replay_path if record_missing else None, format_)
     collection = collect(list(targets), pattern)
     for path in collection.without_tests:
         click.echo(f"Note: {path} has no tests: nothing to run there.", err=True)
@@ -117,6 +118,52 @@ def test_(
 
     results = asyncio.run(_run(session, collection, sources, concurrency, format_))
     _finish(results, format_, junit_path, sources)
+
+
+def _check_outputs(junit_path: str | None, baseline: str | None, format_: str) -> None:
+    """Every file the run will write, checked before anything is sent: a path that cannot be
+    written is exit 2 now, not a lost report after every call was paid for."""
+    from runner.settings import snapshot_environ
+
+    if junit_path is not None:
+        check_writable(junit_path, "--junit")
+    if baseline is not None:
+        check_writable(baseline, "--replay (with --record-missing, calls are added to it)")
+    summary = snapshot_environ().get("GITHUB_STEP_SUMMARY") if format_ == "markdown" else None
+    if summary:
+        check_writable(summary, "GITHUB_STEP_SUMMARY")
+
+
+def check_writable(path: str, what: str) -> None:
+    """Raise ConfigError unless `path` names a regular file that can be opened for writing, or
+    a new file in an existing folder. Nothing is left behind: no folder is created, and a file
+    created to find out is removed."""
+    import os
+    import stat
+
+    where = f"{what} {path}"
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        why = "not a folder" if os.path.exists(folder) else "no such folder (it is not created)"
+        raise ConfigError(f"{where}: cannot write: {os.path.dirname(path)}: {why}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        created = True
+    except FileExistsError:
+        created = False
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot write: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{where}: cannot write: not a regular file")
+    finally:
+        os.close(fd)
+        if created:
+            os.unlink(path)
 
 
 def _open(

@@ -18,7 +18,7 @@ from runner.client._body import (
 from runner.client._client import ChatClient
 from runner.client._errors import error_from_response, error_from_transport, parse_retry_after
 from runner.client._files import BatchAPI
-from runner.client._reply import completion_from_reply
+from runner.client._reply import completion_from_reply, reply_json
 from runner.client._sync import SyncChatClient
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "error_from_transport",
     "is_reasoning_model",
     "parse_retry_after",
+    "reply_json",
     "response_format_for",
     "with_output_mode",
 ]

@@ -6,7 +6,6 @@ exceptions and never raises, retries or sends anything itself.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import httpx2
 
 from runner import redact as _redact
+from runner.client._reply import reply_json
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -99,7 +99,7 @@ def api_error(content: bytes) -> dict[str, Any] | None:
     """OpenAI's `{"error": {...}}`, or the `{"error": "..."}` / `{"detail": ...}` that some
     OpenAI-compatible servers send; None when the body is not JSON."""
     try:
-        data = json.loads(content)
+        data = reply_json(content)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):

@@ -4,18 +4,19 @@ shape raises StreamBroken. It only reads bytes already received and must not do 
 A reply is untrusted input: every field the Completion keeps is checked for its type and kept
 only in the documented shape (tool calls hold their id, type, name and arguments and nothing
 deeper), so nothing downstream meets a nested structure it did not ask for, and counts are
-bounded (`MAX_CHOICES`, `MAX_TOOL_CALLS`).
+bounded (`MAX_CHOICES`, `MAX_TOOL_CALLS`). Every JSON a server sends is parsed by `reply_json`,
+which replaces lone surrogates with U+FFFD: the one place where that rule lives.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx2
 
 from runner.errors import StreamBroken
+from runner.ledger.encoding import loads_text
 from runner.types import Choice, Completion, Usage
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "completion_from_reply",
     "load_json",
     "ratelimit_headers",
+    "reply_json",
     "request_id_of",
     "short_text",
     "usage_from",
@@ -40,10 +42,17 @@ class Malformed(ValueError):
     """A field of the reply that is not what the API documents."""
 
 
+def reply_json(raw: str | bytes) -> Any:
+    """json.loads for everything a server sends (bodies, stream events, tool arguments, the
+    JSON a model wrote): runner.ledger.encoding.loads_text, which replaces lone surrogates
+    with U+FFFD so that a reply can always be printed and recorded."""
+    return loads_text(raw)
+
+
 def load_json(raw: bytes, url: str, request_id: str | None) -> Any:
-    """Parse a reply body as JSON; anything else is a StreamBroken naming the URL."""
+    """Parse a reply body as JSON (reply_json); anything else is a StreamBroken naming the URL."""
     try:
-        return json.loads(raw)
+        return reply_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise StreamBroken(
             f"malformed reply from {url}: not JSON ({str(exc)[:200]})",

@@ -5,7 +5,6 @@ as StreamBroken. It consumes decoded events and must not read from the network i
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from runner.client._reply import (
     MAX_TOOL_CALLS,
     Malformed,
     clean_call,
+    reply_json,
     short_text,
     usage_from,
 )
@@ -100,7 +100,7 @@ class StreamAssembler:
         if not data:
             return False
         try:
-            chunk = json.loads(data)
+            chunk = reply_json(data)  # lone surrogates become U+FFFD, as in whole replies
         except ValueError:
             self._fail(f"malformed event stream from {self.url}: data is not JSON: {data[:80]!r}")
         except RecursionError:

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from runner.client import reply_json
 from runner.errors import (
     OutputEmpty,
     OutputInvalid,
@@ -100,7 +101,7 @@ def _choice_value(
         return choice.text
     text = choice.text or ""
     try:
-        value = json.loads(text)
+        value = reply_json(text)  # lone surrogates become U+FFFD, as in the reply itself
     except json.JSONDecodeError as exc:
         raise OutputInvalid(
             f"{where}the reply is not JSON ({exc.msg} at char {exc.pos})",
@@ -136,7 +137,7 @@ def tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:
         arguments: Any = raw  # a server that sent an object, not its JSON text: as it is
     else:
         try:
-            arguments = json.loads(raw) if raw else {}
+            arguments = reply_json(raw) if raw else {}
         except (ValueError, RecursionError):
             arguments = raw  # passed through as the model wrote it
     out: dict[str, Any] = {"name": function.get("name"), "arguments": arguments}

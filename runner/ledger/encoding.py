@@ -25,6 +25,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "canonical_json",
     "encode_line",
+    "loads_text",
     "new_id",
     "request_fingerprint",
     "utc_timestamp",
@@ -112,7 +113,40 @@ def _encode(record: Mapping[str, Any]) -> bytes:
             RunnerWarning,
             stacklevel=4,
         )
-    return (text + "\n").encode("utf-8")
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate that did not come through loads_text
+        return (_LONE_SURROGATE.sub("\ufffd", text) + "\n").encode("utf-8")
+
+
+# --- text from outside: every string encodable as UTF-8 ---------------------------------------
+
+# A lone surrogate can only come from a `\\udXXX` escape: raw UTF-8 cannot hold one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads_text(raw: str | bytes) -> Any:
+    """json.loads for JSON that comes from outside (a server's replies and stream events, the
+    JSON a model wrote, a ledger read back), with every lone surrogate in its strings and keys
+    replaced by U+FFFD. JSON can write one (`"\\ud800"`; a valid pair is joined into one
+    character by the parser), but Python cannot encode it as UTF-8: it could be neither printed
+    nor written to the ledger. ValueError or RecursionError as json.loads."""
+    value = json.loads(raw)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return value
+    return _without_surrogates(value)
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 # Built once, like _ENCODER: a request fingerprint encodes every top-level value of a body.

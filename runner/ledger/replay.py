@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from runner.errors import ConfigError, NotRecorded, RunnerWarning
-from runner.ledger.encoding import request_fingerprint
+from runner.errors import ConfigError, LedgerError, NotRecorded, RunnerWarning
+from runner.interrupts import interruptible
+from runner.ledger.encoding import MAX_LINE_BYTES, loads_text, request_fingerprint
+from runner.ledger.store import iter_lines, open_for_reading
 from runner.types import Choice, Completion, Cost, StreamDelta, Usage
 
 __all__ = ["ReplayClient", "ReplayOrigin", "ReplaySource", "ReplayedCompletion"]
@@ -45,9 +46,11 @@ class ReplayedCompletion(Completion):
 
 
 class ReplaySource:
-    """One replay ledger, indexed by streaming it once. Torn or unreadable lines are skipped
-    with one warning for the whole file. Records are re-read from the file by offset when asked
-    for, so the index stays small whatever the ledger's size."""
+    """One replay ledger, indexed by streaming it once. Only a regular file is read (a device
+    or a pipe is a ConfigError), lines longer than MAX_LINE_BYTES are read past, never held,
+    and torn or unreadable lines are skipped with one warning for the whole file. Records are
+    re-read from the file by offset when asked for, so the index stays small whatever the
+    ledger's size."""
 
     def __init__(
         self,
@@ -69,21 +72,19 @@ class ReplaySource:
 
     def _index(self, warn: Callable[[str], None]) -> None:
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self.record_missing:  # a first recording: everything is missing
-                return
-            raise ConfigError(f"no replay ledger at {self.path}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the replay ledger {self.path}: {exc.strerror}") from exc
-        if stat.S_ISDIR(st.st_mode):
-            raise ConfigError(f"cannot read the replay ledger {self.path}: it is a directory")
+            f = open_for_reading(self.path, what="replay ledger", missing_ok=self.record_missing)
+        except LedgerError as exc:
+            raise ConfigError(exc.message) from None
+        if f is None:  # a first recording: everything is missing
+            return
         skipped: list[int] = []
+        long: list[int] = []
         try:
-            with open(self.path, "rb") as f:
+            with f, interruptible():
                 offset = 0
-                for number, raw in enumerate(f, 1):
-                    here, offset = offset, offset + len(raw)
+                for number, raw in iter_lines(f, on_long=long.append):
+                    here = offset
+                    offset = f.tell()
                     if not raw.strip():
                         continue
                     record = _parse(raw)
@@ -93,11 +94,15 @@ class ReplaySource:
                     self._add(record, here)
         except OSError as exc:
             raise ConfigError(f"cannot read the replay ledger {self.path}: {exc.strerror}") from exc
+        if long:
+            warn(
+                f"{self.path}: {len(long)} line{'s' if len(long) != 1 else ''} longer than "
+                f"{MAX_LINE_BYTES:,} bytes skipped (line {_numbers(long)})"
+            )
         if skipped:
-            lines = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
             warn(
                 f"{self.path}: {len(skipped)} torn or unreadable line"
-                f"{'s' if len(skipped) != 1 else ''} skipped (line {lines})"
+                f"{'s' if len(skipped) != 1 else ''} skipped (line {_numbers(skipped)})"
             )
 
     def _add(self, record: dict[str, Any], offset: int) -> None:
@@ -114,9 +119,14 @@ class ReplaySource:
                 self._ok_by_case[(name, case)] = offset
 
     def _read(self, offset: int) -> dict[str, Any]:
-        with open(self.path, "rb") as f:
+        try:
+            f = open_for_reading(self.path, what="replay ledger")
+        except LedgerError as exc:
+            raise ConfigError(exc.message) from None
+        assert f is not None
+        with f:
             f.seek(offset)
-            record = _parse(f.readline())
+            record = _parse(f.readline(MAX_LINE_BYTES + 1))
         if record is None:  # the file was rewritten under us: append-only was broken
             raise ConfigError(f"the replay ledger {self.path} changed while it was read")
         return record
@@ -183,12 +193,14 @@ class ReplaySource:
             latency_ms=float(record.get("latency_ms") or 0.0),
             mock=bool(record.get("mock")),
         )
+        model = record.get("served_model") or record.get("model")
+        request_id = record.get("request_id")
         return ReplayedCompletion(
             id=f"replay-{origin.id}",
-            model=str(record.get("served_model") or record.get("model") or ""),
+            model=model if isinstance(model, str) else "",
             choices=_choices(output),
             usage=usage,
-            request_id=record.get("request_id"),
+            request_id=request_id if isinstance(request_id, str) else None,
             origin=origin,
         )
 
@@ -226,11 +238,15 @@ class ReplayClient:
 # --- reading lines ------------------------------------------------------------------------------
 
 
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
+
+
 def _parse(raw: bytes) -> dict[str, Any] | None:
     if not raw.endswith(b"\n"):
         return None  # a torn last line
     try:
-        value = json.loads(raw)
+        value = loads_text(raw)  # lone surrogates become U+FFFD, as in a reply
     except (ValueError, RecursionError):
         return None
     if not isinstance(value, dict) or type(value.get("v")) is not int:
@@ -264,8 +280,12 @@ def _api_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _choices(output: Mapping[str, Any]) -> tuple[Choice, ...]:
+    # A baseline is a file anyone may have edited: each field is taken only in its shape.
     finish = output.get("finish_reason")
-    first = Choice(0, output.get("text"), finish, tool_calls=_tool_calls(output.get("tool_calls")))
+    finish = finish if isinstance(finish, str) else None
+    text = output.get("text")
+    text = text if isinstance(text, str) else None
+    first = Choice(0, text, finish, tool_calls=_tool_calls(output.get("tool_calls")))
     others = output.get("choices")
     if not isinstance(others, list) or len(others) < 2:
         return (first,)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import Problem, TemplateError
+from runner.redact import URL_CREDENTIALS_REFUSED, secrets_of_url
 from runner.schema.strict import strict_mode_issues
 from runner.schema.validator import (
     SchemaValidator,
@@ -169,6 +170,9 @@ class _Checker:
             )
 
     def check_provider(self) -> None:
+        base_url = as_dict(self.spec.get("provider")).get("base_url")
+        if isinstance(base_url, str) and secrets_of_url(base_url):
+            self.doc.problem("/provider/base_url", f"provider.base_url: {URL_CREDENTIALS_REFUSED}")
         headers = as_dict(as_dict(self.spec.get("provider")).get("headers"))
         for name in headers:
             if str(name).lower() in _SECRET_HEADERS:

@@ -8,6 +8,7 @@ every error comes out as a positioned `runner.errors.TemplateError`.
 from __future__ import annotations
 
 import functools
+import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import jinja2.sandbox
 
 from runner.errors import MAX_LISTED, Problem, TemplateError
 from runner.spec.sandbox import ENV as _ENV
-from runner.spec.sandbox import OverBudget, add_budget
+from runner.spec.sandbox import NotPrintable, OverBudget, add_budget
 from runner.spec.sandbox import render as _render
 
 __all__ = ["Locate", "Template", "compile_template"]
@@ -74,6 +75,12 @@ class Template:
             return _render(self._compiled, vars)
         except OverBudget as exc:
             raise self._error(f"rendering stopped: {exc}", _line_of(exc)) from exc
+        except NotPrintable as exc:
+            message = (
+                f"cannot put {exc} into the prompt: only text, numbers, booleans, null "
+                "and lists or mappings of them can be printed"
+            )
+            raise self._error(message, _line_of(exc)) from exc
         except jinja2.exceptions.SecurityError as exc:
             raise self._error(f"unsafe operation refused: {exc}", _line_of(exc)) from exc
         except jinja2.UndefinedError as exc:
@@ -128,6 +135,20 @@ def _private_access(tree: jinja2.nodes.Template) -> Iterator[tuple[str, int]]:
                 yield value, call.lineno or 1
 
 
+# Jinja2 globals runner removes, and why (the sandbox module says more).
+_REMOVED = {
+    "lipsum": "lipsum() is not available in runner's templates: its random text would make a "
+    "different prompt at every render",
+}
+
+
+def _removed_calls(tree: jinja2.nodes.Template) -> Iterator[tuple[str, int]]:
+    """Calls of a global that runner removed (a variable of the same name is still allowed)."""
+    for call in tree.find_all(jinja2.nodes.Call):
+        if isinstance(call.node, jinja2.nodes.Name) and call.node.name in _REMOVED:
+            yield _REMOVED[call.node.name], call.lineno or 1
+
+
 def _first_uses(tree: jinja2.nodes.Template, names: frozenset[str]) -> dict[str, int]:
     first: dict[str, int] = {}
     for node in tree.find_all(jinja2.nodes.Name):
@@ -162,7 +183,7 @@ def _compile(source: str) -> _Compiled:
     refused = tuple(
         (f"access to {_join(names)} is not allowed (names starting with '_' are private)", line)
         for line, names in by_line.items()
-    )
+    ) + tuple(sorted(set(_removed_calls(tree)), key=lambda hit: hit[1]))
     variables = frozenset(jinja2.meta.find_undeclared_variables(tree)) - _ENV.globals.keys()
     add_budget(tree)
     code = _ENV.compile(tree, filename=_FILENAME)
@@ -187,6 +208,11 @@ def compile_template(
         kind = "" if isinstance(exc, jinja2.exceptions.TemplateAssertionError) else "syntax error: "
         message = f"{kind}{exc.message}"
         raise _template_error(file, origin, where, message, exc.lineno or 1, None) from exc
+    except ValueError as exc:  # a number literal past Python's 4300 digits, found by the lexer
+        message = f"syntax error: {exc}".split(";")[0]
+        long_number = re.search(r"\d{4301}", source)
+        line = source.count("\n", 0, long_number.start()) + 1 if long_number else 1
+        raise _template_error(file, origin, where, message, line, None) from exc
     if refused:
         problems = [
             _template_error(file, origin, where, message, line, None).problems[0]

@@ -7,7 +7,9 @@ This is the only module that imports yaml. It reports what it cannot read as pos
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,18 +339,26 @@ def _template_lines(node: yaml.ScalarNode, lines: list[str]) -> list[int]:
 
 
 def read_bytes(file: str, path: Path) -> bytes:
-    """The bytes of a file no larger than MAX_FILE_BYTES; raise SpecError naming `file`."""
+    """The bytes of a regular file no larger than MAX_FILE_BYTES; raise SpecError naming
+    `file`. A device (/dev/zero), a pipe or a directory is refused before it is opened (a FIFO
+    would block the open), and no more than MAX_FILE_BYTES + 1 bytes are ever read."""
+    limit = MAX_FILE_BYTES // (1024 * 1024)
     try:
+        if not path.exists():
+            raise SpecError([Problem(file, 0, 0, "cannot read the file: no such file")])
         if not path.is_file():
-            reason = "it is a directory" if path.is_dir() else "no such file"
-            raise SpecError([Problem(file, 0, 0, f"cannot read the file: {reason}")])
-        if path.stat().st_size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // (1024 * 1024)
-            raise SpecError([Problem(file, 0, 0, f"larger than {limit} MB: not a prompt spec?")])
-        return path.read_bytes()
+            kind = "a directory" if path.is_dir() else "not a regular file (a device or a pipe)"
+            raise SpecError([Problem(file, 0, 0, f"cannot read the file: it is {kind}")])
+        with path.open("rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since: refuse it
+                raise SpecError([Problem(file, 0, 0, "cannot read the file: not a regular file")])
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SpecError([Problem(file, 0, 0, f"cannot read the file: {reason}")]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError([Problem(file, 0, 0, f"larger than {limit} MB: not a prompt spec?")])
+    return data
 
 
 def load_document(file: str, path: Path, what: str) -> tuple[Doc, bytes]:

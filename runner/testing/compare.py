@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from runner.interrupts import interruptible
 from runner.ledger.encoding import canonical_json
 from runner.testing.expectations import same_json
 
@@ -22,6 +23,7 @@ __all__ = ["Comparison", "compare_case"]
 
 State = Literal["unchanged", "changed", "new"]
 _MAX_DIFF_LINES = 12
+_MAX_COMPARED_LINES = 2000
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,16 @@ def compare_case(
     record = baseline.latest_for(spec_name, case, ok=True)
     if record is None:
         return Comparison("new")
-    cost = (record.get("cost") or {}).get("usd")
-    cost_delta = None if cost is None or cost_usd is None else cost_usd - Decimal(str(cost))
-    recorded_latency = record.get("latency_ms")
+    # A baseline is a file anyone may have edited: every field is read for what it is.
+    cost = _number(_mapping(record.get("cost")).get("usd"))
+    cost_delta = None if cost is None or cost_usd is None else cost_usd - cost
+    recorded_latency = _number(record.get("latency_ms"))
     latency_delta = (
         None
-        if latency_ms is None or not isinstance(recorded_latency, int | float)
-        else latency_ms - recorded_latency
+        if latency_ms is None or recorded_latency is None
+        else latency_ms - float(recorded_latency)
     )
-    output = record.get("output") or {}
+    output = _mapping(record.get("output"))
     same, diff = _same_output(output, value, text, has_value)
     return Comparison(
         "unchanged" if same else "changed",
@@ -80,12 +83,24 @@ def compare_case(
     )
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> Decimal | None:
+    """A finite number from a baseline line, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = Decimal(str(value))
+    return number if number.is_finite() else None
+
+
 def _same_output(
     output: Mapping[str, Any], value: Any, text: str | None, has_value: bool
 ) -> tuple[bool, str]:
     if not has_value:
         return False, "no output now"
-    if output.get("text") is None and output.get("sha256"):
+    if output.get("text") is None and isinstance(output.get("sha256"), str):
         # Recorded without content: only the hash of the text can be compared.
         now = text if text is not None else canonical_json(value)
         same = hashlib.sha256(now.encode("utf-8")).hexdigest() == output["sha256"]
@@ -105,9 +120,11 @@ def _value_of(output: Mapping[str, Any]) -> Any:
 
 
 def _short_diff(before: Any, after: Any) -> str:
-    lines = list(
-        difflib.unified_diff(_lines(before), _lines(after), "baseline", "now", n=1, lineterm="")
-    )
+    # difflib can take quadratic time: only the first lines are compared (the diff shown is
+    # twelve lines anyway), and a signal stops it at once (it runs inside the event loop).
+    old, new = _lines(before)[:_MAX_COMPARED_LINES], _lines(after)[:_MAX_COMPARED_LINES]
+    with interruptible():
+        lines = list(difflib.unified_diff(old, new, "baseline", "now", n=1, lineterm=""))
     if len(lines) > _MAX_DIFF_LINES:
         lines = [*lines[:_MAX_DIFF_LINES], f"... ({len(lines) - _MAX_DIFF_LINES} more lines)"]
     return "\n".join(lines)

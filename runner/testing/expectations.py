@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from runner.schema import regex
+
 __all__ = ["MAX_PATTERN_LENGTH", "Failure", "Observed", "check", "resolve_path", "same_json"]
 
-# Patterns run with Python's `re`, which can backtrack for a long time on a hostile pattern;
-# google-re2 is not a dependency yet, so long patterns are refused instead (the spec check
-# refuses them too).
+# Patterns (`matches`, `text_matches`) are JSON Schema's dialect run on RE2, in time linear in
+# the text (runner.schema.regex, as output schemas' patterns); `runner validate` refuses what
+# RE2 cannot run, and patterns longer than this (the spec schema's maxLength).
 MAX_PATTERN_LENGTH = 500
 _SHOWN = 120  # characters of a value shown in a failure
 
@@ -206,8 +208,8 @@ def _search(pattern: str, text: str) -> bool | str:
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"a pattern longer than {MAX_PATTERN_LENGTH} characters, which is refused"
     try:
-        return re.search(pattern, text) is not None
-    except re.error as exc:
+        return regex.search(pattern, text)
+    except regex.PatternError as exc:
         return f"an invalid pattern ({exc})"
 
 

@@ -2,20 +2,64 @@
 GitHub annotations (`::error file=...,line=...::`) and a Markdown table for a pull-request
 comment or the job summary. Each format ends with the closing line `N passed, N failed`.
 Pure functions from CaseResults to text.
+
+Names and texts come from specs and replies, so nothing in them may act on the reader's
+terminal or on the CI log: control characters (ANSI escapes, carriage returns, line breaks in a
+name) are shown as escapes (`\x1b`, `\r`, `\n`), a line never starts with a GitHub workflow
+command it did not come from, and a Markdown fence is longer than any run of backticks inside.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 
 from runner.testing.suite import CaseResult
 
-__all__ = ["FORMATS", "as_json", "github", "markdown", "money", "summary_line", "text", "text_line"]
+__all__ = [
+    "FORMATS",
+    "as_json",
+    "github",
+    "markdown",
+    "money",
+    "shown",
+    "summary_line",
+    "text",
+    "text_line",
+]
 
 FORMATS = ("text", "json", "github", "markdown")
 _INDENT = "    "
+# C0 and C1 controls, DEL, Unicode line and paragraph separators, bidi controls, lone surrogates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}.get(
+        code, f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    )
+
+
+def shown(text: str) -> str:
+    """One line of text as it may reach a terminal or a log: every control character escaped."""
+    return _CONTROL.sub(_escape_control, text)
+
+
+def _lines(text: str) -> list[str]:
+    """Text split at its line breaks, each line shown safely. A line that would start with
+    `::` (after spaces, which GitHub's runner skips) would be read as a workflow command such
+    as `::error::` or `::add-mask::`: its first colon is escaped."""
+    out = []
+    for line in text.split("\n"):
+        line = shown(line)
+        body = line.lstrip()
+        if body.startswith("::"):
+            line = line[: len(line) - len(body)] + "\\x3a" + body[1:]
+        out.append(line)
+    return out
 
 
 def summary_line(results: Sequence[CaseResult]) -> str:
@@ -40,11 +84,12 @@ def _latency(ms: float | None) -> str:
 
 def text_line(result: CaseResult) -> str:
     """One case: PASS/FAIL, spec::case, cost, latency (and the comparison when there is one)."""
+    name = shown(f"{result.spec}::{result.case}")
     if result.status == "skipped":
-        return f"SKIP  {result.spec}::{result.case}  ({result.skip_reason})"
+        return f"SKIP  {name}  ({shown(result.skip_reason or '')})"
     mark = "PASS" if result.passed else "FAIL"
     parts = [
-        f"{mark}  {result.spec}::{result.case}",
+        f"{mark}  {name}",
         money(result.cost_usd, estimated=result.cost_estimated, called=bool(result.ledger_ids)),
         _latency(result.latency_ms),
     ]
@@ -56,13 +101,13 @@ def text_line(result: CaseResult) -> str:
 
 
 def _details(result: CaseResult) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for failure in result.failures:
-        lines.append(f"{_INDENT}{failure}")
-        lines.extend(f"{_INDENT}  {d}" for d in failure.detail.splitlines() if failure.detail)
+        lines.extend(f"{_INDENT}{line}" for line in _lines(str(failure)))
+        lines.extend(f"{_INDENT}  {d}" for d in _lines(failure.detail) if failure.detail)
     comparison = result.comparison
     if comparison is not None and comparison.diff:
-        lines.extend(f"{_INDENT}{d}" for d in comparison.diff.splitlines())
+        lines.extend(f"{_INDENT}{d}" for d in _lines(comparison.diff))
     return lines
 
 
@@ -94,11 +139,14 @@ def github(results: Sequence[CaseResult]) -> str:
 
 
 def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message: GitHub's own escapes for %, CR and LF; other control
+    characters shown as escapes (the message keeps its line breaks)."""
+    text = "\n".join(_lines(value))
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+    return _escape_data(shown(value)).replace(":", "%3A").replace(",", "%2C")
 
 
 def markdown(results: Sequence[CaseResult]) -> str:
@@ -134,13 +182,15 @@ def markdown(results: Sequence[CaseResult]) -> str:
     for r in results:
         details = _details(r)
         if details:
+            longest = max((len(run) for d in details for run in re.findall("`+", d)), default=0)
+            fence = "`" * max(3, longest + 1)  # no line inside can close it
             rows += [
                 "",
                 f"<details><summary>{_cell(r.spec)}::{_cell(r.case)}</summary>",
                 "",
-                "```",
+                fence,
                 *(d.removeprefix(_INDENT) for d in details),
-                "```",
+                fence,
                 "</details>",
             ]
     rows.append("")  # the closing line that follows must not join the table
@@ -153,4 +203,4 @@ def _signed_usd(delta: Decimal) -> str:
 
 
 def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("<", "&lt;")
+    return shown(value).replace("|", "\\|").replace("<", "&lt;")

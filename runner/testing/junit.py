@@ -1,11 +1,13 @@
 """JUnit XML for CI: one `<testsuite>` per spec, one `<testcase>` per case (classname the spec's
 name, name the case's), a `<failure>` with expected vs actual, the time in seconds and the cost
-in `<properties>`. Built with xml.etree.ElementTree, so the file is always well-formed.
+in `<properties>`. Built with xml.etree.ElementTree, and every string is first made XML 1.0-safe
+(control characters, lone surrogates, U+FFFE and U+FFFF become U+FFFD), so the file is always
+well-formed whatever a spec, a case or a reply holds.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
@@ -24,17 +26,17 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
         suite = suites.get(result.spec)
         if suite is None:
             suite = suites[result.spec] = ET.SubElement(
-                root, "testsuite", name=result.spec, file=result.path
+                root, "testsuite", name=_clean(result.spec), file=_clean(result.path)
             )
             totals[result.spec] = [0, 0, 0, 0.0]
         seconds = (result.latency_ms or 0.0) / 1000
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=result.spec,
-            name=result.case,
+            classname=_clean(result.spec),
+            name=_clean(result.case),
             time=f"{seconds:.3f}",
-            file=result.path,
+            file=_clean(result.path),
             line=str(result.line),
         )
         properties = ET.SubElement(case, "properties")
@@ -50,7 +52,9 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
             ET.SubElement(case, "skipped", message=_clean(result.skip_reason or ""))
         if result.failures:
             first = result.failures[0]
-            failure = ET.SubElement(case, "failure", message=_clean(str(first)), type=first.what)
+            failure = ET.SubElement(
+                case, "failure", message=_clean(str(first)), type=_clean(first.what)
+            )
             failure.text = _clean(
                 "\n".join(
                     f"{f.what}\n  expected: {f.expected}\n  actual:   {f.actual}"
@@ -79,19 +83,18 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
 
 
 def write_junit(path: str, results: Sequence[CaseResult]) -> None:
-    """Write the JUnit XML file (its folder is created); ConfigError when it cannot be."""
+    """Write the JUnit XML file (its folder must exist); ConfigError when it cannot be."""
     try:
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
         with open(path, "wb") as f:
             f.write(junit_xml(results))
     except OSError as exc:
         raise ConfigError(f"--junit {path}: cannot write: {exc.strerror}") from exc
 
 
+# What XML 1.0 cannot hold, even escaped: most C0 controls, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _clean(text: str) -> str:
-    """XML 1.0 cannot hold most control characters, even escaped: replace them."""
-    return "".join(
-        c if c in "\t\n\r" or ord(c) >= 0x20 and c not in "\ufffe\uffff" else "\ufffd" for c in text
-    )
+    """The text with every character XML 1.0 cannot hold replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)

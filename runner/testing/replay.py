@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from runner.interrupts import interruptible
+
 if TYPE_CHECKING:
     from runner.errors import NotRecorded
     from runner.ledger.line import LedgerRecord
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["BaselineRecorder", "explain_miss"]
 
 _MAX_DIFF_LINES = 60
+_MAX_COMPARED_LINES = 2000
 _NOT_IN_LINE = frozenset({"response_format", "tools", "tool_choice"})
 
 
@@ -53,10 +56,12 @@ def explain_miss(source: ReplaySource, spec_name: str, case: str, error: NotReco
 
 
 def _diff(old: list[str], new: list[str], old_name: str, new_name: str) -> list[str]:
-    return [
-        line.rstrip("\n")
-        for line in difflib.unified_diff(old, new, old_name, new_name, n=2, lineterm="")
-    ]
+    # difflib can take quadratic time: the first lines only, and interruptible (it runs
+    # inside the event loop, where a signal would otherwise wait for it).
+    old, new = old[:_MAX_COMPARED_LINES], new[:_MAX_COMPARED_LINES]
+    with interruptible():
+        diff = difflib.unified_diff(old, new, old_name, new_name, n=2, lineterm="")
+        return [line.rstrip("\n") for line in diff]
 
 
 def _messages_text(messages: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -127,9 +127,11 @@ def test_credentials_in_base_url_are_never_shown(tmp_path: Path) -> None:
         result = run_cli(
             "--debug", "exec", str(spec), "--var", "word=hi", env={"OPENAI_API_KEY": KEY}
         )
-    assert result.exit_code == 1
-    assert len(ledger_lines(tmp_path / "runs" / "ledger.jsonl")) == 1
-    assert "***@127.0.0.1" in result.stderr
+    # Refused before anything is sent: httpx would send user:pass as Basic auth, in place of
+    # the key (a server that echoes its headers put base64(admin:pass) into the ledger).
+    assert result.exit_code == 2
+    assert not (tmp_path / "runs" / "ledger.jsonl").exists()
+    assert "user:pass@host) is refused" in result.stderr
     assert_clean(result, [PASSWORD, KEY], everything(tmp_path), debug=True)
 
 
@@ -196,9 +198,9 @@ def test_library_errors_reprs_and_debug_logs_hold_no_secret(
 
     caplog.set_level(logging.DEBUG)
     with time_limit(20), scripted_server(script) as (base, _):
-        secret_base = base.replace("http://", f"http://admin:{PASSWORD}@")
+        # (a base URL with user:pass@ is refused when the spec loads: test_trust_testing.py)
         spec = runner.load(
-            write_spec(tmp_path, secret_base, provider={"headers": {"X-Goog-Api-Key": TOKEN}})
+            write_spec(tmp_path, base, provider={"headers": {"X-Goog-Api-Key": TOKEN}})
         )
         environ = {"OPENAI_API_KEY": KEY}
         with runner.Session(environ=environ) as session:

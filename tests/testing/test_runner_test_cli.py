@@ -280,6 +280,7 @@ def test_a_judge_decides_and_its_cost_counts(project: Path, echo: Path, verdict:
 
 
 def test_junit_is_well_formed_with_failures_and_costs(echo: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()  # the folder must exist: runner creates none
     result = run("test", str(echo), "--mock", "--ledger", "run.jsonl", "--junit", "out/junit.xml")
     assert result.exit_code == 1
     root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
