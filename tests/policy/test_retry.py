@@ -4,6 +4,7 @@ record, and the guards (limiter + breaker per endpoint). Waits go to a recording
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -383,9 +384,12 @@ async def test_the_deadline_cuts_an_attempt_in_flight() -> None:
     assert calls == [1]
     exc = info.value
     assert exc.kind == "deadline" and not exc.retryable
-    assert str(exc).startswith(
-        "The call ran out of its deadline (0.05 s for the whole call, retries and waits "
-        "included): attempt 1 was cut off after 0.05"
+    # The elapsed time in the message is whatever the loop measured: on a loaded machine it
+    # is later than 0.05 s, so only its form is checked.
+    assert re.match(
+        r"The call ran out of its deadline \(0\.05 s for the whole call, retries and waits "
+        r"included\): attempt 1 was cut off after \d+\.\d+",
+        str(exc),
     )
     assert [a.outcome for a in exc.attempts] == ["deadline"]
     assert isinstance(exc.__cause__, TimeoutError)
