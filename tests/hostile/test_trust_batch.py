@@ -571,3 +571,38 @@ def test_a_lone_surrogate_in_a_batch_reply_is_recorded_and_printed(
     assert by_row["r1"]["status"] == "ok"
     assert by_row["r1"]["output"]["text"].startswith("half ")
     assert "a pair" in by_row["r1"]["output"]["text"]
+
+
+def test_a_result_line_past_the_line_cap_fails_only_its_row(
+    tmp_path: Path, api: FakeBatchAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A huge result file is read line by line, each result found again by its offset; a line
+    past the cap (64 MiB; 1 MiB here) is read past, never held, and counted."""
+    import runner.ledger.store as store
+
+    monkeypatch.setattr(store, "MAX_LINE_BYTES", 1 << 20)
+    huge = ok_line("r1", chat_body("x" * (2 << 20)))
+    batch_id = six_rows(tmp_path, api, [ok_line(f"r{i}") for i in range(6) if i != 1] + [huge])
+    ran = run("batch", "collect", batch_id)
+    check(ran, code=1, ledger=6)
+    by_row = {line["row"]: line for line in lines()}
+    assert by_row["r1"]["error"]["kind"] == "batch_missing"
+    assert sum(line["status"] == "ok" for line in by_row.values()) == 5
+    assert "1 unreadable line" in ran.stderr and "1 missing row" in ran.stderr
+
+
+def test_var_values_reach_the_rows_of_a_batch(tmp_path: Path, api: FakeBatchAPI) -> None:
+    spec = write_batch_spec(tmp_path)
+    spec.write_text(
+        spec.read_text()
+        .replace("required: [who]", "required: [who, tone]")
+        .replace("{who: {type: string}}", "{who: {type: string}, tone: {type: string}}")
+        .replace("Say hi to {{ who }}.", "Say hi to {{ who }}, {{ tone }}.")
+    )
+    rows = write_batch_rows(tmp_path, 3)
+    ran = run(
+        "exec", str(spec), "--input", str(rows), "--batch", "--base-url", api.url,
+        "--var", "tone=warmly",
+    )  # fmt: skip
+    check(ran, code=0, ledger=3)
+    assert all(line["vars"]["tone"] == "warmly" for line in lines())
