@@ -170,22 +170,31 @@ async def start_batches(
     limits: build.BatchLimits | None = None,
     max_cost: Decimal | float | str | None = None,
     lock: RunLock | None = None,
+    lock_wait: bool | float = False,
+    on_lock_wait: OnLockWait | None = None,
     on_created: OnCreated | None = None,
 ) -> Started:
     """Render every row, split the input into parts within `limits`, upload each part and create
     its batch (all of one group, remembered in the state file next to the ledger).
 
     Before anything is uploaded: the ledger, the state file and the rows folder must be
-    writable (else LedgerUnavailable), the spec's run lock is taken (else RunLocked; `lock`,
-    when the caller already holds it), and the worst case of every row at the batch price
-    must fit the budget (`max_cost`, else the spec's; else BudgetExceeded). A batch that is
-    created but cannot be recorded is handed to `on_created` first, then a LedgerError says
-    how to collect or cancel it."""
+    writable (else LedgerUnavailable), the spec's run lock is taken (else RunLocked, or a
+    wait with `lock_wait`; `lock`, when the caller already holds it), and the worst case of
+    every row at the batch price must fit the budget (`max_cost`, else the spec's; else
+    BudgetExceeded). A batch that is created but cannot be recorded is handed to `on_created`
+    first, then a LedgerError says how to collect or cancel it."""
     settings = session.settings_for(spec)
     ledger_path = settings.ledger_path
     check_writable(ledger_path)
     limit = budget_of(spec, max_cost)
-    with _locked(lock, ledger_path, spec.path, what="a batch upload (runner exec --batch)"):
+    with _locked(
+        lock,
+        ledger_path,
+        spec.path,
+        what="a batch upload (runner exec --batch)",
+        wait=lock_wait,
+        on_wait=on_lock_wait,
+    ):
         api = batch_api(session, spec)
         group = f"group_{new_id().lower()}"
         ref = spec_ref(spec.path, sha256=spec.sha256, name=spec.name)

@@ -195,6 +195,7 @@ def _exec_batch(
         dry_run=dry_run,
         max_cost=max_cost,
         variables=variables,
+        lock_wait=bool(dataset.get("wait")),  # exec's --wait, where the data-set flags have it
     )
 
 

@@ -35,8 +35,10 @@ def exec_batch(
     dry_run: bool = False,
     max_cost: Decimal | None = None,
     variables: Mapping[str, Any] | None = None,
+    lock_wait: bool = False,
 ) -> None:
-    """`runner exec SPEC --input FILE --batch [--no-wait] [--dry-run] [--max-cost USD]`."""
+    """`runner exec SPEC --input FILE --batch [--no-wait] [--dry-run] [--max-cost USD]`;
+    `lock_wait`: wait for another run of the spec that holds the ledger, instead of refusing."""
     if input_path is None:
         raise click.UsageError("--batch needs the data set: --input FILE")
     if dry_run:
@@ -46,7 +48,14 @@ def exec_batch(
 
     asyncio.run(
         _exec_batch(
-            spec, input_path, flags, variables or {}, wait=wait, quiet=quiet, max_cost=max_cost
+            spec,
+            input_path,
+            flags,
+            variables or {},
+            wait=wait,
+            quiet=quiet,
+            max_cost=max_cost,
+            lock_wait=lock_wait,
         )
     )
 
@@ -95,6 +104,7 @@ async def _exec_batch(
     wait: bool,
     quiet: bool,
     max_cost: Decimal | None,
+    lock_wait: bool,
 ) -> None:
     from runner.batch import finish_batches, start_batches, vars_by_row
 
@@ -121,6 +131,8 @@ async def _exec_batch(
                 items,
                 input_path=input_path,
                 max_cost=max_cost,
+                lock_wait=lock_wait,
+                on_lock_wait=None if quiet else say_waiting,
                 on_created=on_created,
             )
         except RunnerError:

@@ -149,6 +149,39 @@ def test_three_collects_with_wait_each_finish_and_write_once(
     assert time.monotonic() - started < 45
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_collects_killed_at_random_leave_each_row_exactly_once(
+    tmp_path: Path, api: FakeBatchAPI, seed: int
+) -> None:
+    """Three collects with --wait, two of them SIGKILLed at random moments (before the lock,
+    while downloading, while writing); a last collect then finishes the job: every row has
+    exactly one line, none torn."""
+    import random
+    import signal
+
+    rng = random.Random(seed)
+    spec, rows = write_batch_spec(tmp_path), write_batch_rows(tmp_path, 200)
+    batch_id = start_batch(api, spec, rows)
+    api.download_delay = 0.3
+    started = time.monotonic()
+    procs = [start(["batch", "collect", batch_id, "--wait"], tmp_path) for _ in range(3)]
+    for victim in rng.sample(procs, 2):
+        time.sleep(rng.uniform(0.2, 2.5))
+        victim.send_signal(signal.SIGKILL)
+    for proc in procs:
+        out, err = proc.communicate(timeout=50)
+        assert "Traceback" not in out + err
+        assert_no_secret(out, err)
+    last = start(["batch", "collect", batch_id, "--wait"], tmp_path)
+    out, err = last.communicate(timeout=50)
+    assert last.returncode == 0, err
+    assert "Traceback" not in out + err
+    found = lines(tmp_path / LEDGER)
+    assert sorted(line["row"] for line in found) == sorted(f"r{i}" for i in range(200))
+    assert all(line["status"] == "ok" for line in found)
+    assert time.monotonic() - started < 50
+
+
 def test_exec_batch_is_refused_while_a_run_of_the_spec_holds_the_ledger(
     tmp_path: Path, api: FakeBatchAPI
 ) -> None:
