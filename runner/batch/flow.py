@@ -217,7 +217,8 @@ async def start_batches(
                 },
                 details={
                     "spec": {
-                        "path": str(Path(spec.path).resolve()),
+                        "path": str(spec.path),
+                        "resolved": str(Path(spec.path).resolve()),  # its run lock's scope
                         "git_path": ref["path"],
                         "name": spec.name,
                         "sha256": spec.sha256,

@@ -86,6 +86,9 @@ def _spec_for(ledger: Path, ids: Sequence[str], spec_path: str | None) -> Prompt
                 f"{ids[0]} is not in {ledger.parent / 'batches.jsonl'}: name its spec with --spec"
             )
         spec_path = str(recorded["path"])
+        resolved = recorded.get("resolved")
+        if not Path(spec_path).exists() and resolved:  # collected from another directory
+            spec_path = str(resolved)
     return load_spec_file(spec_path)
 
 
@@ -299,7 +302,8 @@ def batch_collect(
         items: list[Item] | None = None
         if source is not None and (input_path is not None or Path(source).exists()):
             items = list(read_rows(source, spec=spec))
-        made_from = (recorded.get("spec") or {}).get("path") or spec.path
+        made = recorded.get("spec") or {}
+        made_from = made.get("resolved") or made.get("path") or spec.path
         lock = batch_lock(
             ledger,
             made_from,
