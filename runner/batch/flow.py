@@ -35,6 +35,7 @@ from runner.batch.state import (
     read_state,
     record_collected,
     record_ended,
+    rows_in_open_batches,
 )
 from runner.errors import (
     BudgetExceeded,
@@ -79,6 +80,7 @@ class Started:
     group: str
     batches: list[dict[str, Any]]
     built: build.BuiltInput
+    in_open_batches: int = 0  # rows left out: they wait in a batch not collected yet
 
     @property
     def batch_ids(self) -> list[str]:
@@ -198,12 +200,25 @@ async def start_batches(
         api = batch_api(session, spec)
         group = f"group_{new_id().lower()}"
         ref = spec_ref(spec.path, sha256=spec.sha256, name=spec.name)
+        # Rows already waiting in a batch of this spec are not sent again (as a live run
+        # leaves them to that batch): decided under the lock, so two uploads cannot both send.
+        waiting = rows_in_open_batches(ledger_path, spec.sha256)
+        left_out = 0
+
+        def fresh(rows: Iterable[Item]) -> Iterator[Item]:
+            nonlocal left_out
+            for item in rows:
+                if item.key in waiting:
+                    left_out += 1
+                else:
+                    yield item
+
         with tempfile.TemporaryDirectory(prefix="runner-batch-") as folder:
             built = build.build_input(
-                session, spec, items, Path(folder), limits=limits or build.DEFAULT_LIMITS
+                session, spec, fresh(items), Path(folder), limits=limits or build.DEFAULT_LIMITS
             )
             if not built.parts:
-                return Started(group, [], built)
+                return Started(group, [], built, left_out)
             _check_budget(built, limit)
             server = None if settings.mock else settings.base_url
             batches = await submit(
@@ -236,7 +251,7 @@ async def start_batches(
                     ids, why, spec=spec, input_path=input_path, ledger=ledger_path, server=server
                 ),
             )
-    return Started(group, batches, built)
+    return Started(group, batches, built, left_out)
 
 
 def _unrecorded(

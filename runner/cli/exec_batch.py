@@ -140,6 +140,12 @@ async def _exec_batch(
                 click.echo("\n".join(created))
             raise
         built = started.built
+        if started.in_open_batches and not quiet:
+            click.echo(
+                f"Note: {started.in_open_batches} rows wait in batches not collected yet; they "
+                "are not sent again (collect them with `runner batch collect ID`).",
+                err=True,
+            )
         for item, exc in built.failed[:20]:
             click.echo(f"row {item.key}: not sent: {str(exc).splitlines()[0]}", err=True)
         ids = started.batch_ids
@@ -152,7 +158,7 @@ async def _exec_batch(
                 err=True,
             )
         if not ids:
-            raise SystemExit(1 if built.failed else 0)
+            raise SystemExit(1 if built.failed or started.in_open_batches else 0)
         if not wait:
             ident = started.group if len(ids) > 1 else ids[0]
             click.echo(ident)
@@ -162,7 +168,7 @@ async def _exec_batch(
                     f"`runner batch collect {ident}`",
                     err=True,
                 )
-            raise SystemExit(1 if built.failed else 0)
+            raise SystemExit(1 if built.failed or started.in_open_batches else 0)
         from runner.cli._batch_output import Progress, report
 
         progress = Progress(quiet=quiet)
@@ -184,5 +190,5 @@ async def _exec_batch(
             mock=settings.mock,
             hint=started.group if len(ids) > 1 else ids[0],
         )
-        if failed or built.failed:
+        if failed or built.failed or started.in_open_batches:
             raise SystemExit(1)

@@ -206,6 +206,23 @@ def test_collect_is_refused_while_a_run_of_the_spec_holds_the_ledger(
     check(ran, code=0, ledger=3)
 
 
+def test_rows_waiting_in_a_batch_are_not_sent_in_another(tmp_path: Path, api: FakeBatchAPI) -> None:
+    spec, rows = write_batch_spec(tmp_path), write_batch_rows(tmp_path, 4)
+    first = start_batch(api, spec, rows)
+    more = tmp_path / "more.jsonl"
+    more.write_text(rows.read_text() + json.dumps({"id": "r9", "who": "w9"}) + "\n")
+    ran = run(
+        "exec", str(spec), "--input", str(more), "--batch", "--no-wait", "--base-url", api.url
+    )
+    check(ran, code=1, ledger=0)  # 4 rows are not answered by this run: it says so
+    assert "4 rows wait in batches not collected yet" in ran.stderr
+    second = ran.stdout.strip()
+    assert second != first and api.creates() == 2
+    [sent] = [b for b in api.batches.values() if b["id"] == second]
+    assert b'"r9"' in api.files[sent["input_file_id"]]
+    assert api.files[sent["input_file_id"]].count(b"custom_id") == 1
+
+
 # --- 2. budgets ----------------------------------------------------------------------------------
 
 
