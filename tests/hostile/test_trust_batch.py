@@ -572,6 +572,27 @@ def test_a_file_id_that_is_not_a_file_id_is_not_requested(
     assert not any("batches?x" in p for p in api.paths())
 
 
+def test_an_output_file_of_another_batch_writes_nothing_of_it(
+    tmp_path: Path, api: FakeBatchAPI
+) -> None:
+    """The batch's output_file_id names another batch's results (same keys, another spec's
+    rows): the rows are this batch's, their requests are checked, nothing foreign is kept."""
+    other = write_batch_spec(tmp_path, name="other")
+    other.write_text(other.read_text().replace("Say hi", "Say bye"))
+    spec, rows = write_batch_spec(tmp_path), write_batch_rows(tmp_path, 3)
+    foreign = start_batch(api, other, write_batch_rows(tmp_path, 5, name="other.jsonl"))
+    batch_id = start_batch(api, spec, rows)
+    api.answer = lambda cid, body: ok_line(cid)
+    mine, theirs = api.batches[batch_id], api.batches[foreign]
+    mine["output_file_id"] = theirs["output_file_id"]
+    mine["input_file_id"] = theirs["input_file_id"]
+    ran = run("batch", "collect", batch_id)
+    check(ran, code=1, ledger=3)
+    assert {line["error"]["kind"] for line in lines()} == {"batch_mismatch"}
+    assert "3 changed or absent requests" in ran.stderr and "2 unknown row ids" in ran.stderr
+    assert "Say bye" not in LEDGER.read_text()
+
+
 def test_a_status_that_flips_back_is_not_collected(tmp_path: Path, api: FakeBatchAPI) -> None:
     spec, rows = write_batch_spec(tmp_path), write_batch_rows(tmp_path, 2)
     batch_id = start_batch(api, spec, rows)
