@@ -14,7 +14,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from runner.errors import DatasetError, InputsInvalid, RunnerError, TemplateError
+from runner.errors import (
+    BudgetExceeded,
+    ConfigError,
+    DatasetError,
+    InputsInvalid,
+    RunnerError,
+    TemplateError,
+)
 from runner.ledger.encoding import canonical_json, request_fingerprint
 from runner.types import Usage
 
@@ -110,6 +117,25 @@ class BuiltInput:
     @property
     def rows(self) -> int:
         return sum(len(p.rows) for p in self.parts)
+
+    def check_budget(self, limit: Decimal | None) -> None:
+        """Refuse, before anything is uploaded, a batch whose worst case could pass `limit`:
+        BudgetExceeded, or ConfigError when some row's worst case is unknown."""
+        if limit is None or not self.parts:
+            return
+        if self.max_cost_usd is None:
+            raise ConfigError(
+                f"a budget of ${limit} is set, but the worst-case cost of a row of {self.model} "
+                f"is unknown ({self.unbounded}): set params.max_tokens in the spec, or a price "
+                "for the model in runner.yaml; nothing was uploaded"
+            )
+        if self.max_cost_usd > limit:
+            raise BudgetExceeded(
+                f"the batch could cost up to ${self.max_cost_usd:.6f} at the batch price "
+                f"({self.rows} rows, each with every output token it allows), more than the "
+                f"budget of ${limit}; nothing was uploaded. Raise the budget (--max-cost, or "
+                "budget: max_cost_usd in the spec), lower params.max_tokens, or send fewer rows"
+            )
 
 
 def batch_line(key: str, body: dict[str, object]) -> bytes:

@@ -25,6 +25,7 @@ from runner.batch.remote import (
     check_id,
     no_batch_api,
     submit,
+    unrecorded_message,
     wait_for,
 )
 from runner.batch.rerun import budget_of
@@ -38,10 +39,8 @@ from runner.batch.state import (
     rows_in_open_batches,
 )
 from runner.errors import (
-    BudgetExceeded,
     ConfigError,
     InputsInvalid,
-    LedgerError,
     NotFound,
     RunnerError,
     StreamBroken,
@@ -144,25 +143,6 @@ def vars_by_row(spec: PromptSpec, items: Iterable[Item]) -> dict[str, dict[str, 
     return found
 
 
-def _check_budget(built: build.BuiltInput, limit: Decimal | None) -> None:
-    """Refuse, before anything is uploaded, a batch whose worst case could pass the budget."""
-    if limit is None or not built.parts:
-        return
-    if built.max_cost_usd is None:
-        raise ConfigError(
-            f"a budget of ${limit} is set, but the worst-case cost of a row of {built.model} is "
-            f"unknown ({built.unbounded}): set params.max_tokens in the spec, or a price for the "
-            "model in runner.yaml; nothing was uploaded"
-        )
-    if built.max_cost_usd > limit:
-        raise BudgetExceeded(
-            f"the batch could cost up to ${built.max_cost_usd:.6f} at the batch price "
-            f"({built.rows} rows, each with every output token it allows), more than the budget "
-            f"of ${limit}; nothing was uploaded. Raise the budget (--max-cost, or budget: "
-            "max_cost_usd in the spec), lower params.max_tokens, or send fewer rows"
-        )
-
-
 async def start_batches(
     session: Session,
     spec: PromptSpec,
@@ -219,7 +199,7 @@ async def start_batches(
             )
             if not built.parts:
                 return Started(group, [], built, left_out)
-            _check_budget(built, limit)
+            built.check_budget(limit)
             server = None if settings.mock else settings.base_url
             batches = await submit(
                 api,
@@ -247,36 +227,16 @@ async def start_batches(
                 },
                 group=group,
                 on_created=on_created,
-                unrecorded=lambda ids, why: _unrecorded(
-                    ids, why, spec=spec, input_path=input_path, ledger=ledger_path, server=server
+                unrecorded=lambda ids, why: unrecorded_message(
+                    ids,
+                    why,
+                    spec_path=spec.path,
+                    input_path=input_path,
+                    ledger=ledger_path,
+                    server=server,
                 ),
             )
     return Started(group, batches, built, left_out)
-
-
-def _unrecorded(
-    ids: list[str],
-    why: LedgerError | OSError,
-    *,
-    spec: PromptSpec,
-    input_path: str | None,
-    ledger: Path,
-    server: str | None,
-) -> str:
-    """What to say of batches created on the server but missing from the state file."""
-    reason = why.message if isinstance(why, LedgerError) else (why.strerror or str(why))
-    where = f" --base-url {server}" if server else " --mock"
-    data = f" --input {input_path}" if input_path not in (None, "-") else ""
-    common = f"--spec {spec.path} --ledger {ledger}{where}"
-    lines = [
-        f"batch{'es' if len(ids) > 1 else ''} {', '.join(ids)} "
-        f"{'were' if len(ids) > 1 else 'was'} created on the server but could not be recorded "
-        f"in {ledger.parent / 'batches.jsonl'} ({reason}); no further part was uploaded."
-    ]
-    for batch_id in ids:
-        lines.append(f"  collect it later: `runner batch collect {batch_id} {common}{data}`")
-        lines.append(f"  or cancel it: `runner batch cancel {batch_id} {common}`")
-    return "\n".join(lines)
 
 
 def resolve_ids(ledger_path: Path, ident: str) -> list[str]:

@@ -21,7 +21,15 @@ from runner.errors import ConfigError, LedgerError, NotFound, StreamBroken
 if TYPE_CHECKING:
     from runner.client import BatchAPI
 
-__all__ = ["TERMINAL", "PollPolicy", "check_id", "no_batch_api", "submit", "wait_for"]
+__all__ = [
+    "TERMINAL",
+    "PollPolicy",
+    "check_id",
+    "no_batch_api",
+    "submit",
+    "unrecorded_message",
+    "wait_for",
+]
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -119,6 +127,32 @@ async def submit(
             )
             raise LedgerError(message) from exc
     return batches
+
+
+def unrecorded_message(
+    ids: list[str],
+    why: LedgerError | OSError,
+    *,
+    spec_path: str | Path,
+    input_path: str | None,
+    ledger: Path,
+    server: str | None,
+) -> str:
+    """What to say of batches created on the server but missing from the state file: their
+    ids, and the commands that collect or cancel them without it."""
+    reason = why.message if isinstance(why, LedgerError) else (why.strerror or str(why))
+    where = f" --base-url {server}" if server else " --mock"
+    data = f" --input {input_path}" if input_path not in (None, "-") else ""
+    common = f"--spec {spec_path} --ledger {ledger}{where}"
+    lines = [
+        f"batch{'es' if len(ids) > 1 else ''} {', '.join(ids)} "
+        f"{'were' if len(ids) > 1 else 'was'} created on the server but could not be recorded "
+        f"in {ledger.parent / 'batches.jsonl'} ({reason}); no further part was uploaded."
+    ]
+    for batch_id in ids:
+        lines.append(f"  collect it later: `runner batch collect {batch_id} {common}{data}`")
+        lines.append(f"  or cancel it: `runner batch cancel {batch_id} {common}`")
+    return "\n".join(lines)
 
 
 async def wait_for(
