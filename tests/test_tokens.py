@@ -717,3 +717,16 @@ def test_the_cache_folder_defaults_to_xdg_then_home(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert tokens._bpe.cache_dir() == tmp_path / "home" / ".cache" / "runner"
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
+def test_no_token_is_longer_than_max_token_bytes(model: str) -> None:
+    """The usage estimate and the stream's overrun cut rely on it: N bytes hold >= N/128 tokens."""
+    enc = tokens.encoding_for(model)
+    longest = 0
+    for rank in range(enc.n_vocab):
+        try:
+            longest = max(longest, len(enc.decode_single_token_bytes(rank)))
+        except KeyError:  # the gaps in the vocabulary before the special tokens
+            continue
+    assert longest <= tokens.MAX_TOKEN_BYTES

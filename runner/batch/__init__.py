@@ -1,10 +1,13 @@
 """Data sets through the OpenAI Batch API, at the batch price: the same requests as live calls,
 sent as batch input files, collected later into the same ledger (lines with a `batch_id`).
 
-Modules: `build` (render rows into input files within the API's limits), `remote` (upload,
-create, wait), `collect` (results into ledger lines, once), `state` (which batches this machine
-started: runs/batches.jsonl, `rows_in_open_batches` for --resume), `flow` (start, finish, retry
-live: what the CLI calls).
+Modules: `build` (render rows into input files within the API's limits, each row's
+fingerprint, the worst case at the batch price), `remote` (upload, create, wait), `collect`
+(results into ledger lines, once, from the local record of the rows), `serverfiles` (the
+server's result and input files read against that record), `state` (which batches this machine
+started: runs/batches.jsonl, the rows files, the server each was made on), `rerun` (rows the
+batch could not answer, rerun live within the budget), `flow` (start, finish under the run lock:
+what the CLI calls).
 """
 
 from runner.batch.build import BatchLimits, BuiltInput, build_input
@@ -13,11 +16,11 @@ from runner.batch.flow import (
     Started,
     finish_batches,
     resolve_ids,
-    retry_live,
     start_batches,
     vars_by_row,
 )
 from runner.batch.remote import PollPolicy
+from runner.batch.rerun import retry_live
 from runner.batch.state import read_state, rows_in_open_batches
 
 __all__ = [

@@ -1,24 +1,46 @@
 """The batch input files: every row rendered exactly as a live call would be (the Session's own
 preflight, so the same body and request_sha256), written as Batch API JSONL lines and split into
-parts that each stay within the API's limits. Nothing is sent here.
+parts that each stay within the API's limits, with each row's fingerprint (the local record
+collect checks the server against) and the worst case of the whole batch at the batch price
+(what a budget must allow before anything is uploaded). Nothing is sent here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from runner.errors import DatasetError, InputsInvalid, RunnerError, TemplateError
+from runner.errors import (
+    BudgetExceeded,
+    ConfigError,
+    DatasetError,
+    InputsInvalid,
+    RunnerError,
+    TemplateError,
+)
+from runner.ledger.encoding import canonical_json, request_fingerprint
+from runner.types import Usage
 
 if TYPE_CHECKING:
     from runner.dataset.loop import Item
+    from runner.engine.results import Preflight
     from runner.engine.session import Session
+    from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
 
-__all__ = ["DEFAULT_LIMITS", "ENDPOINT", "BatchLimits", "BuiltInput", "InputPart", "build_input"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ENDPOINT",
+    "BatchLimits",
+    "BuiltInput",
+    "Fingerprints",
+    "InputPart",
+    "build_input",
+]
 
 ENDPOINT = "/v1/chat/completions"
 # Request fields a batch cannot carry: the Batch API answers whole, never streamed. Neither is
@@ -43,27 +65,77 @@ class BatchLimits:
 DEFAULT_LIMITS = BatchLimits()
 
 
+# Parts of a spec's requests that are the same on every row: their canonical JSON is made once.
+_STATIC_KEYS = ("response_format", "tools")
+
+
+class Fingerprints:
+    """request_fingerprint of many bodies of one spec, the canonical JSON of their shared parts
+    (response_format, tools) made once, as the Session does: the same sha256, far cheaper."""
+
+    def __init__(self) -> None:
+        self._static: dict[str, tuple[Any, str]] = {}
+
+    def __call__(self, body: Mapping[str, Any]) -> str:
+        known = {}
+        for key in _STATIC_KEYS:
+            if key not in body:
+                continue
+            found = self._static.get(key)
+            if found is None or found[0] != body[key]:
+                found = self._static[key] = (body[key], canonical_json(body[key]))
+            known[key] = found[1]
+        return request_fingerprint(body, known=known)
+
+
 @dataclass
 class InputPart:
-    """One input file: its path, the row keys in it (in order) and its size."""
+    """One input file: its path, the row keys in it (in order), each row's request
+    fingerprint (in the same order) and its size."""
 
     path: Path
     rows: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
     bytes: int = 0
+
+    def local_rows(self) -> list[tuple[str, str | None]]:
+        return list(zip(self.rows, self.fingerprints, strict=True))
 
 
 @dataclass
 class BuiltInput:
-    """The input files of one data set, the model they ask, and the rows left out for bad
-    variables (with why)."""
+    """The input files of one data set, the model they ask, the rows left out for bad
+    variables (with why), and the batch's worst case at the batch price: `max_cost_usd`, the
+    sum over the rows sent, or None when some row's is unknown (`unbounded` says why)."""
 
     parts: list[InputPart]
     model: str
     failed: list[tuple[Item, RunnerError]] = field(default_factory=list)
+    max_cost_usd: Decimal | None = Decimal(0)
+    unbounded: str | None = None
 
     @property
     def rows(self) -> int:
         return sum(len(p.rows) for p in self.parts)
+
+    def check_budget(self, limit: Decimal | None) -> None:
+        """Refuse, before anything is uploaded, a batch whose worst case could pass `limit`:
+        BudgetExceeded, or ConfigError when some row's worst case is unknown."""
+        if limit is None or not self.parts:
+            return
+        if self.max_cost_usd is None:
+            raise ConfigError(
+                f"a budget of ${limit} is set, but the worst-case cost of a row of {self.model} "
+                f"is unknown ({self.unbounded}): set params.max_tokens in the spec, or a price "
+                "for the model in runner.yaml; nothing was uploaded"
+            )
+        if self.max_cost_usd > limit:
+            raise BudgetExceeded(
+                f"the batch could cost up to ${self.max_cost_usd:.6f} at the batch price "
+                f"({self.rows} rows, each with every output token it allows), more than the "
+                f"budget of ${limit}; nothing was uploaded. Raise the budget (--max-cost, or "
+                "budget: max_cost_usd in the spec), lower params.max_tokens, or send fewer rows"
+            )
 
 
 def batch_line(key: str, body: dict[str, object]) -> bytes:
@@ -87,8 +159,13 @@ def build_input(
     A row too large for any batch file, or a key seen twice (custom_id must be unique), is a
     DatasetError: the data set must change, and nothing has been sent.
     """
-    model = session.settings_for(spec).model
+    settings = session.settings_for(spec)
+    model = settings.model
     built = BuiltInput(parts=[], model=model)
+    book = session.pricebook.for_batch()
+    base_url = None if settings.mock else settings.base_url
+    n = int(spec.params.get("n") or 1)
+    fingerprint = Fingerprints()
     seen: set[str] = set()
     out: BinaryIO | None = None
     part: InputPart | None = None
@@ -127,8 +204,30 @@ def build_input(
             assert out is not None
             out.write(line)
             part.rows.append(item.key)
+            part.fingerprints.append(fingerprint(pre.body))
             part.bytes += len(line)
+            _add_worst_case(built, book, pre, n, base_url)
     finally:
         if out is not None:
             out.close()
     return built
+
+
+def _add_worst_case(
+    built: BuiltInput, book: PriceBook, pre: Preflight, n: int, base_url: str | None
+) -> None:
+    """Add one row's worst case at the batch price: its prompt and every output token it
+    allows (a batch is never retried, so one attempt is the most it can use)."""
+    if built.max_cost_usd is None:
+        return
+    allowed = pre.output_allowance(n)
+    if allowed is None:
+        built.max_cost_usd, built.unbounded = None, pre.max_cost.source
+        return
+    cost = book.cost(
+        Usage(prompt=pre.prompt_tokens, completion=allowed), pre.model, base_url=base_url
+    )
+    if cost.usd is None:
+        built.max_cost_usd, built.unbounded = None, cost.source
+        return
+    built.max_cost_usd += cost.usd

@@ -1,22 +1,32 @@
 """Which batches this machine started, kept next to the ledger: `batches.jsonl` (append-only,
-one line per event: created, ended, collected) and `batches/<batch_id>.rows` (the row keys a
-batch carries, one JSON string per line). `rows_in_open_batches` tells a data set's `--resume`
-which rows are in flight in a batch, so that no row runs both in a batch and live.
+one line per event: created, ended, collected) and `batches/<batch_id>.rows` (the local record
+of a batch's rows: one JSON `[key, request_sha256]` per line; files written before fingerprints
+were kept hold a bare JSON string). Collect trusts this record, not the server's files.
+`rows_in_open_batches` tells a data set's `--resume` which rows are in flight in a batch, so
+that no row runs both in a batch and live. `check_writable` finds, before anything is uploaded,
+a state file, rows folder or ledger that could not take what a batch must write.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import ConfigError, LedgerError, LedgerUnavailable
 from runner.ledger.encoding import utc_timestamp
-from runner.ledger.store import Ledger, read_records
+from runner.ledger.store import Ledger, iter_lines, open_for_reading, read_records
 
 __all__ = [
     "BatchState",
+    "Endpoint",
+    "LocalRow",
+    "check_writable",
+    "endpoint_for",
+    "read_rows_file",
     "read_state",
     "record_collected",
     "record_created",
@@ -36,6 +46,65 @@ def state_path(ledger_path: Path) -> Path:
 
 def rows_file(ledger_path: Path, batch_id: str) -> Path:
     return ledger_path.parent / "batches" / f"{batch_id}.rows"
+
+
+# A row of a batch as this machine sent it: its key and its request's fingerprint (None in rows
+# files written before fingerprints were kept).
+LocalRow = tuple[str, str | None]
+
+
+def check_writable(ledger_path: Path) -> None:
+    """Raise LedgerUnavailable unless the ledger, the state file and the rows folder can all
+    take what a batch writes: called before anything is uploaded, so that no batch is created
+    that could not be recorded."""
+    for path in (ledger_path, state_path(ledger_path)):
+        with Ledger(path) as store:
+            try:
+                store.check_writable()
+            except LedgerUnavailable as exc:
+                raise LedgerUnavailable(
+                    exc.message.removesuffix("; nothing was sent") + "; nothing was uploaded"
+                ) from None
+    folder = ledger_path.parent / "batches"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise LedgerUnavailable(
+            f"cannot write the batch rows folder {folder}: {exc.strerror or type(exc).__name__} "
+            "(choose another ledger with --ledger or RUNNER_LEDGER); nothing was uploaded"
+        ) from None
+
+
+def read_rows_file(ledger_path: Path, batch_id: str) -> list[LocalRow] | None:
+    """The local record of a batch's rows, in order; None when this machine has none."""
+    try:
+        f = open_for_reading(
+            rows_file(ledger_path, batch_id), what="batch rows file", missing_ok=True
+        )
+    except LedgerError:
+        return None
+    if f is None:
+        return None
+    rows: list[LocalRow] = []
+    with f:
+        for _, raw in iter_lines(f):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(value, str):
+                rows.append((value, None))
+            elif (
+                isinstance(value, list)
+                and len(value) == 2
+                and isinstance(value[0], str)
+                and isinstance(value[1], str)
+            ):
+                rows.append((value[0], value[1]))
+    return rows
 
 
 @dataclass
@@ -64,14 +133,14 @@ def _append(ledger_path: Path, event: Mapping[str, Any]) -> None:
 
 
 def record_created(
-    ledger_path: Path, batch: Mapping[str, Any], keys: Iterable[str], **details: Any
+    ledger_path: Path, batch: Mapping[str, Any], rows: Iterable[LocalRow], **details: Any
 ) -> None:
     """A batch was created: its id, the details to find it again (spec, input, group, server),
-    and its rows in batches/<id>.rows."""
+    and its rows (key, request fingerprint) in batches/<id>.rows."""
     path = rows_file(ledger_path, str(batch["id"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(key, ensure_ascii=False) + "\n" for key in keys)
+        f.writelines(json.dumps(list(row), ensure_ascii=False) + "\n" for row in rows)
     _append(
         ledger_path,
         {
@@ -135,8 +204,61 @@ def rows_in_open_batches(ledger_path: str | Path, spec_sha256: str) -> set[str]:
     for state in read_state(ledger).values():
         if state.collected or state.spec_sha256 != spec_sha256:
             continue
-        path = rows_file(ledger, state.batch_id)
-        if path.exists():
-            with path.open(encoding="utf-8") as f:
-                rows.update(json.loads(line) for line in f if line.strip())
+        rows.update(key for key, _ in read_rows_file(ledger, state.batch_id) or ())
     return rows
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to ask the server about a batch: the Session's `mock` and `base_url` flags (None:
+    resolve them as for any call), and a note to show when an explicit choice overrides the
+    server the batch was created on."""
+
+    mock: bool | None
+    base_url: str | None
+    note: str | None = None
+
+
+def endpoint_for(
+    batch_id: str,
+    state: BatchState | None,
+    *,
+    base_url: str | None = None,
+    given_by: str = "--base-url",
+    mock: bool | None = None,
+) -> Endpoint:
+    """The server the batch was created on, as the state file recorded it; only an explicit
+    `base_url` (from `given_by`: the flag or RUNNER_BASE_URL) or `mock` overrides it. The key
+    therefore goes where it went when the batch was made, not to a default. A batch of the
+    in-process mock cannot be asked again (that server forgot it when its runner exited)."""
+    if state is None:  # not made here: the spec and the flags say where, as for any call
+        return Endpoint(mock=mock, base_url=base_url)
+    made_mock = bool(state.created.get("mock"))
+    made_on = state.created.get("base_url")
+    made_on = made_on if isinstance(made_on, str) and made_on else None
+    if base_url is not None:
+        was = "the in-process mock server" if made_mock else made_on
+        note = (
+            None
+            if was == base_url.rstrip("/")
+            else f"batch {batch_id} was created on {was or 'an unrecorded server'}; asking "
+            f"{base_url} as {given_by} says"
+        )
+        return Endpoint(mock=False if mock is None else mock, base_url=base_url, note=note)
+    if made_mock:
+        collected = ", and its rows are in the ledger" if state.collected else ""
+        raise ConfigError(
+            f"batch {batch_id} ran on the in-process mock server (--mock), which forgot it when "
+            f"that runner exited{collected}: there is nothing to ask. To ask another server, "
+            "name it with --base-url"
+        )
+    if mock:
+        return Endpoint(
+            mock=True,
+            base_url=None,
+            note=f"batch {batch_id} was created on "
+            f"{made_on or 'an unrecorded server'}; asking the in-process mock as --mock says",
+        )
+    if made_on is None:  # a state file from before servers were recorded
+        return Endpoint(mock=mock, base_url=None)
+    return Endpoint(mock=False, base_url=made_on)

@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from runner.batch.collect import CollectSummary
     from runner.spec.model import PromptSpec
 
-__all__ = ["Progress", "report"]
+__all__ = ["Progress", "disagreement", "report", "say_waiting"]
+
+_MISMATCH_WORDS = {
+    "duplicate": ("duplicate result", "duplicate results", " (the first was kept)"),
+    "unknown": ("unknown row id", "unknown row ids", ""),
+    "unreadable": ("unreadable line", "unreadable lines", ""),
+    "missing": ("missing row", "missing rows", ""),
+    "changed": ("changed or absent request", "changed or absent requests", ""),
+}
 
 
 class Progress:
@@ -78,7 +86,7 @@ def report(
     cost = sum((s.cost_usd for s in summaries), Decimal(0))
     unpriced = sum(s.unpriced for s in summaries)
     if quiet:
-        return failed + sum(1 for s in summaries if s.batch_errors)
+        return failed + sum(1 for s in summaries if s.batch_errors or s.disagrees)
     for s in summaries:
         if s.batch_errors:
             failed += 1
@@ -99,9 +107,46 @@ def report(
         price += f" ({unpriced} rows unpriced)"
     parts.append(price)
     click.echo(f"{spec.name} · " + " · ".join(parts) + f" · ledger {ledger}", err=True)
+    implausible = sum(s.implausible for s in summaries)
+    if implausible:
+        click.echo(
+            f"Warning: the usage the batch reported for {implausible} rows looks implausible "
+            "(see usage.implausible); recorded as the server said it, and not priced",
+            err=True,
+        )
+    for s in summaries:
+        if s.disagrees:
+            click.echo(disagreement(s), err=True)
     if failed and hint:
         click.echo(
             f"rerun the failed rows live: runner batch collect {hint} --retry-live",
             err=True,
         )
     return failed
+
+
+def disagreement(summary: CollectSummary) -> str:
+    """One line on how the server's files disagree with the local record of a batch."""
+    from runner.batch.collect import MISMATCHES
+
+    said = []
+    for name in MISMATCHES:
+        count = summary.mismatches.get(name, 0)
+        if count:
+            one, many, extra = _MISMATCH_WORDS[name]
+            said.append(f"{count} {one if count == 1 else many}{extra}")
+    unknown = ", ".join(repr(k)[:40] for k in summary.unknown_ids[:5])
+    more = f" ({unknown}{', ...' if len(summary.unknown_ids) > 5 else ''})" if unknown else ""
+    return (
+        f"the server's files disagree with the local record of batch {summary.batch_id}: "
+        + ", ".join(said)
+        + more
+        + "; only the recorded rows were written"
+    )
+
+
+def say_waiting(holder: dict[str, Any]) -> None:
+    """Say, once, that another process holds this spec's rows and that we wait for it."""
+    from runner.ledger.lock import describe_holder
+
+    click.echo(f"waiting for {describe_holder(holder)} to finish with this spec's rows", err=True)

@@ -1,131 +1,30 @@
-"""`runner exec --batch` and `runner batch list|status|collect|cancel`: a data set through the
-OpenAI Batch API at the batch price. Parses flags, calls runner.batch, prints progress and the
-summary on stderr; exit 0 when every row answered, 1 when a row failed, 2 on bad input.
+"""`runner batch list|status|collect|cancel`: the batches `runner exec --batch` started. Each
+command asks the server the batch was created on (recorded in the state file; --base-url or
+RUNNER_BASE_URL override it, and say so); collect holds the spec's run lock on the ledger.
+Prints on stderr; exit 0 when every row answered, 1 when a row failed or the server's files
+disagree with the local record, 2 on bad input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import json_text, load_spec_file, open_session
+from runner.cli._batch_output import say_waiting
+from runner.cli._common import check_base_url, json_text, load_spec_file, open_session
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
+    from runner.batch.state import BatchState
     from runner.dataset.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
-__all__ = ["batch_", "exec_batch"]
-
-
-# --- runner exec --batch ------------------------------------------------------------------------
-
-
-def exec_batch(
-    spec: PromptSpec,
-    input_path: str | None,
-    flags: dict[str, Any],
-    *,
-    wait: bool,
-    quiet: bool,
-    dry_run: bool = False,
-) -> None:
-    """`runner exec SPEC --input FILE --batch [--no-wait] [--dry-run]`."""
-    if input_path is None:
-        raise click.UsageError("--batch needs the data set: --input FILE")
-    if dry_run:
-        _dry_run(spec, input_path, flags)
-        return
-    import asyncio
-
-    asyncio.run(_exec_batch(spec, input_path, flags, wait=wait, quiet=quiet))
-
-
-def _dry_run(spec: PromptSpec, input_path: str, flags: dict[str, Any]) -> None:
-    """Build the input files and say what would be sent; nothing is uploaded."""
-    import tempfile
-
-    from runner.batch import build_input
-    from runner.batch.build import DEFAULT_LIMITS
-    from runner.dataset.rows import read_rows
-
-    with open_session(**flags) as session, tempfile.TemporaryDirectory() as folder:
-        items = read_rows(input_path, spec=spec)
-        built = build_input(session, spec, items, Path(folder), limits=DEFAULT_LIMITS)
-        for item, exc in built.failed[:20]:
-            click.echo(f"row {item.key}: would not be sent: {str(exc).splitlines()[0]}", err=True)
-        sizes = ", ".join(f"{len(p.rows)} rows / {p.bytes:,} bytes" for p in built.parts)
-        click.echo(
-            f"dry run: {built.rows} rows in {len(built.parts)} batch input "
-            f"file{'s' if len(built.parts) != 1 else ''} ({sizes or 'none'}); nothing sent",
-            err=True,
-        )
-
-
-async def _exec_batch(
-    spec: PromptSpec, input_path: str, flags: dict[str, Any], *, wait: bool, quiet: bool
-) -> None:
-    from runner.batch import finish_batches, start_batches, vars_by_row
-    from runner.dataset.rows import read_rows
-
-    async with open_session(**flags) as session:
-        settings = session.settings_for(spec)
-        if settings.mock and not wait:
-            raise ConfigError(
-                "--no-wait with --mock: the in-process mock server forgets the batch when runner "
-                "exits; run `runner mock-server` and point OPENAI_BASE_URL at it instead"
-            )
-        items = list(read_rows(input_path, spec=spec))
-        started = await start_batches(session, spec, items, input_path=input_path)
-        built = started.built
-        for item, exc in built.failed[:20]:
-            click.echo(f"row {item.key}: not sent: {str(exc).splitlines()[0]}", err=True)
-        ids = started.batch_ids
-        if not quiet:
-            mock = " (mock)" if settings.mock else ""
-            click.echo(
-                f"{spec.name} · {built.model}{mock} · {built.rows} rows in {len(ids)} "
-                f"batch{'es' if len(ids) != 1 else ''}: {', '.join(ids) or 'none'}"
-                + (f" (group {started.group})" if len(ids) > 1 else ""),
-                err=True,
-            )
-        if not ids:
-            raise SystemExit(1 if built.failed else 0)
-        if not wait:
-            ident = started.group if len(ids) > 1 else ids[0]
-            click.echo(ident)
-            if not quiet:
-                click.echo(
-                    f"not waiting: `runner batch status {ident}`, then "
-                    f"`runner batch collect {ident}`",
-                    err=True,
-                )
-            raise SystemExit(1 if built.failed else 0)
-        from runner.cli._batch_output import Progress, report
-
-        progress = Progress(quiet=quiet)
-        summaries = await finish_batches(
-            session,
-            spec,
-            ids,
-            rows=vars_by_row(spec, items),
-            on_progress=progress,
-        )
-        progress.finish()
-        failed = report(
-            spec,
-            summaries,
-            str(settings.ledger_path),
-            quiet=quiet,
-            mock=settings.mock,
-            hint=started.group if len(ids) > 1 else ids[0],
-        )
-        if failed or built.failed:
-            raise SystemExit(1)
+__all__ = ["batch_"]
 
 
 # --- runner batch ... --------------------------------------------------------------------------
@@ -135,7 +34,9 @@ async def _exec_batch(
 def batch_() -> None:
     """Batches started by `runner exec --input FILE --batch`: list, status, collect, cancel.
 
-    ID is a batch id, or the group id of a data set split into several batches.
+    ID is a batch id, or the group id of a data set split into several batches. Each command
+    asks the server the batch was created on (recorded in the state file); --base-url or
+    RUNNER_BASE_URL asks another one, and says so.
     """
 
 
@@ -159,6 +60,13 @@ _spec_option = click.option(
     metavar="SPEC",
     help="The spec the batch was made from (default: as recorded in the state file).",
 )
+_base_url_option = click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    callback=lambda ctx, param, value: check_base_url(value),
+    help="Ask this server, not the one the batch was created on (or RUNNER_BASE_URL).",
+)
 
 
 def _ledger(ledger_path: str | None) -> Path:
@@ -178,6 +86,9 @@ def _spec_for(ledger: Path, ids: Sequence[str], spec_path: str | None) -> Prompt
                 f"{ids[0]} is not in {ledger.parent / 'batches.jsonl'}: name its spec with --spec"
             )
         spec_path = str(recorded["path"])
+        resolved = recorded.get("resolved")
+        if not Path(spec_path).exists() and resolved:  # collected from another directory
+            spec_path = str(resolved)
     return load_spec_file(spec_path)
 
 
@@ -218,18 +129,44 @@ def batch_list(ledger_path: str | None, json_: bool) -> None:
         )
 
 
+# What a batch command does, once its spec, ids and Session are known.
+Action = Callable[
+    ["Session", "PromptSpec", list[str], Path, dict[str, "BatchState"]], Awaitable[Any]
+]
+
+
 def _run_on_batches(
-    ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None, action: Any
+    ident: str,
+    spec_path: str | None,
+    ledger_path: str | None,
+    mock: bool | None,
+    base_url: str | None,
+    action: Action,
 ) -> Any:
-    from runner.batch import resolve_ids
+    """Resolve the ids, the spec and the server the batch was created on; run `action`."""
+    from runner.batch import read_state, resolve_ids
+    from runner.batch.state import endpoint_for
+    from runner.settings import snapshot_environ
 
     ledger = _ledger(ledger_path)
     ids = resolve_ids(ledger, ident)
+    states = read_state(ledger)
     spec = _spec_for(ledger, ids, spec_path)
+    given_by = "--base-url"
+    if base_url is None:
+        base_url = (snapshot_environ().get("RUNNER_BASE_URL") or "").strip() or None
+        given_by = "RUNNER_BASE_URL"
+    where = endpoint_for(
+        ids[0], states.get(ids[0]), base_url=base_url, given_by=given_by, mock=mock
+    )
+    if where.note:
+        click.echo(f"Note: {where.note}", err=True)
 
     async def main() -> Any:
-        async with open_session(ledger=ledger_path, mock=mock) as session:
-            return await action(session, spec, ids, ledger)
+        async with open_session(
+            ledger=ledger_path, mock=where.mock, base_url=where.base_url
+        ) as session:
+            return await action(session, spec, ids, ledger, states)
 
     import asyncio
 
@@ -240,44 +177,66 @@ def _run_on_batches(
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
+@_base_url_option
 @_mock_option
 def batch_status(
-    ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
+    ident: str,
+    spec_path: str | None,
+    ledger_path: str | None,
+    base_url: str | None,
+    mock: bool | None,
 ) -> None:
     """Show a batch's status and request counts, as the server reports them now."""
-    from runner.batch.flow import batch_api
+    from runner.batch.flow import batch_api, current_batches
 
-    async def action(session: Session, spec: PromptSpec, ids: list[str], ledger: Path) -> None:
-        api = batch_api(session, spec)
-        for batch_id in ids:
-            b = await api.get_batch(batch_id)
+    async def action(
+        session: Session, spec: PromptSpec, ids: list[str], ledger: Path, states: Any
+    ) -> None:
+        for b in await current_batches(batch_api(session, spec), ids, ledger, wait=False):
             counts = b.get("request_counts") or {}
             click.echo(
                 f"{b['id']}  {b.get('status')}  {counts.get('completed', 0)} done, "
                 f"{counts.get('failed', 0)} failed of {counts.get('total', 0)}"
             )
 
-    _run_on_batches(ident, spec_path, ledger_path, mock, action)
+    _run_on_batches(ident, spec_path, ledger_path, mock, base_url, action)
 
 
 @batch_.command("cancel")
 @click.argument("ident", metavar="ID")
 @_spec_option
 @_ledger_option
+@_base_url_option
 @_mock_option
 def batch_cancel(
-    ident: str, spec_path: str | None, ledger_path: str | None, mock: bool | None
+    ident: str,
+    spec_path: str | None,
+    ledger_path: str | None,
+    base_url: str | None,
+    mock: bool | None,
 ) -> None:
     """Cancel a batch; what it finished can still be collected."""
-    from runner.batch.flow import batch_api
+    from runner.batch.flow import batch_api, get_batches
+    from runner.batch.remote import TERMINAL
 
-    async def action(session: Session, spec: PromptSpec, ids: list[str], ledger: Path) -> None:
+    async def action(
+        session: Session, spec: PromptSpec, ids: list[str], ledger: Path, states: Any
+    ) -> None:
+        for batch_id in ids:
+            state = states.get(batch_id)
+            if state is not None and (state.collected or state.status in TERMINAL):
+                collected = " and was collected" if state.collected else ""
+                raise ConfigError(
+                    f"batch {batch_id} has already ended ({state.status}){collected}: there is "
+                    "nothing to cancel"
+                )
         api = batch_api(session, spec)
+        await get_batches(api, ids)  # an unknown id is said as such, before anything is cancelled
         for batch_id in ids:
             b = await api.cancel_batch(batch_id)
-            click.echo(f"{b['id']}  {b.get('status')}")
+            click.echo(f"{b.get('id')}  {b.get('status')}")
 
-    _run_on_batches(ident, spec_path, ledger_path, mock, action)
+    _run_on_batches(ident, spec_path, ledger_path, mock, base_url, action)
 
 
 @batch_.command("collect")
@@ -296,6 +255,19 @@ def batch_cancel(
     is_flag=True,
     help="Rerun live the rows the batch could not answer (needs the data set).",
 )
+@click.option(
+    "--max-cost",
+    default=None,
+    metavar="USD",
+    help="With --retry-live: the budget of the batch and its live reruns together "
+    "(default: the spec's budget).",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="If a run or collect of this spec holds the ledger, wait for it instead of refusing.",
+)
+@_base_url_option
 @_mock_option
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def batch_collect(
@@ -304,58 +276,108 @@ def batch_collect(
     input_path: str | None,
     ledger_path: str | None,
     retry_live: bool,
+    max_cost: str | None,
+    wait: bool,
+    base_url: str | None,
     mock: bool | None,
     quiet: bool,
 ) -> None:
     """Write an ended batch's rows to the ledger; rows already there are not written again."""
-    from runner.batch import finish_batches, read_state, vars_by_row
-    from runner.batch import retry_live as rerun
-    from runner.batch.flow import rows_to_retry
+    from runner.batch import finish_batches, vars_by_row
+    from runner.batch.flow import batch_lock
+    from runner.batch.rerun import budget_of, rows_to_retry, spent_by
     from runner.dataset.rows import read_rows
 
-    async def action(session: Session, spec: PromptSpec, ids: list[str], ledger: Path) -> int:
-        source = input_path
-        if source is None:
-            state = read_state(ledger)
-            source = next((state[i].created.get("input") for i in ids if i in state), None)
-        items: list[Item] | None = None
-        if source is not None and Path(source).exists():
-            items = list(read_rows(source, spec=spec))
-        summaries = await finish_batches(
-            session,
-            spec,
-            ids,
-            rows=None if items is None else vars_by_row(spec, items),
-            wait=False,
-        )
-        from runner.cli._batch_output import report
+    cap = _usd(max_cost)
 
-        report(spec, summaries, str(ledger), quiet=quiet)
-        if any(s.batch_errors for s in summaries):
-            return 1
-        pending = rows_to_retry(ledger, ids, spec.sha256)
-        if not retry_live:
-            if pending and not quiet:
-                click.echo(
-                    f"{len(pending)} rows of this batch have no answer yet: rerun them live "
-                    f"with `runner batch collect {ident} --retry-live`",
-                    err=True,
-                )
-            return 1 if pending else 0
-        if items is None:
-            raise ConfigError(
-                "--retry-live needs the data set the batch was made from: --input FILE"
+    async def action(
+        session: Session,
+        spec: PromptSpec,
+        ids: list[str],
+        ledger: Path,
+        states: dict[str, BatchState],
+    ) -> int:
+        recorded = next((states[i].created for i in ids if i in states), {})
+        source = input_path if input_path is not None else recorded.get("input")
+        items: list[Item] | None = None
+        if source is not None and (input_path is not None or Path(source).exists()):
+            items = list(read_rows(source, spec=spec))
+        made = recorded.get("spec") or {}
+        made_from = made.get("resolved") or made.get("path") or spec.path
+        lock = batch_lock(
+            ledger,
+            made_from,
+            what="a batch collect (runner batch collect)",
+            wait=wait,
+            on_wait=None if quiet else say_waiting,
+        )
+        with lock:
+            summaries = await finish_batches(
+                session,
+                spec,
+                ids,
+                rows=None if items is None else vars_by_row(spec, items),
+                wait=False,
+                lock=lock,
+                lock_wait=wait,
             )
-        results = await rerun(session, spec, pending, items)
-        still = sum(1 for r in results if r.status != "ok")
+            from runner.cli._batch_output import report
+
+            report(spec, summaries, str(ledger), quiet=quiet)
+            code = 1 if any(s.disagrees for s in summaries) else 0
+            if any(s.batch_errors for s in summaries):
+                return 1
+            pending = rows_to_retry(ledger, ids, spec.sha256)
+            if not retry_live:
+                if pending and not quiet:
+                    click.echo(
+                        f"{len(pending)} rows of this batch have no answer yet: rerun them live "
+                        f"with `runner batch collect {ident} --retry-live`",
+                        err=True,
+                    )
+                return 1 if pending else code
+            if items is None:
+                raise ConfigError(
+                    "--retry-live needs the data set the batch was made from: --input FILE"
+                )
+            limit = budget_of(spec, cap)
+            spent = spent_by(ledger, ids) if limit is not None else Decimal(0)
+            from runner.batch import retry_live as rerun
+
+            results = await rerun(session, spec, pending, items, max_cost=cap, spent=spent)
+        skipped = sum(1 for r in results if r.status == "skipped")
+        still = sum(1 for r in results if r.status != "ok") - skipped
         if not quiet:
             click.echo(
-                f"retried live: {len(results)} rows, {len(results) - still} ok, "
-                f"{still} failed (lines without batch_id)",
+                f"retried live: {len(results) - skipped} rows, {len(results) - skipped - still} "
+                f"ok, {still} failed (lines without batch_id)",
                 err=True,
             )
-        return 1 if still else 0
+            if skipped:
+                click.echo(
+                    f"{skipped} rows not rerun: the budget of ${limit} would be passed (the "
+                    f"batch spent ${spent:.6f}); raise it with --max-cost",
+                    err=True,
+                )
+        return 1 if still or skipped else code
 
-    code = _run_on_batches(ident, spec_path, ledger_path, mock, action)
+    code = _run_on_batches(ident, spec_path, ledger_path, mock, base_url, action)
     if code:
         raise SystemExit(code)
+
+
+def _usd(value: str | None) -> Decimal | None:
+    """--max-cost as a positive number of US dollars."""
+    if value is None:
+        return None
+    from decimal import InvalidOperation
+
+    try:
+        amount = Decimal(value.lstrip("$"))
+    except InvalidOperation:
+        amount = Decimal(0)
+    if not amount.is_finite() or amount <= 0:
+        raise click.BadParameter(
+            f"{value!r} is not a positive amount of US dollars", param_hint="--max-cost"
+        )
+    return amount

@@ -21,7 +21,8 @@ from runner.errors import RunnerError
 from runner.redact import redact
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from decimal import Decimal
 
     from runner.engine.results import Preflight, Result
     from runner.ledger.line import LedgerRecord
@@ -104,7 +105,15 @@ def exec_(
         }
         if batch or no_wait:
             _exec_batch(
-                spec, flags, dataset, batch=batch, no_wait=no_wait, quiet=quiet, dry_run=dry_run
+                spec,
+                flags,
+                dataset,
+                batch=batch,
+                no_wait=no_wait,
+                quiet=quiet,
+                dry_run=dry_run,
+                max_cost=None if options is None else options.max_cost,
+                variables=variables,
             )
             return
         with open_session(**flags) as session:
@@ -152,7 +161,7 @@ def exec_(
         click.echo(redact(_summary(spec.name, result, str(settings.ledger_path))), err=True)
 
 
-_NOT_WITH_BATCH = ("resume", "concurrency", "output", "max_cost")
+_NOT_WITH_BATCH = ("resume", "concurrency", "output")
 
 
 def _exec_batch(
@@ -164,9 +173,12 @@ def _exec_batch(
     no_wait: bool,
     quiet: bool,
     dry_run: bool,
+    max_cost: Decimal | None,
+    variables: Mapping[str, Any],
 ) -> None:
-    """`exec --input FILE --batch [--no-wait]`: the data set through the Batch API."""
-    from runner.cli.batch import exec_batch
+    """`exec --input FILE --batch [--no-wait] [--max-cost USD]`: the data set through the
+    Batch API, with the --var values under every row."""
+    from runner.cli.exec_batch import exec_batch
 
     if not batch:
         raise click.UsageError("--no-wait needs --batch")
@@ -174,7 +186,17 @@ def _exec_batch(
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{flag} is for live data-set runs, not with --batch")
-    exec_batch(spec, dataset["input_path"], flags, wait=not no_wait, quiet=quiet, dry_run=dry_run)
+    exec_batch(
+        spec,
+        dataset["input_path"],
+        flags,
+        wait=not no_wait,
+        quiet=quiet,
+        dry_run=dry_run,
+        max_cost=max_cost,
+        variables=variables,
+        lock_wait=bool(dataset.get("wait")),  # exec's --wait, where the data-set flags have it
+    )
 
 
 def error_object(exc: RunnerError, record: LedgerRecord | None) -> dict[str, Any]:

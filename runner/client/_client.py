@@ -27,7 +27,7 @@ from runner.client._reply import (
     ratelimit_headers,
     request_id_of,
 )
-from runner.client._stream import OnDelta, StreamAssembler
+from runner.client._stream import OnDelta, StreamAssembler, output_allowance
 from runner.errors import ConfigError, ReadTimedOut, ReplyTooLarge, StreamBroken
 from runner.redact import credential_headers, redact, redact_url, secrets_of_url
 from runner.settings import DEFAULT_BASE_URL, openai_env
@@ -343,6 +343,7 @@ class ChatClient:
                     n=n if isinstance(n, int) else 1,
                     on_delta=on_delta,
                     t0=t0,
+                    allowance=output_allowance(body),
                 )
                 events = cast(
                     "AsyncGenerator[httpx2.ServerSentEvent, None]",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 
@@ -94,11 +95,11 @@ class BatchAPI:
 
     async def get_batch(self, batch_id: str) -> dict[str, Any]:
         """GET /batches/{id}."""
-        return await self._json("GET", f"/batches/{batch_id}")
+        return await self._json("GET", f"/batches/{_segment(batch_id)}")
 
     async def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """POST /batches/{id}/cancel."""
-        return await self._json("POST", f"/batches/{batch_id}/cancel")
+        return await self._json("POST", f"/batches/{_segment(batch_id)}/cancel")
 
     async def list_batches(self, *, limit: int = 100, after: str | None = None) -> dict[str, Any]:
         """GET /batches (one page, newest first)."""
@@ -109,7 +110,7 @@ class BatchAPI:
 
     async def download(self, file_id: str, dest: Path) -> int:
         """GET /files/{id}/content, streamed to `dest`; the number of bytes written."""
-        url = f"{self.base_url}/files/{file_id}/content"
+        url = f"{self.base_url}/files/{_segment(file_id)}/content"
         written = 0
         try:
             async with self._http.stream(
@@ -134,3 +135,9 @@ class BatchAPI:
                 exc, url=url, limit=self._timeout, redact=self._redact
             ) from exc
         return written
+
+
+def _segment(ident: str) -> str:
+    """An id as one URL path segment: whatever it holds (`/`, `..`, `?`), it cannot address
+    another path on the server."""
+    return quote(ident, safe="").replace(".", "%2E") or "%20"

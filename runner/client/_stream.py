@@ -1,6 +1,7 @@
 """SSE stream assembly: Chat Completions chunks (text, refusals, tool-call fragments, usage) folded
 into one Completion, deltas handed to a callback as they arrive, bad or truncated streams raised
-as StreamBroken. It consumes decoded events and must not read from the network itself.
+as StreamBroken. A stream that has certainly written more than the request allowed (max_tokens
+× n) is cut with ReplyTooLarge. It consumes decoded events and must not read from the network.
 """
 
 from __future__ import annotations
@@ -21,12 +22,30 @@ from runner.client._reply import (
     short_text,
     usage_from,
 )
-from runner.errors import StreamBroken
+from runner.errors import ReplyTooLarge, StreamBroken
+from runner.tokens import MAX_TOKEN_BYTES
 from runner.types import Choice, Completion, StreamDelta, Usage
 
-__all__ = ["OnDelta", "StreamAssembler"]
+__all__ = ["OVERRUN_CHARS_PER_TOKEN", "OnDelta", "StreamAssembler", "output_allowance"]
 
 OnDelta = Callable[[StreamDelta], None]
+
+# A stream is cut once the model's text passes this many characters per token the request
+# allowed (plus OVERRUN_SLACK): twice the longest token of OpenAI's encodings, so that no
+# tokenizer a compatible server may use is cut short while the answer could still be
+# within its limit.
+OVERRUN_CHARS_PER_TOKEN = 2 * MAX_TOKEN_BYTES
+OVERRUN_SLACK = 4096
+
+
+def output_allowance(body: Mapping[str, Any]) -> int | None:
+    """The output tokens a Chat Completions request allows over all its choices (max_tokens
+    or max_completion_tokens, times n); None without a limit."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        return None
+    n = body.get("n")
+    return limit * (n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1)
 
 
 class _ChoiceParts:
@@ -79,9 +98,23 @@ class StreamAssembler:
     """Builds a Completion from SSE events; raises StreamBroken for error events and bad data."""
 
     def __init__(
-        self, *, url: str, request_id: str | None, n: int, on_delta: OnDelta | None, t0: float
+        self,
+        *,
+        url: str,
+        request_id: str | None,
+        n: int,
+        on_delta: OnDelta | None,
+        t0: float,
+        allowance: int | None = None,
     ) -> None:
         self.url, self.request_id, self.n, self.on_delta, self.t0 = url, request_id, n, on_delta, t0
+        self.allowance = allowance
+        # The characters of model text (content, refusals, arguments) the stream may carry
+        # before it has certainly passed the allowance.
+        self._room = (
+            None if allowance is None else allowance * OVERRUN_CHARS_PER_TOKEN + OVERRUN_SLACK
+        )
+        self.written = 0
         self.choices: dict[int, _ChoiceParts] = {}
         self.meta: dict[str, Any] = {}
         self.usage: Usage | None = None
@@ -122,6 +155,8 @@ class StreamAssembler:
         except (AttributeError, TypeError, Malformed) as exc:
             self._pending.clear()
             self._fail(f"malformed event stream from {self.url}: {exc}")
+        if self._room is not None and self.written > self._room:
+            self._overrun()
         if self._pending and self.on_delta is not None:
             # Called once the chunk is whole, so an error in the callback is never mistaken for
             # a malformed stream.
@@ -142,6 +177,7 @@ class StreamAssembler:
                 parts.text = []
             if text:
                 parts.text.append(_str(text, "content"))
+                self.written += len(text)
                 self._first_token()
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, text=text))
@@ -151,17 +187,20 @@ class StreamAssembler:
                 parts.refusal = []
             if refusal:
                 parts.refusal.append(_str(refusal, "refusal"))
+                self.written += len(refusal)
                 self._first_token()
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, refusal=refusal))
         for call in delta.get("tool_calls") or ():
             slot = _index(call.get("index", 0), "tool call index", MAX_TOOL_CALLS)
             _merge(parts.tools.setdefault(slot, {}), call, "tool call")
+            self.written += _arguments_length(call)
             self._first_token()
         if delta.get("function_call"):
             if parts.function is None:
                 parts.function = {}
             _merge(parts.function, delta["function_call"], "function_call")
+            self.written += _arguments_length(delta["function_call"])
             self._first_token()
         if item.get("finish_reason"):
             parts.finish = _str(item["finish_reason"], "finish_reason")
@@ -177,6 +216,17 @@ class StreamAssembler:
         )
         extra = f" ({fields})" if fields else ""
         return f"{self.url} reported an error mid-stream: {error.get('message')}{extra}"
+
+    def _overrun(self) -> None:
+        """Stop reading: far more text than the request allowed has arrived. The deltas so far
+        were handed on, so the call records them (its estimate capped at the allowance)."""
+        raise ReplyTooLarge(
+            f"the stream from {self.url} sent {self.written:,} characters of answer, far more "
+            f"than the request allowed ({self.allowance:,} output tokens: max_tokens × n); it "
+            "was cut there. The server ignores max_tokens, or never ends its answer.",
+            url=self.url,
+            request_id=self.request_id,
+        )
 
     def _fail(self, message: str) -> Any:
         raise StreamBroken(message, url=self.url, request_id=self.request_id)
@@ -204,6 +254,13 @@ class StreamAssembler:
     def _finished(self, index: int) -> bool:
         parts = self.choices.get(index)
         return parts is not None and parts.finish is not None
+
+
+def _arguments_length(call: Any) -> int:
+    """The characters of arguments a tool-call fragment carries."""
+    function = call.get("function", call) if isinstance(call, Mapping) else None
+    value = function.get("arguments") if isinstance(function, Mapping) else None
+    return len(value) if isinstance(value, str) else 0
 
 
 def _index(value: Any, field: str, limit: int) -> int:

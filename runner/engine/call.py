@@ -124,8 +124,7 @@ class Call:
             except ProviderError as exc:  # a stream that broke after text had arrived
                 streamed = self.partial.get(number)
                 if streamed and exc.usage is None and state["sent"] == number:
-                    texts = ["".join(t) for t in streamed.values()]
-                    exc.usage = check.recorded(None, body, texts)
+                    exc.usage = check.recorded(None, body, list(streamed.values()))
                 raise
             try:
                 usage = check.recorded(completion.usage, body, completion_texts(completion))
@@ -249,7 +248,7 @@ class Call:
             and state["sent"] == last.number
         ):
             texts = self.partial.get(last.number, {}).values()
-            usage = check.recorded(None, state["sent_body"], ["".join(t) for t in texts])
+            usage = check.recorded(None, state["sent_body"], list(texts))
             attempts[-1] = replace(last, usage=usage)
         return attempts
 

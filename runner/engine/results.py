@@ -67,6 +67,18 @@ class Preflight:
     context_window: int | None
     max_cost: Cost
 
+    def output_allowance(self, n: int = 1) -> int | None:
+        """The most output tokens the request allows over its `n` choices: max_tokens (or
+        max_completion_tokens) each, else what the context window leaves after the prompt;
+        None when neither is known."""
+        if self.max_output_tokens is not None:
+            per_choice = self.max_output_tokens
+        elif self.context_window is not None:
+            per_choice = max(0, self.context_window - self.prompt_tokens)
+        else:
+            return None
+        return per_choice * max(1, n)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

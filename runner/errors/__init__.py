@@ -16,7 +16,8 @@ The tree (kept in step with docs/errors.md)::
     │  ├─ StreamBroken          malformed or truncated SSE, retryable, kind "connection"
     │  │  └─ ReplyTooLarge      past the size cap, not retryable, kind "reply_too_large"
     │  ├─ BatchRowLost          a batch ended without this row's answer: kind batch_expired,
-    │  │                        batch_cancelled, batch_failed or batch_missing
+    │  │                        batch_cancelled, batch_failed, batch_missing, batch_malformed
+    │  │                        or batch_mismatch
     │  └─ HTTPStatusFailure     .status, .body_excerpt, .type, .code, .param, .headers
     │     ├─ RateLimited        429, .retry_after, retryable, kind "rate_limit"
     │     ├─ ServerFailed       5xx, 408, 409, retryable, kind "server_error"

@@ -90,8 +90,10 @@ class ReplyTooLarge(StreamBroken):
 
 
 class BatchRowLost(ProviderError):
-    """A batch ended without an answer for this row: it expired or was cancelled first, the
-    batch failed, or the server's result files leave the row out. `kind` says which."""
+    """A batch ended without a usable answer for this row: it expired or was cancelled first,
+    the batch failed, the server's result files leave the row out or hold an unreadable line
+    for it (`batch_malformed`), or the server's input file holds another request for it
+    (`batch_mismatch`). `kind` says which."""
 
     kind = "batch_missing"
 

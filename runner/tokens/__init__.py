@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ENCODING",
+    "MAX_TOKEN_BYTES",
     "count_messages",
     "count_text",
     "encoding_for",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 DEFAULT_ENCODING = "o200k_base"
+# The longest token of every encoding runner counts with (o200k_base, cl100k_base, ...), in
+# bytes: a text of N bytes (so of N characters or more) holds at least N / 128 tokens.
+MAX_TOKEN_BYTES = 128
 
 
 # --- which encoding and which counting rule a model uses -------------------------------------

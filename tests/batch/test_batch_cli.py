@@ -24,6 +24,11 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def _batches_recorded() -> bool:
+    state = Path("runs/batches.jsonl")
+    return state.exists() and state.read_text() != ""
+
+
 def test_exec_batch_in_mock_mode(tmp_path: Path) -> None:
     spec, rows = write_spec(tmp_path), write_rows(tmp_path, 20)
     code, out, err = invoke("exec", str(spec), "--input", str(rows), "--batch", "--mock")
@@ -61,7 +66,7 @@ def test_a_row_too_large_for_a_batch_file(tmp_path: Path, monkeypatch: pytest.Mo
     code, _, err = invoke("exec", str(spec), "--input", str(rows), "--batch", "--mock")
     assert code == 2
     assert "row 'big' (line 2): its request is" in err and "400 bytes" in err
-    assert ledger_lines(LEDGER) == [] and not Path("runs/batches.jsonl").exists()
+    assert ledger_lines(LEDGER) == [] and not _batches_recorded()
 
 
 def test_duplicate_row_keys(tmp_path: Path) -> None:
@@ -88,7 +93,7 @@ def test_a_server_without_the_batch_api(tmp_path: Path) -> None:
         code, _, err = invoke("exec", str(spec), "--input", str(rows), "--batch")
     assert code == 2
     assert f"the server at {url} has no Batch API" in err and "run without --batch" in err
-    assert ledger_lines(LEDGER) == [] and not Path("runs/batches.jsonl").exists()
+    assert ledger_lines(LEDGER) == [] and not _batches_recorded()
 
 
 def test_missing_rows_are_recorded_and_said(tmp_path: Path) -> None:
@@ -170,7 +175,10 @@ def test_state_file_lines(tmp_path: Path) -> None:
     events = [json.loads(x)["event"] for x in Path("runs/batches.jsonl").read_text().splitlines()]
     assert events == ["created", "ended", "collected"]
     [rows_file] = Path("runs/batches").iterdir()
-    assert rows_file.read_text().splitlines() == ['"r0"', '"r1"']
+    keys = [json.loads(line)[0] for line in rows_file.read_text().splitlines()]
+    fingerprints = [json.loads(line)[1] for line in rows_file.read_text().splitlines()]
+    assert keys == ["r0", "r1"]
+    assert fingerprints == [line["request_sha256"] for line in ledger_lines(LEDGER)]
 
 
 def test_dry_run_sends_nothing(tmp_path: Path) -> None:

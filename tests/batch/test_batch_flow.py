@@ -20,7 +20,7 @@ from runner.batch import (
     start_batches,
     vars_by_row,
 )
-from runner.batch.flow import rows_to_retry
+from runner.batch.rerun import rows_to_retry
 from runner.dataset import Item, run_items
 from runner.engine import Session
 from runner.errors import ConfigError

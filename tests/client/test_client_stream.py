@@ -3,6 +3,7 @@ streams fail the same way at every split, and the edge cases of a streamed reply
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -190,3 +191,35 @@ async def test_stream_request_answered_with_plain_json_or_wrong_type() -> None:
         f"malformed event stream from {URL} (Expected response with content type "
         "'text/event-stream', got 'text/html'.)"
     )
+
+
+def _deltas(text: str, count: int) -> bytes:
+    chunk = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    return (b"data: " + json.dumps(chunk).encode() + b"\n\n") * count
+
+
+@pytest.mark.anyio
+async def test_a_stream_past_what_the_request_allowed_is_cut() -> None:
+    """max_tokens 10 × n 2 allows 20 tokens: no token is longer than 128 bytes, so past
+    20 × 256 characters (+ slack) the answer has certainly overrun. Cut there, whatever the
+    chunking; a stream within the allowance is read whole."""
+    from runner.client._stream import OVERRUN_CHARS_PER_TOKEN, OVERRUN_SLACK
+    from runner.errors import ReplyTooLarge
+
+    room = 20 * OVERRUN_CHARS_PER_TOKEN + OVERRUN_SLACK
+    holder: list[list[bytes]] = [[]]
+    client, _ = mock_client(lambda r: sse_reply(holder[0]))
+    async with client:
+        holder[0] = [_deltas("abcd" * 100, room // 400 + 50)]  # never a finish_reason
+        deltas: list[StreamDelta] = []
+        with pytest.raises(ReplyTooLarge) as info:
+            await client.stream(body(stream=True, max_tokens=10, n=2), on_delta=deltas.append)
+        assert info.value.kind == "reply_too_large" and not info.value.retryable
+        assert "far more than the request allowed (20 output tokens" in str(info.value)
+        assert room - 400 < sum(len(d.text or "") for d in deltas) <= room
+        # Within the allowance's room, a long answer (a server counting tokens its own way)
+        # is read whole.
+        finish = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+        holder[0] = [_deltas("abcd" * 100, room // 400 - 1) + finish + b"data: [DONE]\n\n"]
+        done = await client.stream(body(stream=True, max_tokens=10, n=2))
+        assert len(done.text or "") == (room // 400 - 1) * 400
