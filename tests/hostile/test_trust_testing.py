@@ -463,7 +463,10 @@ def _signal_after(args: list[str], cwd: Path, signum: int, delay: float) -> tupl
         preexec_fn=_default_sigint,
     )
     try:
-        time.sleep(delay)
+        # Past start-up (about 0.5 s of CPU) by CPU used, then the rest of `delay` by the clock
+        # (a case loop on the mock waits more than it computes).
+        _wait_for_cpu(proc, min(delay, 1.0))
+        time.sleep(max(0.0, delay - 1.0))
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signum)
         signalled = time.monotonic()
@@ -474,6 +477,22 @@ def _signal_after(args: list[str], cwd: Path, signum: int, delay: float) -> tupl
             proc.kill()
             proc.communicate()
     return proc.returncode, out + err, waited
+
+
+def _wait_for_cpu(proc: subprocess.Popen[str], seconds: float) -> None:
+    """Wait until the child has used `seconds` of CPU (at most 60 s of wall time): on a busy
+    machine a wall-clock delay could signal it while it is still importing, before the phase
+    under test began."""
+    clock = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return
+        if (int(fields[11]) + int(fields[12])) / clock >= seconds:
+            return
+        time.sleep(0.02)
 
 
 def _default_sigint() -> None:
