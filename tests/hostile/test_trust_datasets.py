@@ -767,3 +767,96 @@ def test_rows_from_a_pipe_all_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     clean(proc.stdout, proc.stderr, tmp_path / "l.jsonl", lines=4)
     assert time.monotonic() - started < 20
+
+
+# --- 13. the property: concurrent runs, resumes and kills on one ledger -----------------------
+
+
+@pytest.fixture(scope="module")
+def mock_server() -> Any:
+    """`runner mock-server` on a free loopback port, answering after a small latency."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "mock-server", "--port", "0", "--latency", "40ms"],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    url = next(word for word in first.split() if word.startswith("http://"))
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        finish(proc, timeout=10)
+
+
+def dataset_actor(rng: Any, spec: Path, data: Path, ledger: Path) -> list[str]:
+    """A data-set run with --resume (on an empty ledger, a first run), refusing or waiting when
+    another holds the lock. (A run without --resume re-runs every row by request: not here.)"""
+    args = ["exec", str(spec), "--input", str(data), "--ledger", str(ledger), "-q", "--resume"]
+    if rng.random() < 0.5:
+        args.append("--wait")
+    return [*args, "--concurrency", str(rng.choice([2, 4, 8]))]
+
+
+# What may run at once on the ledger. Batch collects (`runner batch collect`) join here once
+# they hold the same lock: each actor returns the arguments of one `runner` process.
+ACTORS = [dataset_actor]
+ROWS = 60
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_concurrent_runs_and_kills_end_with_every_row_ok_once(
+    tmp_path: Path, mock_server: str, seed: int
+) -> None:
+    import random
+
+    rng = random.Random(seed)
+    spec = write(tmp_path / "prop.yaml", SPEC + "timeout: 10s\n")
+    data = rows_file(tmp_path / "rows.jsonl", ROWS)
+    ledger = tmp_path / "ledger.jsonl"
+    env = child_env(OPENAI_BASE_URL=mock_server)
+    started = time.monotonic()
+    outputs: list[tuple[str, str]] = []
+    for _round in range(2):
+        procs = []
+        for _ in range(rng.randint(2, 4)):
+            actor = rng.choice(ACTORS)
+            procs.append(spawn(actor(rng, spec, data, ledger), tmp_path, env))
+            time.sleep(rng.uniform(0.0, 0.4))
+        sent: dict[int, int] = {}
+        for proc in procs:
+            if rng.random() < 0.6:
+                time.sleep(rng.uniform(0.2, 1.2))
+                sent[proc.pid] = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+                proc.send_signal(sent[proc.pid])
+        for proc in procs:
+            out, err = finish(proc)
+            if proc.pid in sent and "KeyboardInterrupt" in err and not out:
+                # Python's own Ctrl-C while the interpreter imports (before runner's handlers
+                # are in place): the process ends before anything is sent, like a kill.
+                err = ""
+            outputs.append((out, err))
+            # A signal that lands while the interpreter and click start may end the process
+            # by the signal itself (-2, -15), before anything is sent: like a kill.
+            early = (-signal.SIGINT, -signal.SIGTERM) if proc.pid in sent else ()
+            assert proc.returncode in (0, 2, 129, 130, 143, -signal.SIGKILL, *early), err
+    final = subprocess.run(
+        [sys.executable, "-m", "runner", "exec", str(spec), "--input", str(data), "--ledger",
+         str(ledger), "--resume", "--wait", "--concurrency", "8"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    outputs.append((final.stdout, final.stderr))
+    found = clean(
+        "".join(o for o, _ in outputs), "".join(e for _, e in outputs), ledger, lines=None
+    )
+    ok = [line for line in found if line["status"] == "ok"]
+    assert collections.Counter(line["row"] for line in ok) == {
+        str(n): 1 for n in range(1, ROWS + 1)
+    }
+    paid = collections.Counter(line["request_sha256"] for line in ok)
+    assert max(paid.values()) == 1  # no request paid for twice
+    assert time.monotonic() - started < 40
