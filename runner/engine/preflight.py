@@ -33,6 +33,7 @@ def render_request(
 
     prepared = spec.prepare_vars(vars)
     messages = spec.render(prepared)
+    _check_encodable(spec, messages)
     body = build_body(
         settings.model,
         messages,
@@ -48,6 +49,24 @@ def render_request(
         body = with_output_mode(body, out.mode, out.schema, name=out.name, strict=out.strict)
         messages = body["messages"]
     return prepared, messages, body
+
+
+def _check_encodable(spec: PromptSpec, messages: list[Message]) -> None:
+    """A rendered message must be sendable: a template that produced a lone surrogate (from an
+    escape such as "\\ud800") is this call's TemplateError, not a crash when it is encoded."""
+    from runner.errors import Problem, TemplateError
+    from runner.spec.values import surrogate_problem
+
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        problem = surrogate_problem(content) if isinstance(content, str) else None
+        if problem is not None:
+            pointer = f"/messages/{index}/content"
+            line, col = spec.position(pointer)
+            text = f"template {pointer}: the rendered text has {problem}"
+            raise TemplateError(
+                [Problem(str(spec.path), line, col, text, pointer)], template=pointer
+            )
 
 
 def preflight(

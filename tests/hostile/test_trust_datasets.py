@@ -860,3 +860,20 @@ def test_concurrent_runs_and_kills_end_with_every_row_ok_once(
     paid = collections.Counter(line["request_sha256"] for line in ok)
     assert max(paid.values()) == 1  # no request paid for twice
     assert time.monotonic() - started < 40
+
+
+def test_a_template_that_renders_a_lone_surrogate_fails_its_row_not_the_process(
+    tmp_path: Path,
+) -> None:
+    spec = write(
+        tmp_path / "ds.yaml", SPEC.replace("'Say {{ q }}.'", r"""'Say {{ q }} {{ "\ud800" }}.'""")
+    )
+    data = rows_file(tmp_path / "rows.jsonl", 3)
+    ledger = tmp_path / "ledger.jsonl"
+    ran = cli_run(["exec", str(spec), "--input", str(data), "--mock", "--ledger", str(ledger)])
+    checked(ran, ledger, code=1, lines=0)
+    assert [r["error"]["kind"] for r in ran.rows] == ["template"] * 3
+    assert "surrogate" in ran.rows[0]["error"]["message"]
+    single = cli_run(["exec", str(spec), "--var", "q=x", "--mock", "--ledger", str(ledger)])
+    checked(single, ledger, code=2, lines=0)
+    assert "surrogate" in single.err
