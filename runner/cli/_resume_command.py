@@ -51,6 +51,8 @@ def resume_command(
         words.append(flag)
         if value is not None:
             words.append(value)
+    if ("--input", "-") in given:
+        notes.append("Pipe the same rows in again: --input - reads them from stdin.")
     words += ["--ledger", os.fspath(ledger)]
     if mock:
         words.append("--mock")

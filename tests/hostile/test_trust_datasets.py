@@ -877,3 +877,20 @@ def test_a_template_that_renders_a_lone_surrogate_fails_its_row_not_the_process(
     single = cli_run(["exec", str(spec), "--var", "q=x", "--mock", "--ledger", str(ledger)])
     checked(single, ledger, code=2, lines=0)
     assert "surrogate" in single.err
+
+
+def test_the_spec_budget_holds_with_retries_too(tmp_path: Path) -> None:
+    spec = write(tmp_path / "budget.yaml", SCHEMA_SPEC + "budget: {max_cost_usd: 0.002}\n")
+    data = rows_file(tmp_path / "rows.jsonl", 10)
+    ledger = tmp_path / "ledger.jsonl"
+    usage = {"prompt_tokens": 12, "completion_tokens": 1000, "total_tokens": 1012}
+    with canned_server(Canned(reply("not json at all", usage=usage))) as server:
+        ran = cli_run(
+            ["exec", str(spec), "--input", str(data), "--ledger", str(ledger)],
+            env={"OPENAI_BASE_URL": server.url},
+        )
+    # 8 calls at once (the spec's default): three first attempts fit ($0.0006 each), no retry
+    checked(ran, ledger, code=1, lines=3)
+    spent = sum(Decimal(str(line["cost"]["usd"])) for line in lines_of(ledger))
+    assert spent <= Decimal("0.002")
+    assert [r["status"] for r in ran.rows].count("skipped") == 7
