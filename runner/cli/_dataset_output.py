@@ -17,7 +17,13 @@ from runner.errors import ConfigError
 if TYPE_CHECKING:
     from runner.spec.model import PromptSpec
 
-__all__ = ["check_output_path", "open_output", "protected_paths"]
+__all__ = [
+    "check_input_path",
+    "check_output_path",
+    "check_stdout",
+    "open_output",
+    "protected_paths",
+]
 
 
 def open_output(output: str | None, *, append: bool) -> IO[str]:
@@ -90,6 +96,44 @@ def check_output_path(output: str, *, protected: Sequence[tuple[str, str]]) -> N
             raise ConfigError(
                 f"cannot write --output {output}: {exc.strerror}; nothing was sent"
             ) from None
+
+
+def check_input_path(input_path: str, *, ledger: Path) -> None:
+    """Refuse an --input that is the ledger or the batch state file: the run appends to it
+    while reading it, so every line it writes would become a row to run (and pay for)."""
+    from runner.batch.state import state_path
+
+    if input_path == "-":
+        return
+    for label, path in (("the ledger", ledger), ("the batch state file", state_path(ledger))):
+        if _same_file(input_path, str(path)):
+            raise ConfigError(
+                f"--input {input_path} is {label} ({path}): the run would read the lines it "
+                "writes as new rows; give the data set's own file (nothing was sent)"
+            )
+
+
+def check_stdout(protected: Sequence[tuple[str, str]]) -> None:
+    """Refuse to print row lines to a stdout that is redirected into one of the `protected`
+    files (`>> runs/ledger.jsonl`): the same as --output naming it."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test runner's buffer)
+        return
+    import stat as stat_mod
+
+    if not stat_mod.S_ISREG(out.st_mode):
+        return
+    for label, path in protected:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            raise ConfigError(
+                f"stdout is redirected into {label} ({path}): the row lines would be written "
+                "into it; redirect them elsewhere or use --output FILE (nothing was sent)"
+            )
 
 
 def _same_file(a: str, b: str) -> bool:

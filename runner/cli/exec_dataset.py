@@ -18,7 +18,13 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from runner.cli._common import json_text
-from runner.cli._dataset_output import check_output_path, open_output, protected_paths
+from runner.cli._dataset_output import (
+    check_input_path,
+    check_output_path,
+    check_stdout,
+    open_output,
+    protected_paths,
+)
 from runner.cli._dataset_signals import Caught, signals
 from runner.cli._resume_command import resume_command
 
@@ -167,17 +173,16 @@ def run_dataset_command(
     Ctrl-C) when interrupted."""
     from runner.dataset import open_rows
 
-    if options.output is not None and not options.dry_run:
-        settings = session.settings_for(spec)
-        check_output_path(
-            options.output,
-            protected=protected_paths(
-                settings.ledger_path,
-                spec,
-                input_path=options.input_path,
-                vars_files=options.vars_files,
-            ),
+    if not options.dry_run:
+        ledger = session.settings_for(spec).ledger_path
+        check_input_path(options.input_path, ledger=ledger)
+        protected = protected_paths(
+            ledger, spec, input_path=options.input_path, vars_files=options.vars_files
         )
+        if options.output is not None:
+            check_output_path(options.output, protected=protected)
+        else:
+            check_stdout(protected)
     rows = open_rows(options.input_path, spec=spec)
     try:
         if options.dry_run:

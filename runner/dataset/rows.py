@@ -59,6 +59,7 @@ class RowStream(Iterator[Item]):
         self.name = "<stdin>" if str(source) == "-" else str(source)
         self._spool: IO[bytes] | None = None
         self._rows: Generator[Item, None, None] | None = None
+        self._yielded = 0
         if str(source) == "-":
             self._spool = _spool_stdin(stdin if stdin is not None else sys.stdin, self.name)
             self.format = "jsonl"
@@ -81,13 +82,18 @@ class RowStream(Iterator[Item]):
         self._rows = self._scan(check=False)
 
     def __next__(self) -> Item:
-        if self._rows is None:
+        # No more rows than the first pass counted and checked: a file that grows while it is
+        # read (the ledger given as the input) cannot feed the run for ever.
+        if self._rows is None or self._yielded >= self.count:
+            self.close()
             raise StopIteration
         try:
-            return next(self._rows)
+            item = next(self._rows)
         except StopIteration:
             self.close()
             raise
+        self._yielded += 1
+        return item
 
     def close(self) -> None:
         rows = self._rows

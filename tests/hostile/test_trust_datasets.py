@@ -894,3 +894,40 @@ def test_the_spec_budget_holds_with_retries_too(tmp_path: Path) -> None:
     spent = sum(Decimal(str(line["cost"]["usd"])) for line in lines_of(ledger))
     assert spent <= Decimal("0.002")
     assert [r["status"] for r in ran.rows].count("skipped") == 7
+
+
+def test_the_ledger_as_the_input_is_refused(tmp_path: Path) -> None:
+    """Its lines are JSON objects, so each line the run wrote would become a new row to pay
+    for: the run would feed itself for ever."""
+    spec = write(tmp_path / "ds.yaml", SPEC.replace("'Say {{ q }}.'", "'Say {{ v }}.'"))
+    ledger = tmp_path / "runs" / "ledger.jsonl"
+    history = _ledger_with_history(ledger, 5)
+    os.link(ledger, tmp_path / "rows.jsonl")
+    for given in (str(ledger), str(tmp_path / "rows.jsonl")):
+        ran = cli_run(
+            ["exec", str(spec), "--input", given, "--mock", "--ledger", str(ledger),
+             "--var", "v=x"]
+        )  # fmt: skip
+        assert ran.code == 2, ran.err
+        clean(ran.out, ran.err, None, lines=None)
+        assert "--input" in ran.err and "the ledger" in ran.err
+        assert ledger.read_bytes() == history
+
+
+def test_row_lines_redirected_into_the_ledger_are_refused(tmp_path: Path) -> None:
+    write(tmp_path / "ds.yaml", SPEC)
+    rows_file(tmp_path / "rows.jsonl", 3)
+    ledger = tmp_path / "l.jsonl"
+    history = _ledger_with_history(ledger, 5)
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c",
+         '"$0" -m runner exec ds.yaml --input rows.jsonl --mock --ledger l.jsonl >> l.jsonl',
+         sys.executable],
+        cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    clean(proc.stdout, proc.stderr, None, lines=None)
+    assert "stdout" in proc.stderr and "the ledger" in proc.stderr
+    assert ledger.read_bytes() == history
+    assert time.monotonic() - started < 20
