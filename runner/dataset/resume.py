@@ -32,25 +32,18 @@ __all__ = ["ResumeScan", "done_rows", "scan_ledger"]
 # Inside a JSON string every `"` is escaped, so a key pattern such as `"row":` can only match
 # a key. The first `"name":` is spec.name, the first `,"request_sha256":"` and `,"row":` are
 # top-level (only plain strings and the spec object come before them); the last `,"error":`
-# is the top-level error (the fields after it hold no object with an `error` key), and
-# `error` is null exactly when the status is ok.
+# is the top-level error and the last `,"mock":` the top-level mock flag (the fields after
+# them — attempts, usage, cost, output_mode, replayed, batch_id, content — hold no object with
+# an `error` or `mock` key), and `error` is null exactly when the status is ok.
 _V1 = b'{"v":1,"id":"'
 _REQUEST = b',"request_sha256":"'
 _ROW = b',"row":'
 _MODEL = b',"model":'
 _ERROR = b',"error":'
 _OK_ERROR = b'null,"attempts":['
+_MOCK = b',"mock":'
+_FLAGS = {True: b"true", False: b"false"}
 _YIELD_EVERY = 4096  # lines between two yields to the event loop
-
-
-def _endings(mock: bool) -> tuple[bytes, ...]:
-    flag = b'"mock":true' if mock else b'"mock":false'
-    ends = (flag + b"}", flag + b',"content":false}')
-    return tuple(end + b"\n" for end in ends) + ends
-
-
-_ENDS = {True: _endings(True), False: _endings(False)}
-_ANY_END = _ENDS[True] + _ENDS[False]
 
 
 @dataclass
@@ -75,14 +68,19 @@ class ResumeScan:
         return "done" if fingerprint in found else "changed"
 
     def feed(self, line: bytes) -> None:
-        if line.startswith(_V1) and line.endswith(_ANY_END):
+        if line.startswith(_V1) and line.endswith((b"}\n", b"}")):
             self._fast(line)
         else:
             self._parsed(line)  # another writer, another format, or a torn line
 
     def _fast(self, line: bytes) -> None:
-        if not line.endswith(_ENDS[self.mock]) or self._name not in line:
-            return  # the other mode, or another spec's line
+        if self._name not in line:
+            return  # another spec's line
+        at = line.rfind(_MOCK)
+        if at < 0:
+            return self._parsed(line)
+        if not line.startswith(_FLAGS[self.mock], at + len(_MOCK)):
+            return  # the other mode
         at = line.rfind(_ERROR)
         if at < 0 or not line.startswith(_OK_ERROR, at + len(_ERROR)):
             return  # not ok

@@ -261,3 +261,26 @@ async def test_the_fast_resume_scan_agrees_with_parsing_every_line(tmp_path: Pat
     assert set(expected) == {'q"uote', "ünï", "back\\slash", "plain", "hidden", "other"}
     assert done_rows(ledger, spec.name, mock=True).ok == expected
     assert done_rows(ledger, spec.name, mock=False).ok == {}
+
+
+async def test_the_resume_scan_reads_runners_own_lines_without_parsing_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines as runner writes them today (an output mode, content left out, a mock flag
+    followed by more fields) take the byte-level path: a big ledger stays quick to resume."""
+    from runner.dataset.resume import ResumeScan
+
+    schema = (
+        "output: {schema: {type: object, properties: {a: {type: string}}, required: [a],"
+        " additionalProperties: false}}\n"
+    )
+    spec = make_spec(tmp_path, SPEC + schema)
+    ledger = tmp_path / "l.jsonl"
+    async with Session(mock=True, ledger=ledger) as session:
+        [r async for r in map_rows(session, spec, items(3))]
+    async with Session(mock=True, ledger=ledger, ledger_content=False) as session:
+        [r async for r in map_rows(session, spec, [Item("4", {"n": 4})])]
+    parsed: list[bytes] = []
+    monkeypatch.setattr(ResumeScan, "_parsed", lambda self, line: parsed.append(line))
+    scan = done_rows(ledger, spec.name, mock=True)
+    assert sorted(scan.ok) == ["1", "2", "3", "4"] and parsed == []
