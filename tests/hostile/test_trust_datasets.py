@@ -931,3 +931,48 @@ def test_row_lines_redirected_into_the_ledger_are_refused(tmp_path: Path) -> Non
     assert "stdout" in proc.stderr and "the ledger" in proc.stderr
     assert ledger.read_bytes() == history
     assert time.monotonic() - started < 20
+
+
+def test_stdout_on_a_full_device_stops_cleanly(tmp_path: Path) -> None:
+    write(tmp_path / "ds.yaml", SPEC + "rate: {concurrency: 1}\n")
+    rows_file(tmp_path / "rows.jsonl", 4)
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c",
+         '"$0" -m runner exec ds.yaml --input rows.jsonl --mock --ledger l.jsonl > /dev/full',
+         sys.executable],
+        cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    clean(proc.stdout, proc.stderr, tmp_path / "l.jsonl", lines=1)
+    assert "cannot write the row lines to stdout: No space left" in proc.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_a_signal_while_waiting_for_the_lock_ends_the_wait(tmp_path: Path) -> None:
+    spec = slow_spec(tmp_path, "1s", concurrency=1)
+    data = rows_file(tmp_path / "rows.jsonl", 6)
+    ledger = tmp_path / "ledger.jsonl"
+    args = ["exec", str(spec), "--input", str(data), "--mock", "--ledger", str(ledger)]
+    holder = spawn([*args, "--resume"], tmp_path)
+    try:
+        running(ledger)
+        waiter = spawn([*args, "--resume", "--wait"], tmp_path)
+        assert waiter.stderr is not None
+        deadline = time.monotonic() + 20
+        seen = ""
+        while "Waiting for" not in seen and time.monotonic() < deadline:
+            seen += waiter.stderr.readline()
+        assert "Waiting for" in seen and str(holder.pid) in seen, seen
+        waiter.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = finish(waiter)
+        assert waiter.returncode == 143, seen + err
+        assert time.monotonic() - signalled < 5
+        assert out == "" and "--resume" in err
+        clean(out, seen + err, None, lines=None)
+    finally:
+        holder.send_signal(signal.SIGINT)
+        hout, herr = finish(holder)
+    found = clean(hout, herr, ledger, lines=None)
+    assert {line["row"] for line in found} == {r["row"] for r in map(json.loads, hout.splitlines())}
