@@ -88,7 +88,12 @@ def exec_(
     With --input FILE (JSONL, CSV, or - for JSONL on stdin): once per row, one JSON line per
     row on stdout in completion order; exit 0 when every row is ok, 1 otherwise.
     """
-    options = dataset_flags(dataset, dry_run=dry_run, json_=json_, quiet=quiet)
+    given = _given_flags(
+        dataset, var_args, vars_files, stream=stream, no_content=no_content, quiet=quiet
+    )
+    options = dataset_flags(
+        dataset, dry_run=dry_run, json_=json_, quiet=quiet, given=given, vars_files=vars_files
+    )
     ctx = click.get_current_context()
     records: list[LedgerRecord] = []
     note = ""
@@ -161,7 +166,37 @@ def exec_(
         click.echo(redact(_summary(spec.name, result, str(settings.ledger_path))), err=True)
 
 
-_NOT_WITH_BATCH = ("resume", "concurrency", "output")
+# --max-cost and --wait work with --batch too (the batch reserves its worst case; the upload
+# holds the spec's run lock).
+_NOT_WITH_BATCH = ("resume", "concurrency", "output", "skip_batched")
+
+
+def _given_flags(
+    dataset: dict[str, Any],
+    var_args: tuple[str, ...],
+    vars_files: tuple[str, ...],
+    *,
+    stream: bool | None,
+    no_content: bool,
+    quiet: bool,
+) -> list[tuple[str, str | None]]:
+    """The flags of a data-set run as given, for the command that resumes it (the ledger, mock,
+    base URL and model are added from the effective settings instead)."""
+    given: list[tuple[str, str | None]] = [("--input", dataset.get("input_path"))]
+    given += [("--vars-file", path) for path in vars_files]
+    given += [("--var", arg) for arg in var_args]
+    if stream is not None:
+        given.append(("--stream" if stream else "--no-stream", None))
+    if no_content:
+        given.append(("--no-content", None))
+    for name in ("concurrency", "output", "max_cost"):
+        if dataset.get(name) is not None:
+            given.append(("--" + name.replace("_", "-"), str(dataset[name])))
+    if dataset.get("skip_batched"):
+        given.append(("--skip-batched", None))
+    if quiet:
+        given.append(("-q", None))
+    return given
 
 
 def _exec_batch(

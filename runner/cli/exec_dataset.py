@@ -1,21 +1,35 @@
-"""`runner exec --input`: the data-set form of exec, a thin layer over runner.dataset. It opens
-the rows and the output, installs the Ctrl-C/SIGTERM handlers (first: stop taking rows; second:
-abort), shows progress and the summary on stderr, and maps the outcome to an exit code.
+"""`runner exec --input`: the data-set form of exec, a thin layer over runner.dataset. It checks
+the output path before anything is opened, opens the rows, starts the run (which takes the
+run lock, waiting with --wait) and only then opens the output, installs the SIGINT, SIGTERM and
+SIGHUP handlers (first: stop taking rows; second: abort), shows progress and the summary on
+stderr, prints a resume command that holds every effective setting and no secret, and maps the
+outcome to an exit code (128 + the signal when interrupted).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import EXIT_INTERRUPTED, json_text
+from runner.cli._common import json_text
+from runner.cli._dataset_output import (
+    check_input_path,
+    check_output_path,
+    check_stdout,
+    open_output,
+    protected_paths,
+)
+from runner.cli._dataset_signals import Caught, signals
+from runner.cli._resume_command import resume_command
 
 if TYPE_CHECKING:
-    from runner.dataset import DatasetRun, Item, ItemResult, RowStream
+    from runner.dataset import Item, RowStream
     from runner.dataset.progress import ProgressDisplay
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
@@ -23,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["DatasetOptions", "dataset_flags", "dataset_options", "run_dataset_command"]
 
 # Flags that only make sense with --input.
-_DATASET_ONLY = ("concurrency", "resume", "output", "max_cost")
+_DATASET_ONLY = ("concurrency", "resume", "output", "max_cost", "wait", "skip_batched")
 
 
 def dataset_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,6 +69,17 @@ def dataset_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="USD",
                 help="Start no call that could take the run's cost past this (spec: budget).",
             ),
+            click.option(
+                "--wait",
+                is_flag=True,
+                help="If another run of this spec holds the ledger, wait for it to end "
+                "(default: refuse, exit 2).",
+            ),
+            click.option(
+                "--skip-batched",
+                is_flag=True,
+                help="Rows waiting in a batch not collected yet do not fail the run.",
+            ),
             click.option("--progress-interval", type=float, default=5.0, hidden=True),
         ]
     ):
@@ -63,13 +88,19 @@ def dataset_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def dataset_flags(
-    values: Mapping[str, Any], *, dry_run: bool, json_: bool, quiet: bool
+    values: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    json_: bool,
+    quiet: bool,
+    given: Sequence[tuple[str, str | None]] = (),
+    vars_files: Sequence[str] = (),
 ) -> DatasetOptions | None:
     """The data-set options, or None without --input (then the data-set flags are refused)."""
     if values["input_path"] is None:
-        given = [name for name in _DATASET_ONLY if values[name] not in (None, False)]
-        if given:
-            flag = "--" + given[0].replace("_", "-")
+        stray = [name for name in _DATASET_ONLY if values[name] not in (None, False)]
+        if stray:
+            flag = "--" + stray[0].replace("_", "-")
             raise click.UsageError(f"{flag} needs --input FILE")
         return None
     max_cost = None
@@ -93,6 +124,10 @@ def dataset_flags(
         json_=json_,
         quiet=quiet,
         progress_interval=values["progress_interval"],
+        wait=values["wait"],
+        skip_batched=values["skip_batched"],
+        given=given,
+        vars_files=vars_files,
     )
 
 
@@ -111,8 +146,16 @@ class DatasetOptions:
         json_: bool,
         quiet: bool,
         progress_interval: float,
+        wait: bool = False,
+        skip_batched: bool = False,
+        given: Sequence[tuple[str, str | None]] = (),
+        vars_files: Sequence[str] = (),
     ) -> None:
         self.input_path = input_path
+        self.wait = wait
+        self.skip_batched = skip_batched
+        self.given = list(given)  # the flags as the user gave them, for the resume command
+        self.vars_files = list(vars_files)
         self.concurrency = concurrency
         self.resume = resume
         self.output = output
@@ -126,9 +169,20 @@ class DatasetOptions:
 def run_dataset_command(
     session: Session, spec: PromptSpec, variables: Mapping[str, Any], options: DatasetOptions
 ) -> None:
-    """Run the data set; exit 0 when every row is ok, 1 otherwise, 130 when interrupted."""
+    """Run the data set; exit 0 when every row is ok, 1 otherwise, 128 + the signal (130 for
+    Ctrl-C) when interrupted."""
     from runner.dataset import open_rows
 
+    if not options.dry_run:
+        ledger = session.settings_for(spec).ledger_path
+        check_input_path(options.input_path, ledger=ledger)
+        protected = protected_paths(
+            ledger, spec, input_path=options.input_path, vars_files=options.vars_files
+        )
+        if options.output is not None:
+            check_output_path(options.output, protected=protected)
+        else:
+            check_stdout(protected)
     rows = open_rows(options.input_path, spec=spec)
     try:
         if options.dry_run:
@@ -160,18 +214,20 @@ def _run(
     import asyncio
     import json
 
-    from runner.batch import rows_in_open_batches
     from runner.dataset import DatasetRun, row_line
     from runner.dataset.progress import summary_lines
 
     settings = session.settings_for(spec)
-    in_batches = rows_in_open_batches(settings.ledger_path, spec.sha256)
-    if in_batches and not options.quiet:
+
+    def say_waiting(holder: Mapping[str, Any]) -> None:
+        from runner.ledger.lock import describe_holder
+
         click.echo(
-            f"Note: {len(in_batches)} rows are in batches not collected yet; they are not run "
-            "live (collect them with `runner batch collect ID`).",
+            f"Waiting for {describe_holder(dict(holder))} to end: it is writing this spec's "
+            f"rows to the ledger {settings.ledger_path}.",
             err=True,
         )
+
     run = DatasetRun(
         session,
         spec,
@@ -180,26 +236,46 @@ def _run(
         resume=options.resume,
         max_cost=options.max_cost,
         total=rows.count,
-        exclude=in_batches,
+        batched=lambda: _batched_rows(settings.ledger_path, spec.sha256),
+        skip_batched=options.skip_batched,
+        wait=options.wait,
+        on_wait=say_waiting,
     )
     if settings.mock and not options.quiet:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
-    out = _open_output(options)
     display = None if options.quiet else _display(rows.count, options)
-    aborted = False
+    caught = Caught()
+    out: IO[str] | None = None
+    lost: OSError | None = None  # the output could not take a line
     try:
 
         async def drive() -> None:
-            async for result in _with_signals(run):
-                out.write(json.dumps(row_line(result), ensure_ascii=False, default=str) + "\n")
-                out.flush()
-                if display is not None:
-                    display.update(run.summary)
+            nonlocal out, lost
+            async with signals(run, caught):
+                await run.start()
+                if not run.locked:
+                    return  # stopped while waiting for the lock: nothing ran
+                out = open_output(options.output, append=options.resume)  # only now: a
+                # run refused by the lock truncates nothing
+                async for result in run.results():
+                    if lost is None:
+                        try:
+                            out.write(
+                                json.dumps(row_line(result), ensure_ascii=False, default=str) + "\n"
+                            )
+                            out.flush()
+                        except BrokenPipeError:
+                            raise
+                        except OSError as exc:  # a full disk, /dev/full: stop the intake, let
+                            lost = exc  # the calls in flight finish and be recorded
+                            run.request_stop(interrupted=False)
+                    if display is not None:
+                        display.update(run.summary)
 
         try:
             session.run_sync(drive())
         except (asyncio.CancelledError, KeyboardInterrupt):
-            aborted = True
+            caught.aborted = True
         except BrokenPipeError:  # the reader went away (`| head`): the calls in flight are
             _silence_stdout()  # recorded as interrupted; say so, and stop quietly
             click.echo("Error: the output was closed before the run ended", err=True)
@@ -207,88 +283,80 @@ def _run(
     finally:
         if display is not None:
             display.close()
-        if out is not sys.stdout:
-            out.close()
+        if out is not None and out is not sys.stdout:
+            try:
+                out.close()
+            except OSError as exc:
+                lost = lost or exc
+        elif out is sys.stdout and lost is not None:
+            _silence_stdout()
     summary = run.summary
-    if not options.quiet or summary.interrupted or aborted:
+    interrupted = summary.interrupted or caught.aborted
+    if not options.quiet or interrupted or lost is not None:
         for line in summary_lines(summary, ledger=settings.ledger_path):
             click.echo(line, err=True)
-    if summary.interrupted or aborted:
+    if summary.waiting and not options.skip_batched:
         click.echo(
-            "Interrupted: the calls in flight were recorded. To continue:\n  " + _resume_command(),
+            "The rows waiting in a batch were not run: collect the batch with `runner batch "
+            "collect ID`, or pass --skip-batched to leave them to it and not fail the run.",
             err=True,
         )
-        raise SystemExit(EXIT_INTERRUPTED)
+    if lost is not None:
+        where = options.output or "stdout"
+        click.echo(
+            f"Error: cannot write the row lines to {where}: "
+            f"{lost.strerror or type(lost).__name__}; the run stopped (every call sent is in "
+            f"the ledger {settings.ledger_path})",
+            err=True,
+        )
+        raise SystemExit(1)
+    if interrupted:
+        command, notes = resume_command(
+            spec_path=str(spec.path),
+            given=options.given,
+            ledger=settings.ledger_path,
+            mock=settings.mock,
+            base_url=settings.base_url,
+            model=settings.model,
+        )
+        click.echo(
+            "Interrupted: the calls in flight were recorded. To continue:\n  " + command,
+            err=True,
+        )
+        for note in notes:
+            click.echo(note, err=True)
+        raise SystemExit(caught.exit_code)
     raise SystemExit(summary.exit_code)
 
 
-async def _with_signals(run: DatasetRun) -> AsyncIterator[ItemResult]:
-    """The run's results, with SIGINT/SIGTERM handled: the first stops the intake, the second
-    cancels everything in flight (those calls are recorded as interrupted)."""
-    import asyncio
-    import signal
+def _batched_rows(ledger_path: Path, spec_sha256: str) -> dict[str, str]:
+    """The keys of this spec's rows that wait in a batch not collected yet -> that batch's id."""
+    import json
 
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    presses = 0
+    from runner.batch.state import read_state, rows_file
 
-    def on_signal() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            click.echo(
-                "\nStopping: no new rows; waiting for the calls in flight "
-                "(press Ctrl-C again to abort them).",
-                err=True,
-            )
-            run.request_stop()
-        elif task is not None:
-            task.cancel()
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass
-    try:
-        async for result in run.results():
-            yield result
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+    found: dict[str, str] = {}
+    for state in read_state(ledger_path).values():
+        if state.collected or state.spec_sha256 != spec_sha256:
+            continue
+        path = rows_file(ledger_path, state.batch_id)
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    found.setdefault(str(json.loads(line)), state.batch_id)
+    return found
 
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
-    import os
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # not a real file (a test runner's buffer)
         pass
-
-
-def _open_output(options: DatasetOptions) -> IO[str]:
-    if options.output is None:
-        return sys.stdout
-    import os
-
-    from runner.errors import ConfigError
-
-    if options.input_path != "-" and os.path.exists(options.output):
-        try:
-            same = os.path.samefile(options.output, options.input_path)
-        except OSError:
-            same = False
-        if same:
-            raise ConfigError(f"--output {options.output} is the input file: choose another file")
-    try:  # resume adds to the earlier run's lines
-        return open(options.output, "a" if options.resume else "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise ConfigError(f"cannot write --output {options.output}: {exc.strerror}") from None
 
 
 def _display(total: int, options: DatasetOptions) -> ProgressDisplay:
@@ -299,20 +367,11 @@ def _display(total: int, options: DatasetOptions) -> ProgressDisplay:
     return PlainProgress(sys.stderr, interval=options.progress_interval)
 
 
-def _resume_command() -> str:
-    import shlex
-
-    args = sys.argv[1:]
-    if "--resume" not in args:
-        args = [*args, "--resume"]
-    return "runner " + shlex.join(args)
-
-
 def _dry_run(
     session: Session, spec: PromptSpec, rows: Iterator[Item], count: int, options: DatasetOptions
 ) -> None:
     """Each row's exact prompt tokens, then the totals and the worst-case bill; nothing sent."""
-    from runner.errors import ConfigError, InputsInvalid, TemplateError
+    from runner.dataset.loop import ITEM_ERRORS
 
     prompt_tokens = 0
     max_output: int | None = 0
@@ -322,9 +381,7 @@ def _dry_run(
     for item in rows:
         try:
             pre = session.preflight(spec, item.vars)
-        except (InputsInvalid, TemplateError, ConfigError) as exc:
-            if isinstance(exc, ConfigError) and not isinstance(exc, InputsInvalid):
-                raise
+        except ITEM_ERRORS as exc:
             invalid += 1
             if not options.json_:
                 detail = "; ".join(getattr(exc, "errors", [])) or str(exc).splitlines()[-1]
@@ -361,5 +418,9 @@ def _dry_run(
     if not options.quiet:
         click.echo("dry run: nothing sent", err=True)
     if invalid:
-        click.echo(f"{invalid} rows would fail: their variables do not match the spec", err=True)
+        click.echo(
+            f"{invalid} rows would fail: their variables do not match the spec, or their "
+            "prompt does not fit the model",
+            err=True,
+        )
         raise SystemExit(1)

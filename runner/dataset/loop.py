@@ -12,20 +12,34 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from runner.errors import InputsInvalid, NotRecorded, RunnerError, TemplateError
+from runner.errors import (
+    BudgetExceeded,
+    InputsInvalid,
+    NotRecorded,
+    PromptTooLong,
+    RunnerError,
+    TemplateError,
+)
 
 if TYPE_CHECKING:
+    from runner.engine.parts import AttemptBudget
     from runner.engine.results import Result
     from runner.engine.session import Session
     from runner.ledger.line import LedgerRecord
     from runner.spec.model import PromptSpec
 
-__all__ = ["Item", "ItemResult", "RowGate", "run_items"]
+__all__ = ["ITEM_ERRORS", "Item", "ItemResult", "RowGate", "run_items"]
 
 Status = Literal["ok", "error", "invalid_output", "skipped"]
-# Failures that belong to one item (its variables; under replay, its request): the item fails
-# before anything is sent, the loop goes on.
-_ITEM_ERRORS = (InputsInvalid, TemplateError, NotRecorded)
+# Failures that belong to one item (its variables, its prompt too long for the model; under
+# replay, its request): the item fails before anything is sent, the loop goes on. Told apart
+# from problems of the whole run (no API key, an unwritable ledger) by class alone.
+ITEM_ERRORS: tuple[type[RunnerError], ...] = (
+    InputsInvalid,
+    TemplateError,
+    PromptTooLong,
+    NotRecorded,
+)
 
 
 @dataclass(frozen=True)
@@ -53,9 +67,12 @@ class ItemResult:
 class RowGate(Protocol):
     """Decides whether an item may start (a budget). `admit` returns None to let it start, or
     the error that refuses it: that item and every later one are then `skipped`, not run.
-    `release` is told when an admitted item has finished."""
+    `attempt_budget` gives the hook each attempt of the admitted item's call reserves through
+    (None: none); `release` is told when an admitted item has finished."""
 
     def admit(self, item: Item) -> RunnerError | None: ...
+
+    def attempt_budget(self, item: Item) -> AttemptBudget | None: ...
 
     def release(self, item: Item, result: ItemResult) -> None: ...
 
@@ -94,7 +111,8 @@ async def run_items(
                 if refused is not None:
                     yield ItemResult(item.key, "skipped", error=refused, item=item)
                     break
-                pending[asyncio.create_task(_run_one(session, spec, item, label))] = item
+                budget = gate.attempt_budget(item) if gate is not None else None
+                pending[asyncio.create_task(_run_one(session, spec, item, label, budget))] = item
             if not pending:
                 break
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -115,15 +133,23 @@ async def run_items(
 
 
 async def _run_one(
-    session: Session, spec: PromptSpec, item: Item, label: Literal["row", "case"]
+    session: Session,
+    spec: PromptSpec,
+    item: Item,
+    label: Literal["row", "case"],
+    budget: AttemptBudget | None = None,
 ) -> ItemResult:
     records: list[LedgerRecord] = []
     case, row = (item.key, None) if label == "case" else (None, item.key)
     try:
-        result = await session.arun(spec, item.vars, case=case, row=row, on_record=records.append)
-    except _ITEM_ERRORS as exc:
+        result = await session.arun(
+            spec, item.vars, case=case, row=row, on_record=records.append, budget=budget
+        )
+    except ITEM_ERRORS as exc:
         return ItemResult(item.key, "error", error=exc, item=item)
     except RunnerError as exc:
+        if not records and isinstance(exc, BudgetExceeded):  # its first attempt did not fit
+            return ItemResult(item.key, "skipped", error=exc, item=item)
         if not records:  # nothing was sent: a problem of the whole run, not of this row
             raise
         status: Status = "invalid_output" if records[-1]["status"] == "invalid_output" else "error"

@@ -26,9 +26,24 @@ def _cost_text(summary: DatasetSummary) -> str:
     text = f"${summary.cost_usd:.6f}"
     if summary.unpriced:
         text += f" + unknown ({summary.unpriced} unpriced calls)"
-    if summary.estimated:
-        text += " (estimated: mock)"
-    return text
+    return text + _estimated_text(summary)
+
+
+def _estimated_text(summary: DatasetSummary) -> str:
+    """What part of the cost is an estimate, and why: only what is true of this run."""
+    notes = []
+    if summary.mock_calls:
+        if summary.mock_calls == summary.calls:
+            notes.append("estimated: mock")
+        else:
+            notes.append(f"estimated for {summary.mock_calls} mock calls")
+    if summary.estimated_calls:
+        calls = summary.estimated_calls
+        notes.append(
+            f"estimated for {calls} call{'s' if calls != 1 else ''}: the server reported no "
+            "usage, so their tokens were counted locally"
+        )
+    return "".join(f" ({note})" for note in notes)
 
 
 def _rate_and_eta(summary: DatasetSummary) -> tuple[float, float | None]:
@@ -50,6 +65,7 @@ def totals_text(summary: DatasetSummary) -> str:
         f"{summary.failed} failed",
         f"{summary.skipped} skipped",
         *([f"{summary.resumed} already ok"] if summary.resumed else []),
+        *([f"{summary.waiting} waiting in batches"] if summary.waiting else []),
         f"{summary.usage.total:,} tokens",
         _cost_text(summary),
         f"{rate:.1f} rows/s",
@@ -145,10 +161,21 @@ def summary_lines(summary: DatasetSummary, *, ledger: Any = None) -> list[str]:
         f"{summary.ok + summary.resumed} of {of} rows ok"
         + (f" ({summary.resumed} already ok in the ledger)" if summary.resumed else "")
         + f" · {summary.failed} failed · {summary.skipped} skipped"
+        + (f" · {summary.waiting} waiting in batches" if summary.waiting else "")
         + (f" · {summary.not_run} not run" if summary.not_run else ""),
         f"{usage.prompt:,}+{usage.completion:,} tokens · {_cost_text(summary)} · "
         f"{summary.wall_s:.1f} s wall" + (f" · ledger {ledger}" if ledger is not None else ""),
     ]
+    if summary.changed:
+        lines.append(
+            f"{summary.changed} rows changed since their ok line: run again (their request "
+            "is not the one recorded: another variable, model, row, schema or prompt)"
+        )
+    for batch, count in summary.batched.items():
+        lines.append(
+            f"{count} waiting in batch {batch}: not run live (collect it with "
+            f"`runner batch collect {batch}`)"
+        )
     if summary.budget_stopped:
         lines.append(f"the budget stopped the run: {summary.skipped} rows skipped, not run")
     if summary.failed:

@@ -1,104 +1,149 @@
-"""Resume: the row keys that already have an `ok` line in a ledger for the same spec content
-(`spec.sha256`) and mode (a mock answer does not count for a real run). The ledger is
-streamed; a line without the sha256 is passed over with a byte search, and a line with it is
-read without parsing it whole (see `_ok_row`), so a big ledger stays fast to scan.
+"""Resume: which rows are done. A row is done when the ledger holds an `ok` line of the same
+spec (by name) with its key and the very request it would send now (the same
+`request_sha256`, as runner.engine.session records it), made in the same mode (a mock answer
+does not count for a real run, nor a real one for a mock run). A row whose request changed
+since its ok line (another --var, --model, row content, output schema or prompt) is not done:
+it runs again, and is counted as changed. The scan collects the fingerprints of the spec's ok
+lines per row; the data-set run compares each row's request with them as it reads the row.
+
+The ledger is streamed with runner.ledger.store's readers (a device or a FIFO is refused, an
+over-long line is read past). A line runner wrote is read without parsing it whole (see
+`_fast`); any other line is parsed with json.loads. The async scan yields to the event loop
+every few thousand lines, so that a signal is honoured at once on a big ledger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.errors import LedgerError
+from runner.ledger.store import iter_lines, open_for_reading
 
-__all__ = ["done_rows"]
+__all__ = ["ResumeScan", "done_rows", "scan_ledger"]
 
 # How runner writes a v1 line (runner.ledger.line builds it, runner.ledger.encoding writes it
 # compactly, keys in this order): {"v":1,"id":..,"ts":..,"spec":{"path":..,"name":..,
 # "sha256":..,..},"request_sha256":..,"case":..,"row":..,"model":.., ...,"status":..,
 # "output":..,"error":..,"attempts":[..],"usage":{..},"cost":{..},...,"mock":..}.
 # Inside a JSON string every `"` is escaped, so a key pattern such as `"row":` can only match
-# a key. The first `"sha256":"` is spec.sha256 and the first `,"row":` the top-level row (only
-# plain strings come before them); the last `,"error":` is the top-level error (the fields
-# after it hold no object with an `error` key), and `error` is null exactly when the status is
-# ok. Any line that does not look like this is parsed with json.loads instead.
+# a key. The first `"name":` is spec.name, the first `,"request_sha256":"` and `,"row":` are
+# top-level (only plain strings and the spec object come before them); the last `,"error":`
+# is the top-level error and the last `,"mock":` the top-level mock flag (the fields after
+# them — attempts, usage, cost, output_mode, replayed, batch_id, content — hold no object with
+# an `error` or `mock` key), and `error` is null exactly when the status is ok.
 _V1 = b'{"v":1,"id":"'
-_SHA = b'"sha256":"'
+_REQUEST = b',"request_sha256":"'
 _ROW = b',"row":'
 _MODEL = b',"model":'
 _ERROR = b',"error":'
+_OK_ERROR = b'null,"attempts":['
+_MOCK = b',"mock":'
+_FLAGS = {True: b"true", False: b"false"}
+_YIELD_EVERY = 4096  # lines between two yields to the event loop
 
 
-def _endings(mock: bool) -> tuple[bytes, ...]:
-    flag = b'"mock":true' if mock else b'"mock":false'
-    ends = (flag + b"}", flag + b',"content":false}')
-    return tuple(end + b"\n" for end in ends) + ends
+@dataclass
+class ResumeScan:
+    """What the ledger's ok lines of one spec (`spec_name`) in one mode say: `ok` maps each row
+    key to the request fingerprints it has ok lines for. `state(row, fingerprint)` is then
+    "done", "changed" (ok lines, but only of other requests) or "new"."""
+
+    spec_name: str
+    mock: bool
+    ok: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._name = b'"name":' + json.dumps(self.spec_name, ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
+
+    def state(self, row: str, fingerprint: str) -> str:
+        found = self.ok.get(row)
+        if not found:
+            return "new"
+        return "done" if fingerprint in found else "changed"
+
+    def feed(self, line: bytes) -> None:
+        if line.startswith(_V1) and line.endswith((b"}\n", b"}")):
+            self._fast(line)
+        else:
+            self._parsed(line)  # another writer, another format, or a torn line
+
+    def _fast(self, line: bytes) -> None:
+        if self._name not in line:
+            return  # another spec's line
+        at = line.rfind(_MOCK)
+        if at < 0:
+            return self._parsed(line)
+        if not line.startswith(_FLAGS[self.mock], at + len(_MOCK)):
+            return  # the other mode
+        at = line.rfind(_ERROR)
+        if at < 0 or not line.startswith(_OK_ERROR, at + len(_ERROR)):
+            return  # not ok
+        at = line.find(_REQUEST)
+        begin = line.find(_ROW, at)
+        end = line.find(_MODEL, begin)
+        if at < 0 or begin < 0 or end < 0 or line.find(self._name, 0, at) < 0:
+            return self._parsed(line)
+        start = at + len(_REQUEST)
+        try:
+            row = json.loads(line[begin + len(_ROW) : end])
+        except ValueError:
+            return self._parsed(line)
+        self._add(row, line[start : start + 64].decode("ascii", "replace"))
+
+    def _parsed(self, line: bytes) -> None:
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            return  # a torn line: its call did not finish writing, so its row is not done
+        if not isinstance(record, dict) or record.get("status") != "ok":
+            return
+        spec = record.get("spec")
+        if record.get("mock") is not self.mock or not isinstance(spec, dict):
+            return
+        if spec.get("name") == self.spec_name:
+            self._add(record.get("row"), record.get("request_sha256"))
+
+    def _add(self, row: object, fingerprint: object) -> None:
+        if isinstance(row, str) and row and isinstance(fingerprint, str):
+            self.ok.setdefault(row, set()).add(fingerprint)
 
 
-_ENDS = {True: _endings(True), False: _endings(False)}
-_ANY_END = _ENDS[True] + _ENDS[False]
+def done_rows(ledger: str | Path, spec_name: str, *, mock: bool = False) -> ResumeScan:
+    """Scan `ledger` for the ok lines of this spec in this mode (an absent ledger has none).
+    LedgerError for a ledger that is not a regular file."""
+    scan = ResumeScan(spec_name, mock)
+    f = open_for_reading(os.fspath(ledger), missing_ok=True)
+    if f is None:
+        return scan
+    with f:
+        for _, line in iter_lines(f):
+            scan.feed(line)
+    return scan
 
 
-def done_rows(ledger: str | Path, spec_sha256: str, *, mock: bool = False) -> set[str]:
-    """Keys of rows recorded `ok` for this spec content, by mock calls when `mock` is true,
-    else by real ones; an absent ledger has none."""
-    name = os.fspath(ledger)
-    needle = spec_sha256.encode("ascii")
-    found: set[str] = set()
-    try:
-        with open(name, "rb") as f:
-            for raw in f:
-                if needle not in raw:
-                    continue
-                row = _ok_row(raw, needle, mock)
-                if row is not None:
-                    found.add(row)
-    except FileNotFoundError:
-        return found
-    except IsADirectoryError:
-        raise LedgerError(f"cannot read the ledger {name}: it is a directory") from None
-    except OSError as exc:
-        raise LedgerError(f"cannot read the ledger {name}: {exc.strerror}") from None
-    return found
-
-
-def _ok_row(raw: bytes, needle: bytes, mock: bool) -> str | None:
-    """The row key of an ok line of this spec content and mode, else None."""
-    line = raw  # no copy: the searches below never reach the newline
-    if not line.startswith(_V1) or not line.endswith(_ANY_END):
-        return _parsed_ok_row(line, needle, mock)  # another writer, format or a torn line
-    if not line.endswith(_ENDS[mock]):
-        return None
-    at = line.find(_SHA)
-    if at < 0 or line[at + len(_SHA) : at + len(_SHA) + len(needle) + 1] != needle + b'"':
-        return None
-    at = line.rfind(_ERROR)
-    if at < 0 or not line.startswith(b'null,"attempts":[', at + len(_ERROR)):
-        return None
-    start = line.find(_ROW)
-    end = line.find(_MODEL, start)
-    if start < 0 or end < 0:
-        return _parsed_ok_row(line, needle, mock)
-    try:
-        row = json.loads(line[start + len(_ROW) : end])
-    except ValueError:
-        return _parsed_ok_row(line, needle, mock)
-    return row if isinstance(row, str) and row else None
-
-
-def _parsed_ok_row(line: bytes, needle: bytes, mock: bool) -> str | None:
-    """The slow, sure way: the whole line through json.loads."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):
-        return None  # a torn line: its call did not finish writing, so its row is not done
-    if not isinstance(record, dict) or record.get("status") != "ok":
-        return None
-    if record.get("mock") is not mock:
-        return None
-    spec = record.get("spec")
-    row = record.get("row")
-    if not isinstance(spec, dict) or spec.get("sha256") != needle.decode("ascii"):
-        return None
-    return row if isinstance(row, str) and row else None
+async def scan_ledger(
+    ledger: str | Path,
+    spec_name: str,
+    *,
+    mock: bool = False,
+    stopped: Callable[[], bool] = lambda: False,
+) -> ResumeScan:
+    """`done_rows`, yielding to the event loop as it goes; it ends early once `stopped()`."""
+    scan = ResumeScan(spec_name, mock)
+    f = open_for_reading(os.fspath(ledger), missing_ok=True)
+    if f is None:
+        return scan
+    with f:
+        for number, line in iter_lines(f):
+            scan.feed(line)
+            if number % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+                if stopped():
+                    break
+    return scan

@@ -1,6 +1,8 @@
 """Data-set input: JSONL, CSV (header row, cells typed through the spec's `inputs` schema) or
 `-` for JSONL on stdin, read as a stream of `Item`s. A first streaming pass checks the whole
-file (syntax, UTF-8, columns, unique row keys) and counts the rows before anything is sent.
+file (syntax, UTF-8, columns, unique row keys, values JSON can carry — no lone surrogate, no
+integer past 64 bits) and counts the rows before anything is sent. Stdin and pipes are spooled
+(they can be read only once); devices are refused.
 """
 
 from __future__ import annotations
@@ -8,15 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
 from runner.dataset.loop import Item
 from runner.errors import DatasetError
+from runner.ledger.encoding import MAX_LINE_BYTES
+from runner.ledger.store import iter_lines
+from runner.spec.values import json_value_issues
 
 if TYPE_CHECKING:
     from runner.spec.model import PromptSpec
@@ -51,11 +58,16 @@ class RowStream(Iterator[Item]):
     ) -> None:
         self.name = "<stdin>" if str(source) == "-" else str(source)
         self._spool: IO[bytes] | None = None
+        self._rows: Generator[Item, None, None] | None = None
+        self._yielded = 0
         if str(source) == "-":
-            self._spool = _spool_stdin(stdin if stdin is not None else sys.stdin)
+            self._spool = _spool_stdin(stdin if stdin is not None else sys.stdin, self.name)
             self.format = "jsonl"
         else:
             self.format = "csv" if str(source).lower().endswith(".csv") else "jsonl"
+            if _is_pipe(source, self.name):  # `--input <(...)`: it can be read only once
+                with self._open_path(Path(source)) as pipe:
+                    self._spool = _spool_stdin(pipe, self.name)
         self._path = Path(source)
         self._spec = spec
         self._types = _property_types(spec.inputs)
@@ -70,14 +82,21 @@ class RowStream(Iterator[Item]):
         self._rows = self._scan(check=False)
 
     def __next__(self) -> Item:
+        # No more rows than the first pass counted and checked: a file that grows while it is
+        # read (the ledger given as the input) cannot feed the run for ever.
+        if self._rows is None or self._yielded >= self.count:
+            self.close()
+            raise StopIteration
         try:
-            return next(self._rows)
+            item = next(self._rows)
         except StopIteration:
             self.close()
             raise
+        self._yielded += 1
+        return item
 
     def close(self) -> None:
-        rows = getattr(self, "_rows", None)
+        rows = self._rows
         if rows is not None:
             rows.close()
         if self._spool is not None:
@@ -89,8 +108,11 @@ class RowStream(Iterator[Item]):
         if self._spool is not None:
             self._spool.seek(0)
             return cast(IO[bytes], _Unclosed(self._spool))
+        return self._open_path(self._path)
+
+    def _open_path(self, path: Path) -> IO[bytes]:
         try:
-            return self._path.open("rb")
+            return path.open("rb")
         except FileNotFoundError:
             raise DatasetError(f"{self.name}: no such file", path=self.name) from None
         except IsADirectoryError:
@@ -104,19 +126,29 @@ class RowStream(Iterator[Item]):
         seen: set[str] | None = set() if check else None
         with self._open() as raw:
             items = self._csv(raw) if self.format == "csv" else self._jsonl(raw)
-            for item in items:
-                if seen is not None:
-                    if item.key in seen:
-                        self._fail(item.line, f"the row key {item.key!r} is used twice")
-                    seen.add(item.key)
-                yield item
+            try:
+                for item in items:
+                    if seen is not None:
+                        if item.key in seen:
+                            self._fail(item.line, f"the row key {item.key!r} is used twice")
+
+                        seen.add(item.key)
+                        issues = json_value_issues({KEY_FIELD: item.key, **item.vars})
+                        if issues:
+                            self._fail(item.line, "a value JSON cannot carry: " + issues[0])
+                    yield item
+            finally:
+                items.close()  # before the file it reads is closed (Ctrl-C mid-run)
 
     def _fail(self, line: int, message: str) -> NoReturn:
         where = f"{self.name}:{line}" if line else self.name
         raise DatasetError(f"{where}: {message}", path=self.name, line=line)
 
-    def _jsonl(self, raw: IO[bytes]) -> Iterator[Item]:
-        for number, data in enumerate(raw, 1):
+    def _jsonl(self, raw: IO[bytes]) -> Generator[Item, None, None]:
+        def too_long(number: int) -> None:
+            self._fail(number, f"a line longer than {MAX_LINE_BYTES:,} bytes")
+
+        for number, data in iter_lines(cast(BinaryIO, raw), on_long=too_long):
             text = self._decode(data, number)
             if not text.strip():
                 continue
@@ -133,7 +165,7 @@ class RowStream(Iterator[Item]):
                 self._fail(number, f"a row must be a JSON object, not {kind}")
             yield self._item(value, number)
 
-    def _csv(self, raw: IO[bytes]) -> Iterator[Item]:
+    def _csv(self, raw: IO[bytes]) -> Generator[Item, None, None]:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
         reader = csv.reader(text)
         try:
@@ -159,7 +191,10 @@ class RowStream(Iterator[Item]):
         except csv.Error as exc:
             self._fail(reader.line_num, f"not valid CSV ({exc})")
         finally:
-            text.detach()
+            try:
+                text.detach()  # leave the file to its owner
+            except ValueError:  # it is closed already
+                pass
 
     def _check_header(self, header: list[str], line: int) -> None:
         names = [name.strip() for name in header]
@@ -264,14 +299,43 @@ class _Unclosed(io.BufferedIOBase):
         return iter(self._inner.readline, b"")
 
 
-def _spool_stdin(stdin: IO[str]) -> IO[bytes]:
-    """Copy stdin to a spool (memory up to a bound, then a temporary file): two passes need a
-    source that can be read twice."""
+def _spool_stdin(stdin: IO[Any] | None, name: str) -> IO[bytes]:
+    """Copy stdin (or a pipe) to a spool (memory up to a bound, then a temporary file): two
+    passes need a source that can be read twice. A closed stdin is a DatasetError."""
+    if stdin is None or getattr(stdin, "closed", False):
+        raise DatasetError(f"{name}: stdin is closed: pipe the rows in, or name a file", path=name)
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
-    binary = getattr(stdin, "buffer", None)
-    if binary is not None:
-        shutil.copyfileobj(binary, spool)
-    else:
-        for chunk in iter(lambda: stdin.read(1 << 16), ""):
-            spool.write(chunk.encode("utf-8", errors="surrogateescape"))
+    try:
+        binary = getattr(stdin, "buffer", None)
+        if binary is not None:
+            shutil.copyfileobj(binary, spool)
+        elif isinstance(stdin, io.RawIOBase | io.BufferedIOBase):
+            shutil.copyfileobj(stdin, spool)
+        else:
+            for chunk in iter(lambda: stdin.read(1 << 16), ""):
+                spool.write(chunk.encode("utf-8", errors="surrogateescape"))
+    except OSError as exc:
+        spool.close()
+        raise DatasetError(f"{name}: cannot read: {exc.strerror}", path=name) from None
+    except BaseException:
+        spool.close()
+        raise
     return spool
+
+
+def _is_pipe(source: str | Path, name: str) -> bool:
+    """Whether the input is a pipe (read once, so spooled); a device or a socket is refused
+    (/dev/zero would be read for ever)."""
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:
+        return False  # opening it says what is wrong
+    if stat.S_ISFIFO(mode):
+        return True
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise DatasetError(
+            f"{name}: not a file (a device or a socket); name a JSONL or CSV file, or pipe the "
+            "rows in with --input -",
+            path=name,
+        )
+    return False

@@ -12,11 +12,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runner.engine.answer import completion_values, repair_body
 from runner.engine.parts import CallParts
 from runner.engine.results import Result
+from runner.engine.spend import Spending
 from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import (
     InternalError,
@@ -33,9 +34,6 @@ from runner.ledger.line import LedgerRecord, build_line, minimal_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Call"]
 
@@ -81,6 +79,7 @@ class Call:
         self.on_delta = on_delta
         self.shown = False  # a streamed delta reached the caller: a retry must say it restarts
         self.limiter_waits: dict[int, float] = {}
+        self.spend: Spending | None = None  # the attempts' reservations under a budget
         self.partial: dict[int, dict[int, list[str]]] = {}  # attempt -> choice -> streamed text
 
     async def execute(self) -> Result:
@@ -102,8 +101,18 @@ class Call:
         earlier: list[Attempt] = []
         check = UsageCheck(settings.model, pre, n)
 
+        spend = None if parts.budget is None else Spending(parts, parts.budget, check)
+        self.spend = spend
+
         async def attempt(number: int) -> _Reply:
             number += state["offset"]
+            if spend is None:
+                return await attempt_once(number)
+            return await spend.attempt(
+                number, state["body"], lambda: int(state["sent"]), attempt_once, _usage
+            )
+
+        async def attempt_once(number: int) -> _Reply:
             body = state["body"]
 
             async def send() -> Completion:
@@ -184,6 +193,11 @@ class Call:
                     raise
         except RunnerError as exc:
             exc.attempts = self._with_limiter_waits(exc.attempts)
+            refused = None if self.spend is None else self.spend.refused
+            if refused is not None:  # the budget refused an attempt: it was not sent
+                exc.attempts = [a for a in exc.attempts if a.number != refused]
+                if not exc.attempts:
+                    raise  # nothing was sent at all: no line
             self._write(ts, exc.attempts, started, error=exc)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
@@ -390,6 +404,10 @@ class Call:
         if self.on_record is not None:
             self.on_record(record)
         return record, usage, cost, latency_ms
+
+
+def _usage(reply: _Reply) -> Usage | None:
+    return reply.usage
 
 
 def _replayed(reply: _Reply | None) -> ReplayOrigin | None:

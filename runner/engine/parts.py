@@ -1,12 +1,15 @@
 """What the Session hands a call: `CallParts`, everything resolved (settings, the preflight, the
-answering backend, the endpoint's guard, the ledger, prices), and `ChatBackend`, what answers a
-call (the HTTP client or a replay). A call needs nothing else and never reaches back.
+answering backend, the endpoint's guard, the ledger, prices, an optional spending budget),
+`ChatBackend`, what answers a call (the HTTP client or a replay), and `AttemptBudget`, what a
+caller with a cost cap (a data-set run) hands in so that each attempt reserves its worst case
+before it is sent. A call needs nothing else and never reaches back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from runner.spec.model import PromptSpec
     from runner.types import Completion, Cost, StreamDelta, Usage
 
-__all__ = ["CallParts", "ChatBackend"]
+__all__ = ["AttemptBudget", "CallParts", "ChatBackend"]
 
 
 class ChatBackend(Protocol):
@@ -38,6 +41,21 @@ class ChatBackend(Protocol):
     ) -> Completion: ...
 
 
+class AttemptBudget(Protocol):
+    """A cost cap that every attempt of a call must fit in (runner.dataset's CostBudget hands
+    one per row). Attempts of one call run one after the other: `reserve` is asked before each
+    attempt is sent (and before it waits for the rate limiter), `settle` after it ended."""
+
+    def reserve(self, attempt: int, worst_usd: Decimal | None) -> None:
+        """Set `worst_usd` aside for this attempt (None: its worst case is unknown), or raise
+        runner.errors.BudgetExceeded: the attempt is then not sent and the call ends with it."""
+        ...
+
+    def settle(self, attempt: int, cost_usd: Decimal | None) -> None:
+        """What the attempt reserved really cost (None: unknown, the reservation stays)."""
+        ...
+
+
 @dataclass(frozen=True)
 class CallParts:
     """What the Session resolves for one call and hands over: the call needs nothing else."""
@@ -51,3 +69,4 @@ class CallParts:
     ledger: Ledger
     pricebook: PriceBook
     on_recorded: Callable[[LedgerRecord, Usage, Cost, float], None] | None = None
+    budget: AttemptBudget | None = None

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from runner import settings as settings_mod
 from runner.engine.call import Call
 from runner.engine.parts import CallParts
-from runner.engine.preflight import preflight
+from runner.engine.preflight import preflight, render_request
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
 from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.client import ChatClient
-    from runner.engine.parts import ChatBackend
+    from runner.engine.parts import AttemptBudget, ChatBackend
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
@@ -105,14 +105,14 @@ class Session:
             self._settings[id(spec)] = found
         return found[1]
 
-    def _static_parts(self, spec: PromptSpec, pre: Preflight) -> dict[str, str]:
+    def _static_parts(self, spec: PromptSpec, body: Mapping[str, Any]) -> dict[str, str]:
         """Canonical JSON of the parts of this spec's requests that never change between
         calls (response_format, tools), computed once: the request fingerprint reuses it."""
         found = self._static.get(id(spec))
         if found is None or found[0] is not spec:
             from runner.ledger.encoding import canonical_json
 
-            parts = {k: canonical_json(pre.body[k]) for k in _STATIC_KEYS if k in pre.body}
+            parts = {k: canonical_json(body[k]) for k in _STATIC_KEYS if k in body}
             found = self._static[id(spec)] = (spec, parts)
         return found[1]
 
@@ -130,17 +130,35 @@ class Session:
         on_delta: Callable[[StreamDelta], None] | None = None,
         on_record: Callable[[LedgerRecord], None] | None = None,
         on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
+        budget: AttemptBudget | None = None,
     ) -> Result:
         """Run one call; write its ledger line (also handed to `on_record`); raise the
         hierarchy's error if it failed. `on_retry(failed attempt, its error, wait in seconds)`
-        is called before each wait for another attempt (the CLI says what it waits for)."""
-        parts = self.call_parts(spec, vars)
+        is called before each wait for another attempt (the CLI says what it waits for).
+        `budget`, when given, is asked to reserve each attempt's worst case before it is sent
+        (runner.dataset's cost cap); an attempt it refuses ends the call with BudgetExceeded."""
+        parts = self.call_parts(spec, vars, budget=budget)
         call = Call(
             parts, case=case, row=row, on_delta=on_delta, on_record=on_record, on_retry=on_retry
         )
         return await call.execute()
 
-    def call_parts(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> CallParts:
+    def request_fingerprint(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> str:
+        """The `request_sha256` a call with these variables would be recorded with (rendered,
+        not counted; nothing sent). InputsInvalid or TemplateError when it cannot render."""
+        from runner.ledger.encoding import request_fingerprint
+
+        settings = self.settings_for(spec)
+        _, _, body = render_request(spec, vars or {}, settings)
+        return request_fingerprint(body, known=self._static_parts(spec, body))
+
+    def call_parts(
+        self,
+        spec: PromptSpec,
+        vars: Mapping[str, Any] | None = None,
+        *,
+        budget: AttemptBudget | None = None,
+    ) -> CallParts:
         """Everything one call needs, resolved: settings, the preflight (user errors stop here:
         bad variables, a prompt that cannot fit, no key — no call, no line), the client, the
         endpoint's guard, the ledger (checked writable: LedgerUnavailable, nothing sent) and
@@ -149,7 +167,7 @@ class Session:
 
         settings = self.settings_for(spec)
         pre = preflight(spec, vars or {}, settings, self.pricebook)
-        fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre))
+        fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre.body))
         client: ChatBackend
         if self._replay is not None and _replays(self._replay, fingerprint, pre):
             client = self._replay.client
@@ -177,6 +195,7 @@ class Session:
             ledger=ledger,
             pricebook=self.pricebook,
             on_recorded=self._count,
+            budget=budget,
         )
 
     def _count(self, record: LedgerRecord, usage: Usage, cost: Cost, latency_ms: float) -> None:

@@ -5,6 +5,8 @@ The tree (kept in step with docs/errors.md)::
     RunnerError                 .exit_code, .retryable, .kind
     ├─ ConfigError              missing key, conflicting flags, no API key         exit 2
     │  ├─ InputsInvalid         vars that break the spec's `inputs` schema         exit 2
+    │  ├─ PromptTooLong         this call's prompt + max_tokens pass the context   exit 2
+    │  │                        window (a data-set row fails alone), kind "context_window"
     │  └─ RunLocked             another run of this spec holds its ledger's lock   exit 2
     ├─ SpecError                YAML/schema failure: .problems (file:line:col)     exit 2
     │  └─ TemplateError         undefined variable, syntax, sandbox: .names        exit 2
@@ -62,6 +64,7 @@ from runner.errors.core import (
     LedgerUnavailable,
     NotRecorded,
     Problem,
+    PromptTooLong,
     RunLocked,
     RunnerError,
     RunnerWarning,
@@ -120,6 +123,7 @@ __all__ = [
     "OutputEmpty",
     "PermissionDenied",
     "Problem",
+    "PromptTooLong",
     "ProviderError",
     "QuotaExhausted",
     "RateLimited",

@@ -107,6 +107,13 @@ class InputsInvalid(ConfigError):
         self.errors = list(errors)  # "pointer: problem" lines
 
 
+class PromptTooLong(ConfigError):
+    """This call's own prompt (with its `max_tokens`) does not fit the model's context window:
+    a problem of one call's variables, not of the run (a data-set row fails alone)."""
+
+    kind = "context_window"
+
+
 class SpecError(RunnerError):
     """A spec file that cannot be used. Carries every problem found, not only the first."""
 

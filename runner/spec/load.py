@@ -35,6 +35,7 @@ from runner.spec.model import (
     RetryConfig,
     duration_or,
 )
+from runner.spec.values import json_value_issues, surrogate_problem
 from runner.spec.yamldoc import as_dict, as_list, load_document, ordered_problems, read_bytes
 
 if TYPE_CHECKING:
@@ -273,6 +274,10 @@ def parse_var_args(args: Sequence[str]) -> dict[str, Any]:
         key, sep, value = arg.partition("=")
         typed = key.endswith(":")
         key = key[:-1] if typed else key
+        if surrogate_problem(key) is not None:
+            raise ConfigError(
+                f"--var {_shown(key)}: the name has {surrogate_problem(key)}; nothing was sent"
+            )
         if not sep or not key.strip() or key != key.strip():
             raise ConfigError(f"--var {arg!r}: expected KEY=VALUE or KEY:=JSON")
         if typed:
@@ -290,7 +295,28 @@ def parse_var_args(args: Sequence[str]) -> dict[str, Any]:
                 ) from exc
         else:
             result[key] = value
+        issues = json_value_issues({key: result[key]})
+        if issues:
+            raise ConfigError(
+                f"--var {key}: a value JSON cannot carry ({issues[0]}); nothing was sent"
+            )
     return result
+
+
+def _shown(text: str) -> str:
+    """A text with lone surrogates, fit to print."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _checked_vars(file: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A vars file's mapping, refused when a value cannot be carried as JSON (it names it)."""
+    issues = json_value_issues(value)
+    if issues:
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        raise ConfigError(
+            f"--vars-file {file}: values JSON cannot carry (nothing was sent):\n{lines}"
+        )
+    return value
 
 
 def _no_constant(name: str) -> Any:
@@ -315,11 +341,11 @@ def load_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"--vars-file {file}: expected a .yaml, .yml or .json file")
     try:
         if suffix == ".json":
-            return _json_vars(file)
+            return _checked_vars(file, _json_vars(file))
         doc, _ = load_document(file, Path(file), "a vars file")
     except SpecError as exc:
         raise ConfigError(f"--vars-file {exc.message}") from exc
-    return dict(doc.value)
+    return _checked_vars(file, dict(doc.value))
 
 
 def _json_vars(file: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """What a template variable may hold: JSON that every reader of the ledger can read back. A value
-JSON cannot carry (NaN, an infinity, a non-string key, an integer beyond 64 bits, bytes, sets,
-other objects) is found here, before anything is rendered or sent, and named by its path.
+JSON cannot carry (NaN, an infinity, a non-string key, an integer beyond 64 bits, a string with
+a lone surrogate — which UTF-8 cannot encode —, bytes, sets, other objects) is found here,
+before anything is rendered or sent, and named by its path.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from runner.schema.wording import json_pointer
 
-__all__ = ["MAX_VALUE_DEPTH", "json_value_issues"]
+__all__ = ["MAX_VALUE_DEPTH", "json_value_issues", "surrogate_problem"]
 
 # Integers beyond the signed 64-bit range are refused: many JSON readers (jq, JavaScript,
 # DuckDB, Go's int64) would round or reject them, so the ledger could not be read back as written.
@@ -40,14 +41,35 @@ def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
                         f"({_short(key)}): JSON object keys are strings"
                     )
                     continue
+                bad_key = surrogate_problem(key)
+                if bad_key is not None:
+                    where = json_pointer(list(path)) or "/"
+                    issues.append(f"{where}: a key with {bad_key}")
+                    continue
                 todo.append(((*path, key), item))
         elif isinstance(value, list | tuple):
             todo.extend(((*path, i), item) for i, item in enumerate(value))
     return sorted(issues)
 
 
+def surrogate_problem(text: str) -> str | None:
+    """What is wrong with a string UTF-8 cannot encode (a lone surrogate, from a JSON escape
+    such as "\\ud800" or a non-UTF-8 byte in a command line), else None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return (
+            f"a lone surrogate (U+{code:04X}) at character {exc.start + 1}: UTF-8 cannot "
+            "carry it (fix the text, or its encoding)"
+        )
+    return None
+
+
 def _problem(value: Any, depth: int) -> str | None:
-    if value is None or isinstance(value, str | bool):
+    if isinstance(value, str):
+        return surrogate_problem(value)
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         if _INT_MIN <= value <= _INT_MAX:

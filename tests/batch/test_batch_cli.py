@@ -218,6 +218,10 @@ def test_a_row_in_an_open_batch_never_runs_live_too(tmp_path: Path) -> None:
         more.write_text(rows.read_text() + '{"id": "r9", "n": 9}\n', encoding="utf-8")
         env = {"OPENAI_API_KEY": "sk-test-0123456789abcdef0123"}
         result = CliRunner().invoke(cli, ["exec", str(spec), "--input", str(more)], env=env)
-        assert result.exit_code == 0, result.stderr
-        assert "4 rows are in batches not collected yet" in result.stderr
+        assert result.exit_code == 1, result.stderr  # 4 rows are not done: they wait
+        assert "4 waiting in batch" in result.stderr and "--skip-batched" in result.stderr
+        skipped = CliRunner().invoke(
+            cli, ["exec", str(spec), "--input", str(more), "--resume", "--skip-batched"], env=env
+        )
+        assert skipped.exit_code == 0, skipped.stderr
     assert [line["row"] for line in ledger_lines(LEDGER)] == ["r9"]

@@ -47,7 +47,10 @@ def test_unknown_and_estimated_costs_say_so() -> None:
     assert "cost unknown" in totals_text(summary(ok=1, unpriced=1))
     mixed = totals_text(summary(ok=2, unpriced=1, cost_usd=Decimal("0.5")))
     assert "$0.500000 + unknown (1 unpriced calls)" in mixed
-    assert "(estimated: mock)" in totals_text(summary(ok=1, estimated=True))
+    assert "(estimated: mock)" in totals_text(summary(ok=1, calls=1, mock_calls=1))
+    real = totals_text(summary(ok=3, calls=3, estimated_calls=2))
+    assert "mock" not in real and "estimated for 2 calls: the server reported no usage" in real
+    assert "estimated" not in totals_text(summary(ok=3, calls=3))
 
 
 def test_the_summary_lists_twenty_failed_keys_and_a_count() -> None:
