@@ -196,15 +196,17 @@ def read_state(ledger_path: Path) -> dict[str, BatchState]:
     return found
 
 
-def rows_in_open_batches(ledger_path: str | Path, spec_sha256: str) -> set[str]:
+def rows_in_open_batches(ledger_path: str | Path, spec_sha256: str) -> dict[str, str]:
     """The rows of this spec (by sha256) that sit in a batch not yet collected into this
-    ledger. A data set's `--resume` must skip them: their answers will come from the batch."""
+    ledger, each with that batch's id. A data-set run must not run them live: their answers
+    will come from the batch."""
     ledger = Path(ledger_path)
-    rows: set[str] = set()
+    rows: dict[str, str] = {}
     for state in read_state(ledger).values():
         if state.collected or state.spec_sha256 != spec_sha256:
             continue
-        rows.update(key for key, _ in read_rows_file(ledger, state.batch_id) or ())
+        for key, _ in read_rows_file(ledger, state.batch_id) or ():
+            rows.setdefault(key, state.batch_id)
     return rows
 
 

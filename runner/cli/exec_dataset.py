@@ -214,6 +214,7 @@ def _run(
     import asyncio
     import json
 
+    from runner.batch import rows_in_open_batches
     from runner.dataset import DatasetRun, row_line
     from runner.dataset.progress import summary_lines
 
@@ -236,7 +237,7 @@ def _run(
         resume=options.resume,
         max_cost=options.max_cost,
         total=rows.count,
-        batched=lambda: _batched_rows(settings.ledger_path, spec.sha256),
+        batched=lambda: rows_in_open_batches(settings.ledger_path, spec.sha256),
         skip_batched=options.skip_batched,
         wait=options.wait,
         on_wait=say_waiting,
@@ -327,26 +328,6 @@ def _run(
             click.echo(note, err=True)
         raise SystemExit(caught.exit_code)
     raise SystemExit(summary.exit_code)
-
-
-def _batched_rows(ledger_path: Path, spec_sha256: str) -> dict[str, str]:
-    """The keys of this spec's rows that wait in a batch not collected yet -> that batch's id."""
-    import json
-
-    from runner.batch.state import read_state, rows_file
-
-    found: dict[str, str] = {}
-    for state in read_state(ledger_path).values():
-        if state.collected or state.spec_sha256 != spec_sha256:
-            continue
-        path = rows_file(ledger_path, state.batch_id)
-        if not path.is_file():
-            continue
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    found.setdefault(str(json.loads(line)), state.batch_id)
-    return found
 
 
 def _silence_stdout() -> None:

@@ -80,8 +80,8 @@ async def test_split_into_parts_and_collected_once(tmp_path: Path) -> None:
             session, spec, rows, input_path=None, limits=BatchLimits(max_requests=10)
         )
         assert len(started.batch_ids) == 3
-        assert rows_in_open_batches(ledger, spec.sha256) == {r.key for r in rows}
-        assert rows_in_open_batches(ledger, "0" * 64) == set()
+        assert set(rows_in_open_batches(ledger, spec.sha256)) == {r.key for r in rows}
+        assert rows_in_open_batches(ledger, "0" * 64) == {}
         first = await finish_batches(session, spec, started.batch_ids, policy=FAST)
         again = await finish_batches(session, spec, started.batch_ids, policy=FAST)
     assert [s.written for s in first] == [10, 10, 5]
@@ -89,7 +89,7 @@ async def test_split_into_parts_and_collected_once(tmp_path: Path) -> None:
     lines = ledger_lines(ledger)
     assert len(lines) == 25 and len({line["row"] for line in lines}) == 25
     assert all(line["vars"] is None for line in lines)  # no data set given to collect
-    assert rows_in_open_batches(ledger, spec.sha256) == set()
+    assert rows_in_open_batches(ledger, spec.sha256) == {}
     state = read_state(ledger)
     assert len(state) == 3 and all(s.collected and s.status == "completed" for s in state.values())
     assert len({s.group for s in state.values()}) == 1

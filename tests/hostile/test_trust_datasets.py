@@ -407,8 +407,9 @@ def _open_batch(ledger: Path, spec_path: Path, keys: list[str]) -> str:
 
     spec = load_spec(spec_path)
     batch = {"id": "batch_trust123", "status": "in_progress", "input_file_id": "file_x"}
+    rows = [(key, "0" * 64) for key in keys]  # (row key, request fingerprint)
     record_created(
-        ledger, batch, keys, spec={"path": str(spec_path), "sha256": spec.sha256}, group="g"
+        ledger, batch, rows, spec={"path": str(spec_path), "sha256": spec.sha256}, group="g"
     )
     return batch["id"]
 
