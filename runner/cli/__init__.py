@@ -5,7 +5,9 @@ package imports it.
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -66,7 +68,9 @@ class _RunnerGroup(click.Group):
             import importlib
 
             module, name, _ = COMMANDS[cmd_name]
-            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+            command = getattr(importlib.import_module(module), name)
+            command.invoke = functools.partial(_invoke_handling_signals, command.invoke)
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -79,19 +83,86 @@ class _RunnerGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         # Imported here, not at the top: `runner --help` never gets this far.
-        from runner.cli._common import exit_with_error, interrupt_signals, print_warning
+        from runner.cli._common import exit_with_error, print_warning
         from runner.errors import RunnerError, RunnerWarning
 
         warnings.showwarning = print_warning
         warnings.simplefilter("default", RunnerWarning)
-        with interrupt_signals() as interruption:
-            try:
-                return super().invoke(ctx)
-            except RunnerError as exc:
-                exit_with_error(exc, ctx)
-            except KeyboardInterrupt:
-                click.echo("Interrupted.", err=True)
-                raise SystemExit(interruption.exit_code) from None
+        try:
+            return super().invoke(ctx)
+        except RunnerError as exc:
+            exit_with_error(exc, ctx)
+
+
+def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    """Run a command (its module is imported and its flags are parsed by now) with SIGINT,
+    SIGTERM and SIGHUP stopping it in good order: 130, 143 or 129, the call in flight recorded."""
+    from runner.cli._common import interrupt_signals
+
+    _end_start_up()
+    with interrupt_signals() as interruption:
+        try:
+            return invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise SystemExit(interruption.exit_code) from None
+        except Exception as exc:
+            # A signal that lands while a class is being built (a lazy import) reaches us
+            # as the RuntimeError that wraps it: still the interruption, not a crash.
+            if not _caused_by_interrupt(exc):
+                raise
+            click.echo("Interrupted.", err=True)
+            raise SystemExit(interruption.exit_code) from None
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# --- start-up ---------------------------------------------------------------------------------
+# From the process's start until a command begins, nothing has been sent and nothing needs to
+# be recorded: a signal then ends the process at once, with 128 + its number, rather than
+# raising KeyboardInterrupt in the middle of an import (where it can surface as another error).
+_START_UP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    import os
+
+    os.write(2, b"Interrupted.\n")
+    os._exit(128 + signum)
+
+
+def _start_up() -> None:
+    import signal
+
+    for name in _START_UP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None or signal.getsignal(number) == signal.SIG_IGN:
+            continue  # an ignored SIGINT (a background job) stays ignored
+        signal.signal(number, _exit_now)
+
+
+def _end_start_up() -> None:
+    """Hand the signals back to Python's defaults, which the command's own handling builds on
+    (`interrupt_signals`, asyncio's Ctrl-C)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in _START_UP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is _exit_now:
+            default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+            signal.signal(number, default)
 
 
 def _shortened(text: str, limit: int) -> str:
@@ -119,4 +190,5 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
+    _start_up()
     cli(prog_name="runner")

@@ -74,6 +74,11 @@ def interrupt_signals() -> Iterator[Interruption]:
     interrupts.reset()
 
     def as_ctrl_c(signum: int, frame: Any) -> None:
+        if _importing(frame):
+            # KeyboardInterrupt inside an import can break a C extension's set-up (a crash,
+            # not an exit): take the signal again once the import is done.
+            _deliver_again(signum)
+            return
         if seen.signal is None:
             seen.signal = signum
         interrupts.request_stop()  # a render that starts before the cancel arrives stops too
@@ -94,6 +99,23 @@ def interrupt_signals() -> Iterator[Interruption]:
         for number, handler in previous.items():
             signal.signal(number, handler)
         interrupts.reset()
+
+
+def _importing(frame: Any) -> bool:
+    """Whether the interrupted code is inside an import (importlib's frames are on the stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_again(signum: int) -> None:
+    import os
+
+    timer = threading.Timer(0.02, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
 
 
 # --- error and warning reporting --------------------------------------------------------------
