@@ -306,7 +306,7 @@ def test_a_36_mb_line_runner_wrote_is_read(tmp_path: Path) -> None:
     _clean(out, code=0, ledger_lines=3, found=_lines(ledger), limit=30)
     assert json.loads(out.stdout)[0]["calls"] == 3
     assert out.stderr == ""
-    assert peak < 1500, f"peak memory {peak:.0f} MB"
+    assert peak < 800, f"peak memory {peak:.0f} MB"
 
 
 def test_the_longest_line_runner_can_write_is_read(tmp_path: Path) -> None:
@@ -319,7 +319,7 @@ def test_the_longest_line_runner_can_write_is_read(tmp_path: Path) -> None:
     out, peak = _child_peak(["--ledger", str(ledger), "--format", "json", "--by", ""], tmp_path)
     _clean(out, code=0, ledger_lines=3, found=_lines(ledger), limit=30)
     assert json.loads(out.stdout)[0]["calls"] == 3 and out.stderr == ""
-    assert peak < 1500, f"peak memory {peak:.0f} MB"
+    assert peak < 800, f"peak memory {peak:.0f} MB"
 
 
 @pytest.mark.parametrize("size", [65 << 20, 200 << 20])
@@ -339,7 +339,7 @@ def test_a_longer_garbage_line_is_skipped_not_fatal(tmp_path: Path, size: int) -
         [row] = json.loads(out.stdout)
         assert row.get("calls", row.get("n")) == 2
         assert "1 ledger line skipped" in out.stderr and "longer than" in out.stderr
-        assert peak < 1500, f"peak memory {peak:.0f} MB"
+        assert peak < 800, f"peak memory {peak:.0f} MB"
 
 
 def test_a_long_last_line_without_newline_is_skipped(tmp_path: Path) -> None:
@@ -395,6 +395,8 @@ CONFINED = [
     "CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')",
     "CREATE TABLE t AS SELECT 1",
     "SELECT 1; COPY (SELECT 1) TO '{out}'",
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}'",
+    "EXPLAIN ANALYZE SELECT * FROM read_text('{secret}')",
 ]
 
 
@@ -509,7 +511,8 @@ def test_control_and_markup_characters_in_names_are_shown_not_obeyed(tmp_path: P
         out = _report(["--ledger", str(ledger), "--format", fmt, "--by", "spec"])
         _clean(out, code=0, ledger_lines=4, found=_lines(ledger))
         assert "\x1b" not in out.stdout and "two\nlines" not in out.stdout
-        assert "\\x1b[2Jwiped" in out.stdout and "two\\nlines" in out.stdout
+        shown = out.stdout.replace("\\\\", "\\")  # Markdown doubles a backslash
+        assert "\\x1b[2Jwiped" in shown and "two\\nlines" in shown
 
 
 def test_rich_markup_in_a_name_is_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -624,10 +627,13 @@ def _dir_only(tmp_path: Path) -> str:
     ("make", "message"),
     [
         (lambda t: "/etc/*", "is not a regular file"),
-        (lambda t: "/dev/zero", "/dev/zero: not a regular file"),
-        (lambda t: "/dev/null", "/dev/null: not a regular file"),
-        (lambda t: "/proc/self/environ", "/proc/self/environ: not a regular file"),
-        (lambda t: str(_fifo(t)), "fifo.jsonl: not a regular file"),
+        (lambda t: "/dev/zero", "/dev/zero: it is not a regular file (a device)"),
+        (lambda t: "/dev/null", "/dev/null: it is not a regular file (a device)"),
+        (
+            lambda t: "/proc/self/environ",
+            "/proc/self/environ: it is not a regular file (a special file of the kernel",
+        ),
+        (lambda t: str(_fifo(t)), "fifo.jsonl: it is not a regular file (a pipe or a socket)"),
         (lambda t: str(t), "is a directory"),
         (lambda t: _dir_only(t), "matches no file"),
         (lambda t: str(t / "none" / "*.jsonl"), "matches no file"),
@@ -639,7 +645,7 @@ def test_bad_ledger_paths_are_clear_errors(tmp_path: Path, make: Any, message: s
     pattern = make(tmp_path)
     out = _report(["--ledger", pattern])
     _clean(out, code=2, ledger_lines=0, found=0, limit=20)
-    assert message in out.stderr and out.stderr.startswith("Error: --ledger"), out.stderr
+    assert message in out.stderr and out.stderr.startswith("Error: "), out.stderr
     assert out.stdout == ""
 
 
@@ -833,7 +839,7 @@ def test_the_batch_state_file_is_passed_over(tmp_path: Path) -> None:
 
 
 def test_state_like_lines_with_call_fields_still_count_as_bad(tmp_path: Path) -> None:
-    """Only lines shaped like the batch state (an `event`, no `id`, no `spec`) are passed over:
+    """Only lines shaped like the batch state (an `event`, no `id`) are passed over:
     a broken call line that happens to carry an `event` is still counted as skipped."""
     broken = record(2) | {"event": "created", "usage": {"prompt": "lots"}}
     ledger = write_lines(tmp_path / "l.jsonl", [record(1), broken])
