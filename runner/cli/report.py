@@ -83,6 +83,7 @@ def report(
     field, a --since that does not parse, a ledger that does not exist or is not a regular
     file, an --html path that cannot be written, an SQL error), 130 on Ctrl-C.
     """
+    from runner.errors import ConfigError
     from runner.report import (
         build_report,
         check_output,
@@ -102,6 +103,8 @@ def report(
     start = parse_when(since, what="--since") if since else None
     end = parse_when(until, what="--until") if until else None
     files = expand_ledgers(patterns)
+    if sys.stdout is None:  # started with descriptor 1 closed (`>&-`)
+        raise ConfigError("cannot write the report: standard output is closed")
     if html_path:  # before the query: a report never fails after doing the work
         check_output(html_path, files)
     if sql is not None:
@@ -133,18 +136,37 @@ def _emit(data: Report | SqlResult, format_: str) -> None:
 
 
 def _print(data: Report | SqlResult, format_: str) -> None:
+    from runner.errors import ConfigError
     from runner.report import render_csv, render_json, render_markdown, render_text
 
-    if format_ == "table" and sys.stdout.isatty():
-        _print_rich(data)
-        return
-    render = {
-        "table": render_text,
-        "json": render_json,
-        "csv": render_csv,
-        "markdown": render_markdown,
-    }[format_]
-    click.echo(redact(render(data)), nl=False)  # values are masked already: a second net
+    try:
+        if format_ == "table" and sys.stdout.isatty():
+            _print_rich(data)
+            return
+        render = {
+            "table": render_text,
+            "json": render_json,
+            "csv": render_csv,
+            "markdown": render_markdown,
+        }[format_]
+        click.echo(redact(render(data)), nl=False)  # values are masked already: a second net
+    except OSError as exc:  # stdout is a full disk, /dev/full, a closed descriptor...
+        _drop_stdout()
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write the report to standard output: {reason}") from None
+
+
+def _drop_stdout() -> None:
+    """Send what is still buffered for stdout nowhere, so that the exit's flush cannot fail
+    a second time on the same descriptor."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def _print_rich(data: Report | SqlResult) -> None:

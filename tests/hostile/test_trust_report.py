@@ -612,6 +612,33 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, flags: list[str], message: s
     assert out.stdout == ""
 
 
+@pytest.mark.parametrize("stdout", ["dev-full", "closed"])
+@pytest.mark.parametrize("args", [["--format", "json"], ["--sql", "SELECT * FROM range(100000)"]])
+def test_an_unwritable_stdout_is_a_clear_error(
+    tmp_path: Path, stdout: str, args: list[str]
+) -> None:
+    ledger = _sample(tmp_path)
+    started = time.monotonic()
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "runner", "report", "--ledger", str(ledger), *args],
+            cwd=tmp_path,
+            env=_child_env(),
+            stdout=full if stdout == "dev-full" else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None,
+        )
+    out = Ran(proc.returncode, "", proc.stderr, time.monotonic() - started)
+    _clean(out, code=2, ledger_lines=3, found=_lines(ledger))
+    expected = {
+        "dev-full": "Error: cannot write the report to standard output: No space left on device\n",
+        "closed": "Error: cannot write the report: standard output is closed\n",
+    }
+    assert proc.stderr == expected[stdout]
+
+
 def _fifo(tmp_path: Path) -> Path:
     path = tmp_path / "fifo.jsonl"
     os.mkfifo(path)
