@@ -97,7 +97,7 @@ def report(
     environ = snapshot_environ()
     _remember_secrets(environ)
     patterns = list(ledgers) or [environ.get("RUNNER_LEDGER") or str(DEFAULT_LEDGER)]
-    if sql is not None and (by or html_path):
+    if sql is not None and (by or html_path is not None):
         raise click.UsageError("--sql prints the query's rows: it takes no --by or --html")
     fields = parse_by(by or ["spec,model"])
     start = parse_when(since, what="--since") if since else None
@@ -105,14 +105,14 @@ def report(
     files = expand_ledgers(patterns)
     if sys.stdout is None:  # started with descriptor 1 closed (`>&-`)
         raise ConfigError("cannot write the report: standard output is closed")
-    if html_path:  # before the query: a report never fails after doing the work
+    if html_path is not None:  # before the query: a report never fails after the work
         check_output(html_path, files)
     if sql is not None:
         _emit(run_sql(files, sql, since=start, until=end), format_)
         return
-    data = build_report(files, by=fields, since=start, until=end, breakdowns=bool(html_path))
+    data = build_report(files, by=fields, since=start, until=end, breakdowns=html_path is not None)
     _emit(data, format_)
-    if html_path:
+    if html_path is not None:
         _write_html(data, html_path)
 
 

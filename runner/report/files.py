@@ -48,6 +48,8 @@ def expand_ledgers(patterns: Sequence[str]) -> list[str]:
     files: list[str] = []
     seen: set[str] = set()
     for pattern in patterns:
+        if not pattern.strip():
+            raise ConfigError("--ledger: the path is empty")
         if "\x00" in pattern:
             raise ConfigError(f"--ledger {shown(pattern)}: the path contains a NUL byte")
         if os.path.lexists(pattern) or not glob.has_magic(pattern):
@@ -142,6 +144,8 @@ def check_output(path: str, ledgers: Sequence[str], *, flag: str = "--html") -> 
     ledgers read (a hard link or a symbolic link to one included): a report never changes a
     ledger. Nothing is created here."""
     where = f"{flag} {path}"
+    if not path.strip():
+        raise ConfigError(f"{flag}: the path is empty")
     if "\x00" in path:
         raise ConfigError(f"{flag} {shown(path)}: the path contains a NUL byte")
     folder = os.path.dirname(path) or "."

@@ -666,6 +666,7 @@ def _dir_only(tmp_path: Path) -> str:
         (lambda t: str(t / "none" / "*.jsonl"), "matches no file"),
         (lambda t: str(t / "missing.jsonl"), "no ledger at"),
         (lambda t: "/dev/*", "is not a regular file"),
+        (lambda t: "", "--ledger: the path is empty"),
     ],
 )
 def test_bad_ledger_paths_are_clear_errors(tmp_path: Path, make: Any, message: str) -> None:
@@ -701,7 +702,7 @@ def _html_targets(tmp_path: Path, case: str) -> str:
     if case == "a-symlink-to-the-ledger":
         (tmp_path / "sym.html").symlink_to(tmp_path / "ledger.jsonl")
         return str(tmp_path / "sym.html")
-    return {"dev-full": "/dev/full", "proc": "/proc/version"}[case]
+    return {"dev-full": "/dev/full", "proc": "/proc/version", "empty": ""}[case]
 
 
 @pytest.mark.parametrize(
@@ -715,6 +716,7 @@ def _html_targets(tmp_path: Path, case: str) -> str:
         ("a-symlink-to-the-ledger", "is a ledger this report reads"),
         ("dev-full", "not a regular file"),
         ("proc", "not a regular file"),
+        ("empty", "the path is empty"),
     ],
 )
 def test_a_bad_html_path_is_refused_before_the_query(
@@ -725,7 +727,8 @@ def test_a_bad_html_path_is_refused_before_the_query(
     before = ledger.read_bytes()
     out = _report(["--ledger", str(ledger), "--html", target])
     _clean(out, code=2, ledger_lines=3, found=_lines(ledger))
-    assert out.stderr.startswith(f"Error: --html {target}: ") and message in out.stderr, out.stderr
+    assert out.stderr.startswith(f"Error: --html {target}".rstrip() + ":"), out.stderr
+    assert message in out.stderr, out.stderr
     assert out.stdout == ""  # refused before the report was made and printed
     assert ledger.read_bytes() == before
     assert not (tmp_path / "nonexistent").exists()
