@@ -119,7 +119,10 @@ class _Engine:
 
     def close(self) -> None:
         if not self.busy:  # closing under a running statement could block the exit
-            self.con.close()
+            try:
+                self.con.close()
+            except duckdb.Error:  # still busy after all: the process is ending anyway
+                pass
 
 
 @contextmanager
@@ -151,9 +154,11 @@ def _opened(files: Sequence[str]) -> Iterator[tuple[_Engine, list[FileScan]]]:
     except duckdb.Error as exc:
         raise LedgerError(f"cannot read the ledgers: {exc}") from None
     finally:
-        if engine is not None:
-            engine.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if engine is not None:
+                engine.close()
+        finally:  # the private folder goes whatever happened to the connection
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _grouped(

@@ -556,10 +556,12 @@ def test_a_signal_stops_a_long_query(tmp_path: Path, signum: int, code: int, wha
         command = ["-m", "runner", "report", "--ledger", str(ledger), "--sql", SLOW]
     else:
         command = ["-c", SLOW_REPORT, "report", "--ledger", str(ledger), "--by", "spec"]
+    scratch = tmp_path / "tmp"  # DuckDB's private folder goes here, and must be gone after
+    scratch.mkdir()
     proc = subprocess.Popen(
         [sys.executable, *command],
         cwd=tmp_path,
-        env=_child_env(),
+        env=_child_env(TMPDIR=str(scratch)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -579,6 +581,7 @@ def test_a_signal_stops_a_long_query(tmp_path: Path, signum: int, code: int, wha
     ran = Ran(proc.returncode, out, err, waited)
     _clean(ran, code=code, ledger_lines=3, found=_lines(ledger), limit=3)
     assert "Interrupted." in err and out == ""
+    assert list(scratch.iterdir()) == []
 
 
 # --- 6. bad flags and paths are clear errors, checked before the query ------------------------
