@@ -6,10 +6,14 @@ stays fast (DuckDB loads when the command runs).
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import click
+
+from runner.redact import redact
 
 if TYPE_CHECKING:
     from runner.report import Report, SqlResult
@@ -73,56 +77,103 @@ def report(
     """Sum up the ledger: calls, errors, tokens, cost and latency per spec, model, day, ...
 
     Reads one or more JSONL ledgers (CI shards each keep their own). Unreadable lines are
-    skipped and counted in one warning; lines from a newer runner are counted, not read.
-    Exit 0 on success, 2 on bad input (an unknown --by field, a --since that does not parse,
-    a ledger that does not exist, an SQL error).
+    skipped and counted in one warning; lines from a newer runner are counted, not read;
+    replayed calls are shown apart, never as calls or spend. --sql reads the ledgers and
+    nothing else, and writes nothing. Exit 0 on success, 2 on bad input (an unknown --by
+    field, a --since that does not parse, a ledger that does not exist or is not a regular
+    file, an --html path that cannot be written, an SQL error), 130 on Ctrl-C.
     """
-    from runner.report import build_report, expand_ledgers, parse_by, parse_when, run_sql
+    from runner.errors import ConfigError
+    from runner.report import (
+        build_report,
+        check_output,
+        expand_ledgers,
+        parse_by,
+        parse_when,
+        run_sql,
+    )
     from runner.settings import DEFAULT_LEDGER, snapshot_environ
 
-    patterns = list(ledgers) or [snapshot_environ().get("RUNNER_LEDGER") or str(DEFAULT_LEDGER)]
-    if sql is not None and (by or html_path):
+    environ = snapshot_environ()
+    _remember_secrets(environ)
+    patterns = list(ledgers) or [environ.get("RUNNER_LEDGER") or str(DEFAULT_LEDGER)]
+    if sql is not None and (by or html_path is not None):
         raise click.UsageError("--sql prints the query's rows: it takes no --by or --html")
     fields = parse_by(by or ["spec,model"])
     start = parse_when(since, what="--since") if since else None
     end = parse_when(until, what="--until") if until else None
     files = expand_ledgers(patterns)
+    if sys.stdout is None:  # started with descriptor 1 closed (`>&-`)
+        raise ConfigError("cannot write the report: standard output is closed")
+    if html_path is not None:  # before the query: a report never fails after the work
+        check_output(html_path, files)
     if sql is not None:
         _emit(run_sql(files, sql, since=start, until=end), format_)
         return
-    data = build_report(files, by=fields, since=start, until=end, breakdowns=bool(html_path))
+    data = build_report(files, by=fields, since=start, until=end, breakdowns=html_path is not None)
     _emit(data, format_)
-    if html_path:
+    if html_path is not None:
         _write_html(data, html_path)
+
+
+# Environment variables whose values are credentials: what a query result or an error message
+# must never show, though the report itself sends nothing.
+_SECRET_NAME = re.compile(r"(?i)(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)")
+
+
+def _remember_secrets(environ: Mapping[str, str]) -> None:
+    from runner import redact
+
+    redact.remember(value for name, value in environ.items() if _SECRET_NAME.search(name))
 
 
 def _emit(data: Report | SqlResult, format_: str) -> None:
     for line in data.warnings():
-        click.echo(f"Warning: {line}", err=True)
+        click.echo(redact(f"Warning: {line}"), err=True)
     for line in data.notes():
-        click.echo(f"Note: {line}", err=True)
+        click.echo(redact(f"Note: {line}"), err=True)
     _print(data, format_)
 
 
 def _print(data: Report | SqlResult, format_: str) -> None:
+    from runner.errors import ConfigError
     from runner.report import render_csv, render_json, render_markdown, render_text
 
-    if format_ == "table" and sys.stdout.isatty():
-        _print_rich(data)
-        return
-    render = {
-        "table": render_text,
-        "json": render_json,
-        "csv": render_csv,
-        "markdown": render_markdown,
-    }[format_]
-    click.echo(render(data), nl=False)
+    try:
+        if format_ == "table" and sys.stdout.isatty():
+            _print_rich(data)
+            return
+        render = {
+            "table": render_text,
+            "json": render_json,
+            "csv": render_csv,
+            "markdown": render_markdown,
+        }[format_]
+        click.echo(redact(render(data)), nl=False)  # values are masked already: a second net
+    except OSError as exc:  # stdout is a full disk, /dev/full, a closed descriptor...
+        _drop_stdout()
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write the report to standard output: {reason}") from None
+
+
+def _drop_stdout() -> None:
+    """Send what is still buffered for stdout nowhere, so that the exit's flush cannot fail
+    a second time on the same descriptor."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def _print_rich(data: Report | SqlResult) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from runner.report import EMPTY, Report, describe_range, human_table
 
@@ -136,18 +187,19 @@ def _print_rich(data: Report | SqlResult) -> None:
     console = Console()
     console = Console(width=max(console.width, needed))
     table = Table(box=box.SIMPLE_HEAD, show_footer=cells.total is not None, header_style="bold")
+    # Text, not str: a name such as "[/bold]" is shown, not read as rich markup.
     for i, header in enumerate(cells.headers):
         table.add_column(
-            header,
+            Text(redact(header)),
             justify="right" if cells.numeric[i] else "left",
-            footer=cells.total[i] if cells.total else "",
+            footer=Text(cells.total[i] if cells.total else ""),
             no_wrap=True,
         )
     for row in cells.rows:
-        table.add_row(*row)
+        table.add_row(*(Text(redact(cell)) for cell in row))
     console.print(table)
     if isinstance(data, Report):
-        console.print(describe_range(data), style="dim", highlight=False)
+        console.print(Text(redact(describe_range(data))), style="dim", highlight=False)
 
 
 def _write_html(data: Report, path: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from runner.errors import LedgerError, LedgerUnavailable, RunnerWarning
 from runner.ledger.encoding import MAX_LINE_BYTES, encode_line
 from runner.ledger.line import LEDGER_VERSION
+from runner.ledger.paths import fs_of, kind_of, shown, unusable_path
 
 try:
     import fcntl
@@ -127,8 +128,13 @@ class Ledger:
 
     def _error(self, action: str, exc: OSError) -> LedgerError:
         reason = exc.strerror or exc.__class__.__name__
+        if isinstance(exc, PermissionError) and os.path.isfile(self.path):
+            reason += " (the file is read-only for this user)"
+        return self._refused(reason, action)
+
+    def _refused(self, reason: str, action: str = "open") -> LedgerError:
         return LedgerError(
-            f"cannot {action} the ledger {self.path}: {reason} "
+            f"cannot {action} the ledger {shown(self.path)}: {reason} "
             "(choose another file with --ledger or RUNNER_LEDGER)"
         )
 
@@ -137,6 +143,11 @@ class Ledger:
             return self._fd
         # After a fork the inherited descriptor shares its lock with the parent: reopen.
         self._close_fd()
+        # What can never be a ledger is named as such (a file in the way of a folder, a
+        # device, a kernel file), not by the errno an attempt would give ("File exists").
+        reason = unusable_path(self.path)
+        if reason is not None:
+            raise self._refused(reason)
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -145,10 +156,20 @@ class Ledger:
             except PermissionError:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
                 self._readable = False
-            if self.fsync:  # make the file's directory entry durable too
+        except OSError as exc:
+            reason = unusable_path(self.path)  # replaced since the check above
+            raise (self._refused(reason) if reason else self._error("open", exc)) from exc
+        try:
+            st = os.fstat(fd)
+            reason = kind_of(st, fs_of(fd) if stat.S_ISREG(st.st_mode) else None)
+            if reason is None and self.fsync:  # make the file's directory entry durable too
                 _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
         except OSError as exc:
+            os.close(fd)
             raise self._error("open", exc) from exc
+        if reason is not None:  # a device or a pipe slipped in after the check
+            os.close(fd)
+            raise self._refused(reason)
         self._fd, self._pid = fd, os.getpid()
         return fd
 
@@ -228,12 +249,16 @@ def open_for_reading(
     path: str | os.PathLike[str], *, what: str = "ledger", missing_ok: bool = False
 ) -> BinaryIO | None:
     """Open a ledger (or another file runner wrote) for reading. Only a regular file is read:
-    a directory, a device (/dev/zero, /dev/stdin), a FIFO or a socket is refused with a
-    LedgerError, as is an unreadable file. A missing file raises too, or gives None when
-    `missing_ok`."""
+    a directory, a device (/dev/zero, /dev/stdin), a FIFO, a socket or a kernel file (/proc,
+    /sys) is refused with a LedgerError, without blocking, as is an unreadable file. A missing
+    file raises too, or gives None when `missing_ok`."""
     name = os.fspath(path)
+    if "\x00" in name:
+        raise LedgerError(f"cannot read the {what} {shown(name)}: the path contains a NUL byte")
     try:
-        f = open(name, "rb")  # noqa: SIM115 - handed to the caller
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below);
+        # on a regular file the flag changes nothing.
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         if missing_ok:
             return None
@@ -243,15 +268,15 @@ def open_for_reading(
     except OSError as exc:
         raise LedgerError(f"cannot read the {what} {name}: {exc.strerror}") from None
     try:
-        mode = os.fstat(f.fileno()).st_mode
+        st = os.fstat(fd)
+        reason = kind_of(st, fs_of(fd) if stat.S_ISREG(st.st_mode) else None)
     except OSError as exc:
-        f.close()
+        os.close(fd)
         raise LedgerError(f"cannot read the {what} {name}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        f.close()
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device or a pipe)"
-        raise LedgerError(f"cannot read the {what} {name}: it is {kind}")
-    return f
+    if reason is not None:
+        os.close(fd)
+        raise LedgerError(f"cannot read the {what} {name}: {reason}")
+    return os.fdopen(fd, "rb")
 
 
 def iter_lines(

@@ -4,13 +4,15 @@ page; or any SQL query over the calls.
 
 Public names: `build_report(files, by=, since=, until=, breakdowns=) -> Report`,
 `run_sql(files, query, since=, until=) -> SqlResult`, `expand_ledgers(patterns)`,
-`parse_by(values)`, `parse_when(text, what=)`, `GROUP_FIELDS`, `FIGURES`, `LEDGER_COLUMNS`; the
+`check_output(path, ledgers)`, `parse_by(values)`, `parse_when(text, what=)`, `GROUP_FIELDS`,
+`FIGURES`, `LEDGER_COLUMNS`; the
 renderers `render_text`, `render_json`, `render_csv`, `render_markdown`, `render_html`, and
 `human_table`, `describe_range`, `EMPTY` for other table printers (the CLI's rich table).
 """
 
 from __future__ import annotations
 
+from runner.report.files import check_output, expand_ledgers
 from runner.report.html import render_html
 from runner.report.model import (
     FIGURES,
@@ -18,7 +20,6 @@ from runner.report.model import (
     LedgerRead,
     Report,
     SqlResult,
-    expand_ledgers,
     parse_by,
     parse_when,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Report",
     "SqlResult",
     "build_report",
+    "check_output",
     "describe_range",
     "expand_ledgers",
     "human_table",

@@ -131,6 +131,10 @@ def _card(label: str, value: str, sub: str) -> str:
     )
 
 
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
 def _kpis(report: Report) -> str:
     t = report.total
     if t is None:
@@ -142,9 +146,13 @@ def _kpis(report: Report) -> str:
         cost_sub.append(f"{t['unpriced_calls']:,} calls without a price")
     tokens = t["prompt_tokens"] + t["completion_tokens"]
     ttft = f" · TTFT p50 {t['ttft_ms_p50']:,.0f} ms" if t["ttft_ms_p50"] is not None else ""
+    calls_sub = f"{t['ok']:,} ok · {t['errors']:,} failed"
+    if t["replayed"]:  # answered from a recorded ledger: not calls, not spend
+        calls_sub += f" · {t['replayed']:,} replayed, not counted"
+    rate = "—" if t["error_rate"] is None else f"{t['error_rate'] * 100:.1f}%"
     cards = [
-        _card("Calls", f"{t['calls']:,}", f"{t['ok']:,} ok · {t['errors']:,} failed"),
-        _card("Error rate", f"{t['error_rate'] * 100:.1f}%", f"{t['errors']:,} of {t['calls']:,}"),
+        _card("Calls", f"{t['calls']:,}", calls_sub),
+        _card("Error rate", rate, f"{t['errors']:,} of {t['calls']:,}"),
         _card("Cost", format_money(t["cost_usd"]), " · ".join(cost_sub) or "known prices"),
         _card(
             "Tokens",
@@ -154,8 +162,8 @@ def _kpis(report: Report) -> str:
         ),
         _card(
             "Latency p50",
-            f"{t['latency_ms_p50']:,.0f} ms",
-            f"p95 {t['latency_ms_p95']:,.0f} ms · max {t['latency_ms_max']:,.0f} ms{ttft}",
+            _ms(t["latency_ms_p50"]),
+            f"p95 {_ms(t['latency_ms_p95'])} · max {_ms(t['latency_ms_max'])}{ttft}",
         ),
     ]
     return f'<section class="kpis">{"".join(cards)}</section>'
@@ -233,7 +241,8 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
 <footer>
 <p>Ledgers: {ledgers}</p>
 <p>Generated {generated} by runner {escape(__version__)}. Times are UTC; days are UTC dates.
-Costs: known prices only; mock calls are estimates, shown apart.</p>
+Costs: known prices only; mock calls are estimates, shown apart; replayed calls
+(<code>runner test --replay</code>) sent nothing and are in no figure but their own count.</p>
 </footer>
 </main>
 </body>

@@ -1,17 +1,16 @@
 """The report's vocabulary and inputs, without DuckDB: the group-by fields, the figures, the
-`Report` value, ledger path expansion and the --since/--until parser."""
+`Report` value, and the --by and --since/--until parsers."""
 
 from __future__ import annotations
 
-import glob
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from runner.durations import parse_duration
 from runner.errors import ConfigError
+from runner.ledger.encoding import MAX_LINE_BYTES
 from runner.ledger.line import LEDGER_VERSION
 
 __all__ = [
@@ -20,7 +19,7 @@ __all__ = [
     "LedgerRead",
     "Report",
     "SqlResult",
-    "expand_ledgers",
+    "check_range",
     "parse_by",
     "parse_when",
 ]
@@ -53,6 +52,7 @@ FIGURES: tuple[str, ...] = (
     "latency_ms_p95",
     "latency_ms_max",
     "ttft_ms_p50",
+    "replayed",
 )
 
 
@@ -61,16 +61,20 @@ class LedgerRead:
     """What reading the ledgers found, line by line, and what to tell the user about it."""
 
     files: tuple[str, ...]
-    lines: int  # non-blank lines read
-    calls: int  # calls counted: known format, readable, inside the time range
+    lines: int  # non-blank lines read (batch state lines and over-long lines aside)
+    calls: int  # calls counted: known format, readable, inside the time range, not replayed
     outside: int  # readable calls outside the time range
     bad_lines: int  # not JSON, or a field missing or of the wrong type: skipped
     newer_lines: int  # written by a newer runner (format version > LEDGER_VERSION): not counted
     newest_version: int | None
     torn_files: tuple[str, ...]  # ledgers whose last line is incomplete
+    replayed: int = 0  # replayed calls in the time range: nothing sent, nothing spent
+    long_lines: int = 0  # longer than MAX_LINE_BYTES (runner never writes one): skipped
+    state_lines: int = 0  # batch state lines (runs/batches.jsonl) matched by a glob: passed over
 
     def warnings(self) -> list[str]:
-        """At most one line about unreadable lines and one about newer ones."""
+        """At most one line about unreadable lines, one about over-long ones and one about
+        newer ones."""
         out = []
         if self.bad_lines:
             line = f"{_lines(self.bad_lines)} skipped: not JSON, or a field missing or wrong"
@@ -78,6 +82,11 @@ class LedgerRead:
                 line += f"; the last line of {', '.join(self.torn_files)} is incomplete"
                 line += " (a write was interrupted?)"
             out.append(line)
+        if self.long_lines:
+            out.append(
+                f"{_lines(self.long_lines)} skipped: longer than {MAX_LINE_BYTES:,} bytes, "
+                "more than runner ever writes (not a ledger line?)"
+            )
         if self.newer_lines:
             out.append(
                 f"{_lines(self.newer_lines)} written by a newer runner (ledger format "
@@ -87,13 +96,25 @@ class LedgerRead:
         return out
 
     def notes(self) -> list[str]:
-        """Why there is nothing to show, when there is nothing."""
-        if self.lines == 0:
+        """Why there is nothing to show, when there is nothing; and replayed calls, which are
+        shown apart and never counted as calls or spend."""
+        out = []
+        if self.replayed:
+            noun = "call" if self.replayed == 1 else "calls"
+            out.append(
+                f"{self.replayed:,} replayed {noun} (runner test --replay) not counted as calls "
+                "or spend: nothing was sent; see the replayed column"
+            )
+        if self.lines == 0 and not self.long_lines:
+            listed = ", ".join(self.files)
+            if self.state_lines:
+                return [f"only batch state lines in {listed} (the batches runner started): no "
+                        "calls to report"]  # fmt: skip
             empty = "the ledger is empty" if len(self.files) == 1 else "the ledgers are empty"
-            return [f"{empty} ({', '.join(self.files)}): no calls to report"]
-        if self.calls == 0 and self.outside:
-            return [f"no call in the time range ({self.outside:,} outside it)"]
-        return []
+            return [f"{empty} ({listed}): no calls to report"]
+        if self.calls == 0 and self.outside and not self.replayed:
+            out.append(f"no call in the time range ({self.outside:,} outside it)")
+        return out
 
 
 def _lines(n: int) -> str:
@@ -154,32 +175,6 @@ def parse_by(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def expand_ledgers(patterns: Sequence[str]) -> list[str]:
-    """Each ledger path or glob -> the files it names, in order, each once. A glob that matches
-    nothing, or a path that does not exist, raises ConfigError."""
-    files: list[str] = []
-    seen: set[str] = set()
-    for pattern in patterns:
-        if os.path.isfile(pattern):  # a file named like a glob (runs/a[1].jsonl) is that file
-            found = [pattern]
-        elif glob.has_magic(pattern):
-            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-            if not found:
-                raise ConfigError(f"--ledger {pattern}: the pattern matches no file")
-        elif os.path.isdir(pattern):
-            raise ConfigError(f"--ledger {pattern}: is a directory (name the .jsonl file)")
-        elif not os.path.exists(pattern):
-            raise ConfigError(f"no ledger at {pattern}")
-        else:
-            found = [pattern]
-        for path in found:
-            key = os.path.realpath(path)
-            if key not in seen:
-                seen.add(key)
-                files.append(path)
-    return files
-
-
 def _ago(value: str) -> float | None:
     """Seconds in a duration as specs write them (250ms, 30s, 2m, 1h), plus days: "7d" is read
     as "168h" by the same parser. None when `value` is not a duration."""
@@ -202,14 +197,22 @@ def parse_when(text: str, *, what: str = "--since", now: datetime | None = None)
     seconds = _ago(value)
     if seconds is not None:
         current = now or datetime.now(UTC).replace(tzinfo=None)
-        return current - timedelta(seconds=seconds)
+        try:
+            return current - timedelta(seconds=seconds)
+        except (OverflowError, ValueError):
+            raise ConfigError(f"{what} {text}: too far back (before the year 1)") from None
     try:
         day = date.fromisoformat(value)
     except ValueError:
         pass
     else:
         start = datetime(day.year, day.month, day.day)
-        return start + timedelta(days=1) if what == "--until" else start
+        if what != "--until":
+            return start
+        try:
+            return start + timedelta(days=1)
+        except OverflowError:
+            raise ConfigError(f"{what} {text}: too late (after the year 9999)") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -218,5 +221,14 @@ def parse_when(text: str, *, what: str = "--since", now: datetime | None = None)
             "(2025-03-14, 2025-03-14T09:00:00Z)"
         ) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ConfigError(f"{what} {text}: outside the years 1 to 9999 in UTC") from None
     return moment
+
+
+def check_range(since: datetime | None, until: datetime | None) -> None:
+    """Refuse a time range that holds nothing: since must be earlier than until."""
+    if since is not None and until is not None and since >= until:
+        raise ConfigError("--since must be earlier than --until")

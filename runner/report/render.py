@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ __all__ = [
     "render_json",
     "render_markdown",
     "render_text",
+    "visible",
 ]
 
 NONE = "—"
@@ -87,6 +89,7 @@ def _rate(value: float | None) -> str:
 # out (calls - errors); columns that would be empty in every row are hidden.
 _HUMAN: list[tuple[str, str, Any, Any]] = [
     ("calls", "calls", _int, None),
+    ("replayed", "replayed", _int, lambda t: t["replayed"]),
     ("errors", "errors", _int, None),
     ("error_rate", "error %", _rate, None),
     ("prompt_tokens", "prompt tok", _int, None),
@@ -107,14 +110,34 @@ def _key(field: str, value: Any) -> str:
     if value is None:
         return "(none)"
     text = str(value)
-    return text[:12] if field == "commit" else text
+    return visible(text[:12] if field == "commit" else text)
+
+
+# Characters a table must show, not obey: C0 and C1 controls (an escape sequence would drive
+# the terminal, a newline would break a row), line and paragraph separators, and the bidi
+# controls that reorder what follows them.
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters written out (a newline as \\n, ESC as \\x1b)."""
+    return _HIDDEN.sub(_escaped, text)
 
 
 def human_table(data: Report | SqlResult) -> HumanTable:
     if isinstance(data, SqlResult):
-        rows = [[_plain(v) for v in row] for row in data.rows]
+        rows = [[visible(_plain(v)) for v in row] for row in data.rows]
         numeric = [_numeric([r[i] for r in data.rows]) for i in range(len(data.columns))]
-        return HumanTable(list(data.columns), rows, numeric)
+        return HumanTable([visible(c) for c in data.columns], rows, numeric)
     total = data.total or {}
     shown = [c for c in _HUMAN if c[3] is None or (total and c[3](total))]
     headers = [*data.by, *(c[1] for c in shown)]
@@ -153,7 +176,7 @@ def _decimal(value: float | Decimal) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat(sep=" ", timespec="minutes")  # strftime writes year 1 as "1"
 
 
 def describe_range(report: Report) -> str:
@@ -167,7 +190,7 @@ def describe_range(report: Report) -> str:
         until = _when(report.until) if report.until else "now"
         parts.append(f"range {since} to {until}")
     files = report.files
-    parts.append(files[0] if len(files) == 1 else f"{len(files)} ledgers")
+    parts.append(visible(files[0]) if len(files) == 1 else f"{len(files)} ledgers")
     return " · ".join(parts)
 
 
@@ -239,13 +262,33 @@ def render_json(data: Report | SqlResult) -> str:
 
 
 def render_csv(data: Report | SqlResult) -> str:
-    """CSV with a header row; an empty cell is null; numbers without exponents."""
+    """CSV with a header row; an empty cell is null; numbers without exponents. A text cell
+    that a spreadsheet would read as a formula is neutralised (see `_csv_text`)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(data.columns)
-    for row in _value_rows(data):
-        writer.writerow([_csv_cell(v) for v in row])
+    # csv quotes a field holding a character of the line terminator: with "\r\n" it quotes
+    # both a CR and a LF inside a cell, where "\n" alone would leave a bare CR that readers
+    # take for the end of the row. Each row then ends in "\n".
+    row_buffer = io.StringIO()
+    writer = csv.writer(row_buffer, lineterminator="\r\n")
+    rows = [[_csv_text(c) for c in data.columns]]
+    rows += ([_csv_cell(v) for v in row] for row in _value_rows(data))
+    for cells in rows:
+        row_buffer.seek(0)
+        row_buffer.truncate()
+        writer.writerow(cells)
+        out.write(row_buffer.getvalue()[:-2] + "\n")
     return out.getvalue()
+
+
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd,
+# -cmd, @SUM), or turns into one once the leading tab or carriage return is dropped.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(text: str) -> str:
+    """OWASP's rule for CSV injection: a text cell that starts like a formula gets a leading
+    apostrophe, which spreadsheets show as text and do not evaluate. Numbers are not text."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _value_rows(data: Report | SqlResult) -> list[list[Any]]:
@@ -261,6 +304,8 @@ def _csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float | Decimal):
         return _decimal(value)
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value)
+    return _csv_text(str(value))

@@ -3,7 +3,7 @@ columns of the `ledger` view, which lines count, and the figures computed per gr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from runner.ledger.line import LEDGER_VERSION
@@ -51,6 +51,9 @@ SHAPE = {
     "request_id": "VARCHAR",
     "mock": "JSON",
     "provider": "JSON",
+    "replayed": "JSON",
+    "batch_id": "VARCHAR",
+    "event": "VARCHAR",
 }
 
 
@@ -94,6 +97,16 @@ def _sql_type(shape: object) -> str:
 # Nullable fields whose value, when present, must still have the right type.
 CHECKED = {"cost_usd": _f("cost", "usd"), "ttft_ms": _f("ttft_ms")}
 _MOCK = _boolean(_f("mock"))
+# `replayed` ({from, id}) marks a call answered from a recorded ledger: absent or null on the
+# others. Any other value leaves it NULL, so the line is unreadable.
+_REPLAYED = (
+    f"CASE WHEN {_f('replayed')} IS NULL OR json_type({_f('replayed')}) = 'NULL' THEN false "
+    f"WHEN json_type({_f('replayed')}) = 'OBJECT' THEN true END"
+)
+# A line of the batch state file (runs/batches.jsonl, which a glob such as runs/*.jsonl also
+# matches; runner/batch/state.py): an `event` (created, ended, collected), and no `id`, which
+# every call line has.
+STATE = f"({_f('event')} IS NOT NULL AND {_f('id')} IS NULL)"
 _PROVIDER = _f("provider") + "->>'$'"
 _TS = f"try_cast({_f('ts')} AS TIMESTAMPTZ)"
 
@@ -133,6 +146,8 @@ COLUMNS: dict[str, str] = {
     "ttft_ms": _number(_f("ttft_ms"), "DOUBLE"),
     "request_id": _f("request_id"),
     "mock": _MOCK,
+    "replayed": _REPLAYED,
+    "batch_id": _f("batch_id"),
 }
 LEDGER_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
 
@@ -150,30 +165,38 @@ REQUIRED = [
     "latency_ms",
     "mock",
     "attempts",
+    "replayed",
 ]
 KIND = (
-    "CASE WHEN v IS NULL OR v < 1 THEN 'bad' "
+    "CASE WHEN _state THEN 'state' "
+    "WHEN v IS NULL OR v < 1 THEN 'bad' "
     f"WHEN v > {LEDGER_VERSION} THEN 'newer' "
     f"WHEN {' OR '.join(f'{c} IS NULL' for c in REQUIRED)} "
     f"OR {' OR '.join(f'({c} IS NULL AND {c}_raw IS NOT NULL)' for c in CHECKED)} THEN 'bad' "
     "ELSE 'ok' END"
 )
 
-FIGURES_SQL = """
-    count(*) AS calls,
-    count(*) FILTER (WHERE status = 'ok') AS ok,
-    sum(prompt_tokens) AS prompt_tokens,
-    sum(completion_tokens) AS completion_tokens,
-    sum(cached_tokens) AS cached_tokens,
-    sum(cost_usd) FILTER (WHERE NOT cost_estimated) AS cost_usd,
-    count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
-    sum(cost_usd) FILTER (WHERE cost_estimated) AS estimated_cost_usd,
-    count(*) FILTER (WHERE cost_estimated AND cost_usd IS NOT NULL) AS estimated_calls,
-    quantile_cont(latency_ms, [0.5, 0.95]) AS latency,
-    max(latency_ms) AS latency_ms_max,
-    quantile_cont(ttft_ms, 0.5) AS ttft_ms_p50,
-    min(ts) AS first_ts,
-    max(ts) AS last_ts,
+# Replayed calls (answered from a recorded ledger: nothing sent, nothing spent) are in no
+# figure but their own count, `replayed`; `lines` counts every line of a part.
+_CALL = "(replayed IS NOT DISTINCT FROM false)"
+FIGURES_SQL = f"""
+    count(*) AS lines,
+    count(*) FILTER (WHERE replayed) AS replayed,
+    count(*) FILTER (WHERE {_CALL}) AS calls,
+    count(*) FILTER (WHERE {_CALL} AND status = 'ok') AS ok,
+    sum(prompt_tokens) FILTER (WHERE {_CALL}) AS prompt_tokens,
+    sum(completion_tokens) FILTER (WHERE {_CALL}) AS completion_tokens,
+    sum(cached_tokens) FILTER (WHERE {_CALL}) AS cached_tokens,
+    sum(cost_usd) FILTER (WHERE {_CALL} AND NOT cost_estimated) AS cost_usd,
+    count(*) FILTER (WHERE {_CALL} AND cost_usd IS NULL) AS unpriced_calls,
+    sum(cost_usd) FILTER (WHERE {_CALL} AND cost_estimated) AS estimated_cost_usd,
+    count(*) FILTER (WHERE {_CALL} AND cost_estimated AND cost_usd IS NOT NULL)
+        AS estimated_calls,
+    quantile_cont(latency_ms, [0.5, 0.95]) FILTER (WHERE {_CALL}) AS latency,
+    max(latency_ms) FILTER (WHERE {_CALL}) AS latency_ms_max,
+    quantile_cont(ttft_ms, 0.5) FILTER (WHERE {_CALL}) AS ttft_ms_p50,
+    min(ts) FILTER (WHERE {_CALL}) AS first_ts,
+    max(ts) FILTER (WHERE {_CALL}) AS last_ts,
     max(v) AS newest"""
 
 # Extra groupings the HTML page charts.
@@ -185,21 +208,28 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def lines_sql(files: Sequence[str]) -> list[str]:
+def lines_sql(files: Mapping[str, str], max_line_bytes: int) -> list[str]:
     """Statements creating `_lines`: one row per non-blank line of the files, with the COLUMNS
-    and `line_kind` (ok, bad or newer). The JSON reader gives a line it cannot parse (not JSON,
-    not an object, not UTF-8, cut short) a row of NULLs, so it is counted as bad, not fatal."""
+    and `line_kind` (ok, bad, newer or state). `files` maps each path to read to the name the
+    `file` column shows (a copy without over-long lines is shown as its original). The JSON
+    reader gives a line it cannot parse (not JSON, not an object, not UTF-8, cut short, longer
+    than `max_line_bytes`) a row of NULLs, so it is counted as bad, not fatal."""
     names = "[" + ", ".join(literal(f) for f in files) + "]"
     types = ", ".join(f"{literal(k)}: {literal(_sql_type(v))}" for k, v in SHAPE.items())
     source = (
         f"read_json({names}, format = 'newline_delimited', columns = {{{types}}}, "
-        "ignore_errors = true, filename = true)"
+        f"ignore_errors = true, filename = true, maximum_object_size = {int(max_line_bytes)})"
     )
-    columns = ",\n  ".join(f'{expr} AS "{name}"' for name, expr in COLUMNS.items())
+    renamed = {path: name for path, name in files.items() if path != name}
+    expressions = dict(COLUMNS)
+    if renamed:
+        cases = " ".join(f"WHEN {literal(p)} THEN {literal(n)}" for p, n in renamed.items())
+        expressions["file"] = f"CASE filename {cases} ELSE filename END"
+    columns = ",\n  ".join(f'{expr} AS "{name}"' for name, expr in expressions.items())
     public = ", ".join(f'"{name}"' for name in COLUMNS)
     raw = ", ".join(f"{expr} AS {name}_raw" for name, expr in CHECKED.items())
     return [
-        f"CREATE TEMP VIEW _parsed AS SELECT {columns}, {raw} FROM {source}",
+        f"CREATE TEMP VIEW _parsed AS SELECT {columns}, {raw}, {STATE} AS _state FROM {source}",
         f"CREATE TEMP VIEW _lines AS SELECT {public}, {KIND} AS line_kind FROM _parsed",
     ]
 

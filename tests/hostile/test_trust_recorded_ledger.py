@@ -95,11 +95,13 @@ def test_a_disk_that_fills_after_sending_loses_no_result(
     assert line["status"] == "ok" and line["output"]["text"] == "hello there"
 
 
-def test_dev_full_as_the_ledger_says_the_call_was_not_recorded(tmp_path: Path) -> None:
+def test_dev_full_as_the_ledger_is_refused_before_sending(tmp_path: Path) -> None:
+    """A device is no ledger (a line written to it is lost): refused before anything is sent.
+    A disk that fills after sending is test_a_disk_that_fills_after_sending_loses_no_result."""
     out, server = _exec(tmp_path, Path("/dev/full"))
-    assert len(server.requests) == 1
-    assert_clean(out, code=1, lines=0)
-    assert "NOT recorded" in out.stderr and '"status":"ok"' in out.stderr
+    assert server.requests == []
+    assert_clean(out, code=2, lines=0)
+    assert "it is not a regular file (a device)" in out.stderr and "nothing was sent" in out.stderr
 
 
 def test_the_python_api_gets_the_unrecorded_line(

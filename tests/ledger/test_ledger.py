@@ -402,22 +402,22 @@ def unwritable(tmp_path: Path, case: str) -> Path:
     if case == "parent-is-a-file":
         (tmp_path / "f").write_text("")
         return tmp_path / "f" / "sub" / "l.jsonl"
-    return Path("/dev/full")  # every write fails with ENOSPC
+    return Path("/dev/full")  # a device: refused before any write
 
 
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("directory", "cannot open the ledger {}: Is a directory"),
-        ("parent-is-a-file", "cannot open the ledger {}: Not a directory"),
-        ("disk-full", "cannot write the ledger {}: No space left on device"),
+        ("directory", "cannot open the ledger {}: it is a directory"),
+        ("parent-is-a-file", "cannot open the ledger {}: {tmp}/f is a file, not a directory"),
+        ("device", "cannot open the ledger {}: it is not a regular file (a device)"),
     ],
 )
 def test_unwritable_ledger_raises_ledger_error(tmp_path: Path, case: str, message: str) -> None:
     path = unwritable(tmp_path, case)
     with pytest.raises(LedgerError) as info:
         Ledger(path).append(record())
-    assert str(info.value) == message.format(path) + HINT
+    assert str(info.value) == message.format(path, tmp=tmp_path) + HINT
     assert info.value.exit_code == 1
 
 

@@ -276,12 +276,12 @@ def test_only_query_imports_duckdb() -> None:
     assert importers == ["runner/report/query.py"]
 
 
-def test_the_engine_stays_quiet_and_offline() -> None:
+def test_the_engine_stays_quiet_and_offline(tmp_path: Path) -> None:
     """No progress bar on stderr (DuckDB draws one for queries over 2 s, even in a CI log), no
     extension downloaded, times in UTC."""
     from runner.report.query import _connect
 
-    con = _connect()
+    con = _connect(str(tmp_path))
     try:
         settings = con.execute(
             "SELECT current_setting('enable_progress_bar'), "

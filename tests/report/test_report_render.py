@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _report_lines import check_golden, sample_records, write_lines
+from _report_lines import check_golden, record, sample_records, write_lines
 
 from runner.report import (
     EMPTY,
@@ -131,3 +131,23 @@ def test_markdown_escapes_pipes(tmp_path: Path) -> None:
 
     path = write_lines(tmp_path / "l.jsonl", [record(1, spec={"name": "a|b"})])
     assert "| a\\|b |" in render_markdown(build_report([str(path)], by=["spec"]))
+
+
+def test_replayed_calls_golden(tmp_path: Path, update_golden: bool) -> None:
+    """Replayed calls (runner test --replay) are a column of their own in the human tables and
+    a figure in JSON and CSV: in no other figure, not in the total's calls or cost."""
+    replayed = [
+        record(
+            20 + i, ts="2025-03-12T12:00:00.000Z", replayed={"from": "base.jsonl", "id": f"r{i}"}
+        )
+        for i in range(3)
+    ]
+    path = write_lines(tmp_path / "ledger.jsonl", [*sample_records()[:3], *replayed])
+    report = build_report([path.name], by=["spec", "model"])
+    assert [(g["model"], g["calls"], g["replayed"]) for g in report.groups] == [
+        ("gpt-4o", 1, 0),
+        ("gpt-4o-mini", 2, 3),
+    ]
+    assert report.total is not None and report.total["calls"] == 3
+    check_golden("report-replayed.md", render_markdown(report), update_golden)
+    check_golden("report-replayed.csv", render_csv(report), update_golden)
