@@ -51,31 +51,38 @@ _CHILD = textwrap.dedent(
 )
 
 
+# The child's peak RSS, read with wait4 by a small Python in between: a child forked straight
+# from a pytest worker reports the worker's RSS at fork time as its own peak (Linux keeps the
+# larger of the two), and a worker that ran big tests before is past the limit alone.
+_LAUNCHER = textwrap.dedent(
+    """
+    import json, resource, subprocess, sys
+    proc = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdin=sys.stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=45)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps([out.decode(errors="replace"), err.decode(errors="replace"), peak]))
+    """
+)
+
+
 def _render_measured(source: str) -> tuple[dict[str, object], float, float]:
-    """Render `source` (after one plain line) in a child: its answer, seconds and peak RSS."""
+    """Render `source` (after one plain line) in a grandchild: its answer, seconds, peak RSS."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, _CHILD],
+        input=source.encode(),
+        capture_output=True,
+        timeout=60,
     )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    proc.stdin.write(source.encode())
-    proc.stdin.close()
-    while True:  # wait4: the child's own peak RSS
-        pid, _, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - started > 45:
-            proc.kill()
-        time.sleep(0.02)
-    proc.returncode = 0  # reaped above
     seconds = time.monotonic() - started
-    with proc.stdout, proc.stderr:
-        out, err = proc.stdout.read(), proc.stderr.read()
-    assert b"Traceback" not in err, err.decode(errors="replace")
-    return json.loads(out or b"{}"), seconds, usage.ru_maxrss / 1024
+    out, err, peak = json.loads(proc.stdout)
+    assert "Traceback" not in err, err
+    return json.loads(out or "{}"), seconds, peak
 
 
 # Every global, and the filters and methods that can build more than they are given or run long.
