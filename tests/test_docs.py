@@ -211,3 +211,33 @@ def test_the_readme_performance_tables_are_saved_benchmark_runs() -> None:
     assert len(table) > 10
     missing = [row for row in table if row not in saved]
     assert not missing, f"README rows in none of {sorted(files)}: {missing}"
+
+
+def _test_names(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+    }
+
+
+def test_every_test_the_promises_page_names_exists() -> None:
+    """docs/promises.md names the tests behind each promise: `file.py::test_name`, then
+    `::test_name` for more of the same file. A renamed or deleted test breaks the page."""
+    text = (ROOT / "docs" / "promises.md").read_text(encoding="utf-8")
+    named: list[tuple[str, str]] = []
+    current = ""
+    for file, test in re.findall(r"`((?:tests/[\w/]+/)?test_\w+\.py)?::(test_\w+)`", text):
+        current = file or current
+        named.append((current, test))
+    assert len(named) > 60, "the page names the tests behind its promises"
+    missing = []
+    for file, test in named:
+        path = ROOT / (file if file.startswith("tests/") else f"tests/hostile/{file}")
+        if not path.is_file() or test not in _test_names(path):
+            missing.append(f"{file}::{test}")
+    assert not missing, f"docs/promises.md names tests that do not exist: {missing}"
