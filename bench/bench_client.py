@@ -27,7 +27,8 @@ import openai
 from _mockproc import mock_server
 from _table import Headline
 
-from runner.client import ChatClient, build_body
+from runner.providers import ChatClient
+from runner.providers.openai_chat import build_body
 
 LATENCIES = ("0ms", "100ms")
 CONCURRENCY = (1, 32, 256)

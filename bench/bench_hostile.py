@@ -100,8 +100,9 @@ def _serve(megabytes: int) -> int:
 def reply(megabytes: int) -> str:
     import asyncio
 
-    from runner.client import ChatClient, build_body
     from runner.errors import RunnerError
+    from runner.providers import ChatClient
+    from runner.providers.openai_chat import build_body
 
     port = _serve(megabytes)
     body = build_body("gpt-4o-mini", [{"role": "user", "content": "hi"}], params={})

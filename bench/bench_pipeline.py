@@ -23,8 +23,8 @@ from _mockproc import mock_server
 from _table import Headline
 
 import runner
-from runner.client import ChatClient
 from runner.engine.session import Session
+from runner.providers import ChatClient
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (1, 16)

@@ -160,7 +160,7 @@ def _install_log_filter() -> None:
 _filter_installed = False
 _LOGGERS = (
     "runner",
-    "runner.client",
+    "runner.providers",
     "runner.pricing",
     "httpx2",
     "httpcore2.connection",

@@ -67,17 +67,25 @@ class Usage:
         return Usage(prompt, completion, estimated=True, unreadable=self.unreadable)
 
     @classmethod
-    def from_api(cls, usage: Any) -> Usage | None:
-        """Read OpenAI's `usage` object; None when the server sent none. Counts that are not
-        whole numbers (a string, a bool, 12.5, a details object that is not an object) make
-        the whole object unreadable: an `estimated` Usage of zeros, saying why in
-        `unreadable`, for the caller to fill in with local counts."""
+    def read(
+        cls,
+        usage: Any,
+        fields: tuple[tuple[str, str | None, str], ...],
+        *,
+        total_key: str | None = None,
+    ) -> Usage | None:
+        """Read a usage object whose counts sit where `fields` says: (our name, the object
+        holding it or None for the top level, its key there), for each of prompt,
+        completion, cached and reasoning. None when there is none. Counts that are not whole
+        numbers (a string, a bool, 12.5, a holder that is not an object) make the whole object
+        unreadable: an `estimated` Usage of zeros saying why, for the caller to count locally.
+        A total (`total_key`) that is not prompt + completion is flagged `implausible`."""
         if usage is None or usage == {}:
             return None
         if not isinstance(usage, Mapping):
             return cls.not_read(f"the server's usage is {_shown(usage)}, not an object")
         counts: dict[str, int] = {}
-        for name, where, key in _USAGE_FIELDS:
+        for name, where, key in fields:
             holder: Any = usage if where is None else usage.get(where)
             if holder is None:
                 holder = {}
@@ -92,10 +100,15 @@ class Usage:
                 label = key if where is None else f"{where}.{key}"
                 return cls.not_read(f"the server's usage.{label} is {_shown(value)}")
             counts[name] = number
-        found = cls(counts["prompt"], counts["completion"], counts["cached"], counts["reasoning"])
-        total = _whole(usage.get("total_tokens"))
+        found = cls(
+            counts.get("prompt", 0),
+            counts.get("completion", 0),
+            counts.get("cached", 0),
+            counts.get("reasoning", 0),
+        )
+        total = None if total_key is None else _whole(usage.get(total_key))
         if total is not None and total != found.total:
-            flag = f"total_tokens {total} ≠ prompt + completion ({found.total})"
+            flag = f"{total_key} {total} ≠ prompt + completion ({found.total})"
             return replace(found, implausible=(flag,))
         return found
 
@@ -119,14 +132,6 @@ class Usage:
         if self.unreadable:
             out["unreadable"] = self.unreadable
         return out
-
-
-_USAGE_FIELDS = (
-    ("prompt", None, "prompt_tokens"),
-    ("completion", None, "completion_tokens"),
-    ("cached", "prompt_tokens_details", "cached_tokens"),
-    ("reasoning", "completion_tokens_details", "reasoning_tokens"),
-)
 
 
 def _whole(value: Any) -> int | None:
@@ -165,24 +170,15 @@ class Choice:
     text: str | None
     finish_reason: str | None
     refusal: str | None = None
+    # Tool calls in runner's neutral shape, whatever the wire API: {"id", "name", "arguments"},
+    # the arguments as the JSON text the model wrote.
     tool_calls: tuple[dict[str, Any], ...] = ()
-    function_call: dict[str, Any] | None = None  # the legacy single function call
-
-    def message(self) -> Message:
-        """The assistant message as the API would echo it back in a follow-up request."""
-        msg: Message = {"role": "assistant", "content": self.text}
-        if self.refusal:
-            msg["refusal"] = self.refusal
-        if self.tool_calls:
-            msg["tool_calls"] = [dict(c) for c in self.tool_calls]
-        if self.function_call:
-            msg["function_call"] = dict(self.function_call)
-        return msg
 
 
 @dataclass(frozen=True)
 class Completion:
-    """A finished chat completion, from one HTTP request (one attempt)."""
+    """A finished completion in runner's neutral shape, whatever wire API it came from: one
+    HTTP request (one attempt)."""
 
     id: str
     model: str  # the model that served it, as the server named it

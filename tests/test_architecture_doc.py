@@ -31,6 +31,8 @@ def test_every_module_is_on_the_architecture_page(module: Path) -> None:
     family, name = module.parts[0], module.stem
     assert f"  {family}/ " in DOC, f"the tree in docs/architecture.md lacks {family}/"
     section = _section(family)  # a subpackage's __init__ is its section
+    if len(module.parts) > 2:  # a package inside a family: named by its path in the family
+        name = "/".join((*module.parts[1:-1], module.stem))
     if name != "__init__":
         assert f"`{name}`" in section, f"docs/architecture.md lacks {family}/{name}"
 

@@ -26,7 +26,7 @@ LAYER = {
     "spec": 2,
     "ledger": 2,
     "settings": 3,
-    "client": 3,
+    "providers": 3,
     "policy": 3,
     "engine": 4,
     "dataset": 5,
@@ -40,7 +40,7 @@ LAYER = {
 SAME_LAYER_ALLOWED = {
     ("errors", "types"),  # an error carries the attempts that led to it
     ("errors", "redact"),  # every error's message is masked once, where it is made
-    ("client", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
+    ("providers", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
     ("testing", "dataset"),  # `runner test` runs its cases on the data-set row loop
     ("batch", "dataset"),  # a batch is a data set sent another way
 }
@@ -52,9 +52,9 @@ MOCK_USERS = {"engine", "cli", "batch"}
 OWNERS = {
     "click": {"cli"},
     "rich": {"cli", "dataset", "report"},
-    "httpx2": {"client"},
+    "httpx2": {"providers"},
     "httpx": set(),
-    "httpx_sse": {"client"},
+    "httpx_sse": {"providers"},
     "starlette": {"mock"},
     "uvicorn": {"mock"},
     "tenacity": {"policy"},
@@ -165,7 +165,7 @@ def test_the_checker_catches_a_bad_edge(tmp_path: Path) -> None:
     fake = PACKAGE / "spec" / "_layer_probe.py"
     fake.write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from runner.engine import x\n"
-        "from ..client import y\nimport click\nfrom .model import PromptSpec\n",
+        "from ..providers import y\nimport click\nfrom .model import PromptSpec\n",
         encoding="utf-8",
     )
     try:
@@ -174,7 +174,7 @@ def test_the_checker_catches_a_bad_edge(tmp_path: Path) -> None:
         fake.unlink()
     assert sorted(bad) == [
         "line 3: spec (L2) imports engine (L4)",
-        "line 4: spec (L2) imports client (L3)",
+        "line 4: spec (L2) imports providers (L3)",
         "line 5: click belongs to ['cli']",
     ]
 

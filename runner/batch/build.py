@@ -23,6 +23,7 @@ from runner.errors import (
     TemplateError,
 )
 from runner.ledger.encoding import canonical_json, request_fingerprint
+from runner.providers import wire_api
 from runner.types import Usage
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "ENDPOINT",
     "BatchLimits",
     "BuiltInput",
     "Fingerprints",
@@ -42,7 +42,6 @@ __all__ = [
     "build_input",
 ]
 
-ENDPOINT = "/v1/chat/completions"
 # Request fields a batch cannot carry: the Batch API answers whole, never streamed. Neither is
 # part of request_sha256, so the fingerprint stays the live call's.
 _TRANSPORT_FIELDS = ("stream", "stream_options")
@@ -65,20 +64,18 @@ class BatchLimits:
 DEFAULT_LIMITS = BatchLimits()
 
 
-# Parts of a spec's requests that are the same on every row: their canonical JSON is made once.
-_STATIC_KEYS = ("response_format", "tools")
-
-
 class Fingerprints:
-    """request_fingerprint of many bodies of one spec, the canonical JSON of their shared parts
-    (response_format, tools) made once, as the Session does: the same sha256, far cheaper."""
+    """request_fingerprint of many bodies of one spec, the canonical JSON of the parts they
+    share (the wire's `static_keys`: the output format, the tools) made once, as the Session
+    does: the same sha256, far cheaper."""
 
-    def __init__(self) -> None:
+    def __init__(self, static_keys: tuple[str, ...]) -> None:
+        self._keys = static_keys
         self._static: dict[str, tuple[Any, str]] = {}
 
     def __call__(self, body: Mapping[str, Any]) -> str:
         known = {}
-        for key in _STATIC_KEYS:
+        for key in self._keys:
             if key not in body:
                 continue
             found = self._static.get(key)
@@ -110,6 +107,7 @@ class BuiltInput:
 
     parts: list[InputPart]
     model: str
+    endpoint: str  # the `url` of every line, and the batch's endpoint (the wire's)
     failed: list[tuple[Item, RunnerError]] = field(default_factory=list)
     max_cost_usd: Decimal | None = Decimal(0)
     unbounded: str | None = None
@@ -126,7 +124,7 @@ class BuiltInput:
         if self.max_cost_usd is None:
             raise ConfigError(
                 f"a budget of ${limit} is set, but the worst-case cost of a row of {self.model} "
-                f"is unknown ({self.unbounded}): set params.max_tokens in the spec, or a price "
+                f"is unknown ({self.unbounded}): set the spec's output token limit, or a price "
                 "for the model in runner.yaml; nothing was uploaded"
             )
         if self.max_cost_usd > limit:
@@ -134,14 +132,15 @@ class BuiltInput:
                 f"the batch could cost up to ${self.max_cost_usd:.6f} at the batch price "
                 f"({self.rows} rows, each with every output token it allows), more than the "
                 f"budget of ${limit}; nothing was uploaded. Raise the budget (--max-cost, or "
-                "budget: max_cost_usd in the spec), lower params.max_tokens, or send fewer rows"
+                "budget: max_cost_usd in the spec), lower the spec's output token limit, or send "
+                "fewer rows"
             )
 
 
-def batch_line(key: str, body: dict[str, object]) -> bytes:
-    """One request of a batch input file."""
+def batch_line(key: str, body: dict[str, object], endpoint: str) -> bytes:
+    """One request of a batch input file, to `endpoint` (the wire's batch endpoint)."""
     sendable = {k: v for k, v in body.items() if k not in _TRANSPORT_FIELDS}
-    line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": sendable}
+    line = {"custom_id": key, "method": "POST", "url": endpoint, "body": sendable}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
@@ -161,11 +160,12 @@ def build_input(
     """
     settings = session.settings_for(spec)
     model = settings.model
-    built = BuiltInput(parts=[], model=model)
+    wire = wire_api(spec.provider.api)
+    built = BuiltInput(parts=[], model=model, endpoint=wire.capabilities.batch_endpoint)
     book = session.pricebook.for_batch()
     base_url = None if settings.mock else settings.base_url
-    n = int(spec.params.get("n") or 1)
-    fingerprint = Fingerprints()
+    n = wire.choices(spec.params)
+    fingerprint = Fingerprints(wire.static_keys)
     seen: set[str] = set()
     out: BinaryIO | None = None
     part: InputPart | None = None
@@ -183,7 +183,7 @@ def build_input(
             except _ROW_ERRORS as exc:
                 built.failed.append((item, exc))
                 continue
-            line = batch_line(item.key, pre.body)
+            line = batch_line(item.key, pre.body, built.endpoint)
             if len(line) > limits.max_bytes:
                 raise DatasetError(
                     f"row {item.key!r} (line {item.line}): its request is {len(line):,} bytes, "

@@ -19,29 +19,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from runner.batch.build import Fingerprints
 from runner.batch.remote import check_id
 from runner.batch.serverfiles import index_input, index_results, parse_line
-from runner.client import completion_from_reply, error_from_response
-from runner.engine.answer import completion_values, max_output_tokens
+from runner.engine.answer import completion_values
 from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import BatchRowLost, ConfigError, OutputError, RunnerError
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import build_line
 from runner.ledger.store import read_records
+from runner.providers import WireAPI, error_from_response, wire_api
 from runner.types import Attempt, Completion, Usage
 
 if TYPE_CHECKING:
     from runner.batch.state import LocalRow
-    from runner.client import BatchAPI
+    from runner.engine.results import Preflight
     from runner.ledger.line import LedgerRecord, SpecRef
     from runner.ledger.store import Ledger
     from runner.pricing import PriceBook
+    from runner.providers import BatchAPI
     from runner.settings import Settings
     from runner.spec.model import PromptSpec
-    from runner.types import Message
 
 __all__ = ["MISMATCHES", "CollectSummary", "collect", "recorded_rows"]
 
@@ -127,7 +127,8 @@ class _Context:
     ts: datetime
     latency_ms: float
     ref: SpecRef  # the spec's git reference, looked up once per batch
-    fingerprint: Fingerprints = field(default_factory=Fingerprints)
+    wire: WireAPI  # the spec's wire API: how its bodies and replies are read
+    fingerprint: Fingerprints
     windows: dict[str, int | None] = field(default_factory=dict)
 
     @property
@@ -142,7 +143,8 @@ class _Context:
         return UsageCheck.for_request(
             model,
             body,
-            max_output_tokens=max_output_tokens(self.spec.params),
+            api=self.wire.capabilities.name,
+            max_output_tokens=self.wire.output_limit(self.spec.params),
             context_window=self.windows[model],
         )
 
@@ -171,7 +173,7 @@ def _kind_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _outcome(ctx: _Context, line: dict[str, Any] | None) -> _Outcome:
+def _outcome(ctx: _Context, line: dict[str, Any] | None, pre: Preflight) -> _Outcome:
     """What one row's result line says, whatever shape it has: an answer, the row's error, or
     `batch_malformed`. Never raises for a bad line."""
     if line is None:
@@ -197,10 +199,10 @@ def _outcome(ctx: _Context, line: dict[str, Any] | None) -> _Outcome:
     if status != 200:
         content = json.dumps(body).encode()
         headers = {"x-request-id": request_id} if request_id else {}
-        error = error_from_response(status, headers, content, url=ctx.url)
+        error = error_from_response(status, headers, content, url=ctx.url, wire=ctx.wire)
         return _Outcome(error=error, status=status, request_id=request_id)
     try:
-        completion = completion_from_reply(
+        completion = ctx.wire.completion(
             body,
             url=ctx.url,
             request_id=request_id,
@@ -220,9 +222,7 @@ def _outcome(ctx: _Context, line: dict[str, Any] | None) -> _Outcome:
         )
     outcome = _Outcome(completion, status=status, request_id=request_id, billed=True)
     try:
-        outcome.value, outcome.values = completion_values(
-            completion, ctx.spec.output, ctx.spec.params
-        )
+        outcome.value, outcome.values = completion_values(completion, ctx.spec.output, pre)
     except OutputError as exc:
         outcome.error = exc
     return outcome
@@ -240,9 +240,9 @@ def _row_line(
 ) -> LedgerRecord:
     """One row's line. Without `body` (the server's input has no request for the row, or
     another one), the row is a `batch_mismatch` error; what its result used is still counted."""
-    outcome = _outcome(ctx, result)
-    request = body if body is not None else {"model": ctx.settings.model, "messages": []}
+    request = body if body is not None else {"model": ctx.settings.model}
     check = ctx.check(request)
+    outcome = _outcome(ctx, result, check.pre)
     usage: Usage | None = None
     if outcome.completion is not None:
         usage = check.recorded(
@@ -277,7 +277,7 @@ def _row_line(
     cost = ctx.pricebook.cost_of_attempts(
         [attempt], model, base_url=ctx.base_url, estimated=ctx.settings.mock
     )
-    messages = cast("list[Message]", body.get("messages") or []) if body is not None else None
+    messages = ctx.wire.messages_of(body) if body is not None else None
     return build_line(
         ts=ctx.ts,
         spec=ctx.ref,
@@ -355,13 +355,16 @@ async def collect(
     if not todo:
         return summary  # collected before: nothing to download
     created = _created_at(batch)
+    wire = wire_api(spec.provider.api)
     ctx = _Context(
         spec=spec,
         settings=settings,
         pricebook=pricebook,
         batch_id=batch_id,
         status=status,
-        url=f"{api.base_url}/chat/completions",
+        url=f"{api.base_url}{wire.capabilities.path}",
+        wire=wire,
+        fingerprint=Fingerprints(wire.static_keys),
         ts=datetime.fromtimestamp(created, UTC),
         latency_ms=max(0.0, _ended_at(batch) - created) * 1000,
         ref=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),

@@ -51,9 +51,9 @@ from runner.ledger.gitref import spec_ref
 from runner.ledger.lock import RunLock, spec_scope
 
 if TYPE_CHECKING:
-    from runner.client import BatchAPI
     from runner.dataset.loop import Item
     from runner.engine.session import Session
+    from runner.providers import BatchAPI
     from runner.spec.model import PromptSpec
 
 __all__ = [
@@ -403,11 +403,10 @@ def _local_rows(
     recorded = read_rows_file(ledger_path, batch_id)
     if recorded is not None or rows is None:
         return recorded
-    fingerprint = build.Fingerprints()
     local: list[LocalRow] = []
     for key, values in rows.items():
         try:
-            local.append((key, fingerprint(session.preflight(spec, values).body)))
+            local.append((key, session.request_fingerprint(spec, values)))
         except RunnerError:
             continue
     return local

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.batch.build import ENDPOINT, BuiltInput
+from runner.batch.build import BuiltInput
 from runner.batch.state import record_created, record_ended
 from runner.errors import ConfigError, LedgerError, NotFound, StreamBroken
 
 if TYPE_CHECKING:
-    from runner.client import BatchAPI
+    from runner.providers import BatchAPI
 
 __all__ = [
     "TERMINAL",
@@ -99,7 +99,7 @@ async def submit(
             uploaded = await api.upload(part.path)
             file_id = check_id(uploaded.get("id"), "file id", given_by_server=True)
             batch = await api.create_batch(
-                file_id, endpoint=ENDPOINT, metadata={**metadata, **where}
+                file_id, endpoint=built.endpoint, metadata={**metadata, **where}
             )
             check_id(batch.get("id"), "batch id", given_by_server=True)
         except NotFound as exc:

@@ -156,9 +156,13 @@ def exec_(
         exit_with_error(exc, ctx, after=note)
     _print_result(result, json_=json_, streamed=printer.shown)
     if result.finish_reason == "length":
-        limit = spec.params.get("max_completion_tokens") or spec.params.get("max_tokens")
+        from runner.providers import wire_api
+
+        wire = wire_api(spec.provider.api)
+        limit = wire.output_limit(spec.params)
         click.echo(
-            f"Warning: the reply stopped at the output token limit ({limit}); it may be cut short",
+            f"Warning: the reply stopped at the output token limit "
+            f"({wire.capabilities.output_limit} {limit}); it may be cut short",
             err=True,
         )
     if not quiet:

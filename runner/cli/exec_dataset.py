@@ -367,7 +367,7 @@ def _dry_run(
                 detail = "; ".join(getattr(exc, "errors", [])) or str(exc).splitlines()[-1]
                 click.echo(f"row {item.key}: would fail: {detail.strip()}")
             continue
-        n = int(spec.params.get("n") or 1)
+        n = pre.choices
         prompt_tokens += pre.prompt_tokens
         if max_output is not None:
             out = pre.max_output_tokens

@@ -7,48 +7,45 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from runner.client import reply_json
 from runner.errors import (
     OutputEmpty,
+    OutputFiltered,
     OutputInvalid,
     OutputRefused,
     OutputTruncated,
     RunnerWarning,
 )
+from runner.ledger.encoding import loads_text as reply_json
 from runner.schema.validator import compile_validator
-from runner.types import Completion
+from runner.types import Completion, Message
 
 if TYPE_CHECKING:
+    from runner.engine.results import Preflight
     from runner.spec.model import OutputConfig
 
-__all__ = ["completion_values", "max_output_tokens", "repair_body", "tool_call_value"]
-
-
-def max_output_tokens(params: Mapping[str, Any]) -> int | None:
-    """The output token limit the params set (max_completion_tokens or max_tokens), if any."""
-    value = params.get("max_completion_tokens") or params.get("max_tokens")
-    return int(value) if value else None
+__all__ = ["completion_values", "repair_messages", "tool_call_value"]
 
 
 def completion_values(
-    completion: Completion, output: OutputConfig | None, params: Mapping[str, Any]
+    completion: Completion, output: OutputConfig | None, pre: Preflight
 ) -> tuple[Any, tuple[Any, ...]]:
     """Turn every choice into its value (the first one's, and all of them), or raise the
-    OutputError that describes why one cannot be used."""
+    OutputError that describes why one cannot be used. `pre` says what the request asked for:
+    its output limit and how many choices."""
     values = tuple(
-        _choice_value(completion, i, output, params) for i in range(len(completion.choices))
+        _choice_value(completion, i, output, pre) for i in range(len(completion.choices))
     )
     if not values:
         raise OutputInvalid(
-            "the reply has no choices",
+            "the reply has no answer in it",
             usage=completion.usage,
             request_id=completion.request_id,
         )
-    asked = params.get("n") or 1
-    if isinstance(asked, int) and len(values) < asked:
+    asked = pre.choices
+    if len(values) < asked:
         # Some OpenAI-compatible servers (llama-cpp-python) ignore `n`; the choices that came
         # are still good, but the caller should not count on `n` of them.
         warnings.warn(
@@ -61,7 +58,7 @@ def completion_values(
 
 
 def _choice_value(
-    completion: Completion, index: int, output: OutputConfig | None, params: Mapping[str, Any]
+    completion: Completion, index: int, output: OutputConfig | None, pre: Preflight
 ) -> Any:
     choice = completion.choices[index]
     where = f"choice {index}: " if len(completion.choices) > 1 else ""
@@ -74,16 +71,16 @@ def _choice_value(
         raise OutputRefused(
             f"{where}the model refused: {choice.refusal}", refusal=choice.refusal, **kw
         )
-    calls = choice.tool_calls or (
-        ({"function": choice.function_call},) if choice.function_call else ()
-    )
+    calls = choice.tool_calls
+    if choice.finish_reason == "content_filter":
+        raise OutputFiltered(f"{where}the server's content filter stopped the reply", **kw)
     if choice.finish_reason == "length" and (calls or output is not None):
         # Cut JSON cannot be used; cut prose can, so text replies only report it.
-        limit = max_output_tokens(params)
+        limit, name = pre.max_output_tokens, pre.output_limit_name
         raise OutputTruncated(
             f"{where}the reply stopped at the output token limit"
-            + (f" (max_tokens {limit})" if limit else "")
-            + " before its JSON was complete; raise max_tokens or ask for less",
+            + (f" ({name} {limit})" if limit else "")
+            + f" before its JSON was complete; raise {name} or ask for less",
             **kw,
         )
     if calls:
@@ -92,7 +89,7 @@ def _choice_value(
         # `message: null` or `content: null` that claims to be finished: no output is not an
         # output, with or without a schema (nothing quotes the reply: there is none).
         raise OutputEmpty(
-            f"{where}the reply has no content (no text, no tool call; finish_reason "
+            f"{where}the reply has no content (no text, no tool call; finish reason "
             f"{choice.finish_reason!r})",
             errors=["/: no content"],
             **kw,
@@ -129,10 +126,7 @@ def _choice_value(
 def tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:
     """A tool call as the result shows it: name, parsed arguments (as written when not
     JSON) and id."""
-    function = call.get("function")
-    if not isinstance(function, Mapping):
-        function = {}
-    raw = function.get("arguments") or ""
+    raw = call.get("arguments") or ""
     if not isinstance(raw, str):
         arguments: Any = raw  # a server that sent an object, not its JSON text: as it is
     else:
@@ -140,24 +134,24 @@ def tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:
             arguments = reply_json(raw) if raw else {}
         except (ValueError, RecursionError):
             arguments = raw  # passed through as the model wrote it
-    out: dict[str, Any] = {"name": function.get("name"), "arguments": arguments}
+    out: dict[str, Any] = {"name": call.get("name"), "arguments": arguments}
     if call.get("id"):
         out["id"] = call["id"]
     return out
 
 
-def repair_body(
-    body: Mapping[str, Any], completion: Completion, exc: OutputInvalid
-) -> dict[str, Any]:
-    """Re-ask the model with its invalid answer and the validation errors (as instructor does)."""
+def repair_messages(
+    messages: Sequence[Message], completion: Completion, exc: OutputInvalid
+) -> list[Message]:
+    """The conversation that re-asks the model with its invalid answer and the validation
+    errors (as instructor does): the wire builds the request from it as from any other."""
     errors = "\n".join(f"- {e}" for e in exc.errors[:20])
-    messages = list(body["messages"])
-    messages.append({"role": "assistant", "content": completion.text or ""})
-    messages.append(
+    return [
+        *messages,
+        {"role": "assistant", "content": completion.text or ""},
         {
             "role": "user",
             "content": "Your reply did not match the required JSON schema:\n"
             f"{errors}\nReply again with only the corrected JSON.",
-        }
-    )
-    return {**body, "messages": messages}
+        },
+    ]

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.engine.answer import completion_values, repair_body
+from runner.engine.answer import completion_values, repair_messages
 from runner.engine.parts import CallParts
+from runner.engine.preflight import request_in_mode
 from runner.engine.results import Result
 from runner.engine.spend import Spending
 from runner.engine.usage import UsageCheck, completion_texts
@@ -33,6 +34,7 @@ from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LedgerRecord, build_line, minimal_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
+from runner.providers import wire_api
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 
 __all__ = ["Call"]
@@ -85,14 +87,16 @@ class Call:
     async def execute(self) -> Result:
         parts = self.parts
         spec, settings, pre, client = parts.spec, parts.settings, parts.pre, parts.client
-        n = int(spec.params.get("n") or 1)
+        n = pre.choices
         reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * n
+        wire = wire_api(pre.api)
         output = spec.output
         # `auto` starts as json_schema; the mode that is being tried, and the attempts of
         # modes the server refused (a fall back starts a fresh retry budget).
         state: dict[str, Any] = {
             "body": pre.body,
             "base": pre.body,  # the current mode's request, before any re-ask
+            "request": pre.request,  # the same, wire-neutral
             "mode": None if output is None else output.mode.replace("auto", "json_schema"),
             "messages": pre.messages,
             "offset": 0,
@@ -138,10 +142,13 @@ class Call:
             try:
                 usage = check.recorded(completion.usage, body, completion_texts(completion))
                 completion = replace(completion, usage=usage)
-                value, values = completion_values(completion, spec.output, spec.params)
+                value, values = completion_values(completion, spec.output, pre)
             except OutputInvalid as exc:
                 if spec.output is not None and spec.output.repair:
-                    state["body"] = repair_body(state["base"], completion, exc)
+                    base = state["request"]
+                    state["body"] = wire.build_body(
+                        base.with_messages(repair_messages(base.messages, completion, exc))
+                    )
                 raise
             except RunnerError:
                 raise
@@ -172,10 +179,8 @@ class Call:
                     attempts = earlier + _renumbered(attempts, state["offset"])
                     break
                 except OutputModeUnsupported as exc:
-                    from runner.client import FALLBACK, with_output_mode
-
                     tried = _renumbered(exc.attempts, state["offset"])
-                    fallback = FALLBACK.get(state["mode"])
+                    fallback = _next_mode(wire.capabilities.output_modes, state["mode"])
                     if output is None or output.mode != "auto" or fallback is None:
                         exc.attempts = earlier + tried
                         raise
@@ -184,10 +189,12 @@ class Call:
                     earlier.extend(tried)
                     state["offset"] = len(earlier)
                     state["mode"] = fallback
-                    state["body"] = state["base"] = with_output_mode(
-                        pre.body, fallback, output.schema, name=output.name, strict=output.strict
-                    )
-                    state["messages"] = state["body"]["messages"]
+                    # From the rendered messages (`auto` starts as json_schema, which adds
+                    # nothing to them), in the next mode.
+                    request = request_in_mode(spec, settings, list(pre.messages), fallback)
+                    state["request"] = request
+                    state["body"] = state["base"] = wire.build_body(request)
+                    state["messages"] = list(request.messages)
                 except RunnerError as exc:  # numbered after the modes the server refused
                     exc.attempts = earlier + _renumbered(exc.attempts, state["offset"])
                     raise
@@ -413,6 +420,14 @@ def _usage(reply: _Reply) -> Usage | None:
 def _replayed(reply: _Reply | None) -> ReplayOrigin | None:
     completion = None if reply is None else reply.completion
     return completion.origin if isinstance(completion, ReplayedCompletion) else None
+
+
+def _next_mode(modes: tuple[str, ...], mode: str | None) -> str | None:
+    """The output mode to fall back to after `mode` was refused (None: none is left)."""
+    if mode not in modes:
+        return None
+    at = modes.index(mode)
+    return modes[at + 1] if at + 1 < len(modes) else None
 
 
 def _renumbered(attempts: list[Attempt], offset: int) -> list[Attempt]:

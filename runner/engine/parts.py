@@ -26,7 +26,7 @@ __all__ = ["AttemptBudget", "CallParts", "ChatBackend"]
 
 
 class ChatBackend(Protocol):
-    """What answers a call: runner.client.ChatClient, or runner.ledger.replay.ReplayClient."""
+    """What answers a call: runner.providers.ModelClient, or runner.ledger.replay.ReplayClient."""
 
     async def complete(
         self, body: Mapping[str, Any], *, timeout: float | None = None

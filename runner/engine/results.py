@@ -66,11 +66,18 @@ class Preflight:
     max_output_tokens: int | None
     context_window: int | None
     max_cost: Cost
+    # The neutral request the body was built from (runner.providers.WireRequest), and the
+    # wire API that built it ("chat" or "responses").
+    request: Any = None
+    api: str = "chat"
+    choices: int = 1  # how many answers the request asks for (`n`)
+    # The spec param that sets max_output_tokens, as written (the wire's `output_limit`).
+    output_limit_name: str = "the output token limit"
 
     def output_allowance(self, n: int = 1) -> int | None:
-        """The most output tokens the request allows over its `n` choices: max_tokens (or
-        max_completion_tokens) each, else what the context window leaves after the prompt;
-        None when neither is known."""
+        """The most output tokens the request allows over its `n` choices: its output limit
+        each, else what the context window leaves after the prompt; None when neither is
+        known."""
         if self.max_output_tokens is not None:
             per_choice = self.max_output_tokens
         elif self.context_window is not None:

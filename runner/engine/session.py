@@ -19,13 +19,13 @@ from runner.errors import ConfigError
 from runner.types import StreamDelta
 
 if TYPE_CHECKING:
-    from runner.client import ChatClient
     from runner.engine.parts import AttemptBudget, ChatBackend
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guards
     from runner.pricing import PriceBook
+    from runner.providers import ModelClient
     from runner.spec.model import PromptSpec
     from runner.types import Attempt, Cost, Usage
 
@@ -34,7 +34,6 @@ __all__ = ["Preflight", "Result", "Session", "SessionStats", "arun", "load", "ru
 T = TypeVar("T")
 MOCK_BASE_URL = "http://mock.runner.invalid/v1"
 # Request parts that depend on the spec alone (never on variables or the attempt).
-_STATIC_KEYS = ("response_format", "tools")
 
 
 def load(path: str | Path) -> PromptSpec:
@@ -85,7 +84,7 @@ class Session:
         # `runner test --replay`: recorded requests are answered from this ledger (no network,
         # no limiter); the others fail before sending, or are sent when it records missing ones.
         self._replay = replay
-        self._clients: dict[tuple[Any, ...], ChatClient] = {}
+        self._clients: dict[tuple[Any, ...], ModelClient] = {}
         self._ledgers: dict[Path, Ledger] = {}
         self._guards: Guards | None = None
         self._pricebook: PriceBook | None = None
@@ -107,12 +106,15 @@ class Session:
 
     def _static_parts(self, spec: PromptSpec, body: Mapping[str, Any]) -> dict[str, str]:
         """Canonical JSON of the parts of this spec's requests that never change between
-        calls (response_format, tools), computed once: the request fingerprint reuses it."""
+        calls (the output format, the tools: the wire's `static_keys`), computed once: the
+        request fingerprint reuses it."""
         found = self._static.get(id(spec))
         if found is None or found[0] is not spec:
             from runner.ledger.encoding import canonical_json
+            from runner.providers import wire_api
 
-            parts = {k: canonical_json(body[k]) for k in _STATIC_KEYS if k in body}
+            keys = wire_api(spec.provider.api).static_keys
+            parts = {k: canonical_json(body[k]) for k in keys if k in body}
             found = self._static[id(spec)] = (spec, parts)
         return found[1]
 
@@ -288,13 +290,15 @@ class Session:
             found = self._ledgers[path] = Ledger(path)
         return found
 
-    def client(self, settings: settings_mod.Settings, spec: PromptSpec) -> ChatClient:
-        from runner.client import ChatClient
+    def client(self, settings: settings_mod.Settings, spec: PromptSpec) -> ModelClient:
+        from runner.providers import ModelClient, wire_api
 
+        wire = wire_api(spec.provider.api)
         if settings.mock:
-            key: tuple[Any, ...] = ("mock", tuple(sorted(settings.headers.items())))
+            key: tuple[Any, ...] = ("mock", wire, tuple(sorted(settings.headers.items())))
         else:
             key = (
+                wire,
                 settings.base_url,
                 settings.api_key,
                 settings.organization,
@@ -310,7 +314,8 @@ class Session:
                 from runner.mock import create_app
 
                 self._mock_app = create_app()
-            found = ChatClient(
+            found = ModelClient(
+                wire,
                 base_url=MOCK_BASE_URL,
                 api_key=None,
                 headers=settings.headers,
@@ -325,7 +330,8 @@ class Session:
                     "spec's provider.api_key_env), or run with --mock (RUNNER_MOCK=1) to use the "
                     "built-in mock server"
                 )
-            found = ChatClient(
+            found = ModelClient(
+                wire,
                 base_url=settings.base_url,
                 api_key=settings.api_key,
                 organization=settings.organization,
@@ -346,7 +352,8 @@ def _replays(replay: ReplaySource, fingerprint: str, pre: Preflight) -> bool:
         return True
     if replay.record_missing:
         return False
-    raise replay.answer_error(fingerprint, pre.body)
+    params = {"model": pre.model, **(pre.request.params if pre.request is not None else {})}
+    raise replay.answer_error(fingerprint, pre.messages, params)
 
 
 # --- module-level convenience -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.engine.results import Preflight
+from runner.providers import wire_api
 from runner.types import Completion, Cost, Usage
 
 __all__ = ["Text", "UsageCheck", "completion_texts"]
@@ -43,34 +44,31 @@ class UsageCheck:
         model: str,
         body: Mapping[str, Any],
         *,
+        api: str,
         max_output_tokens: int | None,
         context_window: int | None,
     ) -> UsageCheck:
         """The checks for a request that was not rendered by this process's preflight (a batch
-        row read back from its input file): its prompt counted now."""
-        from runner.tokens import count_messages
-
+        row read back from its input file): its prompt counted now, by its wire `api`."""
+        wire = wire_api(api)
         try:
-            prompt = count_messages(
-                body.get("messages") or [],
-                model,
-                tools=body.get("tools"),
-                tool_choice=body.get("tool_choice"),
-            )
+            prompt = wire.count_body(body)
         except (ValueError, TypeError, KeyError, AttributeError):
             prompt = 0
-        n = body.get("n")
         pre = Preflight(
             model,
             {},
-            list(body.get("messages") or []),
+            [],
             dict(body),
             prompt,
             max_output_tokens,
             context_window,
             Cost(None, "not priced here"),
+            api=api,
+            choices=wire.body_choices(body),
+            output_limit_name=wire.capabilities.output_limit,
         )
-        return cls(model, pre, n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1)
+        return cls(model, pre, wire.body_choices(body))
 
     @property
     def allowance(self) -> int | None:
@@ -120,14 +118,7 @@ class UsageCheck:
     def prompt_count(self, body: Mapping[str, Any]) -> int:
         if body is self.pre.body:
             return self.pre.prompt_tokens
-        from runner.tokens import count_messages
-
-        return count_messages(
-            body.get("messages") or [],
-            self.model,
-            tools=body.get("tools"),
-            tool_choice=body.get("tool_choice"),
-        )
+        return wire_api(self.pre.api).count_body(body)
 
     def implausible(self, usage: Usage, local_prompt: int) -> list[str]:
         flags = [
@@ -146,7 +137,8 @@ class UsageCheck:
             flags.append(f"reasoning {usage.reasoning} > completion {usage.completion}")
         limit, window = self.pre.max_output_tokens, self.pre.context_window
         if limit is not None and usage.completion > limit * self.n:
-            flags.append(f"completion {usage.completion} > max_tokens {limit} × n {self.n}")
+            name = self.pre.output_limit_name
+            flags.append(f"completion {usage.completion} > {name} {limit} × n {self.n}")
         if window is not None and usage.prompt > window:
             flags.append(f"prompt {usage.prompt} > the model's context window {window}")
         elif usage.prompt > local_prompt * PROMPT_FACTOR + PROMPT_SLACK:
@@ -184,11 +176,6 @@ def completion_texts(completion: Completion) -> list[str]:
     texts: list[str] = []
     for choice in completion.choices:
         texts.extend(t for t in (choice.text, choice.refusal) if isinstance(t, str))
-        calls = [*choice.tool_calls, *([choice.function_call] if choice.function_call else [])]
-        for call in calls:
-            function = call.get("function", call) if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
-                texts.extend(
-                    v for k in ("name", "arguments") if isinstance(v := function.get(k), str)
-                )
+        for call in choice.tool_calls:
+            texts.extend(v for k in ("name", "arguments") if isinstance(v := call.get(k), str))
     return texts

@@ -35,7 +35,8 @@ The tree (kept in step with docs/errors.md)::
     │  ├─ OutputInvalid         not JSON, or JSON that breaks the schema: .errors, retryable
     │  │  └─ OutputEmpty        no content and no tool call (message null), same kind
     │  ├─ OutputRefused         the model refused: .refusal, kind "refusal"
-    │  └─ OutputTruncated       finish_reason "length", kind "length"
+    │  ├─ OutputTruncated       finish_reason "length", kind "length"
+    │  └─ OutputFiltered        the content filter stopped it, kind "content_filter"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
     ├─ BudgetExceeded           cost or token cap reached                          exit 1
     ├─ InternalError            a bug met after sending; the call is recorded      exit 1
@@ -82,6 +83,7 @@ from runner.errors.provider import (
     NotFound,
     OutputEmpty,
     OutputError,
+    OutputFiltered,
     OutputInvalid,
     OutputModeUnsupported,
     OutputRefused,
@@ -119,6 +121,7 @@ __all__ = [
     "OutputInvalid",
     "OutputModeUnsupported",
     "OutputRefused",
+    "OutputFiltered",
     "OutputTruncated",
     "OutputEmpty",
     "PermissionDenied",

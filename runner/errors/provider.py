@@ -242,6 +242,14 @@ class OutputTruncated(OutputError):
     kind = "length"
 
 
+class OutputFiltered(OutputError):
+    """The server's content filter stopped the reply (finish reason "content_filter", or a
+    Responses API reply left incomplete for that reason). Not retried: the same request is
+    filtered again."""
+
+    kind = "content_filter"
+
+
 class OutputEmpty(OutputInvalid):
     """A reply with no content, no tool call and no refusal (`message: null`, or `content:
     null`) that claims to have finished. No output is not a valid output: kind

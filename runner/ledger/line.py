@@ -121,7 +121,7 @@ def build_line(
         first = completion.choices[0] if completion.choices else None
         if first is not None:
             output["finish_reason"] = first.finish_reason
-            if first.tool_calls or first.function_call:
+            if first.tool_calls:
                 output["tool_calls"] = value
         if len(values) > 1:
             output["choices"] = list(values)

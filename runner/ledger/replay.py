@@ -1,7 +1,7 @@
 """Answers from a recorded ledger, for `runner test --replay`: `ReplaySource` reads a ledger once
 (request_sha256 -> the latest `ok` line; spec name and case -> the latest line and the latest
 `ok` line, kept as file offsets) and `ReplayClient` answers a request with the recorded reply,
-usage and cost, through the same `complete`/`stream` interface as runner.client.ChatClient.
+usage and cost, through the same `complete`/`stream` interface as runner.providers.ModelClient.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -153,11 +153,18 @@ class ReplaySource:
         fingerprint = request_fingerprint(body)
         record = self.recorded(fingerprint)
         if record is None or not _has_content(record):
-            raise self.answer_error(fingerprint, body)
+            raise self.answer_error(fingerprint)
         return self._completion(record)
 
-    def answer_error(self, fingerprint: str, body: Mapping[str, Any]) -> NotRecorded:
-        """Why this request cannot be answered: not recorded, or recorded without content."""
+    def answer_error(
+        self,
+        fingerprint: str,
+        messages: Sequence[Mapping[str, Any]] = (),
+        params: Mapping[str, Any] | None = None,
+    ) -> NotRecorded:
+        """Why this request cannot be answered: not recorded, or recorded without content.
+        `messages` and `params` (the model and the spec's params, as a ledger line keeps
+        them) are the request as it is now, for a diff against the recorded one."""
         record = self.recorded(fingerprint)
         if record is None:
             message = (
@@ -170,16 +177,11 @@ class ReplaySource:
                 "(ledger: {content: false}), so it cannot be replayed; record the baseline "
                 "with RUNNER_LEDGER_CONTENT=1"
             )
-        return NotRecorded(
-            message,
-            fingerprint=fingerprint,
-            messages=body.get("messages") or (),
-            params=_params_of(body),
-        )
+        return NotRecorded(message, fingerprint=fingerprint, messages=messages, params=params)
 
     def _completion(self, record: Mapping[str, Any]) -> ReplayedCompletion:
         output = record.get("output") or {}
-        usage = Usage.from_api(_api_usage(record.get("usage") or {}))
+        usage = Usage.read(record.get("usage") or {}, _LEDGER_USAGE)
         cost = record.get("cost") or {}
         usd = cost.get("usd")
         origin = ReplayOrigin(
@@ -265,18 +267,13 @@ def _has_content(record: Mapping[str, Any]) -> bool:
     return output.get("text") is not None or bool(output.get("tool_calls"))
 
 
-def _params_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in ("messages", "stream", "stream_options")}
-
-
-def _api_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """The ledger's usage object in the API's shape (for Usage.from_api)."""
-    return {
-        "prompt_tokens": usage.get("prompt", 0),
-        "completion_tokens": usage.get("completion", 0),
-        "prompt_tokens_details": {"cached_tokens": usage.get("cached", 0)},
-        "completion_tokens_details": {"reasoning_tokens": usage.get("reasoning", 0)},
-    }
+# Where the ledger keeps each count of a call's usage (runner's own names).
+_LEDGER_USAGE = (
+    ("prompt", None, "prompt"),
+    ("completion", None, "completion"),
+    ("cached", None, "cached"),
+    ("reasoning", None, "reasoning"),
+)
 
 
 def _choices(output: Mapping[str, Any]) -> tuple[Choice, ...]:
@@ -301,7 +298,8 @@ def _choices(output: Mapping[str, Any]) -> tuple[Choice, ...]:
 
 
 def _tool_calls(values: Any) -> tuple[dict[str, Any], ...]:
-    """Tool calls as the API sends them, from the values the ledger keeps (name, arguments)."""
+    """Tool calls in the neutral shape of a Completion, from the values the ledger keeps
+    (name, parsed arguments, id)."""
     if not isinstance(values, list):
         return ()
     calls = []
@@ -310,10 +308,7 @@ def _tool_calls(values: Any) -> tuple[dict[str, Any], ...]:
             continue
         arguments = value.get("arguments")
         text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        call: dict[str, Any] = {
-            "type": "function",
-            "function": {"name": value.get("name"), "arguments": text},
-        }
+        call: dict[str, Any] = {"name": value.get("name"), "arguments": text}
         if value.get("id"):
             call["id"] = value["id"]
         calls.append(call)

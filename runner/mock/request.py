@@ -297,7 +297,7 @@ def _plan_mode(body: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]) -
 
 
 # What runner's output.mode json_object and prompt add to the prompt, before the schema's JSON
-# (runner.client's SCHEMA_INSTRUCTION; the mock may not import the client). A mock model that
+# (runner.providers' SCHEMA_INSTRUCTION; the mock may not import the providers). A mock model that
 # finds it follows it, as an instruction-following model would.
 SCHEMA_INSTRUCTION_END = "It must conform to this JSON Schema:\n"
 

@@ -46,7 +46,32 @@ _NOT_PARAMS = {
     "response_format": "use 'output' (schema, strict)",
     "functions": "use the top-level 'tools' (functions is deprecated)",
     "function_call": "use the top-level 'tool_choice' (function_call is deprecated)",
+    "input": "write the conversation under the top-level 'messages'",
+    "instructions": "write them as a system message under 'messages'",
+    "text": "use 'output' (schema, strict, mode)",
 }
+# The params of one wire API that the other does not take, and what to write instead there.
+_CHAT_ONLY = {
+    "max_tokens": "use max_output_tokens",
+    "max_completion_tokens": "use max_output_tokens",
+    "n": "it has no n: every request gives one answer",
+    "reasoning_effort": "use reasoning: {effort: ...}",
+    "seed": "it takes no seed",
+    "stop": "it takes no stop sequences",
+    "presence_penalty": "it takes no presence_penalty",
+    "frequency_penalty": "it takes no frequency_penalty",
+    "logit_bias": "it takes no logit_bias",
+    "logprobs": "use top_logprobs alone",
+    "verbosity": "it is not supported there by runner",
+    "prediction": "it takes no prediction",
+}
+_RESPONSES_ONLY = {
+    "max_output_tokens": "use max_tokens (or max_completion_tokens)",
+    "reasoning": "use reasoning_effort",
+    "truncation": "it has no truncation setting",
+    "max_tool_calls": "it has no max_tool_calls",
+}
+_API_NAMES = {"chat": "Chat Completions", "responses": "Responses API"}
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie"}
 
 
@@ -152,6 +177,19 @@ class _Checker:
 
     def check_params(self) -> None:
         params = as_dict(self.spec.get("params"))
+        api = as_dict(self.spec.get("provider")).get("api", "chat")
+        other_only = _CHAT_ONLY if api == "responses" else _RESPONSES_ONLY
+        for name, instead in other_only.items():
+            if name in params:
+                other = "responses" if api == "chat" else "chat"
+                self.doc.problem(
+                    f"/params/{name}",
+                    f"params: {name} is a {_API_NAMES[other]} parameter; with provider.api: "
+                    f"{api} ({_API_NAMES.get(api, api)}), {instead}",
+                    key=True,
+                )
+        if api == "responses":
+            return
         if "max_tokens" in params and "max_completion_tokens" in params:
             self.doc.problem(
                 "/params/max_completion_tokens",

@@ -144,7 +144,8 @@ def _build(
         model=spec["model"],
         provider=ProviderConfig(
             base_url=provider.get("base_url"),
-            api_key_env=provider.get("api_key_env", "OPENAI_API_KEY"),
+            api_key_env=provider.get("api_key_env", ProviderConfig.api_key_env),
+            api=provider.get("api", ProviderConfig.api),
             organization=provider.get("organization"),
             project=provider.get("project"),
             headers=dict(as_dict(provider.get("headers"))),

@@ -58,6 +58,7 @@ _SPEC_PROPERTIES = packaged_schema("prompt-spec.schema.json")["properties"]
 _RETRY = _schema_defaults(_SPEC_PROPERTIES["retry"])
 _RATE = _schema_defaults(_SPEC_PROPERTIES["rate"])
 _BREAKER = _schema_defaults(_SPEC_PROPERTIES["breaker"])
+_PROVIDER = _schema_defaults(_SPEC_PROPERTIES["provider"])
 TIMEOUT_DEFAULT: float = parse_duration(str(_SPEC_PROPERTIES["timeout"]["default"]))
 
 
@@ -66,10 +67,12 @@ class ProviderConfig:
     """Where requests go. None means "the OPENAI_* environment variables, else OpenAI"."""
 
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = _PROVIDER["api_key_env"]
     organization: str | None = None
     project: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Which wire API the calls use: "chat" (Chat Completions) or "responses".
+    api: str = _PROVIDER["api"]
 
 
 @dataclass(frozen=True)

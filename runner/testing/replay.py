@@ -22,7 +22,6 @@ __all__ = ["BaselineRecorder", "explain_miss"]
 
 _MAX_DIFF_LINES = 60
 _MAX_COMPARED_LINES = 2000
-_NOT_IN_LINE = frozenset({"response_format", "tools", "tool_choice"})
 
 
 def explain_miss(source: ReplaySource, spec_name: str, case: str, error: NotRecorded) -> str:
@@ -42,7 +41,7 @@ def explain_miss(source: ReplaySource, spec_name: str, case: str, error: NotReco
         ),
         _diff(
             _params_text(_recorded_params(recorded)),
-            _params_text(_comparable_params(error.params)),
+            _params_text(error.params),
             "request parameters (recorded)",
             "request parameters (now)",
         ),
@@ -83,12 +82,6 @@ def _recorded_params(record: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(record.get("params") or {})
     params["model"] = record.get("model")
     return params
-
-
-def _comparable_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The current request's parameters as a ledger line keeps them: the model and the spec's
-    params (response_format, tools and tool_choice are not in a line, so they are left out)."""
-    return {k: v for k, v in params.items() if k not in _NOT_IN_LINE}
 
 
 class BaselineRecorder:

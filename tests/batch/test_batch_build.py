@@ -51,7 +51,7 @@ def test_split_at_the_request_and_byte_limits(tmp_path: Path) -> None:
     assert [k for p in by_size.parts for k in p.rows] == [str(i) for i in range(7)]
     assert len(by_size.parts) > 1
     assert (
-        batch_line("k", {"a": 1})
+        batch_line("k", {"a": 1}, "/v1/chat/completions")
         == b'{"custom_id":"k","method":"POST","url":"/v1/chat/completions","body":{"a":1}}\n'
     )
 

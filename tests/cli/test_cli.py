@@ -284,7 +284,7 @@ def test_exec_warns_when_text_is_cut_at_max_tokens(tmp_path: Path) -> None:
     )
     result = run("exec", str(spec), "--mock", "--ledger", str(tmp_path / "l"))
     assert result.exit_code == 0
-    assert "Warning: the reply stopped at the output token limit (2)" in result.stderr
+    assert "Warning: the reply stopped at the output token limit (max_tokens 2)" in result.stderr
     assert result.stdout.strip()
 
 

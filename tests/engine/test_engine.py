@@ -16,7 +16,6 @@ import jsonschema
 import pytest
 
 import runner
-from runner.client import ASGIStreamTransport
 from runner.engine.answer import completion_values
 from runner.engine.session import Session
 from runner.errors import (
@@ -32,6 +31,7 @@ from runner.errors import (
 )
 from runner.ledger.store import read_records
 from runner.mock import create_app
+from runner.providers import ASGIStreamTransport
 from runner.types import Choice, Completion, StreamDelta, Usage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -520,17 +520,25 @@ def _completion(choices: int) -> Completion:
     )
 
 
+def _asked(n: int = 1) -> Any:
+    """What a request asked for, as completion_values reads it (its preflight)."""
+    from runner.engine.results import Preflight
+    from runner.types import Cost
+
+    return Preflight("m", {}, [], {}, 1, None, None, Cost(None, "x"), choices=n)
+
+
 def test_fewer_choices_than_n_are_used_with_a_warning() -> None:
     # llama-cpp-python's server ignores `n` and sends one choice.
     asked = r"sent 1 choice\(s\), not the 2 that `n` asks for"
     with pytest.warns(runner.RunnerWarning, match=asked):
-        value, values = completion_values(_completion(1), None, {"n": 2})
+        value, values = completion_values(_completion(1), None, _asked(2))
     assert (value, values) == ("text 0", ("text 0",))
 
 
 def test_as_many_choices_as_n_raise_no_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _, values = completion_values(_completion(2), None, {"n": 2})
+        _, values = completion_values(_completion(2), None, _asked(2))
         assert values == ("text 0", "text 1")
-        assert completion_values(_completion(1), None, {})[1] == ("text 0",)
+        assert completion_values(_completion(1), None, _asked())[1] == ("text 0",)

@@ -14,7 +14,11 @@ BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hi
 
 def check(max_tokens: int | None, window: int | None = None, n: int = 1) -> UsageCheck:
     return UsageCheck.for_request(
-        "gpt-4o-mini", {**BODY, "n": n}, max_output_tokens=max_tokens, context_window=window
+        "gpt-4o-mini",
+        {**BODY, "n": n},
+        api="chat",
+        max_output_tokens=max_tokens,
+        context_window=window,
     )
 
 

@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.cli import cli
-from runner.client import ChatClient, build_body
 from runner.errors import (
     ConnectFailed,
     ReplyTooLarge,
@@ -33,6 +32,8 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
+from runner.providers import ChatClient
+from runner.providers.openai_chat import build_body
 from runner.types import Completion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +78,7 @@ def _well_formed(completion: Completion) -> None:
         assert choice.text is None or isinstance(choice.text, str)
         assert choice.finish_reason is None or isinstance(choice.finish_reason, str)
         assert choice.refusal is None or isinstance(choice.refusal, str)
-        for call in (*choice.tool_calls, *([choice.function_call] if choice.function_call else [])):
+        for call in choice.tool_calls:
             for value in call.values():
                 assert isinstance(value, str) or (
                     isinstance(value, dict) and all(isinstance(v, str) for v in value.values())

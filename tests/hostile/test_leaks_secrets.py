@@ -225,7 +225,7 @@ def test_library_errors_reprs_and_debug_logs_hold_no_secret(
 
 @pytest.mark.anyio
 async def test_azure_style_api_key_header_of_a_library_client_is_masked() -> None:
-    from runner.client import ChatClient
+    from runner.providers import ChatClient
 
     def script(path: str, headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], bytes]:
         error = {"error": {"message": f"{'z' * 290} {headers.get('api-key')}"}}

@@ -19,7 +19,7 @@ from _trust_b_http import (
     time_limit,
 )
 
-from runner.client import SCHEMA_INSTRUCTION
+from runner.providers import SCHEMA_INSTRUCTION
 
 KEY = "modes-key-77aa31"
 SCHEMA = {

@@ -338,12 +338,13 @@ def test_unknown_model_is_a_404_with_a_string_error(mlx_server: str, tmp_path: P
     assert list(body) == ["error"] and isinstance(body["error"], str) and body["error"]
 
     url = f"{mlx_server}/v1/chat/completions"
-    # runner's hint for a 404 names `model` only when the body's message says "model"; the
-    # offline Hugging Face error the server relays here does not, so the hint is about /v1.
+    # runner's hint for a 404 names `model` alone when the body's message says "model"; the
+    # offline Hugging Face error the server relays here does not, and the URL already ends in
+    # /v1, so the hint names both (never the wrong "/v1" one).
     hint = (
         "Check `model`: this server does not serve it to this key."
         if "model" in body["error"].lower()
-        else "Check base_url: OpenAI-compatible servers usually end in /v1."
+        else "Check base_url and `model`: the server has nothing at this URL."
     )
     message = f"404 from {url}: {body['error']} {hint}"
     assert result.exit_code == 1, result.output

@@ -1,6 +1,6 @@
 """The Files and Batches endpoints of an OpenAI-compatible server: upload a batch input file,
 create, read, list and cancel batches, and download a file's content to disk. One HTTP request
-per method, every failure mapped by _errors as the chat client's are; no retries, no waiting.
+per method, every failure mapped by _errors as a model call's are; no retries, no waiting.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from urllib.parse import quote
 
 import httpx2
 
-from runner.client._errors import error_from_response, error_from_transport
-from runner.client._reply import load_json
 from runner.errors import StreamBroken
+from runner.providers._errors import error_from_response, error_from_transport
+from runner.providers._json import load_json
 
 __all__ = ["BatchAPI"]
 
 
 class BatchAPI:
-    """Files and Batches calls that share a ChatClient's connection pool, headers and key."""
+    """Files and Batches calls that share a client's connection pool, headers and key."""
 
     def __init__(
         self,

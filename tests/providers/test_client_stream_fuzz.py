@@ -34,10 +34,7 @@ def _decode(data: bytes, splits: list[int]) -> Completion | RunnerError:
 
 
 def _answer(completion: Completion) -> list[tuple[object, ...]]:
-    return [
-        (c.index, c.text, c.finish_reason, c.refusal, c.tool_calls, c.function_call)
-        for c in completion.choices
-    ]
+    return [(c.index, c.text, c.finish_reason, c.refusal, c.tool_calls) for c in completion.choices]
 
 
 @settings(max_examples=120, deadline=None)

@@ -1,4 +1,4 @@
-"""runner.client SSE assembly: captured streams decode identically at every chunk split, broken
+"""runner.providers SSE assembly: captured streams decode identically at every chunk split, broken
 streams fail the same way at every split, and the edge cases of a streamed reply."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import httpx2
 import pytest
 from _client_helpers import REPLY, SSE, URL, body, mock_client, sse_reply
 
-from runner.client import ChatClient
 from runner.errors import StreamBroken
+from runner.providers import ChatClient
 from runner.types import Choice, Completion, StreamDelta, Usage
 
 
 def tool_call(id_: str, name: str, arguments: str) -> dict[str, Any]:
-    return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
+    """A tool call in the neutral shape every wire's Completion holds."""
+    return {"id": id_, "name": name, "arguments": arguments}
 
 
 EXPECTED_STREAMS: dict[str, tuple[str, str, tuple[Choice, ...], Usage | None, str | None]] = {
@@ -48,8 +49,8 @@ EXPECTED_STREAMS: dict[str, tuple[str, str, tuple[Choice, ...], Usage | None, st
     ),
     "function_call.sse": (
         "chatcmpl-legacyfn", "gpt-3.5-turbo-0613",
-        (Choice(0, None, "function_call", function_call={
-            "name": "get_weather", "arguments": '{\n  "location": "Boston, MA"\n}'}),),
+        (Choice(0, None, "function_call", tool_calls=({
+            "name": "get_weather", "arguments": '{\n  "location": "Boston, MA"\n}'},)),),
         None, None,
     ),
     "keepalive_no_done.sse": (
@@ -203,8 +204,8 @@ async def test_a_stream_past_what_the_request_allowed_is_cut() -> None:
     """max_tokens 10 × n 2 allows 20 tokens: no token is longer than 128 bytes, so past
     20 × 256 characters (+ slack) the answer has certainly overrun. Cut there, whatever the
     chunking; a stream within the allowance is read whole."""
-    from runner.client._stream import OVERRUN_CHARS_PER_TOKEN, OVERRUN_SLACK
     from runner.errors import ReplyTooLarge
+    from runner.providers._stream import OVERRUN_CHARS_PER_TOKEN, OVERRUN_SLACK
 
     room = 20 * OVERRUN_CHARS_PER_TOKEN + OVERRUN_SLACK
     holder: list[list[bytes]] = [[]]

@@ -1,41 +1,40 @@
-"""ChatClient: the async OpenAI-compatible Chat Completions client on httpx2, one HTTP request per
-call (JSON or SSE) with its headers, timeouts and cancellation. It never retries or waits
-(runner.policy.retry does) and never reads os.environ (runner.settings does).
+"""HttpClient: the wire-neutral HTTP layer on httpx2 (its only owner): an OpenAI-compatible
+endpoint's headers, key, connection pools, timeouts and cancellation, one exchange per request,
+bodies and event streams read within a size cap, every failure mapped once (runner.providers.
+_errors). It knows no wire format: paths and bodies come from the caller. It never retries or
+waits (runner.policy.retry does) and never reads os.environ (runner.settings does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import sys
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, NoReturn, cast
 
 import httpx2
 
 from runner._version import __version__
-from runner.client._asgi import ASGIStreamTransport
-from runner.client._errors import error_from_response, error_from_transport, redactor
-from runner.client._files import BatchAPI
-from runner.client._pools import Pools
-from runner.client._reply import (
-    completion_from_reply,
-    load_json,
-    ratelimit_headers,
-    request_id_of,
+from runner.errors import ConfigError, ReadTimedOut, ReplyTooLarge
+from runner.providers._asgi import ASGIStreamTransport
+from runner.providers._errors import (
+    WireErrors,
+    error_from_response,
+    error_from_transport,
+    redactor,
 )
-from runner.client._stream import OnDelta, StreamAssembler, output_allowance
-from runner.errors import ConfigError, ReadTimedOut, ReplyTooLarge, StreamBroken
+from runner.providers._files import BatchAPI
+from runner.providers._json import load_json, ratelimit_headers, request_id_of
+from runner.providers._pools import Pools
 from runner.redact import credential_headers, redact, redact_url, secrets_of_url
 from runner.settings import DEFAULT_BASE_URL, openai_env
-from runner.types import Completion
 
-__all__ = ["ChatClient"]
+__all__ = ["DEFAULT_MAX_REPLY_BYTES", "HttpClient", "Target"]
 
-logger = logging.getLogger("runner.client")
+logger = logging.getLogger("runner.providers")
 
 USER_AGENT = (
     f"runner/{__version__} (python {sys.version_info.major}.{sys.version_info.minor}; "
@@ -69,8 +68,23 @@ def _header_value(name: str, value: str) -> str:
     return value
 
 
-class ChatClient:
-    """An OpenAI-compatible Chat Completions client: one HTTP request per call, no retries."""
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a request goes: the URL as text (for messages) and parsed once (httpx2 copies a
+    URL object faster than it parses a string)."""
+
+    url: str
+    parsed: httpx2.URL
+
+    @classmethod
+    def of(cls, url: str) -> Target:
+        return cls(url, httpx2.URL(url))
+
+
+class HttpClient:
+    """An OpenAI-compatible endpoint over HTTP: one request per exchange, no retries. The
+    constructor's arguments are the whole configuration of a client; every wire's client
+    (runner.providers.client) takes the same ones."""
 
     def __init__(
         self,
@@ -106,8 +120,6 @@ class ChatClient:
             raise ConfigError(f"base URL {base!r} must start with http:// or https://")
         self.base_url = base
         self.timeout = float(timeout)
-        self._chat_url = f"{base}/chat/completions"
-        self._models_url = f"{base}/models"
         self._has_key = bool(api_key)
         self.organization = organization or None
         self.project = project or None
@@ -130,14 +142,12 @@ class ChatClient:
             existing = next((k for k in common if k.lower() == lower), name)
             common.pop(existing, None)
             common[name] = _header_value(f"{name} header", value)
-        self._redact = redactor(secrets)
-        # Parsed once: httpx2 copies a Headers or URL object faster than it parses a dict or str.
+        self.redact = redactor(secrets)
+        # Parsed once: httpx2 copies a Headers object faster than it parses a dict.
         json_type = {"Content-Type": "application/json"}
-        self._json_headers = httpx2.Headers({**common, **json_type, "Accept": "application/json"})
-        self._sse_headers = httpx2.Headers({**common, **json_type, "Accept": "text/event-stream"})
-        self._get_headers = httpx2.Headers({**common, "Accept": "application/json"})
-        self._chat_target = httpx2.URL(self._chat_url)
-        self._models_target = httpx2.URL(self._models_url)
+        self.json_headers = httpx2.Headers({**common, **json_type, "Accept": "application/json"})
+        self.sse_headers = httpx2.Headers({**common, **json_type, "Accept": "text/event-stream"})
+        self.get_headers = httpx2.Headers({**common, "Accept": "application/json"})
         self._connect_timeout = float(connect_timeout)
         self._timeouts: dict[float, dict[str, float]] = {}
         if asgi_app is not None:
@@ -169,15 +179,13 @@ class ChatClient:
     def __repr__(self) -> str:
         key = "<set>" if self._has_key else "<unset>"
         return (
-            f"ChatClient(base_url={redact_url(self.base_url)!r}, api_key={key}, "
-            f"organization={self.organization!r}, project={self.project!r})"
+            f"base_url={redact_url(self.base_url)!r}, api_key={key}, "
+            f"organization={self.organization!r}, project={self.project!r}"
         )
 
-    async def __aenter__(self) -> ChatClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    def target(self, path: str) -> Target:
+        """The Target of `path` below the base URL ("/chat/completions")."""
+        return Target.of(f"{self.base_url}{path}")
 
     async def aclose(self) -> None:
         """Close the connection pools."""
@@ -194,20 +202,36 @@ class ChatClient:
             }
         return {"timeout": found}
 
+    def limit(self, timeout: float | None) -> float:
+        """The time limit of one exchange: `timeout`, or the client's."""
+        if timeout is None:
+            return self.timeout
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        return float(timeout)
+
     @contextlib.asynccontextmanager
-    async def _exchange(
+    async def exchange(
         self,
         method: str,
-        target: httpx2.URL,
+        target: Target,
         headers: httpx2.Headers,
         content: bytes | None,
         limit: float,
+        *,
+        wire: WireErrors | None = None,
     ) -> AsyncIterator[httpx2.Response]:
-        """Send one request and yield its open response; translate every failure, and cancel
-        the request (closing the response) when `limit` seconds pass or the caller cancels."""
-        url = self._chat_url if target is self._chat_target else self._models_url
+        """Send one request and yield its open response, a 2xx one (any other status is raised
+        as its error, `wire` reading the refusals of its own format); translate every failure,
+        and cancel the request (closing the response) when `limit` seconds pass or the caller
+        cancels."""
+        url = target.url
         request = httpx2.Request(
-            method, target, content=content, headers=headers, extensions=self._extensions(limit)
+            method,
+            target.parsed,
+            content=content,
+            headers=headers,
+            extensions=self._extensions(limit),
         )
         deadline = asyncio.timeout(limit)
         response: httpx2.Response | None = None
@@ -216,6 +240,8 @@ class ChatClient:
                 with self._pools.lease() as http:
                     response = await http.send(request, stream=True)
                     try:
+                        if response.status_code >= 300 or response.status_code < 200:
+                            await self._raise_for_status(response, url, wire)
                         yield response
                     finally:
                         await response.aclose()
@@ -231,10 +257,10 @@ class ChatClient:
         except httpx2.HTTPError as exc:
             request_id = _request_id(response)
             raise error_from_transport(
-                exc, url=url, request_id=request_id, limit=limit, redact=self._redact
+                exc, url=url, request_id=request_id, limit=limit, redact=self.redact
             ) from exc
 
-    async def _read(self, response: httpx2.Response, url: str, *, cap: int | None = None) -> bytes:
+    async def read(self, response: httpx2.Response, url: str, *, cap: int | None = None) -> bytes:
         """The body, read as it arrives; ReplyTooLarge past `max_reply_bytes` (announced or
         counted, after decompression). With `cap`, the first `cap` bytes, the rest unread."""
         limit = self.max_reply_bytes if cap is None else cap
@@ -251,146 +277,66 @@ class ChatClient:
                 self._too_large(response, url, "is longer")
         return b"".join(parts)
 
+    async def read_json(self, response: httpx2.Response, url: str) -> Any:
+        """The body as JSON (StreamBroken when it is not)."""
+        return load_json(await self.read(response, url), url, _request_id(response))
+
+    async def events(
+        self, response: httpx2.Response, url: str
+    ) -> AsyncIterator[httpx2.ServerSentEvent]:
+        """The server-sent events of a response, decoded by httpx2; ReplyTooLarge once their
+        data passes `max_reply_bytes`."""
+        events = cast(
+            "AsyncGenerator[httpx2.ServerSentEvent, None]",
+            httpx2.EventSource(response).__aiter__(),
+        )
+        received = 0
+        try:
+            async for event in events:
+                received += len(event.data) + len(event.event)
+                if received > self.max_reply_bytes:
+                    self._too_large(response, url, "streams more event data")
+                yield event
+        finally:
+            await events.aclose()  # now, rather than by a finalizer task later
+
     def _too_large(self, response: httpx2.Response, url: str, what: str) -> NoReturn:
         raise ReplyTooLarge(
             f"the reply from {url} {what} than the client reads ({self.max_reply_bytes:,} "
-            "bytes, max_reply_bytes); it was not read further. Ask for less (max_tokens, n).",
+            "bytes, max_reply_bytes); it was not read further. Ask for fewer output tokens.",
             url=url,
             request_id=request_id_of(response.headers),
         )
 
-    async def _raise_for_status(self, response: httpx2.Response, url: str) -> None:
-        if response.status_code >= 300 or response.status_code < 200:
-            content = await self._read(response, url, cap=_MAX_ERROR_BYTES)
-            raise error_from_response(
-                response.status_code,
-                response.headers,
-                content,
-                url=url,
-                redact=self._redact,
-                reason=response.reason_phrase,
-            )
+    async def _raise_for_status(
+        self, response: httpx2.Response, url: str, wire: WireErrors | None
+    ) -> None:
+        content = await self.read(response, url, cap=_MAX_ERROR_BYTES)
+        raise error_from_response(
+            response.status_code,
+            response.headers,
+            content,
+            url=url,
+            redact=self.redact,
+            reason=response.reason_phrase,
+            wire=wire,
+        )
 
-    def _limit(self, timeout: float | None) -> float:
-        if timeout is None:
-            return self.timeout
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        return float(timeout)
-
-    async def complete(
-        self, body: Mapping[str, Any], *, timeout: float | None = None
-    ) -> Completion:
-        """Send a non-streaming request and return the whole completion (every choice)."""
-        if body.get("stream"):
-            raise ValueError("complete() got a body with stream: true; call stream() instead")
-        url, limit = self._chat_url, self._limit(timeout)
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        t0 = time.perf_counter()
-        async with self._exchange(
-            "POST", self._chat_target, self._json_headers, content, limit
-        ) as response:
-            await self._raise_for_status(response, url)
-            raw = await self._read(response, url)
-            request_id = _request_id(response)
-            completion = completion_from_reply(
-                load_json(raw, url, request_id),
-                url=url,
-                request_id=request_id,
-                model=str(body.get("model") or ""),
-                latency_ms=(time.perf_counter() - t0) * 1000,
-                rate_headers=ratelimit_headers(response.headers),
-            )
-        self._log(completion)
-        return completion
-
-    async def stream(
-        self,
-        body: Mapping[str, Any],
-        *,
-        timeout: float | None = None,
-        on_delta: OnDelta | None = None,
-    ) -> Completion:
-        """Send a streaming request; hand text and refusal deltas to `on_delta` as they arrive
-        and return the assembled completion. A reply that is plain JSON is accepted as whole."""
-        if not body.get("stream"):
-            raise ValueError("stream() needs a body built with stream=True")
-        url, limit = self._chat_url, self._limit(timeout)
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        model = str(body.get("model") or "")
-        t0 = time.perf_counter()
-        async with self._exchange(
-            "POST", self._chat_target, self._sse_headers, content, limit
-        ) as response:
-            await self._raise_for_status(response, url)
-            request_id = _request_id(response)
-            rate_headers = ratelimit_headers(response.headers)
-            if response.headers.get("content-type", "").startswith("application/json"):
-                raw = await self._read(response, url)
-                completion = completion_from_reply(
-                    load_json(raw, url, request_id),
-                    url=url,
-                    request_id=request_id,
-                    model=model,
-                    latency_ms=(time.perf_counter() - t0) * 1000,
-                    rate_headers=rate_headers,
-                )
-            else:
-                n = body.get("n")
-                assembler = StreamAssembler(
-                    url=url,
-                    request_id=request_id,
-                    n=n if isinstance(n, int) else 1,
-                    on_delta=on_delta,
-                    t0=t0,
-                    allowance=output_allowance(body),
-                )
-                events = cast(
-                    "AsyncGenerator[httpx2.ServerSentEvent, None]",
-                    httpx2.EventSource(response).__aiter__(),
-                )
-                received = 0
-                try:
-                    async for event in events:
-                        received += len(event.data) + len(event.event)
-                        if received > self.max_reply_bytes:
-                            self._too_large(response, url, "streams more event data")
-                        if assembler.feed(event):
-                            break
-                finally:
-                    await events.aclose()  # now, rather than by a finalizer task later
-                completion = assembler.completion(model=model, rate_headers=rate_headers)
-        self._log(completion)
-        return completion
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document below the base URL (/models)."""
+        target = self.target(path)
+        async with self.exchange("GET", target, self.get_headers, None, self.timeout) as response:
+            return await self.read_json(response, target.url)
 
     def batch_api(self) -> BatchAPI:
         """The Files and Batches endpoints of this server, on this client's connections."""
-        return BatchAPI(self._http, self.base_url, self._get_headers, self._redact, self.timeout)
+        return BatchAPI(self._http, self.base_url, self.get_headers, self.redact, self.timeout)
 
-    async def list_models(self) -> list[str]:
-        """Return the ids of the models the server offers, sorted."""
-        url = self._models_url
-        async with self._exchange(
-            "GET", self._models_target, self._get_headers, None, self.timeout
-        ) as response:
-            await self._raise_for_status(response, url)
-            request_id = _request_id(response)
-            data = load_json(await self._read(response, url), url, request_id)
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise StreamBroken(
-                f"malformed reply from {url}: no `data` list", url=url, request_id=request_id
-            )
-        return sorted(
-            m["id"] for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)
-        )
 
-    def _log(self, completion: Completion) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s served %s in %.0f ms (request %s)",
-                self._chat_url,
-                completion.model,
-                completion.latency_ms,
-                completion.request_id,
-            )
+def request_id(response: httpx2.Response) -> str | None:
+    """The reply's x-request-id, masked (see _request_id)."""
+    return _request_id(response)
+
+
+def rate_headers(response: httpx2.Response) -> dict[str, str]:
+    return ratelimit_headers(response.headers)

@@ -13,8 +13,8 @@ import pytest
 import trustme
 from test_client_pools import BODY, _CountingServer
 
-from runner.client import ChatClient
 from runner.errors import ConnectFailed
+from runner.providers import ChatClient
 
 
 @pytest.fixture

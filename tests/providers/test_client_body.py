@@ -1,4 +1,4 @@
-"""runner.client request bodies: which models reason, what build_body sends and refuses (exact
+"""runner.providers request bodies: which models reason, what build_body sends and refuses (exact
 messages), response_format."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from _client_helpers import USER
 
-from runner.client import build_body, is_reasoning_model, response_format_for
 from runner.errors import ConfigError
+from runner.providers.openai_chat import build_body, is_reasoning_model, response_format_for
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,22 @@
-"""Every failure the client can meet, mapped once into runner.errors: error replies (status, body,
-Retry-After) and httpx2 exceptions, with secrets redacted from every message. It builds
-exceptions and never raises, retries or sends anything itself.
+"""Every failure an HTTP exchange can meet, mapped once into runner.errors: error replies (status,
+body, Retry-After) and httpx2 exceptions, with secrets redacted from every message. It knows no
+wire format: a wire recognises its own refusals through `WireErrors`. It builds exceptions and
+never raises, retries or sends anything itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx2
 
 from runner import redact as _redact
-from runner.client._reply import reply_json
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -34,8 +34,10 @@ from runner.errors import (
     ServerFailed,
     StreamBroken,
 )
+from runner.providers._json import reply_json
 
 __all__ = [
+    "WireErrors",
     "api_error",
     "error_from_response",
     "error_from_transport",
@@ -44,6 +46,17 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 500
+
+
+class WireErrors(Protocol):
+    """What a wire API says about error replies only it can read (runner.providers.wire)."""
+
+    def refuses_output_format(
+        self, status: int, code: str | None, param: str | None, message: str
+    ) -> str | None: ...
+
+    def missing_endpoint_hint(self, status: int, message: str) -> str | None: ...
+
 
 # --- secrets --------------------------------------------------------------------------------
 
@@ -139,9 +152,11 @@ def error_from_response(
     redact: Callable[[str], str] = _no_redaction,
     reason: str = "",
     now: float | None = None,
+    wire: WireErrors | None = None,
 ) -> HTTPStatusFailure:
     """Turn an error reply (any status outside 2xx) into the HTTPStatusFailure subclass that says
-    what to do about it. `headers` must look names up case-insensitively (httpx2.Headers does)."""
+    what to do about it; `wire` recognises the refusals of its own format. `headers` must look
+    names up case-insensitively (httpx2.Headers does)."""
     error = api_error(content)
     # Mask the whole body before anything is cut from it: a key cut in half is not masked.
     raw = redact(content.decode("utf-8", "replace"))
@@ -167,7 +182,7 @@ def error_from_response(
     )
     if request_id:
         details = f"{details}; request {request_id}" if details else f"request {request_id}"
-    cls, hint, retry_after = _classify(status, code, param, message, headers, now)
+    cls, hint, retry_after = _classify(status, code, param, message, headers, now, url, wire)
     if len(message) > 300:
         message = message[:299] + "…"  # the whole body stays in body_excerpt
     text = f"{status} from {url}: {message.rstrip('.')}"
@@ -199,22 +214,17 @@ def _classify(
     message: str,
     headers: Mapping[str, str],
     now: float | None,
+    url: str,
+    wire: WireErrors | None,
 ) -> tuple[type[HTTPStatusFailure], str, float | None]:
     """Pick the error class and the sentence that tells a person what to do."""
-    if _refuses_response_format(status, code, param, message):
-        lower = message.lower()
-        # A message about json_object alone refuses it too; pydantic's "Input should be
-        # 'text' or 'json_object'" lists what the server takes, json_object included.
-        only_object = (
-            "json_object" in lower and "json_schema" not in lower and "should be '" not in lower
-        )
-        other = "prompt" if only_object else "json_object` or `prompt"
-        return (
-            OutputModeUnsupported,
-            "This server does not accept the response_format runner sent: set "
-            f"`output.mode: {other}` in the spec, or `output.mode: auto` to fall back by itself.",
-            None,
-        )
+    refusal = None if wire is None else wire.refuses_output_format(status, code, param, message)
+    if refusal is not None:
+        return OutputModeUnsupported, refusal, None
+    if status in (404, 405) and wire is not None:
+        missing = wire.missing_endpoint_hint(status, message)
+        if missing is not None:
+            return (NotFound if status == 404 else BadRequest), missing, None
     if status == 429:
         if code == "insufficient_quota":
             return (
@@ -252,7 +262,9 @@ def _classify(
     if status == 404:
         if code == "model_not_found" or "model" in message.lower():
             return NotFound, "Check `model`: this server does not serve it to this key.", None
-        return NotFound, "Check base_url: OpenAI-compatible servers usually end in /v1.", None
+        if "/v1/" not in urlsplit(url).path + "/":
+            return NotFound, "Check base_url: OpenAI-compatible servers usually end in /v1.", None
+        return NotFound, "Check base_url and `model`: the server has nothing at this URL.", None
     if param:
         return (
             BadRequest,
@@ -260,31 +272,6 @@ def _classify(
             None,
         )
     return BadRequest, "The server refused the request; resending it unchanged cannot work.", None
-
-
-_FORMAT_WORDS = re.compile(r"(?i)response_format|json_schema|json_object|structured output")
-# "Input should be 'text' or 'json_object'" is pydantic's refusal of a value outside a Literal:
-# llama-cpp-python's server sends it (as a 500) for `json_schema`; a FastAPI server as a 422.
-_REFUSAL_WORDS = re.compile(
-    r"(?i)support|implement|unknown|unrecogni[sz]ed|invalid value|must be one of|"
-    r"extra (inputs|fields)|input should be '|literal_error"
-)
-
-
-def _refuses_response_format(
-    status: int, code: str | None, param: str | None, message: str
-) -> bool:
-    """A server that does not accept the response_format (type): a 400/422, or a 500/501 as
-    llama.cpp and llama-cpp-python send, whose message names response_format or json_schema
-    and says it is not supported (or, as pydantic does, which values it takes). A strict-mode
-    schema problem ("Invalid schema for response_format") is not."""
-    if status not in (400, 422, 500, 501):
-        return False
-    if param and param.startswith("response_format") and code == "invalid_value":
-        return True
-    if "invalid schema" in message.lower():
-        return False
-    return bool(_FORMAT_WORDS.search(message)) and bool(_REFUSAL_WORDS.search(message))
 
 
 # --- transport errors -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""runner.client ChatClient and SyncChatClient: headers and configuration, completions, timeouts
+"""runner.providers ChatClient and SyncChatClient: headers and configuration, completions, timeouts
 that cancel, the sync façade, and that the API key leaks nowhere."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from _client_helpers import (
     sse_reply,
 )
 
-from runner.client import ChatClient, SyncChatClient, build_body
 from runner.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -36,6 +35,8 @@ from runner.errors import (
     ReadTimedOut,
     StreamBroken,
 )
+from runner.providers import ChatClient, SyncChatClient
+from runner.providers.openai_chat import build_body
 from runner.types import Choice, StreamDelta, Usage
 
 # --- headers and configuration ---------------------------------------------------------------
@@ -199,10 +200,10 @@ async def test_complete_returns_every_choice_and_the_reply_metadata() -> None:
     assert done.model == "gpt-4o-mini-2024-07-18"
     assert done.choices == (
         Choice(0, None, "stop", refusal="No."),
-        Choice(
-            1, None, "tool_calls", tool_calls=(reply["choices"][0]["message"]["tool_calls"][0],)
-        ),
-        Choice(2, None, "function_call", function_call={"name": "g", "arguments": "{}"}),
+        # Tool calls in the neutral shape of every wire: {id, name, arguments}; a legacy
+        # function_call is one too.
+        Choice(1, None, "tool_calls", tool_calls=({"id": "c", "name": "f", "arguments": "{}"},)),
+        Choice(2, None, "function_call", tool_calls=({"name": "g", "arguments": "{}"},)),
     )
     assert done.usage == Usage(prompt=30, completion=20, cached=10, reasoning=5)
     assert done.request_id == "req_9"

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx2
 
-from runner.client import ChatClient, build_body
+from runner.providers import ChatClient
+from runner.providers.openai_chat import build_body
 
 SSE = Path(__file__).resolve().parents[1] / "data" / "sse"
 URL = "https://api.openai.com/v1/chat/completions"

@@ -1,4 +1,4 @@
-"""runner.client.ASGIStreamTransport: chunks reach the client as the app sends them, app failures
+"""runner.providers.ASGIStreamTransport: chunks reach the client as the app sends them, app failures
 look like dropped connections, plain JSON and GET are served."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from _client_helpers import REPLY, SSE, URL, body
 
-from runner.client import ChatClient
 from runner.errors import ConnectFailed
+from runner.providers import ChatClient
 from runner.types import StreamDelta
 
 

@@ -1,4 +1,4 @@
-"""runner.client error mapping: error replies over real HTTP (every status class, exact
+"""runner.providers error mapping: error replies over real HTTP (every status class, exact
 messages), Retry-After, every httpx2 exception, real connection failures on loopback,
 redaction."""
 
@@ -11,13 +11,6 @@ import httpx2
 import pytest
 from _client_helpers import KEY, URL, api_error, body, http_reply, mock_client, raw_server
 
-from runner.client import (
-    ChatClient,
-    _errors,
-    error_from_response,
-    error_from_transport,
-    parse_retry_after,
-)
 from runner.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -32,6 +25,13 @@ from runner.errors import (
     RunnerError,
     ServerFailed,
     StreamBroken,
+)
+from runner.providers import (
+    ChatClient,
+    _errors,
+    error_from_response,
+    error_from_transport,
+    parse_retry_after,
 )
 
 ERROR_CASES = [
@@ -55,9 +55,10 @@ ERROR_CASES = [
      "404 from {url}: The model `gpt-9` does not exist or you do not have access to it "
      "(invalid_request_error, code model_not_found; request req_abc). Check `model`: this "
      "server does not serve it to this key."),
+    # The URL already ends in /v1: no "/v1" hint (see the next test for one that does not).
     (404, b"404 page not found", {}, NotFound, "not_found", False, None,
-     "404 from {url}: 404 page not found (request req_abc). Check base_url: "
-     "OpenAI-compatible servers usually end in /v1."),
+     "404 from {url}: 404 page not found (request req_abc). Check base_url and `model`: the "
+     "server has nothing at this URL."),
     (400, api_error("Invalid type for 'temperature': expected a decimal, but got a string "
                     "instead.", "invalid_request_error", "invalid_type", "temperature"), {},
      BadRequest, "bad_request", False, None,
@@ -317,3 +318,11 @@ def test_keys_in_custom_auth_headers_are_redacted_too() -> None:
     redact = _errors.redactor([secret])
     assert redact(f"bad token {secret} and sk-proj-abcdef123456") == "bad token sk-*** and sk-***"
     assert redact("a task-based desk-lamp") == "a task-based desk-lamp"
+
+
+def test_the_v1_hint_is_given_only_when_the_url_lacks_v1() -> None:
+    without = error_from_response(404, {}, b"not here", url="http://h:1/chat/completions")
+    assert str(without).endswith("Check base_url: OpenAI-compatible servers usually end in /v1.")
+    within = error_from_response(404, {}, b"not here", url="http://h:1/v1/chat/completions")
+    assert "/v1." not in str(within)
+    assert str(within).endswith("the server has nothing at this URL.")

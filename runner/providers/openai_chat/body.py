@@ -5,34 +5,20 @@ import httpx2.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.providers.wire import OutputFormat, WireRequest
 from runner.types import Message
 
 __all__ = [
-    "FALLBACK",
-    "OUTPUT_MODES",
-    "SCHEMA_INSTRUCTION",
+    "body_for",
     "build_body",
     "is_reasoning_model",
     "response_format_for",
-    "with_output_mode",
 ]
-
-# How a spec's output schema reaches the server (`output.mode`); `auto` starts as json_schema
-# and falls back along FALLBACK when the server refuses a response_format.
-OUTPUT_MODES = ("json_schema", "json_object", "prompt", "auto")
-FALLBACK = {"json_schema": "json_object", "json_object": "prompt"}
-# Added to the prompt in json_object and prompt modes (the server does not see the schema
-# then): the last system message gets it, or a system message is put first.
-SCHEMA_INSTRUCTION = (
-    "Answer with one JSON value only: no prose, no Markdown, no code fences. "
-    "It must conform to this JSON Schema:\n"
-)
 
 # Sampling parameters that OpenAI's reasoning models reject unless left at their defaults.
 _REASONING_DEFAULTS: dict[str, Any] = {
@@ -77,37 +63,25 @@ def response_format_for(schema: Mapping[str, Any], *, name: str, strict: bool) -
     }
 
 
-def with_output_mode(
-    body: Mapping[str, Any],
-    mode: str,
-    schema: Mapping[str, Any],
-    *,
-    name: str,
-    strict: bool,
-) -> dict[str, Any]:
-    """The request `body` with its output schema sent the way `mode` says: as a json_schema
-    response_format; as json_object plus the schema in the prompt; or only in the prompt.
-    `body` must not already carry the schema instruction (give the json_schema body)."""
-    out = dict(body)
-    if mode in ("json_schema", "auto"):
-        out["response_format"] = response_format_for(schema, name=name, strict=strict)
-        return out
-    if mode not in ("json_object", "prompt"):
-        raise ConfigError(f"output.mode {mode!r} is not one of {', '.join(OUTPUT_MODES)}")
-    instruction = SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
-    messages = [dict(m) for m in body["messages"]]
-    systems = [i for i, m in enumerate(messages) if m.get("role") in ("system", "developer")]
-    if systems and isinstance(messages[systems[-1]].get("content"), str):
-        last = messages[systems[-1]]
-        last["content"] = f"{last['content']}\n\n{instruction}"
-    else:
-        messages.insert(0, {"role": "system", "content": instruction})
-    out["messages"] = messages
-    if mode == "json_object":
-        out["response_format"] = {"type": "json_object"}
-    else:
-        out.pop("response_format", None)
-    return out
+def body_for(request: WireRequest) -> dict[str, Any]:
+    """The Chat Completions body of a neutral request."""
+    return build_body(
+        request.model,
+        request.messages,
+        params=request.params,
+        response_format=_response_format(request.output),
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        stream=request.stream,
+    )
+
+
+def _response_format(output: OutputFormat | None) -> dict[str, Any] | None:
+    if output is None:
+        return None
+    if output.kind == "json_object":
+        return {"type": "json_object"}
+    return response_format_for(output.schema or {}, name=output.name, strict=output.strict)
 
 
 def build_body(

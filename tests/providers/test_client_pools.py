@@ -10,8 +10,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from runner.client import ChatClient
-from runner.client._pools import MAX_POOLS, Pools
+from runner.providers import ChatClient
+from runner.providers._pools import MAX_POOLS, Pools
 
 REPLY = json.dumps(
     {

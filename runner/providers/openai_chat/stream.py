@@ -1,41 +1,32 @@
-"""SSE stream assembly: Chat Completions chunks (text, refusals, tool-call fragments, usage) folded
-into one Completion, deltas handed to a callback as they arrive, bad or truncated streams raised
-as StreamBroken. A stream that has certainly written more than the request allowed (max_tokens
-× n) is cut with ReplyTooLarge. It consumes decoded events and must not read from the network.
+"""Chat Completions streams: SSE chunks (text, refusals, tool-call fragments, usage) folded into
+one neutral Completion, deltas handed to a callback as they arrive, bad or truncated streams
+raised as StreamBroken. A stream that has certainly written more than the request allowed
+(max_tokens × n) is cut with ReplyTooLarge. It consumes decoded events and must not read from
+the network.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
 
-from runner.client._errors import api_error
-from runner.client._reply import (
+from runner.errors import StreamBroken
+from runner.providers._errors import api_error
+from runner.providers._json import (
     MAX_CHOICES,
     MAX_TOOL_CALLS,
     Malformed,
-    clean_call,
     reply_json,
     short_text,
-    usage_from,
 )
-from runner.errors import ReplyTooLarge, StreamBroken
-from runner.tokens import MAX_TOKEN_BYTES
+from runner.providers._stream import OnDelta, Overrun
+from runner.providers.openai_chat.reply import neutral_call, usage_from
 from runner.types import Choice, Completion, StreamDelta, Usage
 
-__all__ = ["OVERRUN_CHARS_PER_TOKEN", "OnDelta", "StreamAssembler", "output_allowance"]
-
-OnDelta = Callable[[StreamDelta], None]
-
-# A stream is cut once the model's text passes this many characters per token the request
-# allowed (plus OVERRUN_SLACK): twice the longest token of OpenAI's encodings, so that no
-# tokenizer a compatible server may use is cut short while the answer could still be
-# within its limit.
-OVERRUN_CHARS_PER_TOKEN = 2 * MAX_TOKEN_BYTES
-OVERRUN_SLACK = 4096
+__all__ = ["StreamAssembler", "output_allowance"]
 
 
 def output_allowance(body: Mapping[str, Any]) -> int | None:
@@ -66,19 +57,42 @@ class _ChoiceParts:
             text=None if self.text is None else "".join(self.text),
             finish_reason=self.finish,
             refusal=("".join(self.refusal) or None) if self.refusal is not None else None,
-            tool_calls=tuple(_joined(self.tools[k]) for k in sorted(self.tools)),
-            function_call=_joined(self.function) if self.function is not None else None,
+            tool_calls=tuple(
+                neutral_call(_joined(part), "tool call")
+                for part in [*(self.tools[k] for k in sorted(self.tools)), *self._function()]
+            ),
         )
+
+    def _function(self) -> list[dict[str, Any]]:
+        return [] if self.function is None else [self.function]
 
 
 # Fragments of these fields are concatenated; any other string field keeps its first value
 # (some servers repeat the id and name on every fragment). Only the documented fields of a tool
-# call are kept (runner.client._reply.clean_call), so a fragment cannot nest anything deeper.
+# call are kept (`_clean`), so a fragment cannot nest anything deeper.
 _CONCATENATED = frozenset({"arguments", "input"})
 
 
+def _clean(call: Any, field: str) -> dict[str, Any]:
+    """A tool-call fragment's documented fields, every string checked."""
+    if not isinstance(call, Mapping):
+        raise Malformed(f"a {field} is {type(call).__name__}, not an object")
+    out: dict[str, Any] = {}
+    for key in ("id", "type", "name", "arguments", "input"):
+        value = call.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise Malformed(f"{field}.{key} is {type(value).__name__}, not a string")
+            out[key] = value
+    for key in ("function", "custom"):
+        inner = call.get(key)
+        if inner is not None:
+            out[key] = _clean(inner, f"{field}.{key}")
+    return out
+
+
 def _merge(into: dict[str, Any], fragment: Mapping[str, Any], field: str) -> None:
-    for key, value in clean_call(fragment, field).items():
+    for key, value in _clean(fragment, field).items():
         if isinstance(value, dict):
             _merge(into.setdefault(key, {}), value, f"{field}.{key}")
         elif key in _CONCATENATED:
@@ -108,13 +122,9 @@ class StreamAssembler:
         allowance: int | None = None,
     ) -> None:
         self.url, self.request_id, self.n, self.on_delta, self.t0 = url, request_id, n, on_delta, t0
-        self.allowance = allowance
-        # The characters of model text (content, refusals, arguments) the stream may carry
-        # before it has certainly passed the allowance.
-        self._room = (
-            None if allowance is None else allowance * OVERRUN_CHARS_PER_TOKEN + OVERRUN_SLACK
+        self.overrun = Overrun(
+            url=url, request_id=request_id, allowance=allowance, limit_name="max_tokens × n"
         )
-        self.written = 0
         self.choices: dict[int, _ChoiceParts] = {}
         self.meta: dict[str, Any] = {}
         self.usage: Usage | None = None
@@ -155,8 +165,7 @@ class StreamAssembler:
         except (AttributeError, TypeError, Malformed) as exc:
             self._pending.clear()
             self._fail(f"malformed event stream from {self.url}: {exc}")
-        if self._room is not None and self.written > self._room:
-            self._overrun()
+        self.overrun.check()
         if self._pending and self.on_delta is not None:
             # Called once the chunk is whole, so an error in the callback is never mistaken for
             # a malformed stream.
@@ -177,7 +186,7 @@ class StreamAssembler:
                 parts.text = []
             if text:
                 parts.text.append(_str(text, "content"))
-                self.written += len(text)
+                self.overrun.add(len(text))
                 self._first_token()
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, text=text))
@@ -187,20 +196,20 @@ class StreamAssembler:
                 parts.refusal = []
             if refusal:
                 parts.refusal.append(_str(refusal, "refusal"))
-                self.written += len(refusal)
+                self.overrun.add(len(refusal))
                 self._first_token()
                 if self.on_delta is not None:
                     self._pending.append(StreamDelta(index, refusal=refusal))
         for call in delta.get("tool_calls") or ():
             slot = _index(call.get("index", 0), "tool call index", MAX_TOOL_CALLS)
             _merge(parts.tools.setdefault(slot, {}), call, "tool call")
-            self.written += _arguments_length(call)
+            self.overrun.add(_arguments_length(call))
             self._first_token()
         if delta.get("function_call"):
             if parts.function is None:
                 parts.function = {}
             _merge(parts.function, delta["function_call"], "function_call")
-            self.written += _arguments_length(delta["function_call"])
+            self.overrun.add(_arguments_length(delta["function_call"]))
             self._first_token()
         if item.get("finish_reason"):
             parts.finish = _str(item["finish_reason"], "finish_reason")
@@ -216,17 +225,6 @@ class StreamAssembler:
         )
         extra = f" ({fields})" if fields else ""
         return f"{self.url} reported an error mid-stream: {error.get('message')}{extra}"
-
-    def _overrun(self) -> None:
-        """Stop reading: far more text than the request allowed has arrived. The deltas so far
-        were handed on, so the call records them (its estimate capped at the allowance)."""
-        raise ReplyTooLarge(
-            f"the stream from {self.url} sent {self.written:,} characters of answer, far more "
-            f"than the request allowed ({self.allowance:,} output tokens: max_tokens × n); it "
-            "was cut there. The server ignores max_tokens, or never ends its answer.",
-            url=self.url,
-            request_id=self.request_id,
-        )
 
     def _fail(self, message: str) -> Any:
         raise StreamBroken(message, url=self.url, request_id=self.request_id)

@@ -1,5 +1,6 @@
-"""SyncChatClient: ChatClient for synchronous callers, run on a private event loop in a background
-thread so there is one request code path. It adds no request logic of its own.
+"""Synchronous clients: a wire's async client run on a private event loop in a background thread,
+so there is one request code path. `SyncChatClient` takes exactly ChatClient's arguments (it
+passes them on untouched, so the two cannot drift apart). It adds no request logic of its own.
 """
 
 from __future__ import annotations
@@ -9,50 +10,21 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-import httpx2
-
-from runner.client._client import ChatClient
-from runner.client._stream import OnDelta
+from runner.providers._stream import OnDelta
+from runner.providers.client import ChatClient, ModelClient, ResponsesClient
 from runner.types import Completion
 
-__all__ = ["SyncChatClient"]
+__all__ = ["SyncChatClient", "SyncModelClient", "SyncResponsesClient"]
 
 T = TypeVar("T")
 
 
-class SyncChatClient:
-    """ChatClient for synchronous callers: the async client runs on a private event loop in a
-    background thread, so there is one request code path. `on_delta` runs in that thread."""
+class SyncModelClient:
+    """A ModelClient for synchronous callers: the async client runs on a private event loop in
+    a background thread. `on_delta` runs in that thread."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        organization: str | None = None,
-        project: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 120.0,
-        connect_timeout: float = 10.0,
-        max_connections: int = 100,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        asgi_app: Any | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        # Built first, so a configuration error leaves no thread behind.
-        self._client = ChatClient(
-            base_url=base_url,
-            api_key=api_key,
-            organization=organization,
-            project=project,
-            headers=headers,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_connections=max_connections,
-            transport=transport,
-            asgi_app=asgi_app,
-            environ=environ,
-        )
+    def __init__(self, client: ModelClient) -> None:
+        self._client = client  # built first, so a configuration error leaves no thread behind
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="runner-client", daemon=True
@@ -63,7 +35,7 @@ class SyncChatClient:
     def __repr__(self) -> str:
         return f"Sync{self._client!r}"
 
-    def __enter__(self) -> SyncChatClient:
+    def __enter__(self) -> SyncModelClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -72,7 +44,7 @@ class SyncChatClient:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
             coro.close()
-            raise RuntimeError("this SyncChatClient is closed")
+            raise RuntimeError(f"this {type(self).__name__} is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result()
@@ -112,3 +84,17 @@ class SyncChatClient:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+class SyncChatClient(SyncModelClient):
+    """ChatClient for synchronous callers; takes ChatClient's arguments."""
+
+    def __init__(self, **http: Any) -> None:
+        super().__init__(ChatClient(**http))
+
+
+class SyncResponsesClient(SyncModelClient):
+    """ResponsesClient for synchronous callers; takes ResponsesClient's arguments."""
+
+    def __init__(self, **http: Any) -> None:
+        super().__init__(ResponsesClient(**http))
