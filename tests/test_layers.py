@@ -41,8 +41,6 @@ SAME_LAYER_ALLOWED = {
     ("errors", "types"),  # an error carries the attempts that led to it
     ("errors", "redact"),  # every error's message is masked once, where it is made
     ("client", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
-    ("testing", "dataset"),  # `runner test` runs its cases on the data-set row loop
-    ("batch", "dataset"),  # a batch is a data set sent another way
 }
 # The mock server stands aside: it may import only these, so that it can never share a bug with
 # the client it fakes. Only engine (in-process --mock) and cli (mock-server) may import it.

@@ -26,7 +26,7 @@ from runner.ledger.encoding import canonical_json, request_fingerprint
 from runner.types import Usage
 
 if TYPE_CHECKING:
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.results import Preflight
     from runner.engine.session import Session
     from runner.pricing import PriceBook

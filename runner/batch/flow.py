@@ -52,7 +52,7 @@ from runner.ledger.lock import RunLock, spec_scope
 
 if TYPE_CHECKING:
     from runner.client import BatchAPI
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 

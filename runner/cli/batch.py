@@ -20,7 +20,7 @@ from runner.errors import ConfigError
 
 if TYPE_CHECKING:
     from runner.batch.state import BatchState
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 

@@ -351,7 +351,7 @@ def _dry_run(
     session: Session, spec: PromptSpec, rows: Iterator[Item], count: int, options: DatasetOptions
 ) -> None:
     """Each row's exact prompt tokens, then the totals and the worst-case bill; nothing sent."""
-    from runner.dataset.loop import ITEM_ERRORS
+    from runner.engine.loop import ITEM_ERRORS
 
     prompt_tokens = 0
     max_output: int | None = 0

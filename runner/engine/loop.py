@@ -1,8 +1,8 @@
-"""The row loop: one spec over many items (data-set rows or test cases), with at most
-`concurrency` calls in flight, items pulled lazily so memory stays bounded, and results yielded
-as calls finish. A row whose own variables are bad fails alone; a problem that would fail every
-row (no API key, an unwritable ledger) stops the loop; a gate (a budget) may refuse to start
-rows and a stop event ends the intake. It never prints.
+"""The row loop: one spec over many items (data-set rows, test cases, a batch's rows rerun
+live), with at most `concurrency` calls in flight, items pulled lazily so memory stays bounded,
+and results yielded as calls finish. A row whose own variables are bad fails alone; a problem
+that would fail every row (no API key, an unwritable ledger) stops the loop; a gate (a budget)
+may refuse to start rows and a stop event ends the intake. It never prints.
 """
 
 from __future__ import annotations
