@@ -49,7 +49,7 @@ MOCK_USERS = {"engine", "cli", "batch"}
 # Who may import which third-party package (by family).
 OWNERS = {
     "click": {"cli"},
-    "rich": {"cli", "dataset", "report"},
+    "rich": {"cli"},
     "httpx2": {"client"},
     "httpx": set(),
     "httpx_sse": {"client"},

@@ -28,8 +28,8 @@ from runner.cli._dataset_signals import Caught, signals
 from runner.cli._resume_command import resume_command
 
 if TYPE_CHECKING:
+    from runner.cli._progress import ProgressDisplay
     from runner.dataset import Item, RowStream
-    from runner.dataset.progress import ProgressDisplay
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
@@ -214,8 +214,8 @@ def _run(
     import json
 
     from runner.batch import rows_in_open_batches
+    from runner.cli._progress import summary_lines
     from runner.dataset import DatasetRun, row_line
-    from runner.dataset.progress import summary_lines
 
     settings = session.settings_for(spec)
 
@@ -340,7 +340,7 @@ def _silence_stdout() -> None:
 
 
 def _display(total: int, options: DatasetOptions) -> ProgressDisplay:
-    from runner.dataset.progress import LiveProgress, PlainProgress
+    from runner.cli._progress import LiveProgress, PlainProgress
 
     if sys.stderr.isatty():
         return LiveProgress(sys.stderr, total=total)
