@@ -9,14 +9,13 @@ runner.spec.templates.
 from __future__ import annotations
 
 import math
-import random as _random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
-from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError, listed
+from runner.errors import RETRYABLE_KINDS, InputsInvalid, listed
 from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest
 from runner.spec.templates import Template
@@ -87,13 +86,9 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """How a call is retried: one budget for every kind of failure (durations in seconds). The
-    one carrier of the retry settings; its defaults are the spec schema's `default`s.
-
-    The wait after the k-th failed try is `min(max, initial * multiplier**(k-1))`; with `jitter`
-    it is drawn uniformly from the upper half of that ("equal jitter"). A server's Retry-After is
-    a floor on the wait; one above `max_retry_after` ends the call instead of sleeping.
-    """
+    """The spec's retry settings: one budget for every kind of failure (durations in seconds).
+    The one carrier of these values; its defaults are the spec schema's `default`s. What they
+    mean (whether a failure is retried, how long to wait) is runner.policy.retry's."""
 
     attempts: int = _RETRY["attempts"]
     initial: float = _RETRY["backoff"]["initial"]
@@ -133,21 +128,6 @@ class RetryConfig:
                 f"choose from {', '.join(sorted(RETRYABLE_KINDS))}"
             )
         object.__setattr__(self, "on", on)
-
-    def should_retry(self, exc: BaseException) -> bool:
-        """Whether a failed try may be tried again (budget and deadline aside)."""
-        return isinstance(exc, RunnerError) and exc.retryable and exc.kind in self.on
-
-    def backoff(self, failures: int, random: Callable[[], float] = _random.random) -> float:
-        """The wait after the `failures`-th failed try (1-based), before any server floor."""
-        try:
-            ceiling = float(min(self.max, self.initial * self.multiplier ** (failures - 1)))
-        except OverflowError:
-            ceiling = self.max
-        if not self.jitter:
-            return ceiling
-        # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
-        return ceiling / 2 + random() * ceiling / 2
 
 
 @dataclass(frozen=True)
