@@ -164,7 +164,7 @@ def build_input(
     built = BuiltInput(parts=[], model=model)
     book = session.pricebook.for_batch()
     base_url = None if settings.mock else settings.base_url
-    n = int(spec.params.get("n") or 1)
+    n = spec.choices
     fingerprint = Fingerprints()
     seen: set[str] = set()
     out: BinaryIO | None = None

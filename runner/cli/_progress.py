@@ -94,7 +94,7 @@ class PlainProgress:
         self,
         stream: IO[str],
         *,
-        interval: float = 5.0,
+        interval: float,  # seconds; exec's hidden --progress-interval (5 s) sets it
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream

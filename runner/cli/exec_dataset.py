@@ -79,6 +79,7 @@ def dataset_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="Rows waiting in a batch not collected yet do not fail the run.",
             ),
+            # Seconds between two plain progress lines (stderr not a terminal).
             click.option("--progress-interval", type=float, default=5.0, hidden=True),
         ]
     ):
@@ -367,7 +368,7 @@ def _dry_run(
                 detail = "; ".join(getattr(exc, "errors", [])) or str(exc).splitlines()[-1]
                 click.echo(f"row {item.key}: would fail: {detail.strip()}")
             continue
-        n = int(spec.params.get("n") or 1)
+        n = spec.choices
         prompt_tokens += pre.prompt_tokens
         if max_output is not None:
             out = pre.max_output_tokens

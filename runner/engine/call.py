@@ -85,7 +85,7 @@ class Call:
     async def execute(self) -> Result:
         parts = self.parts
         spec, settings, pre, client = parts.spec, parts.settings, parts.pre, parts.client
-        n = int(spec.params.get("n") or 1)
+        n = spec.choices
         reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * n
         output = spec.output
         # `auto` starts as json_schema; the mode that is being tried, and the attempts of

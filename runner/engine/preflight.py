@@ -115,7 +115,7 @@ def worst_cost(
     """The most one attempt with this many prompt tokens can cost: all of `max_tokens` (times
     `n`) spent, or the rest of the context window without max_tokens; unknown without either."""
     max_out = max_output_tokens(spec.params)
-    n = int(spec.params.get("n") or 1)
+    n = spec.choices
     worst_out = max_out if max_out is not None else (window - prompt_tokens if window else None)
     if worst_out is None:
         return Cost(None, "unknown: set max_tokens to bound the cost")

@@ -54,9 +54,13 @@ def _schema_defaults(node: Mapping[str, Any]) -> Any:
 
 # The spec schema is the one place a default is written; the dataclasses below read it here.
 _SPEC_PROPERTIES = packaged_schema("prompt-spec.schema.json")["properties"]
+_PROVIDER = _schema_defaults(_SPEC_PROPERTIES["provider"])
+_OUTPUT = _schema_defaults(_SPEC_PROPERTIES["output"])
 _RETRY = _schema_defaults(_SPEC_PROPERTIES["retry"])
 _RATE = _schema_defaults(_SPEC_PROPERTIES["rate"])
 _BREAKER = _schema_defaults(_SPEC_PROPERTIES["breaker"])
+_LEDGER = _schema_defaults(_SPEC_PROPERTIES["ledger"])
+_N: int = _SPEC_PROPERTIES["params"]["properties"]["n"]["default"]
 TIMEOUT_DEFAULT: float = parse_duration(str(_SPEC_PROPERTIES["timeout"]["default"]))
 
 
@@ -65,7 +69,7 @@ class ProviderConfig:
     """Where requests go. None means "the OPENAI_* environment variables, else OpenAI"."""
 
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = _PROVIDER["api_key_env"]
     organization: str | None = None
     project: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -77,11 +81,11 @@ class OutputConfig:
 
     schema: dict[str, Any]
     schema_path: Path | None
-    strict: bool = True
-    repair: bool = False
+    strict: bool = _OUTPUT["strict"]
+    repair: bool = _OUTPUT["repair"]
     name: str = "output"
     # How the schema reaches the server: json_schema | json_object | prompt | auto.
-    mode: str = "json_schema"
+    mode: str = _OUTPUT["mode"]
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ class BreakerConfig:
 class LedgerConfig:
     """`content: false` keeps messages, variables and outputs out of the ledger."""
 
-    content: bool = True
+    content: bool = _LEDGER["content"]
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,11 @@ class PromptSpec:
     variables: frozenset[str]
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+
+    @property
+    def choices(self) -> int:
+        """How many choices each call asks for: `params.n`, else the schema's default (1)."""
+        return int(self.params.get("n") or _N)
 
     def position(self, pointer: str) -> tuple[int, int]:
         """The (line, column) of the node at a JSON pointer, or of its nearest ancestor."""

@@ -182,7 +182,7 @@ class Suite:
         self,
         session: Session,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,  # None: each spec's rate.concurrency
         replay: ReplaySource | None = None,
         compare: ReplaySource | None = None,
         recorder: BaselineRecorder | None = None,
