@@ -31,7 +31,7 @@ from runner.errors import (
 )
 from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
-from runner.ledger.line import LedgerRecord, build_line, minimal_line
+from runner.ledger.line import Asked, LedgerRecord, Outcome, Recording, build_line, minimal_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
@@ -293,6 +293,32 @@ class Call:
 
     # -- the ledger line --
 
+    def _price(self, attempts: list[Attempt]) -> Cost:
+        settings = self.parts.settings
+        return self.parts.pricebook.cost_of_attempts(
+            attempts,
+            settings.model,
+            base_url=None if settings.mock else settings.base_url,
+            estimated=settings.mock,
+        )
+
+    def _asked(self) -> Asked:
+        """What this call asked, as its line records it (the messages and output mode of the
+        mode that answered, or was tried last)."""
+        spec, pre = self.parts.spec, self.parts.pre
+        return Asked(
+            spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
+            fingerprint=self.parts.fingerprint,
+            model=self.parts.settings.model,
+            params=spec.params,
+            vars=pre.vars,
+            messages=self.state.messages,
+            estimated_prompt=pre.prompt_tokens,
+            output_mode=self.state.mode,
+            case=self.case,
+            row=self.row,
+        )
+
     def _write(
         self,
         ts: datetime,
@@ -308,47 +334,35 @@ class Call:
         full line cannot be built or encoded, a minimal one (kind `internal`) is written; if
         the ledger cannot take it, LedgerError carries the line."""
         parts = self.parts
-        spec, settings, pre = parts.spec, parts.settings, parts.pre
+        spec, settings = parts.spec, parts.settings
         latency_ms = (time.perf_counter() - started) * 1000
         origin = _replayed(reply)
         usage, cost = Usage(), Cost(None, "unknown", reason="not priced: runner failed")
         try:
             usage = _sum_usage(attempts)
-            if origin is not None:  # a replayed answer costs what the recorded call cost
-                cost = origin.cost
-            else:
-                cost = parts.pricebook.cost_of_attempts(
-                    attempts,
-                    settings.model,
-                    base_url=None if settings.mock else settings.base_url,
-                    estimated=settings.mock,
-                )
+            # A replayed answer costs what the recorded call cost.
+            cost = origin.cost if origin is not None else self._price(attempts)
             record = build_line(
-                ts=ts,
-                spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
-                fingerprint=parts.fingerprint,
-                case=self.case,
-                row=self.row,
-                model=settings.model,
-                params=spec.params,
-                vars=pre.vars,
-                messages=self.state.messages,
-                estimated_prompt=pre.prompt_tokens,
-                attempts=attempts,
-                usage=usage,
-                cost=cost,
-                latency_ms=latency_ms,
-                mock=settings.mock if origin is None else origin.mock,
-                content=settings.ledger_content,
-                has_schema=spec.output is not None,
-                completion=None if reply is None else reply.completion,
-                value=None if reply is None else reply.value,
-                values=() if reply is None else reply.values,
-                error=error,
-                interrupted=interrupted,
-                replayed=None if origin is None else origin.to_dict(),
-                output_mode=self.state.mode,
-                partial_text=partial,
+                asked=self._asked(),
+                outcome=Outcome(
+                    ts=ts,
+                    attempts=attempts,
+                    usage=usage,
+                    cost=cost,
+                    latency_ms=latency_ms,
+                    completion=None if reply is None else reply.completion,
+                    value=None if reply is None else reply.value,
+                    values=() if reply is None else reply.values,
+                    error=error,
+                    interrupted=interrupted,
+                    partial_text=partial,
+                    replayed=None if origin is None else origin.to_dict(),
+                ),
+                recording=Recording(
+                    content=settings.ledger_content,
+                    mock=settings.mock if origin is None else origin.mock,
+                    has_schema=spec.output is not None,
+                ),
             )
             line = encode_line(record)
         except Exception as exc:  # a bug in pricing or the line: record what is known
