@@ -11,8 +11,8 @@ from _batch_helpers import SPEC
 
 from runner.batch import BatchLimits, build_input
 from runner.batch.build import batch_line
+from runner.dataset import Item
 from runner.engine import Session
-from runner.engine.loop import Item
 from runner.errors import DatasetError
 from runner.ledger.encoding import request_fingerprint
 from runner.spec import load_spec

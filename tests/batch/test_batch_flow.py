@@ -21,8 +21,8 @@ from runner.batch import (
     vars_by_row,
 )
 from runner.batch.rerun import rows_to_retry
+from runner.dataset import Item, run_items
 from runner.engine import Session
-from runner.engine.loop import Item, run_items
 from runner.errors import ConfigError
 from runner.spec import load_spec
 

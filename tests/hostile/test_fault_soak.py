@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.dataset import Item, run_items
 from runner.engine import Session
-from runner.engine.loop import Item, run_items
 from runner.ledger import read_records
 from runner.spec import load_spec
 

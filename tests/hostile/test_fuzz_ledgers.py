@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runner.dataset import Item, run_items
 from runner.dataset.resume import done_rows
 from runner.engine import Session
-from runner.engine.loop import Item, run_items
 from runner.report import build_report
 from runner.spec import PromptSpec, load_spec
 
