@@ -25,6 +25,7 @@ __all__ = [
     "OpenAIEnv",
     "Settings",
     "env_flag",
+    "ledger_path",
     "openai_env",
     "project_config_path",
     "resolve",
@@ -156,6 +157,14 @@ def env_flag(environ: Mapping[str, str], name: str) -> bool | None:
     raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def ledger_path(given: str | os.PathLike[str] | _NotSet | None, environ: Mapping[str, str]) -> Path:
+    """The ledger a command writes or reads: `given` (--ledger, `Session(ledger=)`) >
+    RUNNER_LEDGER > runs/ledger.jsonl. Every command resolves it here, and only here."""
+    if given is not None and not isinstance(given, _NotSet):
+        return Path(given)
+    return Path(environ.get("RUNNER_LEDGER") or DEFAULT_LEDGER)
+
+
 def snapshot_environ() -> dict[str, str]:
     """A copy of the process environment, taken once by the CLI or a Session."""
     return dict(os.environ)
@@ -192,7 +201,8 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
     """Merge the flags the user passed (NOT_SET when not passed), RUNNER_* variables, the spec
     and the defaults, in that order."""
 
-    def pick(flag: str, env_value: Any, spec_value: Any, default: Any) -> Any:
+    def pick(flag: str, env_value: Any, spec_value: Any, default: Any = None) -> Any:
+        """The first value given; a spec setting's default is the spec's own (its schema's)."""
         value = flags.get(flag, NOT_SET)
         if value is not NOT_SET:
             return value
@@ -205,19 +215,13 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
     provider = spec.provider
     openai = openai_env(environ, api_key_env=provider.api_key_env)
     _refuse_url_credentials(flags, environ, provider.base_url, openai.base_url)
-    ledger = pick("ledger", environ.get("RUNNER_LEDGER") or None, None, DEFAULT_LEDGER)
     settings = Settings(
-        model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model, spec.model),
+        model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model),
         mock=bool(pick("mock", env_flag(environ, "RUNNER_MOCK"), None, False)),
-        stream=bool(pick("stream", env_flag(environ, "RUNNER_STREAM"), spec.stream, False)),
-        ledger_path=Path(ledger),
+        stream=bool(pick("stream", env_flag(environ, "RUNNER_STREAM"), spec.stream)),
+        ledger_path=ledger_path(flags.get("ledger"), environ),
         ledger_content=bool(
-            pick(
-                "ledger_content",
-                env_flag(environ, "RUNNER_LEDGER_CONTENT"),
-                spec.ledger.content,
-                True,
-            )
+            pick("ledger_content", env_flag(environ, "RUNNER_LEDGER_CONTENT"), spec.ledger.content)
         ),
         # --base-url > RUNNER_BASE_URL > the spec > OPENAI_BASE_URL > default. A spec that
         # names its server wins over OPENAI_BASE_URL (the SDK's default for code that says

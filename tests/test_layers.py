@@ -1,7 +1,8 @@
 """The import rules of docs/architecture.md: families (a top-level module or a subpackage of
 runner/) import downward only, each third-party package has one owner, nothing imports the CLI
 or the package root, and no two modules import each other in a cycle — `TYPE_CHECKING`
-imports included."""
+imports included. An allowance for an edge between families that no import uses is stale, and
+fails too: the map states the design as it is."""
 
 from __future__ import annotations
 
@@ -41,17 +42,15 @@ SAME_LAYER_ALLOWED = {
     ("errors", "types"),  # an error carries the attempts that led to it
     ("errors", "redact"),  # every error's message is masked once, where it is made
     ("providers", "settings"),  # the OPENAI_* defaults (DEFAULT_BASE_URL, openai_env)
-    ("testing", "dataset"),  # `runner test` runs its cases on the data-set row loop
-    ("batch", "dataset"),  # a batch is a data set sent another way
 }
 # The mock server stands aside: it may import only these, so that it can never share a bug with
 # the client it fakes. Only engine (in-process --mock) and cli (mock-server) may import it.
 SIDE = {"mock": {"_version", "errors", "types", "durations", "tokens"}}
-MOCK_USERS = {"engine", "cli", "batch"}
+MOCK_USERS = {"engine", "cli"}
 # Who may import which third-party package (by family).
 OWNERS = {
     "click": {"cli"},
-    "rich": {"cli", "dataset", "report"},
+    "rich": {"cli"},
     "httpx2": {"providers"},
     "httpx": set(),
     "httpx_sse": {"providers"},
@@ -177,6 +176,37 @@ def test_the_checker_catches_a_bad_edge(tmp_path: Path) -> None:
         "line 4: spec (L2) imports providers (L3)",
         "line 5: click belongs to ['cli']",
     ]
+
+
+def _family_edges() -> set[tuple[str, str]]:
+    """Every (importing family, imported family) pair that some import makes."""
+    edges = set()
+    for path in MODULES:
+        me = _family(_dotted(path))
+        for name, _line in _imports(path):
+            module = _resolve(name)
+            if module is not None and _family(module) != me:
+                edges.add((me, _family(module)))
+    return edges
+
+
+def _stale(edges: set[tuple[str, str]]) -> list[str]:
+    """The allowed edges between families (same-layer ones, users of a side family) that no
+    import in `edges` uses."""
+    allowed = SAME_LAYER_ALLOWED | {(user, side) for side in SIDE for user in MOCK_USERS}
+    return [f"{a} -> {b}" for a, b in sorted(allowed - edges)]
+
+
+def test_every_allowance_is_used() -> None:
+    """An allowance kept after its import went away would let the edge come back unseen."""
+    stale = _stale(_family_edges())
+    assert not stale, f"allowed in this test but imported nowhere (remove them): {stale}"
+
+
+def test_the_stale_check_can_fail() -> None:
+    edges = _family_edges()
+    assert _stale(edges - {("providers", "settings")}) == ["providers -> settings"]
+    assert _stale(edges - {("engine", "mock")}) == ["engine -> mock"]
 
 
 def _graph() -> dict[str, set[str]]:

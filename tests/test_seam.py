@@ -71,7 +71,6 @@ OWN_WORDS = {
     ("testing/expectations.py", "max_tokens"): "the `max_tokens` expectation of a test case",
     ("spec/testcases.py", "max_tokens"): "the `max_tokens` expectation of a test case",
     # Output modes are runner's words (`output.mode: json_schema | json_object | prompt`).
-    ("spec/model.py", "json_schema"): "the output mode's name",
     ("spec/output.py", "json_schema"): "the output mode's name",
     ("engine/call.py", "json_schema"): "the output mode's name",
     ("engine/preflight.py", "json_schema"): "the output mode's name",

@@ -27,7 +27,7 @@ from runner.providers import wire_api
 from runner.types import Usage
 
 if TYPE_CHECKING:
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.results import Preflight
     from runner.engine.session import Session
     from runner.pricing import PriceBook
@@ -164,7 +164,7 @@ def build_input(
     built = BuiltInput(parts=[], model=model, endpoint=wire.capabilities.batch_endpoint)
     book = session.pricebook.for_batch()
     base_url = None if settings.mock else settings.base_url
-    n = wire.choices(spec.params)
+    n = spec.choices
     fingerprint = Fingerprints(wire.static_keys)
     seen: set[str] = set()
     out: BinaryIO | None = None

@@ -28,7 +28,7 @@ from runner.engine.answer import completion_values
 from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import BatchRowLost, ConfigError, OutputError, RunnerError
 from runner.ledger.gitref import spec_ref
-from runner.ledger.line import build_line
+from runner.ledger.line import Asked, Outcome, Recording, build_line
 from runner.ledger.store import read_records
 from runner.providers import WireAPI, error_from_response, wire_api
 from runner.types import Attempt, Completion, Usage
@@ -279,28 +279,33 @@ def _row_line(
     )
     messages = ctx.wire.messages_of(body) if body is not None else None
     return build_line(
-        ts=ctx.ts,
-        spec=ctx.ref,
-        fingerprint=ctx.fingerprint(body) if body is not None else str(sent or ""),
-        case=None,
-        row=key,
-        model=model,
-        params=ctx.spec.params,
-        vars=None if vars is None else dict(vars),
-        messages=messages,
-        estimated_prompt=check.pre.prompt_tokens if body is not None else None,
-        attempts=[attempt],
-        usage=usage or Usage(),
-        cost=cost,
-        latency_ms=ctx.latency_ms,
-        mock=ctx.settings.mock,
-        content=ctx.settings.ledger_content,
-        has_schema=ctx.spec.output is not None,
-        completion=outcome.completion if error is None else None,
-        value=outcome.value,
-        values=outcome.values,
-        error=error,
-        batch_id=ctx.batch_id,
+        asked=Asked(
+            spec=ctx.ref,
+            fingerprint=ctx.fingerprint(body) if body is not None else str(sent or ""),
+            model=model,
+            params=ctx.spec.params,
+            vars=None if vars is None else dict(vars),
+            messages=messages,
+            estimated_prompt=check.pre.prompt_tokens if body is not None else None,
+            row=key,
+        ),
+        outcome=Outcome(
+            ts=ctx.ts,
+            attempts=[attempt],
+            usage=usage or Usage(),
+            cost=cost,
+            latency_ms=ctx.latency_ms,
+            completion=outcome.completion if error is None else None,
+            value=outcome.value,
+            values=outcome.values,
+            error=error,
+            batch_id=ctx.batch_id,
+        ),
+        recording=Recording(
+            content=ctx.settings.ledger_content,
+            mock=ctx.settings.mock,
+            has_schema=ctx.spec.output is not None,
+        ),
     )
 
 

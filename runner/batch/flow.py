@@ -51,7 +51,7 @@ from runner.ledger.gitref import spec_ref
 from runner.ledger.lock import RunLock, spec_scope
 
 if TYPE_CHECKING:
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.session import Session
     from runner.providers import BatchAPI
     from runner.spec.model import PromptSpec

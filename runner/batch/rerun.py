@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.dataset.loop import ItemResult, run_items
+from runner.engine.loop import ItemResult, run_items
 from runner.ledger.store import read_records
 
 if TYPE_CHECKING:
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
@@ -68,15 +68,16 @@ async def retry_live(
     keys: Iterable[str],
     rows: Iterable[Item],
     *,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     max_cost: Decimal | None = None,
     spent: Decimal = Decimal(0),
 ) -> list[ItemResult]:
     """Run these rows live through the normal Session (their lines carry no batch_id; the
-    batch's own lines stay). Rows the data set no longer has are left out. With a budget
+    batch's own lines stay). Rows the data set no longer has are left out; at most
+    `concurrency` at a time (None: the spec's rate.concurrency). With a budget
     (`max_cost`, else the spec's), a row starts only while `spent` (what the batch cost) plus
     the worst case of the calls in flight stays within it; the others are `skipped`."""
-    from runner.dataset.budget import CostBudget
+    from runner.engine.budget import CostBudget
 
     wanted = set(keys)
     items = [item for item in rows if item.key in wanted]

@@ -20,7 +20,7 @@ from runner.errors import ConfigError
 
 if TYPE_CHECKING:
     from runner.batch.state import BatchState
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
@@ -69,10 +69,10 @@ _base_url_option = click.option(
 )
 
 
-def _ledger(ledger_path: str | None) -> Path:
-    from runner.settings import DEFAULT_LEDGER, snapshot_environ
+def _ledger(given: str | None) -> Path:
+    from runner.settings import ledger_path, snapshot_environ
 
-    return Path(ledger_path or snapshot_environ().get("RUNNER_LEDGER") or DEFAULT_LEDGER)
+    return ledger_path(given, snapshot_environ())
 
 
 def _spec_for(ledger: Path, ids: Sequence[str], spec_path: str | None) -> PromptSpec:

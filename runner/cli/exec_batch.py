@@ -19,7 +19,7 @@ from runner.cli._common import open_session
 from runner.errors import ConfigError, RunnerError
 
 if TYPE_CHECKING:
-    from runner.dataset.loop import Item
+    from runner.engine.loop import Item
     from runner.spec.model import PromptSpec
 
 __all__ = ["exec_batch"]
@@ -62,8 +62,8 @@ def exec_batch(
 
 def _rows(spec: PromptSpec, input_path: str, variables: Mapping[str, Any]) -> list[Item]:
     """The data set's rows, with the --var values under them (a row's own value wins)."""
-    from runner.dataset.loop import Item
     from runner.dataset.rows import read_rows
+    from runner.engine.loop import Item
 
     items = read_rows(input_path, spec=spec)
     if not variables:

@@ -28,8 +28,8 @@ from runner.cli._dataset_signals import Caught, signals
 from runner.cli._resume_command import resume_command
 
 if TYPE_CHECKING:
+    from runner.cli._progress import ProgressDisplay
     from runner.dataset import Item, RowStream
-    from runner.dataset.progress import ProgressDisplay
     from runner.engine.session import Session
     from runner.spec.model import PromptSpec
 
@@ -79,6 +79,7 @@ def dataset_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="Rows waiting in a batch not collected yet do not fail the run.",
             ),
+            # Seconds between two plain progress lines (stderr not a terminal).
             click.option("--progress-interval", type=float, default=5.0, hidden=True),
         ]
     ):
@@ -214,8 +215,8 @@ def _run(
     import json
 
     from runner.batch import rows_in_open_batches
+    from runner.cli._progress import summary_lines
     from runner.dataset import DatasetRun, row_line
-    from runner.dataset.progress import summary_lines
 
     settings = session.settings_for(spec)
 
@@ -340,7 +341,7 @@ def _silence_stdout() -> None:
 
 
 def _display(total: int, options: DatasetOptions) -> ProgressDisplay:
-    from runner.dataset.progress import LiveProgress, PlainProgress
+    from runner.cli._progress import LiveProgress, PlainProgress
 
     if sys.stderr.isatty():
         return LiveProgress(sys.stderr, total=total)
@@ -351,7 +352,7 @@ def _dry_run(
     session: Session, spec: PromptSpec, rows: Iterator[Item], count: int, options: DatasetOptions
 ) -> None:
     """Each row's exact prompt tokens, then the totals and the worst-case bill; nothing sent."""
-    from runner.dataset.loop import ITEM_ERRORS
+    from runner.engine.loop import ITEM_ERRORS
 
     prompt_tokens = 0
     max_output: int | None = 0

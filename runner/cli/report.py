@@ -92,11 +92,11 @@ def report(
         parse_when,
         run_sql,
     )
-    from runner.settings import DEFAULT_LEDGER, snapshot_environ
+    from runner.settings import ledger_path, snapshot_environ
 
     environ = snapshot_environ()
     _remember_secrets(environ)
-    patterns = list(ledgers) or [environ.get("RUNNER_LEDGER") or str(DEFAULT_LEDGER)]
+    patterns = list(ledgers) or [str(ledger_path(None, environ))]
     if sql is not None and (by or html_path is not None):
         raise click.UsageError("--sql prints the query's rows: it takes no --by or --html")
     fields = parse_by(by or ["spec,model"])

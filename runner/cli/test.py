@@ -74,9 +74,8 @@ _FORMATS = ("text", "json", "github", "markdown")
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="Calls in flight at once, per spec.",
+    default=None,
+    help="Calls in flight at once, per spec (default: each spec's rate.concurrency).",
 )
 def test_(
     targets: tuple[str, ...],
@@ -88,7 +87,7 @@ def test_(
     junit_path: str | None,
     format_: str,
     compare_path: str | None,
-    concurrency: int,
+    concurrency: int | None,
 ) -> None:
     """Run the test cases of specs (default: every spec under prompts/ with `tests:`).
 
@@ -206,7 +205,7 @@ async def _run(
     session: Session,
     collection: Collection,
     sources: dict[str, Any],
-    concurrency: int,
+    concurrency: int | None,
     format_: str,
 ) -> list[CaseResult]:
     from runner.testing.formats import text

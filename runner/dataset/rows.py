@@ -19,7 +19,7 @@ from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
-from runner.dataset.loop import Item
+from runner.engine.loop import Item
 from runner.errors import DatasetError
 from runner.ledger.encoding import MAX_LINE_BYTES
 from runner.ledger.store import iter_lines

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from runner.dataset.budget import CostBudget
-from runner.dataset.loop import ITEM_ERRORS, Item, ItemResult, run_items
 from runner.dataset.resume import ResumeScan, scan_ledger
+from runner.engine.budget import CostBudget
+from runner.engine.loop import ITEM_ERRORS, Item, ItemResult, run_items
 from runner.errors import ConfigError, LedgerError, RunLocked
 from runner.ledger.lock import RunLock, spec_scope
 from runner.types import Usage

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.engine.answer import completion_values, repair_messages
+from runner.engine.callstate import CallState, renumbered
 from runner.engine.parts import CallParts
 from runner.engine.preflight import request_in_mode
 from runner.engine.results import Result
@@ -31,7 +32,7 @@ from runner.errors import (
 )
 from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
-from runner.ledger.line import LedgerRecord, build_line, minimal_line
+from runner.ledger.line import Asked, LedgerRecord, Outcome, Recording, build_line, minimal_line
 from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.providers import wire_api
@@ -72,158 +73,183 @@ class Call:
         on_retry: Callable[[Attempt, BaseException, float], None] | None = None,
     ) -> None:
         self.parts = parts
+        spec, pre = parts.spec, parts.pre
         self.on_retry = on_retry
-        # What is being sent: the output mode (None without a schema) and the messages.
-        self.state: dict[str, Any] = {"mode": None, "messages": parts.pre.messages}
         self.on_record = on_record
         self.case = case
         self.row = row
         self.on_delta = on_delta
-        self.shown = False  # a streamed delta reached the caller: a retry must say it restarts
-        self.limiter_waits: dict[int, float] = {}
-        self.spend: Spending | None = None  # the attempts' reservations under a budget
-        self.partial: dict[int, dict[int, list[str]]] = {}  # attempt -> choice -> streamed text
+        # `auto` starts as json_schema, and falls back when the server refuses a mode.
+        output = spec.output
+        self.wire = wire_api(pre.api)
+        self.state = CallState(
+            body=pre.body,
+            base=pre.body,
+            request=pre.request,
+            mode=None if output is None else output.mode.replace("auto", "json_schema"),
+            messages=pre.messages,
+        )
+        self.check = UsageCheck(parts.settings.model, pre, spec.choices)
+        # What the limiter holds for each attempt: the prompt and all of max_tokens per choice.
+        self.reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * spec.choices
+        # The attempts' reservations under a caller's budget.
+        self.spend = None if parts.budget is None else Spending(parts, parts.budget, self.check)
 
     async def execute(self) -> Result:
-        parts = self.parts
-        spec, settings, pre, client = parts.spec, parts.settings, parts.pre, parts.client
-        n = pre.choices
-        reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * n
-        wire = wire_api(pre.api)
-        output = spec.output
-        # `auto` starts as json_schema; the mode that is being tried, and the attempts of
-        # modes the server refused (a fall back starts a fresh retry budget).
-        state: dict[str, Any] = {
-            "body": pre.body,
-            "base": pre.body,  # the current mode's request, before any re-ask
-            "request": pre.request,  # the same, wire-neutral
-            "mode": None if output is None else output.mode.replace("auto", "json_schema"),
-            "messages": pre.messages,
-            "offset": 0,
-            "sent": 0,  # the (numbered) attempt whose request went out last, and its body
-        }
-        earlier: list[Attempt] = []
-        check = UsageCheck(settings.model, pre, n)
-
-        spend = None if parts.budget is None else Spending(parts, parts.budget, check)
-        self.spend = spend
-
-        async def attempt(number: int) -> _Reply:
-            number += state["offset"]
-            if spend is None:
-                return await attempt_once(number)
-            return await spend.attempt(
-                number, state["body"], lambda: int(state["sent"]), attempt_once, _usage
-            )
-
-        async def attempt_once(number: int) -> _Reply:
-            body = state["body"]
-
-            async def send() -> Completion:
-                state["sent"], state["sent_body"] = number, body
-                if settings.stream:
-                    return await client.stream(
-                        body, timeout=spec.timeout, on_delta=self._delta_sink(number)
-                    )
-                return await client.complete(body, timeout=spec.timeout)
-
-            def admitted(wait: float) -> None:
-                self.limiter_waits[number] = wait
-
-            try:
-                completion, waited = await parts.guard.run(
-                    send, tokens=reservation, on_admit=admitted
-                )
-            except ProviderError as exc:  # a stream that broke after text had arrived
-                streamed = self.partial.get(number)
-                if streamed and exc.usage is None and state["sent"] == number:
-                    exc.usage = check.recorded(None, body, list(streamed.values()))
-                raise
-            try:
-                usage = check.recorded(completion.usage, body, completion_texts(completion))
-                completion = replace(completion, usage=usage)
-                value, values = completion_values(completion, spec.output, pre)
-            except OutputInvalid as exc:
-                if spec.output is not None and spec.output.repair:
-                    base = state["request"]
-                    state["body"] = wire.build_body(
-                        base.with_messages(repair_messages(base.messages, completion, exc))
-                    )
-                raise
-            except RunnerError:
-                raise
-            except Exception as exc:  # a bug, or a reply no check foresaw: still recorded
-                raise InternalError(
-                    f"runner failed on the reply ({type(exc).__name__}: {exc}); the call is "
-                    "recorded — please report this",
-                    usage=completion.usage,
-                    request_id=completion.request_id,
-                ) from exc
-            return _Reply(completion, value, values, waited)
-
+        """Send the call under the retry policy (falling back to another output mode when the
+        server refuses one), write its one ledger line, and return its Result; on failure the
+        line is written and the error raised, with every attempt."""
         started = time.perf_counter()
         ts = datetime.now(UTC)
-        self.state = state
         record: list[Attempt] = []  # the attempts of the mode being tried, as they happen
         try:
-            while True:
-                record.clear()
-                try:
-                    reply, attempts = await call_with_retry(
-                        attempt,
-                        spec.retry,
-                        deadline=_left(spec.deadline, started),
-                        on_retry=self._retrying(state),
-                        record=record,
-                    )
-                    attempts = earlier + _renumbered(attempts, state["offset"])
-                    break
-                except OutputModeUnsupported as exc:
-                    tried = _renumbered(exc.attempts, state["offset"])
-                    fallback = _next_mode(wire.capabilities.output_modes, state["mode"])
-                    if output is None or output.mode != "auto" or fallback is None:
-                        exc.attempts = earlier + tried
-                        raise
-                    note = f"The server refused output.mode {state['mode']}; falling back to "
-                    tried[-1] = replace(tried[-1], message=f"{tried[-1].message} {note}{fallback}.")
-                    earlier.extend(tried)
-                    state["offset"] = len(earlier)
-                    state["mode"] = fallback
-                    # From the rendered messages (`auto` starts as json_schema, which adds
-                    # nothing to them), in the next mode.
-                    request = request_in_mode(spec, settings, list(pre.messages), fallback)
-                    state["request"] = request
-                    state["body"] = state["base"] = wire.build_body(request)
-                    state["messages"] = list(request.messages)
-                except RunnerError as exc:  # numbered after the modes the server refused
-                    exc.attempts = earlier + _renumbered(exc.attempts, state["offset"])
-                    raise
+            reply, attempts = await self._answered(started, record)
         except RunnerError as exc:
-            exc.attempts = self._with_limiter_waits(exc.attempts)
-            refused = None if self.spend is None else self.spend.refused
-            if refused is not None:  # the budget refused an attempt: it was not sent
-                exc.attempts = [a for a in exc.attempts if a.number != refused]
-                if not exc.attempts:
-                    raise  # nothing was sent at all: no line
-            self._write(ts, exc.attempts, started, error=exc)
+            self._failed(exc, ts, started)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             # Tokens may already be spent: an interrupted call still gets its line, with every
             # attempt, the one in flight counted locally when its request had gone out.
-            attempts = self._cut_short(earlier + _renumbered(record, state["offset"]), state, check)
+            attempts = self._cut_short(self.state.numbered(record))
             try:
-                self._write(ts, attempts, started, interrupted=exc, partial=self._partial_text())
+                self._write(
+                    ts, attempts, started, interrupted=exc, partial=self.state.partial_text()
+                )
             except LedgerError as lost:  # the interruption stays what the caller sees
                 warnings.warn(f"{lost.message}\n{lost.unrecorded}", RunnerWarning, stacklevel=2)
             raise
         except Exception as exc:  # a bug outside the reply's checks (a guard, a callback...)
             error = InternalError(f"runner failed during the call ({type(exc).__name__}: {exc})")
-            error.attempts = self._cut_short(
-                earlier + _renumbered(record, state["offset"]), state, check
-            )
+            error.attempts = self._cut_short(self.state.numbered(record))
             self._write(ts, error.attempts, started, error=error)
             raise error from exc
-        attempts = self._with_limiter_waits(attempts)
+        return self._result(reply, self.state.with_limiter_waits(attempts), ts, started)
+
+    # -- the attempts --
+
+    async def _answered(
+        self, started: float, record: list[Attempt]
+    ) -> tuple[_Reply, list[Attempt]]:
+        """The reply and every attempt (numbered across output-mode fall backs); a failure is
+        raised with every attempt."""
+        spec, state = self.parts.spec, self.state
+        while True:
+            record.clear()
+            try:
+                reply, attempts = await call_with_retry(
+                    self._attempt,
+                    spec.retry,
+                    deadline=_left(spec.deadline, started),
+                    on_retry=self._retrying(),
+                    record=record,
+                )
+                return reply, state.numbered(attempts)
+            except OutputModeUnsupported as exc:
+                self._fall_back(exc)
+            except RunnerError as exc:  # numbered after the modes the server refused
+                exc.attempts = state.numbered(exc.attempts)
+                raise
+
+    def _fall_back(self, exc: OutputModeUnsupported) -> None:
+        """Switch to the next output mode after the server refused this one (only under
+        `auto`); else raise `exc` with every attempt. A fall back starts a fresh retry budget."""
+        output, state = self.parts.spec.output, self.state
+        tried = renumbered(exc.attempts, state.offset)
+        fallback = _next_mode(self.wire.capabilities.output_modes, state.mode)
+        if output is None or output.mode != "auto" or fallback is None:
+            exc.attempts = state.earlier + tried
+            raise exc
+        note = f"The server refused output.mode {state.mode}; falling back to "
+        tried[-1] = replace(tried[-1], message=f"{tried[-1].message} {note}{fallback}.")
+        # From the rendered messages (`auto` starts as json_schema, which adds nothing to
+        # them), in the next mode.
+        parts = self.parts
+        request = request_in_mode(parts.spec, parts.settings, list(parts.pre.messages), fallback)
+        state.switch_mode(fallback, request, self.wire.build_body(request), tried)
+
+    async def _attempt(self, number: int) -> _Reply:
+        """Attempt `number` of the current mode, numbered across modes; under a budget, it
+        reserves its worst case first and settles at its cost."""
+        number += self.state.offset
+        if self.spend is None:
+            return await self._attempt_once(number)
+        return await self.spend.attempt(
+            number, self.state.body, self._last_sent, self._attempt_once, _usage
+        )
+
+    def _last_sent(self) -> int:
+        return self.state.sent
+
+    async def _attempt_once(self, number: int) -> _Reply:
+        """Send the current body once under the guard, then check the reply for the spec."""
+        body = self.state.body
+
+        def admitted(wait: float) -> None:
+            self.state.limiter_waits[number] = wait
+
+        try:
+            completion, waited = await self.parts.guard.run(
+                lambda: self._send(number, body), tokens=self.reservation, on_admit=admitted
+            )
+        except ProviderError as exc:  # a stream that broke after text had arrived
+            streamed = self.state.partial.get(number)
+            if streamed and exc.usage is None and self.state.sent == number:
+                exc.usage = self.check.recorded(None, body, list(streamed.values()))
+            raise
+        return self._checked(completion, body, waited)
+
+    async def _send(self, number: int, body: dict[str, Any]) -> Completion:
+        settings, spec, client = self.parts.settings, self.parts.spec, self.parts.client
+        self.state.sent, self.state.sent_body = number, body
+        if settings.stream:
+            return await client.stream(
+                body, timeout=spec.timeout, on_delta=self.state.delta_sink(number, self.on_delta)
+            )
+        return await client.complete(body, timeout=spec.timeout)
+
+    def _checked(self, completion: Completion, body: dict[str, Any], waited: float) -> _Reply:
+        """The reply's usage (as reported, else counted) and its value for the spec. Invalid
+        output under `repair` sets the re-ask as the next body; an unforeseen failure is
+        InternalError (the call is still recorded)."""
+        spec = self.parts.spec
+        try:
+            usage = self.check.recorded(completion.usage, body, completion_texts(completion))
+            completion = replace(completion, usage=usage)
+            value, values = completion_values(completion, spec.output, self.parts.pre)
+        except OutputInvalid as exc:
+            if spec.output is not None and spec.output.repair:
+                base = self.state.request
+                self.state.body = self.wire.build_body(
+                    base.with_messages(repair_messages(base.messages, completion, exc))
+                )
+            raise
+        except RunnerError:
+            raise
+        except Exception as exc:  # a bug, or a reply no check foresaw: still recorded
+            raise InternalError(
+                f"runner failed on the reply ({type(exc).__name__}: {exc}); the call is "
+                "recorded — please report this",
+                usage=completion.usage,
+                request_id=completion.request_id,
+            ) from exc
+        return _Reply(completion, value, values, waited)
+
+    def _retrying(self) -> Callable[[Attempt, BaseException, float], None]:
+        """Hand the caller each retry (the attempt that failed, why, the wait before the
+        next), numbered across output-mode fall backs."""
+        sink = self.on_retry
+
+        def report(failed: Attempt, error: BaseException, wait: float) -> None:
+            if sink is not None:
+                sink(replace(failed, number=failed.number + self.state.offset), error, wait)
+
+        return report
+
+    # -- how the call ended --
+
+    def _result(
+        self, reply: _Reply, attempts: list[Attempt], ts: datetime, started: float
+    ) -> Result:
         line, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
         c = reply.completion
         return Result(
@@ -234,7 +260,7 @@ class Call:
             attempts=tuple(attempts),
             latency_ms=latency,
             request_id=c.request_id,
-            model=settings.model,
+            model=self.parts.settings.model,
             served_model=c.model,
             finish_reason=c.choices[0].finish_reason if c.choices else None,
             ttft_ms=c.ttft_ms,
@@ -243,77 +269,61 @@ class Call:
             choices=reply.values,
         )
 
-    def _retrying(self, state: dict[str, Any]) -> Callable[[Attempt, BaseException, float], None]:
-        """Hand the caller each retry (the attempt that failed, why, the wait before the
-        next), numbered across output-mode fall backs."""
-        sink = self.on_retry
+    def _failed(self, exc: RunnerError, ts: datetime, started: float) -> None:
+        """Write the line of a call that failed (unless the budget refused its first attempt:
+        then nothing was sent); the caller raises `exc`."""
+        exc.attempts = self.state.with_limiter_waits(exc.attempts)
+        refused = None if self.spend is None else self.spend.refused
+        if refused is not None:  # the budget refused an attempt: it was not sent
+            exc.attempts = [a for a in exc.attempts if a.number != refused]
+            if not exc.attempts:
+                return  # nothing was sent at all: no line
+        self._write(ts, exc.attempts, started, error=exc)
 
-        def report(failed: Attempt, error: BaseException, wait: float) -> None:
-            if sink is not None:
-                sink(replace(failed, number=failed.number + state["offset"]), error, wait)
-
-        return report
-
-    def _cut_short(
-        self, record: list[Attempt], state: dict[str, Any], check: UsageCheck
-    ) -> list[Attempt]:
+    def _cut_short(self, record: list[Attempt]) -> list[Attempt]:
         """The attempts of a call cut short; the last one, when its request had gone out,
         with its usage counted locally (what was sent, what had streamed in)."""
-        attempts = self._with_limiter_waits(list(record))
+        attempts = self.state.with_limiter_waits(list(record))
         last = attempts[-1] if attempts else None
         cut = ("interrupted", "internal")
         if (
             last is not None
             and last.outcome in cut
             and last.usage is None
-            and state["sent"] == last.number
+            and self.state.sent == last.number
         ):
-            texts = self.partial.get(last.number, {}).values()
-            usage = check.recorded(None, state["sent_body"], list(texts))
+            texts = self.state.partial.get(last.number, {}).values()
+            usage = self.check.recorded(None, self.state.sent_body or {}, list(texts))
             attempts[-1] = replace(last, usage=usage)
         return attempts
 
-    def _partial_text(self) -> str | None:
-        if not self.partial:
-            return None
-        texts = self.partial[max(self.partial)].get(0)
-        return "".join(texts) if texts else None
+    # -- the ledger line --
 
-    # -- streaming display --
+    def _price(self, attempts: list[Attempt]) -> Cost:
+        settings = self.parts.settings
+        return self.parts.pricebook.cost_of_attempts(
+            attempts,
+            settings.model,
+            base_url=None if settings.mock else settings.base_url,
+            estimated=settings.mock,
+        )
 
-    def _delta_sink(self, number: int) -> Callable[[StreamDelta], None]:
-        """Keeps the text of each streamed choice (an interrupted call records what arrived)
-        and hands deltas to the caller's sink, saying when a retry starts the answer over."""
-        sink = self.on_delta
-        kept: dict[int, list[str]] = self.partial.setdefault(number, {})
-        first = True
-
-        def deliver(delta: StreamDelta) -> None:
-            nonlocal first
-            if delta.text:
-                kept.setdefault(delta.choice, []).append(delta.text)
-            if sink is None:
-                return
-            if first and self.shown and number > 1:
-                sink(StreamDelta(delta.choice, restart=True))
-            first = False
-            self.shown = True
-            sink(delta)
-
-        return deliver
-
-    # -- figures and the ledger --
-
-    def _with_limiter_waits(self, attempts: list[Attempt]) -> list[Attempt]:
-        """Move the rate limiter's queueing from an attempt's latency to its wait."""
-        out = []
-        for a in attempts:
-            wait = self.limiter_waits.get(a.number, 0.0)
-            if wait:
-                latency = max(0.0, a.latency_ms - wait * 1000)
-                a = replace(a, waited_s=a.waited_s + wait, latency_ms=latency)
-            out.append(a)
-        return out
+    def _asked(self) -> Asked:
+        """What this call asked, as its line records it (the messages and output mode of the
+        mode that answered, or was tried last)."""
+        spec, pre = self.parts.spec, self.parts.pre
+        return Asked(
+            spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
+            fingerprint=self.parts.fingerprint,
+            model=self.parts.settings.model,
+            params=spec.params,
+            vars=pre.vars,
+            messages=self.state.messages,
+            estimated_prompt=pre.prompt_tokens,
+            output_mode=self.state.mode,
+            case=self.case,
+            row=self.row,
+        )
 
     def _write(
         self,
@@ -330,47 +340,35 @@ class Call:
         full line cannot be built or encoded, a minimal one (kind `internal`) is written; if
         the ledger cannot take it, LedgerError carries the line."""
         parts = self.parts
-        spec, settings, pre = parts.spec, parts.settings, parts.pre
+        spec, settings = parts.spec, parts.settings
         latency_ms = (time.perf_counter() - started) * 1000
         origin = _replayed(reply)
         usage, cost = Usage(), Cost(None, "unknown", reason="not priced: runner failed")
         try:
             usage = _sum_usage(attempts)
-            if origin is not None:  # a replayed answer costs what the recorded call cost
-                cost = origin.cost
-            else:
-                cost = parts.pricebook.cost_of_attempts(
-                    attempts,
-                    settings.model,
-                    base_url=None if settings.mock else settings.base_url,
-                    estimated=settings.mock,
-                )
+            # A replayed answer costs what the recorded call cost.
+            cost = origin.cost if origin is not None else self._price(attempts)
             record = build_line(
-                ts=ts,
-                spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
-                fingerprint=parts.fingerprint,
-                case=self.case,
-                row=self.row,
-                model=settings.model,
-                params=spec.params,
-                vars=pre.vars,
-                messages=self.state["messages"],
-                estimated_prompt=pre.prompt_tokens,
-                attempts=attempts,
-                usage=usage,
-                cost=cost,
-                latency_ms=latency_ms,
-                mock=settings.mock if origin is None else origin.mock,
-                content=settings.ledger_content,
-                has_schema=spec.output is not None,
-                completion=None if reply is None else reply.completion,
-                value=None if reply is None else reply.value,
-                values=() if reply is None else reply.values,
-                error=error,
-                interrupted=interrupted,
-                replayed=None if origin is None else origin.to_dict(),
-                output_mode=self.state["mode"],
-                partial_text=partial,
+                asked=self._asked(),
+                outcome=Outcome(
+                    ts=ts,
+                    attempts=attempts,
+                    usage=usage,
+                    cost=cost,
+                    latency_ms=latency_ms,
+                    completion=None if reply is None else reply.completion,
+                    value=None if reply is None else reply.value,
+                    values=() if reply is None else reply.values,
+                    error=error,
+                    interrupted=interrupted,
+                    partial_text=partial,
+                    replayed=None if origin is None else origin.to_dict(),
+                ),
+                recording=Recording(
+                    content=settings.ledger_content,
+                    mock=settings.mock if origin is None else origin.mock,
+                    has_schema=spec.output is not None,
+                ),
             )
             line = encode_line(record)
         except Exception as exc:  # a bug in pricing or the line: record what is known
@@ -422,18 +420,6 @@ def _replayed(reply: _Reply | None) -> ReplayOrigin | None:
     return completion.origin if isinstance(completion, ReplayedCompletion) else None
 
 
-def _next_mode(modes: tuple[str, ...], mode: str | None) -> str | None:
-    """The output mode to fall back to after `mode` was refused (None: none is left)."""
-    if mode not in modes:
-        return None
-    at = modes.index(mode)
-    return modes[at + 1] if at + 1 < len(modes) else None
-
-
-def _renumbered(attempts: list[Attempt], offset: int) -> list[Attempt]:
-    return [replace(a, number=a.number + offset) for a in attempts] if offset else list(attempts)
-
-
 def _left(deadline: float | None, started: float) -> float | None:
     """What is left of the call's deadline (a fall back must not restart it)."""
     if deadline is None:
@@ -447,3 +433,11 @@ def _sum_usage(attempts: list[Attempt]) -> Usage:
         if a.usage:
             total = total + a.usage
     return total
+
+
+def _next_mode(modes: tuple[str, ...], mode: str | None) -> str | None:
+    """The output mode to fall back to after `mode` was refused (None: none is left)."""
+    if mode not in modes:
+        return None
+    at = modes.index(mode)
+    return modes[at + 1] if at + 1 < len(modes) else None

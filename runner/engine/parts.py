@@ -42,8 +42,8 @@ class ChatBackend(Protocol):
 
 
 class AttemptBudget(Protocol):
-    """A cost cap that every attempt of a call must fit in (runner.dataset's CostBudget hands
-    one per row). Attempts of one call run one after the other: `reserve` is asked before each
+    """A cost cap that every attempt of a call must fit in (runner.engine.budget's CostBudget
+    hands one per row). Attempts of one call run one after the other: `reserve` is asked before each
     attempt is sent (and before it waits for the rate limiter), `settle` after it ended."""
 
     def reserve(self, attempt: int, worst_usd: Decimal | None) -> None:

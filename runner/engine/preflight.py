@@ -142,7 +142,7 @@ def worst_cost(
     unknown without either."""
     wire = wire or wire_api(spec.provider.api)
     max_out = wire.output_limit(spec.params)
-    n = wire.choices(spec.params)
+    n = spec.choices
     worst_out = max_out if max_out is not None else (window - prompt_tokens if window else None)
     if worst_out is None:
         return Cost(None, f"unknown: set {wire.capabilities.output_limit} to bound the cost")

@@ -138,7 +138,8 @@ class Session:
         hierarchy's error if it failed. `on_retry(failed attempt, its error, wait in seconds)`
         is called before each wait for another attempt (the CLI says what it waits for).
         `budget`, when given, is asked to reserve each attempt's worst case before it is sent
-        (runner.dataset's cost cap); an attempt it refuses ends the call with BudgetExceeded."""
+        (runner.engine.budget's CostBudget); an attempt it refuses ends the call with
+        BudgetExceeded."""
         parts = self.call_parts(spec, vars, budget=budget)
         call = Call(
             parts, case=case, row=row, on_delta=on_delta, on_record=on_record, on_retry=on_retry

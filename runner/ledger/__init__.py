@@ -1,9 +1,9 @@
 """The append-only JSONL ledger: the line (one builder, typed), the store (locked appends, a
 tolerant reader), the encoding (canonical JSON, fingerprints, ids) and the spec's git reference.
 
-Modules: `line` (LedgerRecord, build_line), `store` (Ledger, read_records), `encoding`
-(encode_line, canonical_json, request_fingerprint, new_id, utc_timestamp, without_content),
-`gitref` (spec_ref).
+Modules: `line` (LedgerRecord, build_line over Asked, Outcome, Recording), `store` (Ledger,
+read_records), `encoding` (encode_line, canonical_json, request_fingerprint, new_id,
+utc_timestamp, without_content), `gitref` (spec_ref).
 """
 
 from runner.ledger.encoding import (
@@ -15,13 +15,16 @@ from runner.ledger.encoding import (
     without_content,
 )
 from runner.ledger.gitref import spec_ref
-from runner.ledger.line import LEDGER_VERSION, LedgerRecord, build_line
+from runner.ledger.line import LEDGER_VERSION, Asked, LedgerRecord, Outcome, Recording, build_line
 from runner.ledger.store import Ledger, read_records
 
 __all__ = [
     "LEDGER_VERSION",
+    "Asked",
     "Ledger",
     "LedgerRecord",
+    "Outcome",
+    "Recording",
     "build_line",
     "canonical_json",
     "encode_line",

@@ -1,11 +1,14 @@
 """The ledger line: its typed shape (`LedgerRecord`, documented field by field in docs/ledger.md)
-and the one function that builds it from what a call did. It never writes (runner.ledger.store
-does) and knows nothing of sessions or settings: every value is handed to it.
+and the one function that builds it from what a call did, handed as three values: what was
+asked (`Asked`), what happened (`Outcome`) and how to record it (`Recording`). It never writes
+(runner.ledger.store does) and knows nothing of sessions or settings: every value is handed to
+it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -15,8 +18,11 @@ from runner.types import Attempt, Completion, Cost, Message, Usage
 
 __all__ = [
     "LEDGER_VERSION",
+    "Asked",
     "ErrorInfo",
     "LedgerRecord",
+    "Outcome",
+    "Recording",
     "SpecRef",
     "Status",
     "build_line",
@@ -77,39 +83,62 @@ class LedgerRecord(TypedDict, total=False):
     batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
 
 
-def build_line(
-    *,
-    ts: datetime,
-    spec: SpecRef,
-    fingerprint: str,
-    case: str | None,
-    row: str | None,
-    model: str,
-    params: Mapping[str, Any],
-    vars: dict[str, Any] | None,
-    messages: list[Message] | None,
-    estimated_prompt: int | None,
-    attempts: Sequence[Attempt],
-    usage: Usage,
-    cost: Cost,
-    latency_ms: float,
-    mock: bool,
-    content: bool,
-    has_schema: bool,
-    completion: Completion | None = None,
-    value: Any = None,
-    values: Sequence[Any] = (),
-    error: RunnerError | None = None,
-    interrupted: BaseException | None = None,
-    replayed: Mapping[str, str] | None = None,
-    output_mode: str | None = None,
-    partial_text: str | None = None,
-    batch_id: str | None = None,
-) -> LedgerRecord:
-    """One call's line: an answer (`completion`), a failure (`error`) or, with neither, an
-    interrupted call (with the text streamed before it stopped, if any); `replayed` ({from,
-    id}) when the answer came from a replay ledger. With `content` off, no prompt or reply text
-    is kept in any field."""
+@dataclass(frozen=True)
+class Asked:
+    """What was asked: the spec, the exact request (its fingerprint, model, params, variables,
+    messages, output mode and locally counted prompt tokens) and the test case or data-set row
+    it was for."""
+
+    spec: SpecRef
+    fingerprint: str
+    model: str
+    params: Mapping[str, Any]
+    vars: dict[str, Any] | None
+    messages: list[Message] | None
+    estimated_prompt: int | None
+    output_mode: str | None = None  # None without an output schema
+    case: str | None = None
+    row: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened: when the call started, its attempts, usage, cost and latency, and how it
+    ended — an answer (`completion` and its value or values), a failure (`error`) or, with
+    neither, an interruption (with the text streamed before it stopped, if any). `replayed`
+    ({from, id}) when the answer came from a replay ledger; `batch_id` when a batch carried
+    it."""
+
+    ts: datetime
+    attempts: Sequence[Attempt]
+    usage: Usage
+    cost: Cost
+    latency_ms: float
+    completion: Completion | None = None
+    value: Any = None
+    values: Sequence[Any] = ()
+    error: RunnerError | None = None
+    interrupted: BaseException | None = None
+    partial_text: str | None = None
+    replayed: Mapping[str, str] | None = None
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """How to record it: with the content or without (`ledger: {content: false}`), whether the
+    answer is the mock's, and whether the spec has an output schema (the output's `json`)."""
+
+    content: bool
+    mock: bool
+    has_schema: bool
+
+
+def build_line(*, asked: Asked, outcome: Outcome, recording: Recording) -> LedgerRecord:
+    """One call's line. With `recording.content` off, no prompt or reply text is kept in any
+    field."""
+    completion, value, values = outcome.completion, outcome.value, outcome.values
+    error, interrupted, attempts = outcome.error, outcome.interrupted, outcome.attempts
     status: Status = "ok"
     output: dict[str, Any] | None = None
     info: ErrorInfo | None = None
@@ -117,7 +146,7 @@ def build_line(
     ttft = None
     if completion is not None:
         served, request_id, ttft = completion.model, completion.request_id, completion.ttft_ms
-        output = {"text": completion.text, "json": value if has_schema else None}
+        output = {"text": completion.text, "json": value if recording.has_schema else None}
         first = completion.choices[0] if completion.choices else None
         if first is not None:
             output["finish_reason"] = first.finish_reason
@@ -140,40 +169,40 @@ def build_line(
             "type": type(interrupted).__name__,
             "message": "the call was interrupted before it finished",
         }
-        if partial_text:
-            output = {"text": partial_text, "json": None}
+        if outcome.partial_text:
+            output = {"text": outcome.partial_text, "json": None}
     if request_id is None:
         request_id = next((a.request_id for a in reversed(attempts) if a.request_id), None)
     record: LedgerRecord = {
         "v": LEDGER_VERSION,
         "id": new_id(),
-        "ts": utc_timestamp(ts),
-        "spec": spec,
-        "request_sha256": fingerprint,
-        "case": case,
-        "row": row,
-        "model": model,
+        "ts": utc_timestamp(outcome.ts),
+        "spec": asked.spec,
+        "request_sha256": asked.fingerprint,
+        "case": asked.case,
+        "row": asked.row,
+        "model": asked.model,
         "served_model": served,
-        "params": dict(params),
-        "vars": vars,
-        "messages": messages,
+        "params": dict(asked.params),
+        "vars": asked.vars,
+        "messages": asked.messages,
         "status": status,
         "output": output,
         "error": info,
         "attempts": [a.to_dict() for a in attempts],
-        "usage": {**usage.to_dict(), "estimated_prompt": estimated_prompt},
-        "cost": cost.to_dict(),
-        "latency_ms": round(latency_ms, 1),
+        "usage": {**outcome.usage.to_dict(), "estimated_prompt": asked.estimated_prompt},
+        "cost": outcome.cost.to_dict(),
+        "latency_ms": round(outcome.latency_ms, 1),
         "ttft_ms": None if ttft is None else round(ttft, 1),
         "request_id": request_id,
-        "mock": mock,
-        "output_mode": output_mode,
+        "mock": recording.mock,
+        "output_mode": asked.output_mode,
     }
-    if replayed is not None:
-        record["replayed"] = dict(replayed)
-    if batch_id is not None:
-        record["batch_id"] = batch_id
-    if not content:
+    if outcome.replayed is not None:
+        record["replayed"] = dict(outcome.replayed)
+    if outcome.batch_id is not None:
+        record["batch_id"] = outcome.batch_id
+    if not recording.content:
         record = without_content(record)  # type: ignore[assignment]
         if isinstance(error, OutputInvalid) and record["error"] is not None:
             # Its message quotes the reply.

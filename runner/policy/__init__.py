@@ -3,8 +3,8 @@ circuit breaker, and the guards that pair one limiter and one breaker per endpoi
 Clock and sleep are parameters; it never imports httpx2 and decides from `.retryable` and
 `.retry_after` alone.
 
-Modules: `retry` (call_with_retry, under a spec's RetryConfig), `guards` (Guard, Guards), `limiter`,
-`breaker`.
+Modules: `retry` (should_retry, backoff, call_with_retry, under a spec's RetryConfig),
+`guards` (Guard, Guards), `limiter`, `breaker`.
 """
 
 from runner.policy.breaker import Breaker, BreakerState

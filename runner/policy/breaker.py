@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from runner.errors import CircuitOpen, RunnerError
+from runner.spec.model import BreakerConfig
 
 __all__ = ["COUNTED_KINDS", "Breaker", "BreakerState", "counts_against_endpoint"]
 
@@ -43,8 +44,8 @@ class Breaker:
     def __init__(
         self,
         *,
-        failures: int = 5,
-        cooldown: float = 60.0,
+        failures: int = BreakerConfig.failures,
+        cooldown: float = BreakerConfig.cooldown,
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
     ) -> None:

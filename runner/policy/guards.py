@@ -14,6 +14,7 @@ from runner.errors import CircuitOpen, RateLimited
 from runner.policy.breaker import Breaker
 from runner.policy.limiter import Limiter
 from runner.policy.retry import retry_after_of, usage_of
+from runner.spec.model import BreakerConfig
 
 __all__ = ["DEFAULT_PAUSE_429", "Guard", "Guards"]
 
@@ -96,8 +97,8 @@ class Guards:
         rpm: int | None = None,
         tpm: int | None = None,
         concurrency: int | None = None,
-        failures: int = 5,
-        cooldown: float = 60.0,
+        failures: int = BreakerConfig.failures,
+        cooldown: float = BreakerConfig.cooldown,
     ) -> Guard:
         """Return the guard of this endpoint and model, creating it on first use."""
         key = (base_url.rstrip("/"), model)

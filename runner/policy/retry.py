@@ -1,11 +1,14 @@
-"""The one retry layer, on tenacity: how a failed try waits (backoff with Retry-After as a floor)
-and when a call stops (attempts, max_retry_after, the deadline). Decides from a RunnerError's
-`.retryable`, `.kind` and `.retry_after` alone; never imports httpx2 or the client.
+"""The one retry layer, on tenacity: whether a failed try is tried again (`should_retry`), how
+long it waits (`backoff`, with Retry-After as a floor) and when a call stops (attempts,
+max_retry_after, the deadline), under a spec's RetryConfig, which only carries the values.
+Decides from a RunnerError's `.retryable`, `.kind` and `.retry_after` alone; never imports
+httpx2 or the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random as _random
 import time
@@ -19,10 +22,38 @@ from runner.errors import DeadlineExceeded, RunnerError
 from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
 
-__all__ = ["call_with_retry", "retry_after_of", "usage_of"]
+__all__ = ["backoff", "call_with_retry", "retry_after_of", "should_retry", "usage_of"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+# --- whether to retry, and how long to wait -----------------------------------------------------
+
+
+def should_retry(policy: RetryConfig, exc: BaseException) -> bool:
+    """Whether a failed try may be tried again (attempts and deadline aside): a retryable
+    RunnerError whose kind the spec's `retry.on` lists."""
+    return isinstance(exc, RunnerError) and exc.retryable and exc.kind in policy.on
+
+
+def backoff(
+    policy: RetryConfig, failures: int, random: Callable[[], float] = _random.random
+) -> float:
+    """The wait after the `failures`-th failed try (1-based), before any server floor.
+
+    Exponential: `min(max, initial * multiplier**(failures-1))`; with `jitter` it is drawn
+    uniformly from the upper half of that ("equal jitter"). A server's Retry-After is a floor
+    on it (`call_with_retry`); one above `max_retry_after` ends the call instead of sleeping.
+    """
+    try:
+        ceiling = float(min(policy.max, policy.initial * policy.multiplier ** (failures - 1)))
+    except OverflowError:
+        ceiling = policy.max
+    if not policy.jitter:
+        return ceiling
+    # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
+    return ceiling / 2 + random() * ceiling / 2
 
 
 # --- call_with_retry ---------------------------------------------------------------------------
@@ -61,7 +92,7 @@ async def call_with_retry(
     try:
         return await call.attempt(), list(call.attempts)
     except RunnerError as exc:
-        if policy.attempts <= 1 or not policy.should_retry(exc):
+        if policy.attempts <= 1 or not should_retry(policy, exc):
             exc.attempts = list(call.attempts)
             raise
         replay: list[RunnerError] = [exc]
@@ -75,7 +106,7 @@ async def call_with_retry(
         sleep=sleep,
         stop=tenacity.stop_after_attempt(policy.attempts) | _StopBeforeLongWait(call),
         wait=_WaitLongest(_Backoff(policy, random), tenacity.wait_exception(_server_wait)),
-        retry=tenacity.retry_if_exception(policy.should_retry),
+        retry=tenacity.retry_if_exception(functools.partial(should_retry, policy)),
         before_sleep=call.before_sleep,
         reraise=True,
     )
@@ -180,7 +211,7 @@ class _Backoff(tenacity.wait.wait_base):
         self.random = random
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        return self.policy.backoff(retry_state.attempt_number, self.random)
+        return backoff(self.policy, retry_state.attempt_number, self.random)
 
 
 class _WaitLongest(tenacity.wait.wait_base):

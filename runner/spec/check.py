@@ -25,7 +25,7 @@ from runner.schema.validator import (
     packaged_schema,
 )
 from runner.schema.wording import at_location, json_pointer, path_label, pointer_path
-from runner.spec.model import OutputConfig, TestCase, duration_or
+from runner.spec.model import OutputConfig, RetryConfig, TestCase, duration_or
 from runner.spec.output import check_output
 from runner.spec.templates import Template, compile_template
 from runner.spec.testcases import check_tests
@@ -226,7 +226,8 @@ class _Checker:
             if key in self.spec and duration_or(self.spec[key], None) == 0:
                 self.doc.problem(f"/{key}", f"{key} must be longer than 0")
         backoff = as_dict(as_dict(self.spec.get("retry")).get("backoff"))
-        low, high = duration_or(backoff.get("initial"), 1.0), duration_or(backoff.get("max"), 20.0)
+        low = duration_or(backoff.get("initial"), RetryConfig.initial)
+        high = duration_or(backoff.get("max"), RetryConfig.max)
         if low is not None and high is not None and high < low:
             where = "/retry/backoff/max" if "max" in backoff else "/retry/backoff/initial"
             self.doc.problem(

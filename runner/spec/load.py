@@ -142,10 +142,11 @@ def _build(
         name=str(spec.get("name") or path.stem),
         description=spec.get("description"),
         model=spec["model"],
-        provider=ProviderConfig(
+        provider=_given(
+            ProviderConfig,
             base_url=provider.get("base_url"),
-            api_key_env=provider.get("api_key_env", ProviderConfig.api_key_env),
-            api=provider.get("api", ProviderConfig.api),
+            api_key_env=provider.get("api_key_env"),
+            api=provider.get("api"),
             organization=provider.get("organization"),
             project=provider.get("project"),
             headers=dict(as_dict(provider.get("headers"))),
@@ -180,7 +181,7 @@ def _build(
             failures=breaker.get("failures"),
             cooldown=duration_or(breaker.get("cooldown"), None),
         ),
-        ledger=LedgerConfig(as_dict(spec.get("ledger")).get("content", True) is not False),
+        ledger=_given(LedgerConfig, content=as_dict(spec.get("ledger")).get("content")),
         tests=checked.tests,
         sha256=sha256,
         variables=variables,

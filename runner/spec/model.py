@@ -9,14 +9,13 @@ runner.spec.templates.
 from __future__ import annotations
 
 import math
-import random as _random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
-from runner.errors import RETRYABLE_KINDS, InputsInvalid, RunnerError, listed
+from runner.errors import RETRYABLE_KINDS, InputsInvalid, listed
 from runner.schema.validator import compile_validator, packaged_schema
 from runner.schema.wording import nearest
 from runner.spec.templates import Template
@@ -55,10 +54,14 @@ def _schema_defaults(node: Mapping[str, Any]) -> Any:
 
 # The spec schema is the one place a default is written; the dataclasses below read it here.
 _SPEC_PROPERTIES = packaged_schema("prompt-spec.schema.json")["properties"]
+_PROVIDER = _schema_defaults(_SPEC_PROPERTIES["provider"])
+_OUTPUT = _schema_defaults(_SPEC_PROPERTIES["output"])
 _RETRY = _schema_defaults(_SPEC_PROPERTIES["retry"])
 _RATE = _schema_defaults(_SPEC_PROPERTIES["rate"])
 _BREAKER = _schema_defaults(_SPEC_PROPERTIES["breaker"])
 _PROVIDER = _schema_defaults(_SPEC_PROPERTIES["provider"])
+_LEDGER = _schema_defaults(_SPEC_PROPERTIES["ledger"])
+_N: int = _SPEC_PROPERTIES["params"]["properties"]["n"]["default"]
 TIMEOUT_DEFAULT: float = parse_duration(str(_SPEC_PROPERTIES["timeout"]["default"]))
 
 
@@ -81,22 +84,18 @@ class OutputConfig:
 
     schema: dict[str, Any]
     schema_path: Path | None
-    strict: bool = True
-    repair: bool = False
+    strict: bool = _OUTPUT["strict"]
+    repair: bool = _OUTPUT["repair"]
     name: str = "output"
     # How the schema reaches the server: json_schema | json_object | prompt | auto.
-    mode: str = "json_schema"
+    mode: str = _OUTPUT["mode"]
 
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """How a call is retried: one budget for every kind of failure (durations in seconds). The
-    one carrier of the retry settings; its defaults are the spec schema's `default`s.
-
-    The wait after the k-th failed try is `min(max, initial * multiplier**(k-1))`; with `jitter`
-    it is drawn uniformly from the upper half of that ("equal jitter"). A server's Retry-After is
-    a floor on the wait; one above `max_retry_after` ends the call instead of sleeping.
-    """
+    """The spec's retry settings: one budget for every kind of failure (durations in seconds).
+    The one carrier of these values; its defaults are the spec schema's `default`s. What they
+    mean (whether a failure is retried, how long to wait) is runner.policy.retry's."""
 
     attempts: int = _RETRY["attempts"]
     initial: float = _RETRY["backoff"]["initial"]
@@ -137,21 +136,6 @@ class RetryConfig:
             )
         object.__setattr__(self, "on", on)
 
-    def should_retry(self, exc: BaseException) -> bool:
-        """Whether a failed try may be tried again (budget and deadline aside)."""
-        return isinstance(exc, RunnerError) and exc.retryable and exc.kind in self.on
-
-    def backoff(self, failures: int, random: Callable[[], float] = _random.random) -> float:
-        """The wait after the `failures`-th failed try (1-based), before any server floor."""
-        try:
-            ceiling = float(min(self.max, self.initial * self.multiplier ** (failures - 1)))
-        except OverflowError:
-            ceiling = self.max
-        if not self.jitter:
-            return ceiling
-        # Equal jitter: spread concurrent retries apart but never retry at once after a failure.
-        return ceiling / 2 + random() * ceiling / 2
-
 
 @dataclass(frozen=True)
 class RateConfig:
@@ -170,7 +154,7 @@ class BreakerConfig:
 class LedgerConfig:
     """`content: false` keeps messages, variables and outputs out of the ledger."""
 
-    content: bool = True
+    content: bool = _LEDGER["content"]
 
 
 @dataclass(frozen=True)
@@ -287,6 +271,11 @@ class PromptSpec:
     variables: frozenset[str]
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+
+    @property
+    def choices(self) -> int:
+        """How many choices each call asks for: `params.n`, else the schema's default (1)."""
+        return int(self.params.get("n") or _N)
 
     def position(self, pointer: str) -> tuple[int, int]:
         """The (line, column) of the node at a JSON pointer, or of its nearest ancestor."""

@@ -32,7 +32,8 @@ def check_output(doc: Doc, spec: Mapping[str, Any], path: Path, root: Path) -> O
     output = spec.get("output")
     if not isinstance(output, dict):
         return None
-    value, strict = output.get("schema"), output.get("strict", True) is not False
+    value = output.get("schema")
+    strict = output.get("strict", OutputConfig.strict) is not False
     if isinstance(value, str):
         loaded = _load_schema_file(doc, path, root, value)
         if loaded is None:
@@ -44,7 +45,7 @@ def check_output(doc: Doc, spec: Mapping[str, Any], path: Path, root: Path) -> O
         return None
     meta = check_schema(schema)
     # Strict mode's rules bind only a schema sent as json_schema.
-    sent_as_schema = output.get("mode", "json_schema") in ("json_schema", "auto")
+    sent_as_schema = output.get("mode", OutputConfig.mode) in ("json_schema", "auto")
     for issue in meta or (strict_mode_issues(schema) if strict and sent_as_schema else []):
         if schema_path is None:  # inline: point at the offending node itself
             doc.problem("/output/schema" + issue.pointer, f"output.schema: {issue}")
@@ -54,8 +55,8 @@ def check_output(doc: Doc, spec: Mapping[str, Any], path: Path, root: Path) -> O
     if not isinstance(name, str):
         base = str(spec.get("name") or path.stem)
         name = re.sub(r"[^a-zA-Z0-9_-]", "_", base)[:64] or "output"
-    repair = output.get("repair") is True
-    mode = str(output.get("mode") or "json_schema")
+    repair = output.get("repair", OutputConfig.repair) is True
+    mode = str(output.get("mode") or OutputConfig.mode)
     return OutputConfig(schema, schema_path, strict, repair, name, mode)
 
 

@@ -1,5 +1,5 @@
 """A test run: collect the specs' `tests:` cases (`-k` filters them), run each spec's cases on the
-data-set row loop (runner.dataset.loop), and check every case's expectations into a CaseResult.
+engine's row loop (runner.engine.loop), and check every case's expectations into a CaseResult.
 It never prints: runner.testing.formats and runner.testing.junit turn results into output.
 """
 
@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from runner.dataset.loop import Item, ItemResult, run_items
+from runner.engine.loop import Item, ItemResult, run_items
 from runner.errors import ConfigError, NotRecorded, OutputError, Problem, SpecError
 from runner.spec.load import load_spec
 from runner.testing.compare import Comparison, compare_case
@@ -182,7 +182,7 @@ class Suite:
         self,
         session: Session,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,  # None: each spec's rate.concurrency
         replay: ReplaySource | None = None,
         compare: ReplaySource | None = None,
         recorder: BaselineRecorder | None = None,

@@ -1,4 +1,4 @@
-"""runner.dataset.progress: the plain progress line (paced by its interval), the live bar, and
+"""runner.cli._progress: the plain progress line (paced by its interval), the live bar, and
 the final summary's wording — unknown cost stays unknown, estimated says so, failed keys are
 capped at 20 with a count."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+from runner.cli._progress import LiveProgress, PlainProgress, summary_lines, totals_text
 from runner.dataset import DatasetSummary, ItemResult
-from runner.dataset.progress import LiveProgress, PlainProgress, summary_lines, totals_text
 from runner.errors import RunnerError
 from runner.types import Usage
 

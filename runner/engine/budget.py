@@ -1,9 +1,10 @@
-"""The cost cap of a data-set run. A row starts only while the cost spent plus everything set
-aside for the calls in flight plus this row's worst case stays within the cap; then each
-attempt of its call (a retry, a re-ask of invalid output, an output-mode fall back) sets aside
-its own worst case before it is sent, through the engine's AttemptBudget hook, and an attempt
-that does not fit ends its call with BudgetExceeded. So the cap holds with retries, at any
-concurrency. A gate for runner.dataset.loop.run_items; it never prints.
+"""The cost cap of many calls of one spec (a data-set run, a batch's rows rerun live). A row
+starts only while the cost spent plus everything set aside for the calls in flight plus this
+row's worst case stays within the cap; then each attempt of its call (a retry, a re-ask of
+invalid output, an output-mode fall back) sets aside its own worst case before it is sent,
+through the engine's AttemptBudget hook, and an attempt that does not fit ends its call with
+BudgetExceeded. So the cap holds with retries, at any concurrency. A RowGate for
+runner.engine.loop.run_items; it never prints.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from runner.dataset.loop import ITEM_ERRORS, Item, ItemResult
+from runner.engine.loop import ITEM_ERRORS, Item, ItemResult
 from runner.errors import BudgetExceeded, ConfigError, RunnerError
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
-"""The row loop: one spec over many items (data-set rows or test cases), with at most
-`concurrency` calls in flight, items pulled lazily so memory stays bounded, and results yielded
-as calls finish. A row whose own variables are bad fails alone; a problem that would fail every
-row (no API key, an unwritable ledger) stops the loop; a gate (a budget) may refuse to start
-rows and a stop event ends the intake. It never prints.
+"""The row loop: one spec over many items (data-set rows, test cases, a batch's rows rerun
+live), with at most `concurrency` calls in flight, items pulled lazily so memory stays bounded,
+and results yielded as calls finish. A row whose own variables are bad fails alone; a problem
+that would fail every row (no API key, an unwritable ledger) stops the loop; a gate (a budget)
+may refuse to start rows and a stop event ends the intake. It never prints.
 """
 
 from __future__ import annotations
@@ -82,14 +82,17 @@ async def run_items(
     spec: PromptSpec,
     items: Iterable[Item] | AsyncIterable[Item],
     *,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     label: Literal["row", "case"] = "row",
     gate: RowGate | None = None,
     stop: asyncio.Event | None = None,
 ) -> AsyncIterator[ItemResult]:
-    """Run `spec` once per item, at most `concurrency` at a time; yield results in completion
-    order. `label` says which ledger field carries the item's key (`row` or `case`). Once
-    `stop` is set no new item starts (those in flight finish; the rest are not yielded)."""
+    """Run `spec` once per item, at most `concurrency` at a time (None: the spec's
+    rate.concurrency); yield results in completion order. `label` says which ledger field
+    carries the item's key (`row` or `case`). Once `stop` is set no new item starts (those in
+    flight finish; the rest are not yielded)."""
+    if concurrency is None:
+        concurrency = spec.rate.concurrency
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     source = _aiter(items)

@@ -1,6 +1,7 @@
 """How a data-set run shows itself on stderr: a live `rich` progress bar on a terminal, a
 plain line every few seconds elsewhere, and the final summary. Rendering only: the run
-(runner.dataset.run) hands over its `DatasetSummary`; nothing here decides anything.
+(runner.dataset.run) hands over its `DatasetSummary`; nothing here decides anything. The CLI's,
+as rich is: the library never prints.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class PlainProgress:
         self,
         stream: IO[str],
         *,
-        interval: float = 5.0,
+        interval: float,  # seconds; exec's hidden --progress-interval (5 s) sets it
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream

@@ -1,4 +1,4 @@
-"""runner.dataset.loop: the row loop over the in-process mock — bounded concurrency, results in
+"""runner.engine.loop: the row loop over the in-process mock — bounded concurrency, results in
 completion order, a bad row failing alone, a run-wide problem stopping the loop, one ledger line
 per call sent."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.dataset import Item, run_items
 from runner.engine import Session
+from runner.engine.loop import Item, run_items
 from runner.errors import ConfigError
 from runner.ledger import read_records
 from runner.spec import load_spec
