@@ -123,7 +123,7 @@ def preflight(
         max_cost,
         request=request,
         api=wire.capabilities.name,
-        choices=wire.choices(spec.params),
+        choices=spec.choices,
         output_limit_name=wire.capabilities.output_limit,
     )
 

@@ -124,10 +124,6 @@ class WireAPI(Protocol):
         """The output tokens the params allow each choice, if they set a limit."""
         ...
 
-    def choices(self, params: Mapping[str, Any]) -> int:
-        """How many choices the params ask for."""
-        ...
-
     def output_allowance(self, body: Mapping[str, Any]) -> int | None:
         """The output tokens a built body allows over all its choices (None: no limit)."""
         ...

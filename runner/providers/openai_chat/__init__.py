@@ -88,9 +88,6 @@ class ChatCompletions:
         value = params.get("max_completion_tokens") or params.get("max_tokens")
         return int(value) if value else None
 
-    def choices(self, params: Mapping[str, Any]) -> int:
-        return int(params.get("n") or 1)
-
     def output_allowance(self, body: Mapping[str, Any]) -> int | None:
         return output_allowance(body)
 

@@ -77,9 +77,6 @@ class ResponsesAPI:
         value = params.get("max_output_tokens")
         return int(value) if value else None
 
-    def choices(self, params: Mapping[str, Any]) -> int:
-        return 1
-
     def output_allowance(self, body: Mapping[str, Any]) -> int | None:
         limit = body.get("max_output_tokens")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
