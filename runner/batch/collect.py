@@ -288,6 +288,7 @@ def _row_line(
             messages=messages,
             estimated_prompt=check.pre.prompt_tokens if body is not None else None,
             row=key,
+            api=ctx.wire.capabilities.name,
         ),
         outcome=Outcome(
             ts=ctx.ts,

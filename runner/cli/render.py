@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 @click.argument("spec_path", metavar="SPEC")
 @var_options
 @endpoint_options("Price and size the call for this server, as `exec --base-url` would send it.")
-@click.option("--json", "json_", is_flag=True, help="Print {model, messages, prompt_tokens, ...}.")
+@click.option(
+    "--json", "json_", is_flag=True, help="Print {model, api, messages, prompt_tokens, ..., body}."
+)
+@click.option(
+    "--body", is_flag=True, help="Print the exact request body the spec's API is sent (JSON)."
+)
 def render_(
     spec_path: str,
     var_args: tuple[str, ...],
@@ -32,6 +37,7 @@ def render_(
     model: str | None,
     base_url: str | None,
     json_: bool,
+    body: bool,
 ) -> None:
     """Show the messages exactly as they will be sent, their exact token count, the context
     window check and the worst-case cost. No network."""
@@ -41,6 +47,9 @@ def render_(
         pre = session.preflight(spec, variables)
     if json_:
         click.echo(json_text(pre.to_dict()))
+        return
+    if body:
+        click.echo(json_text(pre.body))
         return
     click.echo(_format_preflight(pre))
 
@@ -60,7 +69,8 @@ def _format_preflight(pre: Preflight) -> str:
     cost = pre.max_cost
     worst = "unknown" if cost.usd is None else f"${cost.usd:.6f}"
     parts.append(
-        f"\nmodel {pre.model} ({encoding_name_for(pre.model)}) · {pre.prompt_tokens} prompt tokens"
+        f"\nmodel {pre.model} ({encoding_name_for(pre.model)}) · api {pre.api} · "
+        f"{pre.prompt_tokens} prompt tokens"
         f" · max output {max_out} · context window {window}\n"
         f"worst-case cost {worst} ({cost.source})"
     )

@@ -35,8 +35,8 @@ FORMATS = ["table", "json", "csv", "markdown"]
     "by",
     multiple=True,
     metavar="FIELDS",
-    help="Group by these, comma-separated: spec, model, day, status, case, provider, commit "
-    "(default spec,model).",
+    help="Group by these, comma-separated: spec, model, day, status, case, provider, api, "
+    "commit (default spec,model).",
 )
 @click.option(
     "--since", default=None, metavar="WHEN", help="Calls from then on: 7d, 12h, 2025-03-14."

@@ -321,6 +321,7 @@ class Call:
             messages=self.state.messages,
             estimated_prompt=pre.prompt_tokens,
             output_mode=self.state.mode,
+            api=self.parts.pre.api,
             case=self.case,
             row=self.row,
         )
@@ -385,6 +386,7 @@ class Call:
                 cost=cost,
                 latency_ms=latency_ms,
                 mock=settings.mock,
+                api=self.parts.pre.api,
                 message=f"the call {outcome}, but its full line could not be built "
                 f"({type(exc).__name__}: {exc})",
             )

@@ -89,12 +89,14 @@ class Preflight:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "api": self.api,
             "messages": self.messages,
             "prompt_tokens": self.prompt_tokens,
             "max_output_tokens": self.max_output_tokens,
             "context_window": self.context_window,
             "max_cost_usd": None if self.max_cost.usd is None else float(self.max_cost.usd),
             "price_source": self.max_cost.source,
+            "body": self.body,
         }
 
 

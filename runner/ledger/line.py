@@ -62,6 +62,7 @@ class LedgerRecord(TypedDict, total=False):
     row: str | None
     model: str  # asked for
     served_model: str | None
+    api: str  # the wire API: "chat" (Chat Completions) or "responses"; absent before it existed
     params: dict[str, Any]
     vars: dict[str, Any] | None
     messages: list[Message] | None
@@ -99,6 +100,7 @@ class Asked:
     output_mode: str | None = None  # None without an output schema
     case: str | None = None
     row: str | None = None
+    api: str = "chat"  # the wire API the request was sent on
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def build_line(*, asked: Asked, outcome: Outcome, recording: Recording) -> Ledge
         "row": asked.row,
         "model": asked.model,
         "served_model": served,
+        "api": asked.api,
         "params": dict(asked.params),
         "vars": asked.vars,
         "messages": asked.messages,
@@ -226,6 +229,7 @@ def minimal_line(
     latency_ms: float,
     mock: bool,
     message: str,
+    api: str = "chat",
 ) -> LedgerRecord:
     """The line written when the full one cannot be built or encoded (a bug): only values
     known to be plain, status `error`, kind `internal`, and `message` saying how the call
@@ -246,6 +250,7 @@ def minimal_line(
         "row": row,
         "model": model,
         "served_model": None,
+        "api": api,
         "params": {},
         "vars": None,
         "messages": None,

@@ -32,6 +32,7 @@ GROUP_FIELDS: dict[str, str] = {
     "status": "status",
     "case": "case",
     "provider": "provider",
+    "api": "api",
     "commit": "commit",
 }
 

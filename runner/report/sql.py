@@ -41,6 +41,7 @@ SHAPE = {
     "row": "VARCHAR",
     "model": "VARCHAR",
     "served_model": "VARCHAR",
+    "api": "VARCHAR",
     "status": "VARCHAR",
     "error": {"kind": "VARCHAR"},
     "attempts": [{"n": "JSON"}],
@@ -128,6 +129,8 @@ COLUMNS: dict[str, str] = {
     "row": _f("row"),
     "model": _f("model"),
     "served_model": _f("served_model"),
+    # Lines written before runner spoke both wire APIs have no `api`: they were chat.
+    "api": f"coalesce({_f('api')}, 'chat')",
     "provider": f"CASE WHEN {_MOCK} THEN 'mock' WHEN json_type({_f('provider')}) = 'VARCHAR' "
     f"THEN lower(coalesce(nullif(regexp_extract({_PROVIDER}, '://([^/:?#@]+)', 1), ''), "
     f"{_PROVIDER})) END",
