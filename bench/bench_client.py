@@ -1,5 +1,7 @@
-"""Client cost per call: runner's ChatClient against a bare httpx2.AsyncClient loop (the baseline)
-and the official openai SDK, all three in the same run against `runner mock-server` on loopback.
+"""Client cost per call, on both wire APIs: runner's ChatClient (Chat Completions) and
+ResponsesClient (the Responses API) each against a bare httpx2.AsyncClient loop on the same
+endpoint (the baseline) and the official openai SDK, all in the same run against `runner
+mock-server` on loopback.
 
 For 0 ms and 100 ms server latency and 1, 32 and 256 calls in flight: 2000 chat completions per
 client and configuration (200 at concurrency 1 with latency, where every call waits out the
@@ -27,8 +29,9 @@ import openai
 from _mockproc import mock_server
 from _table import Headline
 
-from runner.providers import ChatClient
+from runner.providers import ChatClient, ResponsesClient, WireRequest
 from runner.providers.openai_chat import build_body
+from runner.providers.openai_responses import body_for
 
 LATENCIES = ("0ms", "100ms")
 CONCURRENCY = (1, 32, 256)
@@ -40,6 +43,13 @@ MESSAGES: list[dict[str, Any]] = [
     {"role": "user", "content": "Tell me about Paris."},
 ]
 PARAMS: dict[str, Any] = {"temperature": 0.3, "max_tokens": 100}
+RESPONSES_PARAMS: dict[str, Any] = {"temperature": 0.3, "max_output_tokens": 100}
+
+
+def _responses_body(stream: bool = False) -> dict[str, Any]:
+    request = WireRequest(MODEL, MESSAGES, params=RESPONSES_PARAMS, stream=stream)
+    return body_for(request)
+
 
 Call = Callable[[], Awaitable[object]]
 
@@ -138,11 +148,107 @@ def _sdk(base_url: str) -> Contender:
     return Contender(complete, stream, client.close)
 
 
-CLIENTS: dict[str, Callable[[str], Contender]] = {
-    BASELINE: _bare,
-    "runner ChatClient": _runner,
-    "openai SDK": _sdk,
+def _bare_responses(base_url: str) -> Contender:
+    """The hand-written loop on the Responses API: post, check, read the output text."""
+    client = httpx2.AsyncClient(limits=_limits(), timeout=120)
+    url = f"{base_url}/responses"
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    body, sbody = _responses_body(), _responses_body(stream=True)
+
+    async def complete() -> object:
+        response = await client.post(url, content=json.dumps(body).encode(), headers=headers)
+        response.raise_for_status()
+        output = response.json()["output"]
+        return "".join(
+            part["text"]
+            for item in output
+            if item["type"] == "message"
+            for part in item["content"]
+            if part["type"] == "output_text"
+        )
+
+    async def stream() -> object:
+        content = json.dumps(sbody).encode()
+        async with client.stream("POST", url, content=content, headers=headers) as response:
+            response.raise_for_status()
+            parts: list[str] = []
+            events = httpx2.EventSource(response).__aiter__()
+            try:
+                async for event in events:
+                    data = json.loads(event.data)
+                    if data["type"] == "response.output_text.delta":
+                        parts.append(data["delta"])
+                    elif data["type"] in ("response.completed", "response.incomplete"):
+                        break
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+            return "".join(parts)
+
+    return Contender(complete, stream, client.aclose)
+
+
+def _runner_responses(base_url: str) -> Contender:
+    client = ResponsesClient(
+        base_url=base_url, api_key=API_KEY, max_connections=max(CONCURRENCY), environ={}
+    )
+    body, sbody = _responses_body(), _responses_body(stream=True)
+
+    async def complete() -> object:
+        return (await client.complete(body)).text
+
+    async def stream() -> object:
+        return (await client.stream(sbody)).text
+
+    return Contender(complete, stream, client.aclose)
+
+
+def _sdk_responses(base_url: str) -> Contender:
+    client = openai.AsyncOpenAI(
+        api_key=API_KEY,
+        base_url=base_url,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpx2Client(limits=_limits()),
+    )
+    body = _responses_body()
+    instructions, items = body["instructions"], body["input"]
+
+    async def complete() -> object:
+        reply = await client.responses.create(
+            model=MODEL,
+            instructions=instructions,
+            input=items,
+            temperature=0.3,
+            max_output_tokens=100,
+            store=False,
+        )
+        return reply.output_text
+
+    async def stream() -> object:
+        events = await client.responses.create(
+            model=MODEL,
+            instructions=instructions,
+            input=items,
+            temperature=0.3,
+            max_output_tokens=100,
+            store=False,
+            stream=True,
+        )
+        parts = [e.delta async for e in events if e.type == "response.output_text.delta"]
+        return "".join(parts)
+
+    return Contender(complete, stream, client.close)
+
+
+# Each API's contenders; the first is that API's baseline.
+APIS: dict[str, dict[str, Callable[[str], Contender]]] = {
+    "chat": {BASELINE: _bare, "runner ChatClient": _runner, "openai SDK": _sdk},
+    "responses": {
+        BASELINE: _bare_responses,
+        "runner ResponsesClient": _runner_responses,
+        "openai SDK": _sdk_responses,
+    },
 }
+CLIENTS = APIS["chat"]
 
 
 async def _drive(call: Call, calls: int, concurrency: int) -> tuple[float, float]:
@@ -159,18 +265,23 @@ async def _drive(call: Call, calls: int, concurrency: int) -> tuple[float, float
 
 
 async def _configuration(
-    base_url: str, mode: str, concurrency: int, calls: int, rounds: int
+    base_url: str,
+    mode: str,
+    concurrency: int,
+    calls: int,
+    rounds: int,
+    clients: dict[str, Callable[[str], Contender]],
 ) -> dict[str, tuple[float, float]]:
     """Total (CPU s, wall s) per client over `calls` calls split into shuffled rounds. Each client
     lives for one round only, so no kept-alive connection idles while the others run (uvicorn
     closes idle ones after 5 s, which would race with the client's own 5 s expiry)."""
-    totals = dict.fromkeys(CLIENTS, (0.0, 0.0))
-    order = list(CLIENTS)
+    totals = dict.fromkeys(clients, (0.0, 0.0))
+    order = list(clients)
     rng = random.Random(f"{mode}/{concurrency}")
     for _ in range(rounds):
         rng.shuffle(order)
         for name in order:
-            contender = CLIENTS[name](base_url)
+            contender = clients[name](base_url)
             try:
                 call = contender.complete if mode == "complete" else contender.stream
                 await _drive(call, concurrency, concurrency)  # warm-up: open the connections
@@ -191,29 +302,43 @@ async def _latency_rows(
     concurrencies: tuple[int, ...],
 ) -> list[list[object]]:
     rows: list[list[object]] = []
-    for mode in ("complete", "stream") if latency == "0ms" else ("complete",):
-        for concurrency in concurrencies:
-            if concurrency == 1 and latency != "0ms" and not slow_calls:
-                continue
-            n = slow_calls if concurrency == 1 and latency != "0ms" else calls
-            n -= n % rounds
-            totals = await _configuration(base_url, mode, concurrency, n, rounds)
-            base_cpu, base_wall = totals[BASELINE]
-            for name, (cpu, wall) in totals.items():
-                rows.append(
-                    [
-                        latency,
-                        concurrency,
-                        mode,
-                        n,
-                        name,
-                        wall,
-                        wall / n * 1000,
-                        cpu / n * 1e6,
-                        f"{cpu / base_cpu:.2f}x",
-                        f"{wall / base_wall:.2f}x",
-                    ]
-                )
+    for api, clients in APIS.items():
+        for mode in ("complete", "stream") if latency == "0ms" else ("complete",):
+            for concurrency in concurrencies:
+                if concurrency == 1 and latency != "0ms" and not slow_calls:
+                    continue
+                n = slow_calls if concurrency == 1 and latency != "0ms" else calls
+                n -= n % rounds
+                totals = await _configuration(base_url, mode, concurrency, n, rounds, clients)
+                rows += _rows(api, latency, concurrency, mode, n, totals)
+    return rows
+
+
+def _rows(
+    api: str,
+    latency: str,
+    concurrency: int,
+    mode: str,
+    n: int,
+    totals: dict[str, tuple[float, float]],
+) -> list[list[object]]:
+    base_cpu, base_wall = totals[BASELINE]
+    rows: list[list[object]] = []
+    for name, (cpu, wall) in totals.items():
+        rows.append(
+            [
+                latency,
+                concurrency,
+                f"{api} {mode}",
+                n,
+                name,
+                wall,
+                wall / n * 1000,
+                cpu / n * 1e6,
+                f"{cpu / base_cpu:.2f}x",
+                f"{wall / base_wall:.2f}x",
+            ]
+        )
     return rows
 
 
@@ -224,7 +349,15 @@ def _cpu(row: list[object]) -> float:
 
 
 def _verdict(rows: list[list[object]]) -> tuple[list[str], list[Headline]]:
-    ours = [r for r in rows if r[4] == "runner ChatClient"]
+    notes, headlines = _api_verdict(rows, "runner ChatClient", "")
+    more_notes, more = _api_verdict(rows, "runner ResponsesClient", "Responses API ")
+    return notes + more_notes, headlines + more
+
+
+def _api_verdict(
+    rows: list[list[object]], client: str, label: str
+) -> tuple[list[str], list[Headline]]:
+    ours = [r for r in rows if r[4] == client]
     bare = {tuple(r[:3]): _cpu(r) for r in rows if r[4] == BASELINE}
     sdk = {tuple(r[:3]): _cpu(r) for r in rows if r[4] == "openai SDK"}
     worst = max(ours, key=lambda r: _cpu(r) / bare[tuple(r[:3])])
@@ -237,12 +370,13 @@ def _verdict(rows: list[list[object]]) -> tuple[list[str], list[Headline]]:
     ratio = _cpu(worst) / bare[tuple(worst[:3])]
     sdk_ratio = _cpu(worst_sdk) / sdk[tuple(worst_sdk[:3])]
     notes = [
-        f"runner's worst CPU ratio to bare httpx2: {ratio:.2f}x ({where(worst)}); target <= 1.10x",
-        f"runner uses less CPU per call than the SDK in {ahead} of {len(ours)} configurations",
+        f"{client}'s worst CPU ratio to bare httpx2: {ratio:.2f}x ({where(worst)}); "
+        "target <= 1.10x",
+        f"{client} uses less CPU per call than the SDK in {ahead} of {len(ours)} configurations",
     ]
     headlines = [
         Headline(
-            f"client CPU per call, worst of {len(ours)} configurations ({where(worst)})",
+            f"{label}client CPU per call, worst of {len(ours)} configurations ({where(worst)})",
             f"{_cpu(worst):,.0f} µs",
             f"bare httpx2: {bare[tuple(worst[:3])]:,.0f} µs",
             ratio,
@@ -250,7 +384,7 @@ def _verdict(rows: list[list[object]]) -> tuple[list[str], list[Headline]]:
             ratio <= 1.10,
         ),
         Headline(
-            f"client CPU per call vs the openai SDK, worst case ({where(worst_sdk)})",
+            f"{label}client CPU per call vs the openai SDK, worst case ({where(worst_sdk)})",
             f"{_cpu(worst_sdk):,.0f} µs",
             f"openai SDK: {sdk[tuple(worst_sdk[:3])]:,.0f} µs",
             sdk_ratio,
