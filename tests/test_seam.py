@@ -73,6 +73,8 @@ OWN_WORDS = {
     # Output modes are runner's words (`output.mode: json_schema | json_object | prompt`).
     ("spec/output.py", "json_schema"): "the output mode's name",
     ("engine/call.py", "json_schema"): "the output mode's name",
+    ("engine/modes.py", "json_schema"): "the output mode's name",
+    ("engine/answer.py", "json_schema"): "the output mode's name",
     ("engine/preflight.py", "json_schema"): "the output mode's name",
     # The report's figures and the `ledger` view's columns (docs/report.md) are runner's words.
     **{

@@ -38,6 +38,12 @@ import click
     help="Act as a server without structured outputs: refuse response_format json_schema (400).",
 )
 @click.option(
+    "--ignore-json-schema",
+    is_flag=True,
+    help="Act as a server that takes a structured-output format and ignores it (as "
+    "mlx_lm.server does): the answer is plain text.",
+)
+@click.option(
     "--api-key-env",
     default=None,
     metavar="VAR",
@@ -65,6 +71,7 @@ def mock_server(
     fail_first: int,
     seed: int,
     no_json_schema: bool,
+    ignore_json_schema: bool,
     api_key_env: str | None,
     batch_delay: str,
     no_batch_api: bool,
@@ -105,6 +112,7 @@ def mock_server(
             fail_first=fail_first,
             seed=seed,
             no_json_schema=no_json_schema,
+            ignore_json_schema=ignore_json_schema,
         )
         delay = parse_duration(batch_delay)
     except ValueError as exc:

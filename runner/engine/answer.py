@@ -15,6 +15,7 @@ from runner.errors import (
     OutputFiltered,
     OutputInvalid,
     OutputRefused,
+    OutputSchemaIgnored,
     OutputTruncated,
     RunnerWarning,
 )
@@ -30,13 +31,18 @@ __all__ = ["completion_values", "repair_messages", "tool_call_value"]
 
 
 def completion_values(
-    completion: Completion, output: OutputConfig | None, pre: Preflight
+    completion: Completion,
+    output: OutputConfig | None,
+    pre: Preflight,
+    *,
+    mode: str | None = None,
 ) -> tuple[Any, tuple[Any, ...]]:
     """Turn every choice into its value (the first one's, and all of them), or raise the
     OutputError that describes why one cannot be used. `pre` says what the request asked for:
-    its output limit and how many choices."""
+    its output limit and how many choices; `mode`, how the output schema was sent (a reply
+    to a json_schema request that ignores it is OutputSchemaIgnored)."""
     values = tuple(
-        _choice_value(completion, i, output, pre) for i in range(len(completion.choices))
+        _choice_value(completion, i, output, pre, mode) for i in range(len(completion.choices))
     )
     if not values:
         raise OutputInvalid(
@@ -58,7 +64,11 @@ def completion_values(
 
 
 def _choice_value(
-    completion: Completion, index: int, output: OutputConfig | None, pre: Preflight
+    completion: Completion,
+    index: int,
+    output: OutputConfig | None,
+    pre: Preflight,
+    mode: str | None,
 ) -> Any:
     choice = completion.choices[index]
     where = f"choice {index}: " if len(completion.choices) > 1 else ""
@@ -74,13 +84,27 @@ def _choice_value(
     calls = choice.tool_calls
     if choice.finish_reason == "content_filter":
         raise OutputFiltered(f"{where}the server's content filter stopped the reply", **kw)
+    if mode == "json_schema" and output is not None and not calls and choice.text:
+        ignored = schema_ignored(choice.text, output.schema)
+        if ignored is not None:
+            raise OutputSchemaIgnored(
+                f"{where}the server seems to ignore the output schema: runner sent it as "
+                f"json_schema and the reply is {ignored}. Set `output.mode: auto` in the spec "
+                "(it falls back to prompt mode by itself) or `output.mode: prompt`",
+                **kw,
+            )
     if choice.finish_reason == "length" and (calls or output is not None):
         # Cut JSON cannot be used; cut prose can, so text replies only report it.
         limit, name = pre.max_output_tokens, pre.output_limit_name
+        cut = (
+            "before its JSON was complete"
+            if calls or output is None or not schema_ignored(choice.text or "{", output.schema)
+            else "and its text is not JSON"
+        )
         raise OutputTruncated(
             f"{where}the reply stopped at the output token limit"
             + (f" ({name} {limit})" if limit else "")
-            + f" before its JSON was complete; raise {name} or ask for less",
+            + f" {cut}; raise {name} or ask for less",
             **kw,
         )
     if calls:
@@ -121,6 +145,54 @@ def _choice_value(
             **kw,
         )
     return value
+
+
+# The characters a JSON value of each type can start with.
+_STARTS = {
+    "object": "{",
+    "array": "[",
+    "string": '"',
+    "number": "-0123456789",
+    "integer": "-0123456789",
+    "boolean": "tf",
+    "null": "n",
+}
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def schema_ignored(text: str, schema: Mapping[str, Any]) -> str | None:
+    """Why a reply to a json_schema request shows that the server ignored the schema ("not
+    JSON at all", "JSON of another type"), or None when it may just be wrong or cut short: only
+    a reply that cannot even begin a value of the schema's top-level type counts."""
+    types = schema.get("type")
+    allowed = [types] if isinstance(types, str) else list(types or [])
+    allowed = [t for t in allowed if t in _STARTS] or list(_STARTS)
+    stripped = text.lstrip()
+    if not stripped:
+        return None
+    starts = "".join(_STARTS[t] for t in allowed)
+    if stripped[0] not in starts:
+        kind = "not JSON at all" if stripped[0] not in '{["-0123456789tfn' else "JSON"
+        shown = stripped[:40] + ("…" if len(stripped) > 40 else "")
+        return f"{kind} where the schema asks for {' or '.join(allowed)} ({shown!r})"
+    try:
+        value = reply_json(text)
+    except (ValueError, RecursionError):
+        return None  # the right start: a broken or cut answer, not an ignored schema
+    python = tuple(t for name in allowed for t in _PYTHON_TYPES[name])
+    if isinstance(value, bool) and "boolean" not in allowed:
+        python = ()
+    if not isinstance(value, python):
+        return f"JSON of another type ({type(value).__name__}) than the schema's"
+    return None
 
 
 def tool_call_value(call: Mapping[str, Any]) -> dict[str, Any]:

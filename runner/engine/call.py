@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.engine.answer import completion_values, repair_messages
-from runner.engine.callstate import CallState, renumbered
+from runner.engine.callstate import CallState
+from runner.engine.modes import fall_back, learned_start
 from runner.engine.parts import CallParts
-from runner.engine.preflight import request_in_mode
 from runner.engine.results import Result
 from runner.engine.spend import Spending
 from runner.engine.usage import UsageCheck, completion_texts
@@ -26,6 +26,7 @@ from runner.errors import (
     LedgerError,
     OutputInvalid,
     OutputModeUnsupported,
+    OutputSchemaIgnored,
     ProviderError,
     RunnerError,
     RunnerWarning,
@@ -89,6 +90,9 @@ class Call:
             mode=None if output is None else output.mode.replace("auto", "json_schema"),
             messages=pre.messages,
         )
+        # How this call's output mode came to differ from the spec's first one, if it did:
+        # {from, to, why ("refused" or "ignored"), learned (from an earlier call of the run)}.
+        self.fallback = learned_start(parts, self.wire, self.state)
         self.check = UsageCheck(parts.settings.model, pre, spec.choices)
         # What the limiter holds for each attempt: the prompt and all of max_tokens per choice.
         self.reservation = pre.prompt_tokens + (pre.max_output_tokens or 0) * spec.choices
@@ -145,27 +149,16 @@ class Call:
                 )
                 return reply, state.numbered(attempts)
             except OutputModeUnsupported as exc:
-                self._fall_back(exc)
+                self._fall_back(exc, "refused")
+            except OutputSchemaIgnored as exc:
+                self._fall_back(exc, "ignored")
             except RunnerError as exc:  # numbered after the modes the server refused
                 exc.attempts = state.numbered(exc.attempts)
                 raise
 
-    def _fall_back(self, exc: OutputModeUnsupported) -> None:
-        """Switch to the next output mode after the server refused this one (only under
-        `auto`); else raise `exc` with every attempt. A fall back starts a fresh retry budget."""
-        output, state = self.parts.spec.output, self.state
-        tried = renumbered(exc.attempts, state.offset)
-        fallback = _next_mode(self.wire.capabilities.output_modes, state.mode)
-        if output is None or output.mode != "auto" or fallback is None:
-            exc.attempts = state.earlier + tried
-            raise exc
-        note = f"The server refused output.mode {state.mode}; falling back to "
-        tried[-1] = replace(tried[-1], message=f"{tried[-1].message} {note}{fallback}.")
-        # From the rendered messages (`auto` starts as json_schema, which adds nothing to
-        # them), in the next mode.
-        parts = self.parts
-        request = request_in_mode(parts.spec, parts.settings, list(parts.pre.messages), fallback)
-        state.switch_mode(fallback, request, self.wire.build_body(request), tried)
+    def _fall_back(self, exc: RunnerError, why: str) -> None:
+        """Go on in another output mode (runner.engine.modes.fall_back), or raise `exc`."""
+        self.fallback = fall_back(self.parts, self.wire, self.state, exc, why, self.fallback)
 
     async def _attempt(self, number: int) -> _Reply:
         """Attempt `number` of the current mode, numbered across modes; under a budget, it
@@ -215,7 +208,9 @@ class Call:
         try:
             usage = self.check.recorded(completion.usage, body, completion_texts(completion))
             completion = replace(completion, usage=usage)
-            value, values = completion_values(completion, spec.output, self.parts.pre)
+            value, values = completion_values(
+                completion, spec.output, self.parts.pre, mode=self.state.mode
+            )
         except OutputInvalid as exc:
             if spec.output is not None and spec.output.repair:
                 base = self.state.request
@@ -321,6 +316,7 @@ class Call:
             messages=self.state.messages,
             estimated_prompt=pre.prompt_tokens,
             output_mode=self.state.mode,
+            output_fallback=self.fallback,
             api=self.parts.pre.api,
             case=self.case,
             row=self.row,
@@ -435,11 +431,3 @@ def _sum_usage(attempts: list[Attempt]) -> Usage:
         if a.usage:
             total = total + a.usage
     return total
-
-
-def _next_mode(modes: tuple[str, ...], mode: str | None) -> str | None:
-    """The output mode to fall back to after `mode` was refused (None: none is left)."""
-    if mode not in modes:
-        return None
-    at = modes.index(mode)
-    return modes[at + 1] if at + 1 < len(modes) else None

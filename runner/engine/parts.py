@@ -70,3 +70,8 @@ class CallParts:
     pricebook: PriceBook
     on_recorded: Callable[[LedgerRecord, Usage, Cost, float], None] | None = None
     budget: AttemptBudget | None = None
+    # The output mode this endpoint turned out to need (with why: "refused" or "ignored"),
+    # learned by an earlier call of the run under `output.mode: auto`; and where to tell a
+    # new one. Later calls start there: a data set falls back once, not once per row.
+    learned_mode: tuple[str, str] | None = None
+    learn_mode: Callable[[str, str], None] | None = None

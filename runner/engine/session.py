@@ -85,6 +85,9 @@ class Session:
         # no limiter); the others fail before sending, or are sent when it records missing ones.
         self._replay = replay
         self._clients: dict[tuple[Any, ...], ModelClient] = {}
+        # The output mode each endpoint (base URL, model, wire API) turned out to need under
+        # `output.mode: auto`, and why: learned once, used by every later call of the session.
+        self._modes: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._ledgers: dict[Path, Ledger] = {}
         self._guards: Guards | None = None
         self._pricebook: PriceBook | None = None
@@ -188,6 +191,11 @@ class Session:
             )
         ledger = self.ledger(settings.ledger_path)
         ledger.check_writable()  # a line that cannot be written is found before paying for it
+        endpoint = ("mock" if settings.mock else settings.base_url, settings.model, pre.api)
+
+        def learn(mode: str, why: str) -> None:
+            self._modes[endpoint] = (mode, why)
+
         return CallParts(
             spec=spec,
             settings=settings,
@@ -199,6 +207,8 @@ class Session:
             pricebook=self.pricebook,
             on_recorded=self._count,
             budget=budget,
+            learned_mode=self._modes.get(endpoint),
+            learn_mode=learn,
         )
 
     def _count(self, record: LedgerRecord, usage: Usage, cost: Cost, latency_ms: float) -> None:

@@ -35,6 +35,8 @@ The tree (kept in step with docs/errors.md)::
     │  ├─ OutputInvalid         not JSON, or JSON that breaks the schema: .errors, retryable
     │  │  └─ OutputEmpty        no content and no tool call (message null), same kind
     │  ├─ OutputRefused         the model refused: .refusal, kind "refusal"
+    │  ├─ OutputSchemaIgnored   a json_schema the server took and ignored, kind
+    │  │                        "schema_ignored" (auto falls back to prompt mode)
     │  ├─ OutputTruncated       finish_reason "length", kind "length"
     │  └─ OutputFiltered        the content filter stopped it, kind "content_filter"
     ├─ CircuitOpen              the breaker refused the call: .retry_at            exit 1
@@ -87,6 +89,7 @@ from runner.errors.provider import (
     OutputInvalid,
     OutputModeUnsupported,
     OutputRefused,
+    OutputSchemaIgnored,
     OutputTruncated,
     PermissionDenied,
     ProviderError,
@@ -122,6 +125,7 @@ __all__ = [
     "OutputModeUnsupported",
     "OutputRefused",
     "OutputFiltered",
+    "OutputSchemaIgnored",
     "OutputTruncated",
     "OutputEmpty",
     "PermissionDenied",

@@ -242,6 +242,15 @@ class OutputTruncated(OutputError):
     kind = "length"
 
 
+class OutputSchemaIgnored(OutputError):
+    """The server took a json_schema output format (HTTP 200) and ignored it: the reply is not
+    JSON at all, or JSON of another top-level type than the schema's. Not retried (the same
+    request gets the same treatment); under `output.mode: auto` the call falls back to prompt
+    mode instead."""
+
+    kind = "schema_ignored"
+
+
 class OutputFiltered(OutputError):
     """The server's content filter stopped the reply (finish reason "content_filter", or a
     Responses API reply left incomplete for that reason). Not retried: the same request is

@@ -79,6 +79,8 @@ class LedgerRecord(TypedDict, total=False):
     # How the output schema was sent by the attempt that answered (or the last one tried):
     # json_schema, json_object or prompt; None without an output schema.
     output_mode: str | None
+    # Present when the output mode fell back from the spec's first one: {from, to, why, learned}.
+    output_fallback: dict[str, Any]
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
     replayed: dict[str, str]  # present when answered from a replay ledger: {from, id}
     batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
@@ -98,6 +100,8 @@ class Asked:
     messages: list[Message] | None
     estimated_prompt: int | None
     output_mode: str | None = None  # None without an output schema
+    # How the output mode came to differ from the spec's first: {from, to, why, learned}.
+    output_fallback: Mapping[str, Any] | None = None
     case: str | None = None
     row: str | None = None
     api: str = "chat"  # the wire API the request was sent on
@@ -201,6 +205,8 @@ def build_line(*, asked: Asked, outcome: Outcome, recording: Recording) -> Ledge
         "mock": recording.mock,
         "output_mode": asked.output_mode,
     }
+    if asked.output_fallback is not None:
+        record["output_fallback"] = dict(asked.output_fallback)
     if outcome.replayed is not None:
         record["replayed"] = dict(outcome.replayed)
     if outcome.batch_id is not None:

@@ -45,6 +45,9 @@ class Faults:
     seed: int = 0
     # Act as a server without structured outputs: a json_schema response_format gets a 400.
     no_json_schema: bool = False
+    # Act as a server that takes a structured-output format (200) and ignores it: the answer
+    # is what it would be without one (mlx_lm.server does this).
+    ignore_json_schema: bool = False
     # Responses API streams only: a `response.failed` event, or an `error` event, ends the stream.
     response_failed_rate: float = 0.0
     error_event_rate: float = 0.0
@@ -105,7 +108,15 @@ _FLAG_FAULTS = {
     "response_failed": "response_failed_rate",
     "error_event": "error_event_rate",
 }
-_HEADER_KEYS = ("status", "fail_first", "retry_after", "latency", "no_json_schema", *_FLAG_FAULTS)
+_HEADER_KEYS = (
+    "status",
+    "fail_first",
+    "retry_after",
+    "latency",
+    "no_json_schema",
+    "ignore_json_schema",
+    *_FLAG_FAULTS,
+)
 
 
 def parse_fault_header(value: str, base: Faults) -> Faults:
@@ -113,7 +124,7 @@ def parse_fault_header(value: str, base: Faults) -> Faults:
     `base`. A named fault happens on every try: `status` fails every try, or only the first N
     with `fail_first=N`; `drop`, `truncate`, `malformed`, `invalid_output`, `response_failed`
     and `error_event` always happen; `no_json_schema` refuses every json_schema response_format
-    (or text.format) with a 400."""
+    (or text.format) with a 400; `ignore_json_schema` takes it and answers as without one."""
     changes: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in value.split(";"))):
         key, _, arg = (s.strip() for s in item.partition("="))
@@ -121,8 +132,8 @@ def parse_fault_header(value: str, base: Faults) -> Faults:
         try:
             if key in _FLAG_FAULTS:
                 changes[_FLAG_FAULTS[key]] = 1.0
-            elif key == "no_json_schema":
-                changes["no_json_schema"] = True
+            elif key in ("no_json_schema", "ignore_json_schema"):
+                changes[key] = True
             elif key == "status":
                 changes["statuses"] = parse_statuses(arg)
                 changes.setdefault("fail_rate", 1.0)

@@ -119,8 +119,6 @@ def _answering(wire: Wire) -> Callable[[Request], Awaitable[Response]]:
             authorize(state.api_key, request)
             # Parsing and every answer run in worker threads: the event loop stays free for
             # other clients whatever one request asks for (each is bounded: runner.mock.generate).
-            asked = await asyncio.to_thread(wire.parse, raw)
-            ask = wire.ask(asked)
             faults = state.faults
             header = request.headers.get(FAULT_HEADER)
             if header is not None:
@@ -128,6 +126,10 @@ def _answering(wire: Wire) -> Callable[[Request], Awaitable[Response]]:
                     faults = parse_fault_header(header, faults)
                 except ValueError as exc:
                     raise api_error(400, str(exc), code="invalid_mock_fault") from None
+            asked = await asyncio.to_thread(
+                wire.parse, raw, ignore_format=faults.ignore_json_schema
+            )
+            ask = wire.ask(asked)
             if faults.no_json_schema:
                 wire.refuse_json_schema(asked)
             attempt = state.next_attempt(f"{ask.key}:{header or ''}")

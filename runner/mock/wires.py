@@ -36,9 +36,16 @@ class Wire:
     path = ""
     garbage = b""  # a malformed SSE event, for the malformed fault
 
-    def parse(self, raw: bytes) -> Any:
-        """Validate a raw body as OpenAI does (HTTPStatusFailure, a 400, otherwise)."""
-        return self.parse_body(decode_body(raw))
+    format_key = ""  # the body's structured-output field
+
+    def parse(self, raw: bytes, *, ignore_format: bool = False) -> Any:
+        """Validate a raw body as OpenAI does (HTTPStatusFailure, a 400, otherwise). With
+        `ignore_format`, answer as a server that takes a structured-output format and ignores
+        it (mlx_lm.server, some llama.cpp versions): as if the body had none."""
+        body = decode_body(raw)
+        if ignore_format:
+            body.pop(self.format_key, None)
+        return self.parse_body(body)
 
     def parse_body(self, body: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -70,6 +77,7 @@ class Wire:
 
 class _Chat(Wire):
     path = "/v1/chat/completions"
+    format_key = "response_format"
     garbage = b"data: {not json\n\n"
 
     def parse_body(self, body: dict[str, Any]) -> Ask:
@@ -100,6 +108,7 @@ class _Chat(Wire):
 
 class _Responses(Wire):
     path = "/v1/responses"
+    format_key = "text"
     garbage = b"event: response.output_text.delta\ndata: {not json\n\n"
 
     def parse_body(self, body: dict[str, Any]) -> ResponsesAsk:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 500
+_TAG = re.compile(r"<[^>]*>")
 
 
 class WireErrors(Protocol):
@@ -169,9 +171,11 @@ def error_from_response(
             _masked(error.get("param"), redact),
         )
     else:
-        flat = " ".join(raw.split())
-        # An HTML page from a proxy says nothing useful in its first 200 characters.
-        message = flat[:200] if flat and not flat.startswith("<") else reason or "no message"
+        # Shown as the server sent it, cut (and masked above): a plain string, a `detail`
+        # object's text, or an HTML page's text without its tags (a proxy's error page).
+        text = _TAG.sub(" ", raw) if raw.lstrip().startswith("<") else raw
+        flat = " ".join(text.split())
+        message = (flat[:199] + "…" if len(flat) > 200 else flat) or reason or "no message"
         type_ = code = param = None
     request_id = headers.get("x-request-id")
     if request_id is not None and len(request_id) > 256:

@@ -296,8 +296,10 @@ def test_repair_re_asks_with_the_validation_errors(tmp_path: Path, ledger_path: 
 
 
 def test_output_that_is_not_json(tmp_path: Path, ledger_path: Path) -> None:
+    # In prompt mode the server never saw the schema: prose is invalid output (retried).
     transport, _ = scripted((200, completion("Paris is lovely.")))
-    spec = runner.load(write_spec(tmp_path, "retry: {attempts: 1}"))
+    body = "retry: {attempts: 1}\noutput: {schema: city.json, mode: prompt}"
+    spec = runner.load(write_spec(tmp_path, body))
     with (
         real_session(ledger_path, transport, OPENAI_API_KEY=FAKE_KEY) as s,
         pytest.raises(OutputInvalid, match="not JSON"),
@@ -306,6 +308,23 @@ def test_output_that_is_not_json(tmp_path: Path, ledger_path: Path) -> None:
     [line] = lines(ledger_path)
     assert line["status"] == "invalid_output"
     assert line["output"]["text"] == "Paris is lovely."
+
+
+def test_prose_for_a_json_schema_request_is_an_ignored_schema(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    # The server was sent the schema as json_schema and answered prose: it ignored it.
+    from runner.errors import OutputSchemaIgnored
+
+    transport, _ = scripted((200, completion("Paris is lovely.")))
+    spec = runner.load(write_spec(tmp_path, "retry: {attempts: 3}"))
+    with (
+        real_session(ledger_path, transport, OPENAI_API_KEY=FAKE_KEY) as s,
+        pytest.raises(OutputSchemaIgnored, match="seems to ignore the output schema"),
+    ):
+        s.run(spec, {"city": "Paris"})
+    [line] = lines(ledger_path)
+    assert line["error"]["kind"] == "schema_ignored" and len(line["attempts"]) == 1
 
 
 def test_finish_reason_length_fails_a_schema_output(

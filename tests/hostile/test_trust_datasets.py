@@ -253,7 +253,7 @@ def test_retries_never_pass_the_cap(
     data = rows_file(tmp_path / "rows.jsonl", 64)
     ledger = tmp_path / "ledger.jsonl"
     usage = {"prompt_tokens": 12, "completion_tokens": 1000, "total_tokens": 1012}
-    with canned_server(Canned(reply("not json at all", usage=usage))) as server:
+    with canned_server(Canned(reply('{"unexpected": true}', usage=usage))) as server:
         ran = cli_run(
             ["exec", str(spec), "--input", str(data), "--max-cost", cap, "--ledger", str(ledger),
              "--concurrency", str(concurrency)],
@@ -277,7 +277,7 @@ def test_an_attempt_the_budget_refuses_ends_its_call_with_its_earlier_attempts(
     data = rows_file(tmp_path / "rows.jsonl", 1)
     ledger = tmp_path / "ledger.jsonl"
     usage = {"prompt_tokens": 12, "completion_tokens": 1000, "total_tokens": 1012}
-    with canned_server(Canned(reply("not json at all", usage=usage))) as server:
+    with canned_server(Canned(reply('{"unexpected": true}', usage=usage))) as server:
         ran = cli_run(
             ["exec", str(spec), "--input", str(data), "--max-cost", "0.002",
              "--ledger", str(ledger)],
@@ -885,7 +885,7 @@ def test_the_spec_budget_holds_with_retries_too(tmp_path: Path) -> None:
     data = rows_file(tmp_path / "rows.jsonl", 10)
     ledger = tmp_path / "ledger.jsonl"
     usage = {"prompt_tokens": 12, "completion_tokens": 1000, "total_tokens": 1012}
-    with canned_server(Canned(reply("not json at all", usage=usage))) as server:
+    with canned_server(Canned(reply('{"unexpected": true}', usage=usage))) as server:
         ran = cli_run(
             ["exec", str(spec), "--input", str(data), "--ledger", str(ledger)],
             env={"OPENAI_BASE_URL": server.url},

@@ -153,7 +153,7 @@ def test_usage_on_only_some_attempts_is_summed_and_marked(tmp_path: Path) -> Non
     )
     out, server = _exec(
         tmp_path,
-        Canned(reply("not json", usage=None)),
+        Canned(reply('{"b": "not the schema"}', usage=None)),
         Canned(reply('{"a": 1}')),
         extra=f"output: {{schema: {schema}}}\nretry: {{attempts: 2, backoff: {{initial: 1ms}}}}\n",
     )

@@ -188,8 +188,8 @@ async def test_the_fault_header_retry_after() -> None:
         (
             "explode",
             "invalid x-mock-fault header: unknown fault 'explode'; use status, "
-            "fail_first, retry_after, latency, no_json_schema, drop, truncate, malformed, "
-            "invalid_output, response_failed, error_event",
+            "fail_first, retry_after, latency, no_json_schema, ignore_json_schema, drop, "
+            "truncate, malformed, invalid_output, response_failed, error_event",
         ),
         (
             "status=200",

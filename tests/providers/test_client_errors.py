@@ -91,10 +91,11 @@ ERROR_CASES = [
      ServerFailed, "server_error", True, None,
      "500 from {url}: The server had an error while processing your request (server_error; "
      "request req_abc). The server failed; another try may succeed."),
+    # An HTML page is shown by its text, as the server sent it.
     (503, b"<html><h1>503 Service Unavailable</h1></html>", {"retry-after": "7"},
      ServerFailed, "server_error", True, 7.0,
-     "503 from {url}: Service Unavailable (request req_abc). The server failed; another try "
-     "may succeed."),
+     "503 from {url}: 503 Service Unavailable (request req_abc). The server failed; another "
+     "try may succeed."),
     (408, b"", {}, ServerFailed, "server_error", True, None,
      "408 from {url}: Request Timeout (request req_abc). The server failed; another try may "
      "succeed."),
@@ -326,3 +327,19 @@ def test_the_v1_hint_is_given_only_when_the_url_lacks_v1() -> None:
     within = error_from_response(404, {}, b"not here", url="http://h:1/v1/chat/completions")
     assert "/v1." not in str(within)
     assert str(within).endswith("the server has nothing at this URL.")
+
+
+def test_a_non_openai_error_body_is_shown_as_sent_cut_and_masked() -> None:
+    key = "sk-test-BODYKEY0123456789abcdefXYZ"
+    from runner import redact
+
+    redact.remember([key])
+    long = ("Not Found: " + "x" * 500 + f" {key}").encode()
+    error = error_from_response(404, {}, long, url="http://h:1/v1/x")
+    assert str(error).startswith("404 from http://h:1/v1/x: Not Found: xxx")
+    assert "…" in str(error) and key not in str(error)
+    assert len(str(error)) < 400
+    plain = error_from_response(400, {}, b'{"error": "max_tokens must be at least 1"}', url="u")
+    assert "max_tokens must be at least 1" in str(plain)
+    detail = error_from_response(422, {}, b'{"detail": "bad things"}', url="u")
+    assert "bad things" in str(detail)

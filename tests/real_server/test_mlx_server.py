@@ -184,15 +184,13 @@ def test_stream_ends_with_a_chat_completion_event_without_choices(
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "auto"])
-def test_an_ignored_json_schema_fails_as_length_today(
-    mlx_server: str, tmp_path: Path, mode: str
-) -> None:
+def test_an_ignored_json_schema_is_noticed(mlx_server: str, tmp_path: Path, mode: str) -> None:
     """mlx_lm.server accepts response_format json_schema with a 200 and ignores it: the answer
-    is the one it gives without response_format. Today runner records kind `length` and its
-    message speaks of JSON that was not complete; `auto` does not fall back, since nothing was
-    refused. (Part 2 of issue 19: `auto` should notice that the text cannot be JSON and fall
-    back once to `prompt` mode; with `json_schema` the error should say the server seems to
-    ignore the schema and name `output.mode: auto` or `prompt`.)"""
+    is the one it gives without response_format. With `json_schema`, runner says the server
+    seems to ignore the schema (kind schema_ignored, names `output.mode: auto` or `prompt`) and
+    does not pay for the same request again; with `auto`, it falls back once to `prompt` mode
+    and records why (this random-weight model then writes no JSON in prompt mode either: its
+    answer runs to max_tokens, kind `length`)."""
     spec = write_spec(
         tmp_path,
         mlx_server,
@@ -218,28 +216,41 @@ def test_an_ignored_json_schema_fails_as_length_today(
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     (line,) = lines(ledger)
-    assert line["status"] == "error" and line["output_mode"] == "json_schema"
-    assert line["error"]["kind"] == "length"
-    assert line["error"]["message"] == (
-        f"the reply stopped at the output token limit (max_tokens {MAX_TOKENS}) before its "
-        "JSON was complete; raise max_tokens or ask for less"
-    )
-    assert f"Error: {line['error']['message']}" in result.stderr
-    # One attempt: a truncated answer is not retried, and nothing was refused to fall back on.
-    assert [a["outcome"] for a in line["attempts"]] == ["length"]
-    assert line["output"]["text"] == text
-    expected = server_usage(with_schema.json()["usage"])
-    assert ledger_usage(line) == {**expected, "cached": line["usage"]["cached"]}
+    if mode == "json_schema":
+        assert line["status"] == "error" and line["output_mode"] == "json_schema"
+        assert line["error"]["kind"] == "schema_ignored"
+        assert "seems to ignore the output schema" in line["error"]["message"]
+        assert "output.mode: auto" in result.stderr and "output.mode: prompt" in result.stderr
+        # One attempt: the same request would be ignored again.
+        assert [a["outcome"] for a in line["attempts"]] == ["schema_ignored"]
+        assert line["output"]["text"] == text
+        assert "output_fallback" not in line
+        expected = server_usage(with_schema.json()["usage"])
+        assert ledger_usage(line) == {**expected, "cached": line["usage"]["cached"]}
+    else:
+        assert line["output_mode"] == "prompt"
+        assert line["output_fallback"] == {
+            "from": "json_schema",
+            "to": "prompt",
+            "why": "ignored",
+            "learned": False,
+        }
+        outcomes = [a["outcome"] for a in line["attempts"]]
+        assert (
+            outcomes[0] == "schema_ignored"
+            and "falling back to prompt" in (line["attempts"][0]["message"])
+        )
+        assert outcomes[1:] == ["length"], outcomes
+        assert "is not JSON" in line["error"]["message"]
 
 
-def test_an_ignored_json_schema_with_a_finished_answer_is_invalid_output_today(
+def test_an_ignored_json_schema_with_a_finished_answer_is_not_paid_for_twice(
     mlx_server: str, tmp_path: Path
 ) -> None:
     """The same ignored schema when the answer ends before max_tokens (a stop sequence, taken
-    from the server's own answer, ends it after a few tokens): runner checks the text, finds
-    no JSON, records invalid_output and retries the very same request, which the server
-    answers the same way. (Part 2: in `auto` mode this is the signal to fall back to `prompt`
-    once instead; retrying the same request only spends tokens.)"""
+    from the server's own answer, ends it after a few tokens): the text is not JSON at all, so
+    runner says the schema was ignored, once, instead of retrying the very same request (which
+    the server would answer the same way, for the same tokens)."""
     messages = [{"role": "user", "content": "Finish in JSON: {{ who }}."}]
     probe = write_spec(tmp_path, mlx_server, "probe", messages=messages)
     body = sent_body(probe, "--var", "who=the stop")
@@ -275,15 +286,12 @@ def test_an_ignored_json_schema_with_a_finished_answer_is_invalid_output_today(
 
     assert result.exit_code == 1, result.output
     (line,) = lines(ledger)
-    assert line["status"] == "invalid_output" and line["output_mode"] == "json_schema"
-    assert line["error"]["kind"] == "invalid_output"
-    assert [a["outcome"] for a in line["attempts"]] == ["invalid_output", "invalid_output"]
+    assert line["status"] == "error" and line["output_mode"] == "json_schema"
+    assert line["error"]["kind"] == "schema_ignored"
+    assert [a["outcome"] for a in line["attempts"]] == ["schema_ignored"]
     assert line["output"]["text"] == choice["message"]["content"]
-    # Both attempts are paid for and summed; the retry's prompt is a repeat.
-    per_attempt = [a["usage"] for a in line["attempts"]]
-    assert per_attempt[1] == {**server_usage(direct["usage"]), "reasoning": 0}
-    assert line["usage"]["prompt"] == 2 * direct["usage"]["prompt_tokens"]
-    assert line["usage"]["completion"] == 2 * direct["usage"]["completion_tokens"]
+    assert line["usage"]["prompt"] == direct["usage"]["prompt_tokens"]
+    assert line["usage"]["completion"] == direct["usage"]["completion_tokens"]
 
 
 def test_ignored_tools_pass_as_text_today(mlx_server: str, tmp_path: Path) -> None:
