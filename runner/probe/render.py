@@ -13,9 +13,10 @@ from runner.probe.findings import PlannedRequest, ProbeReport
 
 __all__ = ["plan_text", "report_text"]
 
-# Column widths of the wrapped columns; the others are as wide as their longest cell.
-SENT_WIDTH = 38
-BACK_WIDTH = 46
+# The wrapped columns' widths, so that a table fits in 100 columns; the others are as wide
+# as their longest cell.
+SENT_WIDTH = 30
+BACK_WIDTH = 38
 
 
 def report_text(report: ProbeReport) -> str:
@@ -54,7 +55,7 @@ def report_text(report: ProbeReport) -> str:
         out += ["", "Suggested:"]
         width = max(len(s.setting) for s in report.suggestions)
         for s in report.suggestions:
-            why = _wrap(s.why, 100 - width)
+            why = _wrap(s.why, 96 - width)
             out.append(f"  {s.setting:<{width}}  {why[0]}")
             out += [f"  {'':<{width}}  {more}" for more in why[1:]]
     return "\n".join(out) + "\n"
@@ -72,4 +73,4 @@ def plan_text(requests: Sequence[PlannedRequest]) -> str:
 
 def _wrap(text: str, width: int) -> list[str]:
     # Names with hyphens (runner-probe, x-ratelimit-*) stay whole.
-    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]

@@ -27,7 +27,7 @@ __all__ = [
 # Probed when no model is named and the server lists none (or is OpenAI's).
 DEFAULT_MODEL = "gpt-4o-mini"
 # A model no server has: the request that must fail, to see the server's error body.
-UNKNOWN_MODEL = "runner-probe-no-such-model"
+UNKNOWN_MODEL = "runner-no-such-model"
 # The only valid answer is {"probe_token": "runner-probe"}, which the prompt never mentions:
 # a reply that matches it was shaped by the server, not by a model following the prompt.
 PROBE_SCHEMA: dict[str, Any] = {

@@ -135,7 +135,7 @@ def listing_finding(
         return Finding(capability, "present", detail, sent)
     if listing.ok:
         return Finding(capability, "failed", f"{listing.status}, but not a list", sent)
-    said = f"{listing.status}: {_cut(error_message(listing.body), 80)}"
+    said = f"{listing.status}: {_said(listing.body)}"
     return Finding(capability, "absent" if listing.missing else "failed", said, sent)
 
 
@@ -169,7 +169,7 @@ def rate_limit_finding(names: Collection[str], replies: int, sent: str) -> Findi
 
 def _status(exc: RunnerError) -> str:
     if isinstance(exc, HTTPStatusFailure):
-        return f"{exc.status}: {_cut(error_message(exc.body_excerpt), 80)}"
+        return f"{exc.status}: {_said(exc.body_excerpt)}"
     return _failure(exc)
 
 
@@ -178,6 +178,11 @@ def _failure(exc: RunnerError) -> str:
         return _status(exc)
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
     return f"{exc.kind}: {_cut(first, 100)}"
+
+
+def _said(body: str) -> str:
+    """What an error body says, in at most 80 characters."""
+    return _cut(error_message(body), 80) or "an empty body"
 
 
 def _cut(text: str, limit: int) -> str:
