@@ -20,7 +20,8 @@ from runner.redact import redact
 @click.option(
     "--model",
     default=None,
-    help="The model to ask (default: RUNNER_MODEL, else the first one the server lists).",
+    help="The model to ask (default: RUNNER_MODEL, else the first one the server lists; "
+    "gpt-4o-mini on OpenAI's API).",
 )
 @click.option(
     "--api",
