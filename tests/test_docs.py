@@ -169,6 +169,12 @@ def test_every_doc_block_parses_and_loads(where: str, kind: str, body: str, tmp_
     elif "jobs" in value:  # a GitHub Actions workflow: each step runs or uses something
         for job in value["jobs"].values():
             assert all("run" in step or "uses" in step for step in job["steps"]), where
+    elif "suggested" in value:  # `runner probe --json`: every row, then the suggestions
+        from runner.probe import CAPABILITIES
+
+        assert list(value) == [*CAPABILITIES, "suggested"], where
+        assert all(list(value[c]) == ["verdict", "detail"] for c in CAPABILITIES), where
+        assert all(list(s) == ["setting", "why"] for s in value["suggested"]), where
     else:
         assert "error" in value, f"{where}: a block of a kind this test does not know"
 

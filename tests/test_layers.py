@@ -34,6 +34,7 @@ LAYER = {
     "testing": 5,
     "report": 5,
     "batch": 5,
+    "probe": 5,
     "cli": 6,
     "__main__": 7,
 }

@@ -76,6 +76,11 @@ OWN_WORDS = {
     ("engine/modes.py", "json_schema"): "the output mode's name",
     ("engine/answer.py", "json_schema"): "the output mode's name",
     ("engine/preflight.py", "json_schema"): "the output mode's name",
+    # `runner probe` asks whether a server enforces each output mode, and suggests one.
+    ("probe/findings.py", "json_schema"): "the output mode's name: a row of the probe",
+    ("probe/specs.py", "json_schema"): "the output mode of the probe's spec",
+    ("probe/run.py", "json_schema"): "the output mode's name: a row of the probe",
+    ("probe/suggest.py", "json_schema"): "the output mode it suggests",
     # The report's figures and the `ledger` view's columns (docs/report.md) are runner's words.
     **{
         (f"report/{module}.py", word): "a figure or column of runner report"

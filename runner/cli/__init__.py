@@ -31,6 +31,12 @@ COMMANDS = {
         "mock_server",
         "Serve the built-in OpenAI-compatible mock server, with fault injection.",
     ),
+    "probe": (
+        "runner.cli.probe",
+        "probe_",
+        "Ask a server, with a handful of tiny requests, what it really does, and which spec "
+        "settings fit it.",
+    ),
     "render": (
         "runner.cli.render",
         "render_",

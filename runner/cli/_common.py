@@ -238,12 +238,20 @@ def load_spec_file(path: str) -> PromptSpec:
 
 
 def open_session(**kw: Any) -> Any:
+    """A Session with the flags given (None: not given), the project's prices and, as
+    `environ=`, the environment it sees (default: the process's)."""
     from runner.engine.session import Session
     from runner.settings import snapshot_environ
 
+    environ = kw.pop("environ", None)
     flags = {k: v for k, v in kw.items() if v is not None}
     config = project_prices()
-    return Session(environ=snapshot_environ(), prices=config[0], prices_source=config[1], **flags)
+    return Session(
+        environ=snapshot_environ() if environ is None else environ,
+        prices=config[0],
+        prices_source=config[1],
+        **flags,
+    )
 
 
 def project_prices() -> tuple[dict[str, Any] | None, str]:

@@ -262,6 +262,7 @@ class Call:
             ledger_id=line["id"],
             mock=line["mock"],
             choices=reply.values,
+            rate_headers=dict(c.rate_headers),
         )
 
     def _failed(self, exc: RunnerError, ts: datetime, started: float) -> None:

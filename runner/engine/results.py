@@ -5,6 +5,7 @@ Plain data with no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,8 @@ class Result:
     ledger_id: str | None = None
     mock: bool = False
     choices: tuple[Any, ...] = ()  # the value of every choice when n > 1
+    # The reply's x-ratelimit-* headers (lower-case names), as the limiter read them.
+    rate_headers: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

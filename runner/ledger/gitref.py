@@ -39,8 +39,18 @@ def spec_ref(path: str | os.PathLike[str], *, sha256: str, name: str) -> SpecRef
 
     A relative `path` is taken from the current directory, as opening the file did. Git runs
     at most once per (file, sha256) in a process; failures of git give commit and dirty None.
+    A spec that is no file (built in memory, as `runner probe` builds its own) has no place
+    in git: its path as given, commit and dirty None.
     """
     absolute = os.path.normpath(os.path.abspath(path))
+    if not os.path.isfile(absolute):
+        return {
+            "path": os.fspath(path),
+            "name": name,
+            "sha256": sha256,
+            "commit": None,
+            "dirty": None,
+        }
     relative, commit, dirty = _git_info(absolute, sha256.lower())
     shown = relative if relative is not None else os.fspath(path).replace(os.sep, "/")
     return {"path": shown, "name": name, "sha256": sha256, "commit": commit, "dirty": dirty}

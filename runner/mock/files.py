@@ -15,7 +15,15 @@ from runner.mock.request import api_error, digest
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-__all__ = ["FileStore", "StoredFile", "parse_upload", "retrieve_file", "file_content", "upload"]
+__all__ = [
+    "FileStore",
+    "StoredFile",
+    "file_content",
+    "list_files",
+    "parse_upload",
+    "retrieve_file",
+    "upload",
+]
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
@@ -116,6 +124,39 @@ async def upload(request: Request) -> dict[str, Any]:
         request.headers.get("content-type", ""), await request.body()
     )
     return store.add(filename, purpose, data).to_object()
+
+
+async def list_files(request: Request) -> dict[str, Any]:
+    """GET /v1/files?purpose=&limit=&order=&after=, newest first unless `order=asc`."""
+    store: FileStore = request.app.state.files
+    query = request.query_params
+    try:
+        limit = int(query.get("limit", "10000"))
+    except ValueError:
+        raise api_error(400, "limit must be an integer.", param="limit") from None
+    if not 1 <= limit <= 10000:
+        raise api_error(400, "limit must be between 1 and 10000.", param="limit")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise api_error(400, "order must be 'asc' or 'desc'.", param="order")
+    files = list(store.files.values())  # in upload order
+    if order == "desc":
+        files.reverse()
+    purpose = query.get("purpose")
+    if purpose:
+        files = [f for f in files if f.purpose == purpose]
+    after = query.get("after")
+    if after:
+        ids = [f.id for f in files]
+        files = files[ids.index(after) + 1 :] if after in ids else []
+    data = [f.to_object() for f in files[:limit]]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": len(files) > limit,
+    }
 
 
 async def retrieve_file(request: Request) -> dict[str, Any]:

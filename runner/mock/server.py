@@ -41,7 +41,7 @@ from runner.mock.faults import (
     fault_error,
     parse_fault_header,
 )
-from runner.mock.files import FileStore, file_content, retrieve_file, upload
+from runner.mock.files import FileStore, file_content, list_files, retrieve_file, upload
 from runner.mock.reply import dumps
 from runner.mock.request import api_error, digest
 from runner.mock.transport import (
@@ -248,6 +248,7 @@ def _api(handler: Callable[[Request], Awaitable[dict[str, Any] | bytes]]) -> Any
 
 _BATCH_ROUTES = [
     Route("/v1/files", _api(upload), methods=["POST"]),
+    Route("/v1/files", _api(list_files), methods=["GET"]),
     Route("/v1/files/{file_id}", _api(retrieve_file), methods=["GET"]),
     Route("/v1/files/{file_id}/content", _api(file_content), methods=["GET"]),
     Route("/v1/batches", _api(create_batch), methods=["POST"]),

@@ -36,7 +36,14 @@ from runner.spec.model import (
     duration_or,
 )
 from runner.spec.values import json_value_issues, surrogate_problem
-from runner.spec.yamldoc import as_dict, as_list, load_document, ordered_problems, read_bytes
+from runner.spec.yamldoc import (
+    as_dict,
+    as_list,
+    load_document,
+    ordered_problems,
+    parse_yaml,
+    read_bytes,
+)
 
 if TYPE_CHECKING:
     from runner.spec.templates import Template
@@ -49,6 +56,7 @@ __all__ = [
     "load_spec",
     "load_vars_file",
     "parse_var_args",
+    "spec_from_data",
 ]
 
 T = TypeVar("T")
@@ -106,6 +114,20 @@ def load_spec(
     if doc.problems:
         raise SpecError(ordered_problems(doc.problems))
     return _build(doc.value, spec_path, hashlib.sha256(data).hexdigest(), checked, doc.positions)
+
+
+def spec_from_data(data: Mapping[str, Any], *, path: Path) -> PromptSpec:
+    """A spec built in memory (as `runner probe` builds its own), checked exactly as a file's
+    would be. `path` names it in messages and in the ledger; nothing is read from it, and an
+    output schema must be inline. Raise SpecError carrying every problem."""
+    text = json.dumps(data, ensure_ascii=False, indent=1).encode()  # JSON is YAML
+    doc = parse_yaml(str(path), text)
+    if not doc.problems and not isinstance(doc.value, dict):
+        raise TypeError("spec_from_data needs a mapping")
+    checked = check_spec(doc, path, path.parent)
+    if doc.problems:
+        raise SpecError(ordered_problems(doc.problems))
+    return _build(doc.value, path, hashlib.sha256(text).hexdigest(), checked, doc.positions)
 
 
 # Where runner.spec.testcases reports a case's vars that break `inputs` (or lack a variable).

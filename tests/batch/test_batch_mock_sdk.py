@@ -108,6 +108,22 @@ def test_upload_create_poll_download(client: openai.OpenAI) -> None:
     assert batch.id in [b.id for b in client.batches.list(limit=100)]
 
 
+def test_files_are_listed_newest_first_by_purpose(client: openai.OpenAI) -> None:
+    """GET /v1/files, as the SDK pages it (and as `runner probe` asks whether it exists)."""
+    first = client.files.create(file=("a.jsonl", _file([_line(1)])), purpose="batch")
+    second = client.files.create(file=("b.jsonl", _file([_line(2)])), purpose="batch")
+    other = client.files.create(file=("c.txt", b"notes"), purpose="user_data")
+    batch_ids = [f.id for f in client.files.list(purpose="batch")]
+    assert batch_ids.index(second.id) < batch_ids.index(first.id)
+    assert other.id not in batch_ids
+    page = client.files.list(limit=1, order="asc")
+    assert len(page.data) == 1 and page.has_more
+    everything = [f.id for f in client.files.list(order="asc")]
+    assert everything.index(first.id) < everything.index(second.id) < everything.index(other.id)
+    with pytest.raises(openai.BadRequestError, match="limit must be between"):
+        client.files.list(limit=0)
+
+
 def test_cancel_keeps_what_was_done(client: openai.OpenAI) -> None:
     uploaded = client.files.create(
         file=("in.jsonl", _file([_line(i) for i in range(10)])), purpose="batch"

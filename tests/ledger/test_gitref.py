@@ -189,3 +189,21 @@ def test_spec_ref_runs_git_once_per_file_and_content(
     assert all(r == refs[0] for r in refs) and refs[0]["dirty"] is False
     spec_ref(spec, sha256=sha(b"edited"), name="city")  # new content: one more look
     assert len(calls) == 2
+
+
+def test_spec_ref_of_a_spec_that_is_no_file(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec built in memory (runner probe's) names a path that holds no file: git is not
+    asked, and the line says nothing about a commit."""
+    monkeypatch.chdir(repo)
+    calls: list[Any] = []
+    real = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or real(*a, **k))
+    ref = spec_ref(Path("runner-probe/n.yaml"), sha256=sha(b"x"), name="probe.n")
+    assert ref == {
+        "path": "runner-probe/n.yaml",
+        "name": "probe.n",
+        "sha256": sha(b"x"),
+        "commit": None,
+        "dirty": None,
+    }
+    assert calls == []

@@ -408,3 +408,24 @@ def test_problems_carry_pointers() -> None:
         )
     ]
     assert info.value.path == "spec.yaml" and info.value.pointer == "/params/temperature"
+
+
+def test_a_spec_built_in_memory_is_checked_as_a_file_is() -> None:
+    """spec_from_data (runner probe's specs): the same checks and the same PromptSpec as the
+    file would give, named by the path it is given; a problem is a SpecError at its pointer."""
+    from runner.spec.load import spec_from_data
+
+    data = {
+        "name": "probe.n",
+        "model": "gpt-4o-mini",
+        "params": {"n": 2, "max_tokens": 16},
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "output": {"schema": {"type": "object"}, "strict": False, "mode": "json_object"},
+    }
+    spec = spec_from_data(data, path=Path("runner-probe/n.yaml"))
+    assert (spec.name, spec.path, spec.choices) == ("probe.n", Path("runner-probe/n.yaml"), 2)
+    assert spec.output is not None and spec.output.mode == "json_object"
+    assert spec.render({}) == [{"role": "user", "content": "Say hello."}]
+    with pytest.raises(SpecError) as caught:
+        spec_from_data({**data, "params": {"n": 0}}, path=Path("runner-probe/n.yaml"))
+    assert str(caught.value) == "runner-probe/n.yaml:5:8: params.n: must be at least 1, got 0"
