@@ -238,5 +238,8 @@ def _plain(content: Any) -> Any:
         if part.get("type") in ("input_text", "output_text"):
             out.append({"type": "text", "text": part.get("text")})
         elif part.get("type") == "input_image":
-            out.append({"type": "image_url", "image_url": {"url": part.get("image_url")}})
+            image = {"url": part.get("image_url")}
+            if part.get("detail") is not None:
+                image["detail"] = part["detail"]
+            out.append({"type": "image_url", "image_url": image})
     return out
