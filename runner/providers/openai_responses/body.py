@@ -216,8 +216,10 @@ def messages_of(body: Mapping[str, Any]) -> list[Message]:
                 "function": {"name": item.get("name"), "arguments": item.get("arguments")},
             }
             last = messages[-1] if messages else None
-            if last is not None and last.get("role") == "assistant" and "tool_calls" in last:
-                last["tool_calls"].append(call)
+            if last is not None and last.get("role") == "assistant":
+                # Consecutive calls, and the text an assistant message had before its calls
+                # (body_for writes the text, then the calls): one message, as it was.
+                last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
