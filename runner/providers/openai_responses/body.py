@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.providers.openai_chat.body import is_reasoning_model
+from runner.providers.openai_chat.body import accepts_effort_none, is_reasoning_model
 from runner.providers.wire import OutputFormat, WireRequest
 from runner.types import Message
 
@@ -40,7 +40,8 @@ PARAMS = frozenset(
         "user",
     }
 )
-# Sampling parameters OpenAI's reasoning models refuse unless left at their defaults.
+# Sampling parameters OpenAI's reasoning models refuse unless left at their defaults (gpt-5.1
+# and later take them again with reasoning effort none, as on chat).
 _SAMPLING_DEFAULTS = {"temperature": 1, "top_p": 1}
 _SCHEMA_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -72,7 +73,11 @@ def body_for(request: WireRequest) -> dict[str, Any]:
             f"the Responses API takes no `{unknown[0]}`; remove it from params (or use "
             "provider.api: chat)"
         )
-    if is_reasoning_model(request.model):
+    reasoning = params.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
+    if is_reasoning_model(request.model) and not (
+        effort == "none" and accepts_effort_none(request.model)
+    ):
         for key, default in _SAMPLING_DEFAULTS.items():
             if key in params and params[key] != default:
                 raise ConfigError(
