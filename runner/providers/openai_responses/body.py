@@ -168,7 +168,10 @@ def _content(role: Any, content: Any) -> Any:
             if isinstance(image, Mapping) and image.get("detail"):
                 entry["detail"] = image["detail"]
             out.append(entry)
-        else:
+        elif kind == "file" and isinstance(part.get("file"), Mapping):
+            # Chat's {type: file, file: {file_id | file_data, filename}} is input_file here.
+            out.append({"type": "input_file", **part["file"]})
+        else:  # input_audio and refusal parts have the same shape on both APIs
             out.append(dict(part) if isinstance(part, Mapping) else {"type": "input_text"})
     return out
 
@@ -235,7 +238,8 @@ def messages_of(body: Mapping[str, Any]) -> list[Message]:
 
 
 def _plain(content: Any) -> Any:
-    """Content parts back as runner's: text parts as text, images as image_url parts."""
+    """Content parts back as runner's: text parts as text, images as image_url parts, files
+    as file parts; refusal and audio parts as they are."""
     if not isinstance(content, list):
         return content
     out: list[dict[str, Any]] = []
@@ -249,4 +253,8 @@ def _plain(content: Any) -> Any:
             if part.get("detail") is not None:
                 image["detail"] = part["detail"]
             out.append({"type": "image_url", "image_url": image})
+        elif part.get("type") == "input_file":
+            out.append({"type": "file", "file": {k: v for k, v in part.items() if k != "type"}})
+        elif part.get("type") in ("refusal", "input_audio"):
+            out.append(dict(part))
     return out
