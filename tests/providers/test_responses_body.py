@@ -164,6 +164,38 @@ def test_content_parts_in_the_responses_shape() -> None:
     ]
 
 
+def test_file_audio_and_refusal_parts() -> None:
+    messages: list[Message] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "file", "file": {"file_id": "file-1"}},
+                {
+                    "type": "file",
+                    "file": {"file_data": "data:application/pdf;base64,AA", "filename": "a.pdf"},
+                },
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "mp3"}},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+    ]
+    assert body_for(req(messages))["input"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_file", "file_id": "file-1"},
+                {
+                    "type": "input_file",
+                    "file_data": "data:application/pdf;base64,AA",
+                    "filename": "a.pdf",
+                },
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "mp3"}},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+    ]
+
+
 def test_tools_and_tool_choice_from_the_chat_shape() -> None:
     body = body_for(
         req(
@@ -357,6 +389,18 @@ ROUND_TRIPS: dict[str, list[Message]] = {
             ],
         },
         {"role": "tool", "tool_call_id": "call_9", "content": "sunny"},
+    ],
+    "file, audio and refusal parts": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Summarise."},
+                {"type": "file", "file": {"file_id": "file-1", "filename": "a.pdf"}},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+        {"role": "user", "content": "Please."},
     ],
     "two system messages": [
         {"role": "system", "content": "One."},
