@@ -122,6 +122,13 @@ def _split(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]
 
 def _items(message: Message) -> list[dict[str, Any]]:
     role = message.get("role")
+    lost = next((k for k in ("name", "function_call", "refusal") if k in message), None)
+    if role == "function" or lost is not None:
+        what = "a function message" if role == "function" else f"a message's `{lost}`"
+        raise ConfigError(
+            f"the Responses API has no place for {what}; use tool_calls and tool messages, "
+            "refusal content parts (or provider.api: chat)"
+        )
     if role == "tool":
         return [
             {
