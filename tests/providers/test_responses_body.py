@@ -459,3 +459,27 @@ def test_capabilities() -> None:
     assert RESPONSES.output_allowance({"max_output_tokens": 64}) == 64
     assert RESPONSES.output_allowance({}) is None
     assert RESPONSES.body_choices({"n": 3}) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "what"),
+    [
+        ({"role": "user", "content": "Hi", "name": "bob"}, "a message's `name`"),
+        (
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "f", "arguments": "{}"},
+            },
+            "a message's `function_call`",
+        ),
+        ({"role": "assistant", "content": "x", "refusal": "No."}, "a message's `refusal`"),
+        ({"role": "function", "name": "f", "content": "42"}, "a function message"),
+    ],
+)
+def test_what_the_responses_api_cannot_carry_is_refused_not_dropped(
+    message: Message, what: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        body_for(req([{"role": "user", "content": "Hi"}, message]))
+    assert str(info.value).startswith(f"the Responses API has no place for {what}")
