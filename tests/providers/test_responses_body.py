@@ -483,3 +483,26 @@ def test_what_the_responses_api_cannot_carry_is_refused_not_dropped(
     with pytest.raises(ConfigError) as info:
         body_for(req([{"role": "user", "content": "Hi"}, message]))
     assert str(info.value).startswith(f"the Responses API has no place for {what}")
+
+
+def test_the_params_each_api_takes_agree_everywhere() -> None:
+    """The spec schema's params, runner validate's lists of one API's params, the params the
+    Responses body takes, and the table in docs/spec.md say the same."""
+    import re
+    from pathlib import Path
+
+    from runner.providers.openai_responses.body import PARAMS
+    from runner.schema.validator import packaged_schema
+    from runner.spec.check import _CHAT_ONLY, _RESPONSES_ONLY
+
+    every = set(packaged_schema("prompt-spec.schema.json")["properties"]["params"]["properties"])
+    assert set(PARAMS) == every - set(_CHAT_ONLY)
+    assert set(_RESPONSES_ONLY) <= set(PARAMS) and not set(_CHAT_ONLY) & set(PARAMS)
+    for name in _CHAT_ONLY:  # the chat body passes them on; the Responses body refuses them
+        with pytest.raises(ConfigError):
+            body_for(req(SYSTEM_USER, params={name: 1}))
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "spec.md").read_text("utf-8")
+    section = doc.split("### `provider.api`", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", section))
+    assert set(_CHAT_ONLY) | set(_RESPONSES_ONLY) <= named
+    assert every - set(_CHAT_ONLY) - set(_RESPONSES_ONLY) <= named  # the shared ones
