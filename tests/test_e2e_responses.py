@@ -596,3 +596,55 @@ def test_messages_the_responses_api_cannot_carry_are_exit_2(
     # The same messages are fine on chat.
     spec.write_text(spec.read_text("utf-8").replace("{api: responses}", "{api: chat}"), "utf-8")
     assert run("validate", str(spec)).exit_code == 0
+
+
+CONVERSATION = """\
+name: conv
+model: gpt-4o-mini
+provider: {api: responses}
+inputs: {type: object, properties: {city: {type: string}}, required: [city]}
+messages:
+  - {role: system, content: Use tools.}
+  - {role: user, content: 'Weather in {{ city }}?'}
+  - role: assistant
+    content: Let me check.
+    tool_calls:
+      - {id: call_1, type: function, function: {name: get_weather, arguments: '{"city":"x"}'}}
+      - {id: call_2, type: function, function: {name: get_weather, arguments: '{"city":"y"}'}}
+  - {role: tool, tool_call_id: call_1, content: '4 C'}
+  - {role: tool, tool_call_id: call_2, content: '9 C'}
+  - role: user
+    content:
+      - {type: text, text: 'And in this picture?'}
+      - {type: image_url, image_url: {url: 'https://x.test/a.png', detail: low}}
+tools:
+  - type: function
+    function: {name: get_weather, parameters: {type: object, properties: {city: {type: string}}}}
+"""
+
+
+def test_a_tool_conversation_is_counted_exactly_live_and_in_a_batch(tmp_path: Path) -> None:
+    """An assistant turn with text and two calls, tool results and a low-detail image: the
+    prompt counted before sending is what the mock bills, and a batch row read back from its
+    input file counts (and records) the same conversation."""
+    spec = tmp_path / "conv.yaml"
+    spec.write_text(CONVERSATION, encoding="utf-8")
+    ledger = tmp_path / "l.jsonl"
+    for flag in ("--no-stream", "--stream"):
+        result = run(
+            "exec", str(spec), "--var", "city=Oslo", "--mock", flag, "--ledger", str(ledger)
+        )
+        assert result.exit_code == 0, result.output
+    rows = write_rows(tmp_path, ["Oslo", "Rome"])
+    result = run(
+        "exec", str(spec), "--input", str(rows), "--batch", "--mock", "--ledger", str(ledger)
+    )
+    assert result.exit_code == 0, result.output
+    found = lines(ledger)
+    assert len(found) == 4 and [bool(line.get("batch_id")) for line in found] == [0, 0, 1, 1]
+    for line in found:
+        assert line["usage"]["prompt"] == line["usage"]["estimated_prompt"], line.get("batch_id")
+    live, batched = found[0], next(x for x in found[2:] if x["vars"] == {"city": "Oslo"})
+    assert batched["messages"] == live["messages"]  # read back from the batch's body
+    assert live["messages"][2]["tool_calls"][1]["id"] == "call_2"
+    assert live["messages"][5]["content"][1]["image_url"]["detail"] == "low"
