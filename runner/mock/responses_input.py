@@ -84,8 +84,10 @@ def _add_item(messages: list[dict[str, Any]], item: Any, at: str) -> None:
             "function": {"name": item["name"], "arguments": item["arguments"]},
         }
         last = messages[-1] if messages else None
-        if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-            last["tool_calls"].append(call)  # parallel calls: one assistant message, as in chat
+        if last is not None and last["role"] == "assistant":
+            # Parallel calls, and the text the assistant wrote before them: one assistant
+            # message, as chat holds that turn.
+            last.setdefault("tool_calls", []).append(call)
         else:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":

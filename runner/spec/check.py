@@ -137,6 +137,12 @@ _PART_TYPES = {
     "function": (),
 }
 _PART_KEYS = ("text", "image_url", "input_audio", "file", "refusal")
+# Message fields a Responses API input item cannot carry, and what to write instead.
+_NOT_ON_RESPONSES = {
+    "name": "remove it, or use provider.api: chat",
+    "function_call": "write it as tool_calls",
+    "refusal": "write it as a content part {type: refusal, refusal: ...}",
+}
 
 
 class _Checker:
@@ -293,10 +299,13 @@ class _Checker:
 
     def check_messages(self) -> None:
         call_ids: set[str] = set()
+        responses = as_dict(self.spec.get("provider")).get("api") == "responses"
         for i, message in enumerate(as_list(self.spec.get("messages"))):
             if not isinstance(message, dict) or message.get("role") not in _PART_TYPES:
                 continue
             role, at = message["role"], f"/messages/{i}"
+            if responses:
+                self.check_responses_message(at, message)
             for key, only in _ONLY_ON.items():
                 if key in message and role != only:
                     self.doc.problem(
@@ -318,6 +327,23 @@ class _Checker:
                     f"{at}/tool_call_id",
                     f"{at_location(at, '')}tool_call_id '{answered}' answers no tool call of an "
                     "earlier assistant message",
+                )
+
+    def check_responses_message(self, at: str, message: dict[str, Any]) -> None:
+        """What the Responses API has no place for: it would be dropped from the body, or
+        refused by the server after the call was sent."""
+        if message["role"] == "function":
+            self.doc.problem(
+                f"{at}/role",
+                f"{at_location(at, '')}the Responses API has no function role: answer a call "
+                "with a tool message (tool_call_id), or use provider.api: chat",
+            )
+        for key, instead in _NOT_ON_RESPONSES.items():
+            if key in message and message["role"] != "function":
+                self.doc.problem(
+                    f"{at}/{key}",
+                    f"{at_location(at, '')}'{key}' has no place on the Responses API: {instead}",
+                    key=True,
                 )
 
     def check_content(self, at: str, role: str, message: dict[str, Any]) -> None:

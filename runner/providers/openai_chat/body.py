@@ -14,6 +14,7 @@ from runner.providers.wire import OutputFormat, WireRequest
 from runner.types import Message
 
 __all__ = [
+    "accepts_effort_none",
     "body_for",
     "build_body",
     "is_reasoning_model",
@@ -49,8 +50,10 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(name)) and "-chat" not in name
 
 
-def _accepts_effort_none(name: str) -> bool:
-    found = re.match(r"gpt-5\.(\d+)", name)
+def accepts_effort_none(model: str) -> bool:
+    """Whether `model` takes sampling parameters again when its reasoning effort is "none"
+    (gpt-5.1 and later)."""
+    found = re.match(r"gpt-5\.(\d+)", _bare_model(model))
     return found is not None and int(found.group(1)) >= 1
 
 
@@ -138,7 +141,7 @@ def build_body(
 
 def _reasoning_params(model: str, given: dict[str, Any]) -> dict[str, Any]:
     name = _bare_model(model)
-    effort_none = given.get("reasoning_effort") == "none" and _accepts_effort_none(name)
+    effort_none = given.get("reasoning_effort") == "none" and accepts_effort_none(name)
     out = dict(given)
     for key, default in _REASONING_DEFAULTS.items():
         if key not in out or (effort_none and key in _EFFORT_NONE_ALLOWS):
@@ -147,7 +150,7 @@ def _reasoning_params(model: str, given: dict[str, Any]) -> dict[str, Any]:
             del out[key]  # the default is what the model uses anyway; some reject it even so
             continue
         unless = ' unless reasoning_effort is "none"' if key in _EFFORT_NONE_ALLOWS else ""
-        if unless and not _accepts_effort_none(name):
+        if unless and not accepts_effort_none(name):
             unless = ""
         raise ConfigError(
             f"model {model} does not accept {key}={out[key]!r}{unless}; remove `{key}` from params"

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.providers.openai_chat.body import is_reasoning_model
+from runner.providers.openai_chat.body import accepts_effort_none, is_reasoning_model
 from runner.providers.wire import OutputFormat, WireRequest
 from runner.types import Message
 
@@ -40,7 +40,8 @@ PARAMS = frozenset(
         "user",
     }
 )
-# Sampling parameters OpenAI's reasoning models refuse unless left at their defaults.
+# Sampling parameters OpenAI's reasoning models refuse unless left at their defaults (gpt-5.1
+# and later take them again with reasoning effort none, as on chat).
 _SAMPLING_DEFAULTS = {"temperature": 1, "top_p": 1}
 _SCHEMA_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -72,7 +73,11 @@ def body_for(request: WireRequest) -> dict[str, Any]:
             f"the Responses API takes no `{unknown[0]}`; remove it from params (or use "
             "provider.api: chat)"
         )
-    if is_reasoning_model(request.model):
+    reasoning = params.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
+    if is_reasoning_model(request.model) and not (
+        effort == "none" and accepts_effort_none(request.model)
+    ):
         for key, default in _SAMPLING_DEFAULTS.items():
             if key in params and params[key] != default:
                 raise ConfigError(
@@ -117,6 +122,13 @@ def _split(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]
 
 def _items(message: Message) -> list[dict[str, Any]]:
     role = message.get("role")
+    lost = next((k for k in ("name", "function_call", "refusal") if k in message), None)
+    if role == "function" or lost is not None:
+        what = "a function message" if role == "function" else f"a message's `{lost}`"
+        raise ConfigError(
+            f"the Responses API has no place for {what}; use tool_calls and tool messages, "
+            "refusal content parts (or provider.api: chat)"
+        )
     if role == "tool":
         return [
             {
@@ -163,7 +175,10 @@ def _content(role: Any, content: Any) -> Any:
             if isinstance(image, Mapping) and image.get("detail"):
                 entry["detail"] = image["detail"]
             out.append(entry)
-        else:
+        elif kind == "file" and isinstance(part.get("file"), Mapping):
+            # Chat's {type: file, file: {file_id | file_data, filename}} is input_file here.
+            out.append({"type": "input_file", **part["file"]})
+        else:  # input_audio and refusal parts have the same shape on both APIs
             out.append(dict(part) if isinstance(part, Mapping) else {"type": "input_text"})
     return out
 
@@ -216,8 +231,10 @@ def messages_of(body: Mapping[str, Any]) -> list[Message]:
                 "function": {"name": item.get("name"), "arguments": item.get("arguments")},
             }
             last = messages[-1] if messages else None
-            if last is not None and last.get("role") == "assistant" and "tool_calls" in last:
-                last["tool_calls"].append(call)
+            if last is not None and last.get("role") == "assistant":
+                # Consecutive calls, and the text an assistant message had before its calls
+                # (body_for writes the text, then the calls): one message, as it was.
+                last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
@@ -228,7 +245,8 @@ def messages_of(body: Mapping[str, Any]) -> list[Message]:
 
 
 def _plain(content: Any) -> Any:
-    """Content parts back as runner's: text parts as text, images as image_url parts."""
+    """Content parts back as runner's: text parts as text, images as image_url parts, files
+    as file parts; refusal and audio parts as they are."""
     if not isinstance(content, list):
         return content
     out: list[dict[str, Any]] = []
@@ -238,5 +256,12 @@ def _plain(content: Any) -> Any:
         if part.get("type") in ("input_text", "output_text"):
             out.append({"type": "text", "text": part.get("text")})
         elif part.get("type") == "input_image":
-            out.append({"type": "image_url", "image_url": {"url": part.get("image_url")}})
+            image = {"url": part.get("image_url")}
+            if part.get("detail") is not None:
+                image["detail"] = part["detail"]
+            out.append({"type": "image_url", "image_url": image})
+        elif part.get("type") == "input_file":
+            out.append({"type": "file", "file": {k: v for k, v in part.items() if k != "type"}})
+        elif part.get("type") in ("refusal", "input_audio"):
+            out.append(dict(part))
     return out

@@ -97,6 +97,7 @@ class ResponseEvents:
         into.append(delta)
         self.overrun.add(len(delta))
         self._first_token()
+        self.overrun.check()  # before the caller sees it: text past the cut is not handed on
         if self.on_delta is not None:
             self.on_delta(StreamDelta(0, refusal=delta) if refusal else StreamDelta(0, text=delta))
 
