@@ -247,6 +247,7 @@ class Call:
     ) -> Result:
         line, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
         c = reply.completion
+        origin = _replayed(reply)
         return Result(
             value=reply.value,
             text=c.text,
@@ -262,6 +263,8 @@ class Call:
             ledger_id=line["id"],
             mock=line["mock"],
             choices=reply.values,
+            replayed=None if origin is None else origin.to_dict(),
+            recorded_latency_ms=None if origin is None else origin.latency_ms,
         )
 
     def _failed(self, exc: RunnerError, ts: datetime, started: float) -> None:
@@ -320,6 +323,7 @@ class Call:
             api=self.parts.pre.api,
             case=self.case,
             row=self.row,
+            variant=None if spec.variant is None else spec.variant.name,
         )
 
     def _write(
