@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +21,13 @@ from runner.testing.compare import Comparison, compare_case
 from runner.testing.expectations import Failure, Observed, check
 from runner.testing.judge import Judges
 from runner.testing.replay import BaselineRecorder, explain_miss
+from runner.testing.stats import percentile, wilson
 
 if TYPE_CHECKING:
     from runner.engine.session import Session
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
-    from runner.spec.model import PromptSpec, TestCase
+    from runner.spec.model import PromptSpec, TestCase, Variant
 
 __all__ = ["CaseResult", "Collection", "SpecCases", "Suite", "collect"]
 
@@ -77,6 +78,16 @@ class CaseResult:
     comparison: Comparison | None = None
     skip_reason: str | None = None
     records: tuple[LedgerRecord, ...] = field(default=(), repr=False)
+    # The variant the case ran under (`--model`, `variants:`), and the model it called.
+    variant: str | None = None
+    model: str | None = None
+    # `--repeat N`: how many runs there were and passed; the share that must pass; each run's
+    # latency and cost; what made runs fail when the case still passed (a flaky pass).
+    runs: int = 1
+    passes: int = 0
+    min_pass_rate: float = 1.0
+    run_latencies: tuple[float, ...] = ()
+    flaky_failures: tuple[Failure, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -85,6 +96,31 @@ class CaseResult:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
+
+    @property
+    def name(self) -> str:
+        """`spec::case`, and `[variant]` when it ran under one."""
+        suffix = "" if self.variant is None else f"[{self.variant}]"
+        return f"{self.spec}::{self.case}{suffix}"
+
+    @property
+    def pass_rate(self) -> float | None:
+        return None if not self.runs or self.status == "skipped" else self.passes / self.runs
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson interval of the pass rate (None when the case did not run)."""
+        return None if self.pass_rate is None else wilson(self.passes, self.runs)
+
+    @property
+    def pass_all(self) -> bool:
+        """pass^k: every one of the k runs passed."""
+        return self.runs > 0 and self.passes == self.runs and self.status != "skipped"
+
+    @property
+    def flaky(self) -> bool:
+        """Some runs passed and some failed, whatever the verdict."""
+        return 0 < self.passes < self.runs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +142,15 @@ class CaseResult:
             "replayed": self.replayed,
             "ledger_ids": list(self.ledger_ids),
             "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "variant": self.variant,
+            "model": self.model,
+            "runs": self.runs if self.status != "skipped" else 0,
+            "passes": self.passes,
+            "pass_rate": None if self.pass_rate is None else round(self.pass_rate, 4),
+            "interval": None if self.interval is None else [round(x, 4) for x in self.interval],
+            "pass_all": self.pass_all,
+            "min_pass_rate": self.min_pass_rate,
+            "flaky": self.flaky,
         }
 
 
@@ -176,7 +221,9 @@ def _spec_files(paths: Sequence[str]) -> list[str]:
 
 
 class Suite:
-    """Runs collected cases through one Session and checks them."""
+    """Runs collected cases through one Session and checks them: every case on every variant
+    (`variants`, else each spec's own `variants:`, else the spec as written), `repeat` times
+    each; a case passes when the share of its runs that passed reaches its `min_pass_rate`."""
 
     def __init__(
         self,
@@ -186,12 +233,18 @@ class Suite:
         replay: ReplaySource | None = None,
         compare: ReplaySource | None = None,
         recorder: BaselineRecorder | None = None,
+        variants: Sequence[Variant] = (),
+        repeat: int = 1,
     ) -> None:
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {repeat}")
         self.session = session
         self.concurrency = concurrency
         self.replay = replay
         self.compare = compare
         self.recorder = recorder
+        self.variants = tuple(variants)
+        self.repeat = repeat
         self.judges = Judges()
 
     async def run(
@@ -209,14 +262,47 @@ class Suite:
         return everything
 
     async def run_spec(self, spec_cases: SpecCases) -> list[CaseResult]:
+        """Every selected case of one spec on each of its variants, in case order, then
+        variant order."""
         spec = spec_cases.spec
+        variants: Sequence[Variant | None] = self.variants or spec.variants or (None,)
+        results: list[CaseResult] = []
+        for variant in variants:
+            run = spec if variant is None else spec.with_variant(variant)
+            results += await self._run_variant(run, spec_cases)
+        order = {case.name: n for n, (_, case) in enumerate(spec_cases.cases)}
+        rank = {None if v is None else v.name: n for n, v in enumerate(variants)}
+        return sorted(results, key=lambda r: (order[r.case], rank[r.variant]))
+
+    async def _run_variant(self, spec: PromptSpec, spec_cases: SpecCases) -> list[CaseResult]:
+        """The cases on one variant (`spec` is the variant's copy), each run `repeat` times:
+        a case's runs go one after the other into the loop, so that under replay the k-th
+        run of a request gets its k-th recorded answer."""
         by_name = {case.name: (i, case) for i, case in spec_cases.cases}
-        items = [Item(c.name, c.vars, c.line) for _, c in spec_cases.cases if c.skip is None]
+        variant = None if spec.variant is None else spec.variant.name
+        items = [
+            Item(c.name, c.vars, c.line)
+            for _, c in spec_cases.cases
+            if c.skip is None
+            for _ in range(self.repeat)
+        ]
         results = [
-            CaseResult(spec.name, str(spec.path), c.name, c.line, "skipped", skip_reason=c.skip)
+            CaseResult(
+                spec.name,
+                str(spec.path),
+                c.name,
+                c.line,
+                "skipped",
+                skip_reason=c.skip,
+                variant=variant,
+                model=spec.model,
+                runs=0,
+                min_pass_rate=c.min_pass_rate,
+            )
             for _, c in spec_cases.cases
             if c.skip is not None
         ]
+        runs: dict[str, list[CaseResult]] = {}
         async for item in run_items(
             self.session, spec, items, concurrency=self.concurrency, label="case"
         ):
@@ -224,9 +310,10 @@ class Suite:
             result = await self._evaluate(spec, index, case, item)
             if self.recorder is not None:
                 self.recorder.add(result.records)
-            results.append(result)
-        order = {name: n for n, name in enumerate(by_name)}
-        return sorted(results, key=lambda r: order[r.case])
+            runs.setdefault(case.name, []).append(result)
+        for name, done in runs.items():
+            results.append(_combined(done, by_name[name][1]))
+        return results
 
     async def _evaluate(
         self, spec: PromptSpec, index: int, case: TestCase, item: ItemResult
@@ -269,6 +356,10 @@ class Suite:
             path=str(spec.path),
             case=case.name,
             line=case.line,
+            variant=None if spec.variant is None else spec.variant.name,
+            model=spec.model,
+            passes=0 if failures else 1,
+            min_pass_rate=case.min_pass_rate,
             status="failed" if failures else "passed",
             failures=tuple(replace(f, line=spec.position(f.pointer)[0]) for f in failures),
             cost_usd=cost,
@@ -282,11 +373,14 @@ class Suite:
             ledger_ids=tuple(str(r["id"]) for r in records),
             records=tuple(records),
         )
+        if result.latency_ms is not None:
+            result.run_latencies = (result.latency_ms,)
         if self.compare is not None:
             result.comparison = compare_case(
                 self.compare,
                 spec.name,
                 case.name,
+                variant=result.variant,
                 value=seen.value,
                 text=seen.text,
                 has_value=seen.has_value,
@@ -300,10 +394,8 @@ class Suite:
         records = [] if record is None else [record]
         if item.status == "ok" and item.result is not None:
             res = item.result
-            latency = res.latency_ms
-            if record is not None and "replayed" in record and self.replay is not None:
-                recorded = self.replay.recorded(str(record["request_sha256"]))
-                latency = float((recorded or {}).get("latency_ms") or 0.0)
+            # A replayed case shows the recorded call's latency (the replay's own is noise).
+            latency = res.latency_ms if res.recorded_latency_ms is None else res.recorded_latency_ms
             return (
                 Observed(
                     "ok",
@@ -337,10 +429,11 @@ class Suite:
     def _call_failure(self, spec: PromptSpec, case: TestCase, item: ItemResult, at: str) -> Failure:
         error = item.error
         if isinstance(error, NotRecorded):
+            variant = None if spec.variant is None else spec.variant.name
             detail = (
                 ""
                 if self.replay is None
-                else explain_miss(self.replay, spec.name, case.name, error)
+                else explain_miss(self.replay, spec.name, case.name, error, variant=variant)
             )
             return Failure("replay", "", str(error), at, detail=detail)
         if error is None:
@@ -349,6 +442,47 @@ class Suite:
         extra = [e for e in getattr(error, "errors", None) or [] if e not in message]
         actual = f"{error.kind}: {message}" + (f" ({'; '.join(extra[:3])})" if extra else "")
         return Failure("the call failed", "", actual, at)
+
+
+def _combined(runs: list[CaseResult], case: TestCase) -> CaseResult:
+    """One case's runs as one result: it passes when the share of runs that passed reaches
+    the case's min_pass_rate. Costs and tokens add up; the latency is the runs' median; the
+    output, the comparison and what failed are the first run's that shows them."""
+    if len(runs) == 1 and (runs[0].passes or case.min_pass_rate > 0):
+        return runs[0]
+    first = runs[0]
+    passes = sum(r.passes for r in runs)
+    passed = passes / len(runs) >= case.min_pass_rate
+    failed_runs = [r for r in runs if not r.passes]
+    failures = _unique(f for r in failed_runs for f in r.failures)
+    cost: Decimal | None = Decimal(0)
+    for r in runs:
+        if r.ledger_ids:  # a run that sent nothing (not recorded, bad vars) cost nothing
+            cost = None if cost is None or r.cost_usd is None else cost + r.cost_usd
+    latencies = tuple(x for r in runs for x in r.run_latencies)
+    return replace(
+        failed_runs[0] if failed_runs and not passed else first,
+        status="passed" if passed else "failed",
+        failures=() if passed else failures,
+        flaky_failures=failures if passed else (),
+        cost_usd=cost,
+        cost_estimated=any(r.cost_estimated for r in runs),
+        tokens=sum(r.tokens for r in runs),
+        latency_ms=percentile(latencies, 0.5),
+        replayed=all(r.replayed for r in runs),
+        ledger_ids=tuple(i for r in runs for i in r.ledger_ids),
+        records=tuple(x for r in runs for x in r.records),
+        runs=len(runs),
+        passes=passes,
+        run_latencies=latencies,
+    )
+
+
+def _unique(failures: Iterable[Failure]) -> tuple[Failure, ...]:
+    seen: dict[tuple[str, str, str], Failure] = {}
+    for f in failures:
+        seen.setdefault((f.what, f.expected, f.actual), f)
+    return tuple(seen.values())
 
 
 def _parsed(text: str | None) -> tuple[Any, bool]:
