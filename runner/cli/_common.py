@@ -21,7 +21,7 @@ from runner.errors import MAX_LISTED, RunnerError, RunnerWarning, listed
 from runner.redact import redact
 
 if TYPE_CHECKING:
-    from runner.ledger.replay import CacheSource
+    from runner.ledger.cache import CacheSource
     from runner.spec.model import PromptSpec
 
 __all__ = [
@@ -285,11 +285,11 @@ class CacheSettings:
     def source(self, run_ledger: str | None) -> CacheSource:
         """The cache: --cache-from's ledger, else the run's own (--ledger > RUNNER_LEDGER >
         runs/ledger.jsonl), read once now."""
-        from runner.ledger.replay import CacheSource
+        from runner.ledger.cache import CacheSource
         from runner.settings import ledger_path, snapshot_environ
 
         path = self.ledger or str(ledger_path(run_ledger, snapshot_environ()))
-        return CacheSource(path, max_age=self.max_age)
+        return CacheSource(path, max_age=self.max_age, missing_ok=self.ledger is None)
 
 
 def cache_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -34,7 +34,7 @@ from runner.errors import (
 from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import Asked, LedgerRecord, Outcome, Recording, build_line, minimal_line
-from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
+from runner.ledger.recorded import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.providers import wire_api
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage

@@ -20,8 +20,9 @@ from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.engine.parts import AttemptBudget, ChatBackend
+    from runner.ledger.cache import CacheSource
     from runner.ledger.line import LedgerRecord
-    from runner.ledger.replay import CacheSource, ReplaySource
+    from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guards
     from runner.pricing import PriceBook

@@ -103,8 +103,8 @@ class LedgerRead:
         if self.replayed:
             noun = "call" if self.replayed == 1 else "calls"
             out.append(
-                f"{self.replayed:,} replayed {noun} (runner test --replay) not counted as calls "
-                "or spend: nothing was sent; see the replayed column"
+                f"{self.replayed:,} replayed {noun} (runner test --replay, --cache) not counted "
+                "as calls or spend: nothing was sent; see the replayed column"
             )
         if self.lines == 0 and not self.long_lines:
             listed = ", ".join(self.files)

@@ -8,20 +8,20 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from runner.engine.loop import Item, ItemResult, run_items
 from runner.errors import ConfigError, NotRecorded, OutputError, Problem, SpecError
 from runner.spec.load import load_spec
-from runner.testing.compare import Comparison, compare_case
+from runner.testing.compare import compare_case
 from runner.testing.expectations import Failure, Observed, check
 from runner.testing.judge import Judges
 from runner.testing.replay import BaselineRecorder, explain_miss
-from runner.testing.stats import percentile, wilson
+from runner.testing.results import CaseResult, combined
 
 if TYPE_CHECKING:
     from runner.engine.session import Session
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["CaseResult", "Collection", "SpecCases", "Suite", "collect"]
 
 DEFAULT_TARGET = "prompts"
-Status = Literal["passed", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -54,104 +53,6 @@ class Collection:
     @property
     def count(self) -> int:
         return sum(len(s.cases) for s in self.specs)
-
-
-@dataclass
-class CaseResult:
-    """One case: passed or failed (with every failure), what it cost and how long it took."""
-
-    spec: str
-    path: str
-    case: str
-    line: int
-    status: Status
-    failures: tuple[Failure, ...] = ()
-    cost_usd: Decimal | None = None  # the call's and its judges'; None when unknown
-    cost_estimated: bool = False
-    tokens: int = 0
-    latency_ms: float | None = None  # the recorded call's, for a replayed case
-    value: Any = None
-    text: str | None = None
-    has_value: bool = False
-    replayed: bool = False
-    ledger_ids: tuple[str, ...] = ()
-    comparison: Comparison | None = None
-    skip_reason: str | None = None
-    records: tuple[LedgerRecord, ...] = field(default=(), repr=False)
-    # The variant the case ran under (`--model`, `variants:`), and the model it called.
-    variant: str | None = None
-    model: str | None = None
-    # `--repeat N`: how many runs there were and passed; the share that must pass; each run's
-    # latency and cost; what made runs fail when the case still passed (a flaky pass).
-    runs: int = 1
-    passes: int = 0
-    min_pass_rate: float = 1.0
-    run_latencies: tuple[float, ...] = ()
-    flaky_failures: tuple[Failure, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
-
-    @property
-    def name(self) -> str:
-        """`spec::case`, and `[variant]` when it ran under one."""
-        suffix = "" if self.variant is None else f"[{self.variant}]"
-        return f"{self.spec}::{self.case}{suffix}"
-
-    @property
-    def pass_rate(self) -> float | None:
-        return None if not self.runs or self.status == "skipped" else self.passes / self.runs
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """The 95% Wilson interval of the pass rate (None when the case did not run)."""
-        return None if self.pass_rate is None else wilson(self.passes, self.runs)
-
-    @property
-    def pass_all(self) -> bool:
-        """pass^k: every one of the k runs passed."""
-        return self.runs > 0 and self.passes == self.runs and self.status != "skipped"
-
-    @property
-    def flaky(self) -> bool:
-        """Some runs passed and some failed, whatever the verdict."""
-        return 0 < self.passes < self.runs
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "path": self.path,
-            "case": self.case,
-            "line": self.line,
-            "status": self.status,
-            "skip_reason": self.skip_reason,
-            "failures": [
-                {"what": f.what, "expected": f.expected, "actual": f.actual, "detail": f.detail}
-                for f in self.failures
-            ],
-            "cost_usd": None if self.cost_usd is None else float(self.cost_usd),
-            "cost_estimated": self.cost_estimated,
-            "tokens": self.tokens,
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
-            "output": self.value if self.has_value else None,
-            "replayed": self.replayed,
-            "ledger_ids": list(self.ledger_ids),
-            "comparison": None if self.comparison is None else self.comparison.to_dict(),
-            "variant": self.variant,
-            "model": self.model,
-            "runs": self.runs if self.status != "skipped" else 0,
-            "passes": self.passes,
-            "pass_rate": None if self.pass_rate is None else round(self.pass_rate, 4),
-            "interval": None if self.interval is None else [round(x, 4) for x in self.interval],
-            "pass_all": self.pass_all,
-            "min_pass_rate": self.min_pass_rate,
-            "flaky": self.flaky,
-        }
 
 
 # --- collecting -----------------------------------------------------------------------------
@@ -312,7 +213,7 @@ class Suite:
                 self.recorder.add(result.records)
             runs.setdefault(case.name, []).append(result)
         for name, done in runs.items():
-            results.append(_combined(done, by_name[name][1]))
+            results.append(combined(done, by_name[name][1]))
         return results
 
     async def _evaluate(
@@ -442,47 +343,6 @@ class Suite:
         extra = [e for e in getattr(error, "errors", None) or [] if e not in message]
         actual = f"{error.kind}: {message}" + (f" ({'; '.join(extra[:3])})" if extra else "")
         return Failure("the call failed", "", actual, at)
-
-
-def _combined(runs: list[CaseResult], case: TestCase) -> CaseResult:
-    """One case's runs as one result: it passes when the share of runs that passed reaches
-    the case's min_pass_rate. Costs and tokens add up; the latency is the runs' median; the
-    output, the comparison and what failed are the first run's that shows them."""
-    if len(runs) == 1 and (runs[0].passes or case.min_pass_rate > 0):
-        return runs[0]
-    first = runs[0]
-    passes = sum(r.passes for r in runs)
-    passed = passes / len(runs) >= case.min_pass_rate
-    failed_runs = [r for r in runs if not r.passes]
-    failures = _unique(f for r in failed_runs for f in r.failures)
-    cost: Decimal | None = Decimal(0)
-    for r in runs:
-        if r.ledger_ids:  # a run that sent nothing (not recorded, bad vars) cost nothing
-            cost = None if cost is None or r.cost_usd is None else cost + r.cost_usd
-    latencies = tuple(x for r in runs for x in r.run_latencies)
-    return replace(
-        failed_runs[0] if failed_runs and not passed else first,
-        status="passed" if passed else "failed",
-        failures=() if passed else failures,
-        flaky_failures=failures if passed else (),
-        cost_usd=cost,
-        cost_estimated=any(r.cost_estimated for r in runs),
-        tokens=sum(r.tokens for r in runs),
-        latency_ms=percentile(latencies, 0.5),
-        replayed=all(r.replayed for r in runs),
-        ledger_ids=tuple(i for r in runs for i in r.ledger_ids),
-        records=tuple(x for r in runs for x in r.records),
-        runs=len(runs),
-        passes=passes,
-        run_latencies=latencies,
-    )
-
-
-def _unique(failures: Iterable[Failure]) -> tuple[Failure, ...]:
-    seen: dict[tuple[str, str, str], Failure] = {}
-    for f in failures:
-        seen.setdefault((f.what, f.expected, f.actual), f)
-    return tuple(seen.values())
 
 
 def _parsed(text: str | None) -> tuple[Any, bool]:
