@@ -123,7 +123,7 @@ def test_sql_prints_rows_in_the_chosen_format(ledger: Path) -> None:
 def test_sql_takes_no_by(ledger: Path) -> None:
     result = run("--sql", "SELECT 1", "--by", "spec")
     assert result.exit_code == 2
-    assert "--sql prints the query's rows: it takes no --by or --html" in result.stderr
+    assert "--sql prints the query's rows: it takes no --by, --html or --price-as" in result.stderr
 
 
 def test_a_line_with_a_wrong_type_is_counted_not_fatal(tmp_path: Path) -> None:
