@@ -34,6 +34,7 @@ GROUP_FIELDS: dict[str, str] = {
     "provider": "provider",
     "api": "api",
     "commit": "commit",
+    "variant": "variant",
 }
 
 # The figures of every group, in output order (JSON keys and CSV columns after the group fields).

@@ -64,6 +64,7 @@ SHAPE = {
     "replayed": "JSON",
     "batch_id": "VARCHAR",
     "event": "VARCHAR",
+    "variant": "VARCHAR",
     # Read only by `--price-as` (DuckDB reads a column only when a query uses it).
     "messages": "JSON",
     "output": {"text": "VARCHAR"},
@@ -163,6 +164,7 @@ COLUMNS: dict[str, str] = {
     "mock": _MOCK,
     "replayed": _REPLAYED,
     "batch_id": _f("batch_id"),
+    "variant": _f("variant"),
 }
 LEDGER_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
 # Columns of `_lines` that the `ledger` view leaves out: what `--price-as` groups and
