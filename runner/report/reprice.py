@@ -18,7 +18,7 @@ Calls whose usage was implausible are never priced; they are counted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -153,48 +153,68 @@ class Repricing:
 
     def recount(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Re-count calls from their content: each row is (the --by values..., model, batch,
-        prompt, cached, completion, messages as JSON text or None, reply text or None)."""
+        prompt, cached, completion, messages as JSON text or None, reply text or None). A call's
+        recorded counts are scaled by what its content weighs on each tokenizer: when they are
+        what runner counts on the recorded model (the usual case), that is the re-count."""
         width = len(self.by)
         counter = _Counter()
+        # Per target encoding, the targets priced on it (each encoding counted once per call).
+        encodings: dict[str, list[Target]] = {}
+        for target in self.targets:
+            if target.encoding is not None:
+                encodings.setdefault(target.encoding, []).append(target)
+        exact: dict[tuple[Any, ...], list[int]] = {}  # whole prompt and reply tokens, summed
         for row in rows:
             key = tuple(row[:width])
             model, batch = row[width], bool(row[width + 1])
             prompt, cached, completion, messages, text = row[width + 2 :]
+            prompt, completion = int(prompt or 0), int(completion or 0)
+            cached = min(int(cached or 0), prompt)
             listed = _messages(messages)
             if listed is None:  # no content: scaled later by the ratio measured on the others
                 bare = self._without_content.setdefault((*key, model, batch), Tokens())
-                cached_now = min(int(cached or 0), int(prompt or 0))
-                bare.add(int(prompt or 0) - cached_now, cached_now, int(completion or 0))
+                bare.add(prompt - cached, cached, completion)
                 continue
             src_encoding = counter.encoding(model)
-            self._content_calls[(*key, model, batch)] = (
-                self._content_calls.get((*key, model, batch), 0) + 1
-            )
-            for target in self.targets:
-                if target.encoding in (None, src_encoding):
+            group = (*key, model, batch)
+            self._content_calls[group] = self._content_calls.get(group, 0) + 1
+            src_prompt = src_text = None
+            for encoding, priced_on in encodings.items():
+                if encoding == src_encoding:
                     continue
-                src_prompt = counter.messages(listed, model)
-                dst_prompt = counter.messages(listed, target.model)
-                prompt_ratio = Decimal(dst_prompt) / Decimal(src_prompt or 1)
+                if src_prompt is None:
+                    src_prompt = counter.messages(listed, str(model))
+                    src_text = counter.text(text, str(model)) if isinstance(text, str) else 0
+                dst_prompt = counter.messages(listed, priced_on[0].model)
+                dst_text = counter.text(text, priced_on[0].model) if src_text else 0
                 ratios = self._ratios.setdefault(
-                    (str(src_encoding), str(target.encoding)), (_Ratio(), _Ratio())
+                    (str(src_encoding), encoding), (_Ratio(), _Ratio())
                 )
                 ratios[0].source += src_prompt
                 ratios[0].target += dst_prompt
-                completion_ratio = prompt_ratio
-                if isinstance(text, str) and text:
-                    src_text = counter.text(text, model)
-                    dst_text = counter.text(text, target.model)
-                    completion_ratio = Decimal(dst_text) / Decimal(src_text or 1)
+                if src_text:
                     ratios[1].source += src_text
                     ratios[1].target += dst_text
-                cached = min(int(cached or 0), int(prompt or 0))
-                tally = self._recounted.setdefault((*key, model, batch, target.model), Tokens())
-                tally.add(
-                    (int(prompt or 0) - cached) * prompt_ratio,
-                    cached * prompt_ratio,
-                    int(completion or 0) * completion_ratio,
-                )
+                whole = cached == 0 and prompt == src_prompt and completion == src_text
+                for target in priced_on:
+                    if whole:  # the recorded counts are runner's: the re-count is whole tokens
+                        sums = exact.setdefault((*group, target.model), [0, 0])
+                        sums[0] += dst_prompt
+                        sums[1] += dst_text
+                        continue
+                    prompt_ratio = Decimal(dst_prompt) / Decimal(src_prompt or 1)
+                    completion_ratio = (
+                        Decimal(dst_text) / Decimal(src_text or 1) if src_text else prompt_ratio
+                    )
+                    tally = self._recounted.setdefault((*group, target.model), Tokens())
+                    tally.add(
+                        (prompt - cached) * prompt_ratio,
+                        cached * prompt_ratio,
+                        completion * completion_ratio,
+                    )
+        for group_target, (uncached, completion_sum) in exact.items():
+            tally = self._recounted.setdefault(group_target, Tokens())
+            tally.add(uncached, 0, completion_sum, 0)
 
     def price(self) -> None:
         """Price every row on every target (after `recount`, when it was needed)."""
@@ -353,10 +373,11 @@ class _Counter:
     system prompt shared by every call is counted once)."""
 
     def __init__(self) -> None:
-        self._texts: dict[tuple[str, str], int] = {}
         self._encodings: dict[str, str | None] = {}
-        self._framing: dict[str, int] = {}
-        self._count: Callable[[str, str], int] = count_text
+        # Per model: the counts of the texts seen on its encoding (shared by the models of one
+        # encoding), and the tokens a message costs beyond its texts.
+        self._tables: dict[str, tuple[dict[str, int], int]] = {}
+        self._by_encoding: dict[str, dict[str, int]] = {}
 
     def encoding(self, model: str) -> str | None:
         found = self._encodings.get(model, "?")
@@ -364,35 +385,39 @@ class _Counter:
             found = self._encodings[model] = known_encoding(model)
         return found
 
-    def text(self, text: str, model: str) -> int:
-        key = (str(self.encoding(model)), text)
-        found = self._texts.get(key)
+    def _table(self, model: str) -> tuple[dict[str, int], int]:
+        found = self._tables.get(model)
         if found is None:
-            if len(self._texts) > 200_000:
-                self._texts.clear()
-            found = self._texts[key] = self._count(text, model)
+            texts = self._by_encoding.setdefault(str(self.encoding(model)), {})
+            framing = count_messages([{"role": ""}], model) - 3  # 3 for today's models
+            found = self._tables[model] = (texts, framing)
+        return found
+
+    def text(self, text: str, model: str) -> int:
+        texts = self._table(model)[0]
+        found = texts.get(text)
+        if found is None:
+            if len(texts) > 200_000:
+                texts.clear()
+            found = texts[text] = count_text(text, model)
         return found
 
     def messages(self, messages: list[dict[str, Any]], model: str) -> int:
         """The prompt tokens of these messages as runner.tokens.count_messages counts them:
         each message's role and text, its framing, and 3 for the reply's start; a message with
         other fields or content that is not text is counted whole."""
+        texts, framing = self._table(model)
         total = 3
         for message in messages:
             content, role = message.get("content"), message.get("role")
-            if (
-                isinstance(content, str)
-                and isinstance(role, str)
-                and set(message) <= {"role", "content"}
-            ):
-                total += self.framing(model) + self.text(role, model) + self.text(content, model)
+            if isinstance(content, str) and isinstance(role, str) and len(message) == 2:
+                role_tokens = texts.get(role)
+                if role_tokens is None:
+                    role_tokens = self.text(role, model)
+                content_tokens = texts.get(content)
+                if content_tokens is None:
+                    content_tokens = self.text(content, model)
+                total += framing + role_tokens + content_tokens
             else:
                 total += count_messages([message], model) - 3
         return total
-
-    def framing(self, model: str) -> int:
-        """The tokens a message costs beyond its texts on `model` (3 for today's models)."""
-        found = self._framing.get(model)
-        if found is None:
-            found = self._framing[model] = count_messages([{"role": ""}], model) - 3
-        return found

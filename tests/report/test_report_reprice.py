@@ -199,3 +199,20 @@ def test_price_as_needs_a_name_and_takes_no_sql(tmp_path: Path) -> None:
     assert run("--ledger", str(path), "--price-as", " , ").exit_code == 2
     refused = run("--ledger", str(path), "--price-as", "gpt-4o", "--sql", "SELECT 1")
     assert refused.exit_code == 2 and "--price-as" in refused.stderr
+
+
+@pytest.mark.parametrize("model", ["gpt-4-turbo", "gpt-4o", "gpt-3.5-turbo-0301"])
+def test_the_re_count_is_runners_own_count(model: str) -> None:
+    """The re-count's cache of texts counts a prompt as runner.tokens.count_messages does
+    (roles, framing, a name field, a text equal to its role)."""
+    from runner.report.reprice import _Counter
+
+    messages = [
+        {"role": "user", "content": "user"},
+        {"role": "system", "content": "Héllo 🎉 wörld"},
+        {"role": "user", "content": "x", "name": "bob"},
+        {"role": "user", "content": [{"type": "text", "text": "parts"}]},
+    ]
+    counter = _Counter()
+    assert counter.messages(messages, model) == count_messages(messages, model)
+    assert counter.messages(messages, model) == count_messages(messages, model)  # cached
