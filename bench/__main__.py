@@ -36,6 +36,7 @@ BENCHES = [
     "batch",
     "report",
     "replay",
+    "evaluation",
     "hostile",
 ]
 

@@ -216,7 +216,11 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], spec: PromptSp
     openai = openai_env(environ, api_key_env=provider.api_key_env)
     _refuse_url_credentials(flags, environ, provider.base_url, openai.base_url)
     settings = Settings(
-        model=pick("model", environ.get("RUNNER_MODEL") or None, spec.model),
+        # A variant (`runner test --model`, `variants:`) names its model for the run: neither
+        # a --model flag nor RUNNER_MODEL replaces it.
+        model=spec.model
+        if spec.variant is not None
+        else pick("model", environ.get("RUNNER_MODEL") or None, spec.model),
         mock=bool(pick("mock", env_flag(environ, "RUNNER_MOCK"), None, False)),
         stream=bool(pick("stream", env_flag(environ, "RUNNER_STREAM"), spec.stream)),
         ledger_path=ledger_path(flags.get("ledger"), environ),

@@ -55,9 +55,9 @@ OWN_WORDS = {
     ("ledger/line.py", "tool_calls"): "the ledger format's output.tool_calls",
     ("ledger/line.py", "choices"): "the ledger format's output.choices",
     ("ledger/encoding.py", "finish_reason"): "the ledger format's output.finish_reason",
-    ("ledger/replay.py", "finish_reason"): "the ledger format's output.finish_reason",
-    ("ledger/replay.py", "tool_calls"): "the ledger format's output.tool_calls",
-    ("ledger/replay.py", "choices"): "the ledger format's output.choices",
+    ("ledger/recorded.py", "finish_reason"): "the ledger format's output.finish_reason",
+    ("ledger/recorded.py", "tool_calls"): "the ledger format's output.tool_calls",
+    ("ledger/recorded.py", "choices"): "the ledger format's output.choices",
     ("testing/compare.py", "tool_calls"): "the ledger format's output.tool_calls",
     # `exec --json` and `render --json` print runner's own result objects with these keys.
     ("engine/results.py", "finish_reason"): "Result.to_dict, documented in the README",

@@ -11,7 +11,8 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,10 +21,14 @@ from runner.errors import MAX_LISTED, RunnerError, RunnerWarning, listed
 from runner.redact import redact
 
 if TYPE_CHECKING:
+    from runner.ledger.cache import CacheSource
     from runner.spec.model import PromptSpec
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "CacheSettings",
+    "cache_options",
+    "cache_settings",
     "Interruption",
     "check_base_url",
     "endpoint_options",
@@ -273,3 +278,79 @@ def json_text(value: Any) -> str:
     import json
 
     return redact(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+# --- --cache ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """--cache, --cache-from and --cache-max-age as given (any of them turns the cache on)."""
+
+    ledger: str | None  # --cache-from; None: the run's own ledger
+    max_age: float | None  # seconds
+
+    def source(self, run_ledger: str | None) -> CacheSource:
+        """The cache: --cache-from's ledger, else the run's own (--ledger > RUNNER_LEDGER >
+        runs/ledger.jsonl), read once now."""
+        from runner.ledger.cache import CacheSource
+        from runner.settings import ledger_path, snapshot_environ
+
+        path = self.ledger or str(ledger_path(run_ledger, snapshot_environ()))
+        return CacheSource(path, max_age=self.max_age, missing_ok=self.ledger is None)
+
+
+def cache_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--cache, --cache-from LEDGER and --cache-max-age AGE, as exec and test take them."""
+    f = click.option(
+        "--cache-max-age",
+        "cache_max_age",
+        default=None,
+        metavar="AGE",
+        help="With --cache: reuse only answers recorded within AGE (7d, 12h, 30m).",
+    )(f)
+    f = click.option(
+        "--cache-from",
+        "cache_from",
+        default=None,
+        metavar="LEDGER",
+        help="With --cache: reuse the answers of this ledger (default: the run's own).",
+    )(f)
+    return click.option(
+        "--cache/--no-cache",
+        "cache",
+        default=False,
+        help="Answer a request that has an ok line in the ledger from that line: no key, no "
+        "network, nothing spent (marked replayed, reason cache).",
+    )(f)
+
+
+def cache_settings(flags: Mapping[str, Any]) -> CacheSettings | None:
+    """The cache the flags ask for, or None; a bad --cache-max-age is a usage error (exit 2)."""
+    given_from, given_age = flags.get("cache_from"), flags.get("cache_max_age")
+    if not flags.get("cache") and given_from is None and given_age is None:
+        return None
+    if not flags.get("cache"):
+        flag = "--cache-from" if given_from is not None else "--cache-max-age"
+        raise click.UsageError(f"{flag} needs --cache")
+    max_age = None
+    if given_age is not None:
+        max_age = _age(given_age)
+        if max_age is None:
+            raise click.BadParameter(
+                f"{given_age!r} is not an age (7d, 12h, 30m, 90s)", param_hint="'--cache-max-age'"
+            )
+    return CacheSettings(given_from, max_age)
+
+
+def _age(text: str) -> float | None:
+    """Seconds in an age as specs write durations, plus days ("7d")."""
+    from runner.durations import parse_duration
+
+    value = text.strip()
+    try:
+        if value.endswith("d") and value[:-1]:
+            return parse_duration(value[:-1] + "h") * 24
+        return parse_duration(value)
+    except ValueError:
+        return None

@@ -167,6 +167,11 @@ def summary_lines(summary: DatasetSummary, *, ledger: Any = None) -> list[str]:
         f"{usage.prompt:,}+{usage.completion:,} tokens · {_cost_text(summary)} · "
         f"{summary.wall_s:.1f} s wall" + (f" · ledger {ledger}" if ledger is not None else ""),
     ]
+    if summary.cached:
+        lines.append(
+            f"{summary.cached} row{'s' if summary.cached != 1 else ''} answered from the cache: "
+            f"nothing sent, ${summary.saved_usd:.6f} not spent again (in no figure above)"
+        )
     if summary.changed:
         lines.append(
             f"{summary.changed} rows changed since their ok line: run again (their request "

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.cli._common import (
+    cache_options,
+    cache_settings,
     collect_vars,
     endpoint_options,
     exit_with_error,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
 )
 @click.option("--no-wait", is_flag=True, help="With --batch: start the batch and exit.")
 @dataset_options
+@cache_options
 def exec_(
     spec_path: str,
     var_args: tuple[str, ...],
@@ -77,6 +80,9 @@ def exec_(
     quiet: bool,
     batch: bool,
     no_wait: bool,
+    cache: bool,
+    cache_from: str | None,
+    cache_max_age: str | None,
     **dataset: Any,
 ) -> None:
     """Run the prompt once and print its output.
@@ -97,10 +103,15 @@ def exec_(
     ctx = click.get_current_context()
     records: list[LedgerRecord] = []
     note = ""
+    cached = cache_settings(
+        {"cache": cache, "cache_from": cache_from, "cache_max_age": cache_max_age}
+    )
+    if cached is not None and (batch or no_wait):
+        raise click.UsageError("--cache is for live calls, not with --batch")
     try:
         spec = load_spec_file(spec_path)
         variables = collect_vars(var_args, vars_files)
-        flags = {
+        flags: dict[str, Any] = {
             "model": model,
             "base_url": base_url,
             "mock": mock,
@@ -121,6 +132,8 @@ def exec_(
                 variables=variables,
             )
             return
+        if cached is not None and not dry_run:
+            flags["cache"] = cached.source(ledger_path)
         with open_session(**flags) as session:
             if options is not None:
                 run_dataset_command(session, spec, variables, options)
@@ -327,6 +340,14 @@ def _summary(name: str, result: Result, ledger: str) -> str:
     cost = "cost unknown" if result.cost.usd is None else f"${result.cost.usd:.6f}"
     if result.mock and result.cost.usd is not None:
         cost += " if real"
+    if result.replayed is not None:  # --cache: nothing was sent
+        line = result.replayed["id"]
+        return (
+            f"{name} · {result.served_model or result.model}{' (mock)' if result.mock else ''}"
+            f" · from the cache (line {line} of {result.replayed['from']}): nothing sent, $0 "
+            f"spent ({cost} when recorded) · {usage.prompt}+{usage.completion} tokens "
+            f"recorded · ledger {ledger}"
+        )
     if usage.estimated:
         cost += " (tokens estimated locally: the server reported no usable usage)"
     model = result.served_model or result.model

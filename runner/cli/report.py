@@ -16,6 +16,7 @@ import click
 from runner.redact import redact
 
 if TYPE_CHECKING:
+    from runner.pricing import PriceBook
     from runner.report import Report, SqlResult
 
 FORMATS = ["table", "json", "csv", "markdown"]
@@ -65,6 +66,14 @@ FORMATS = ["table", "json", "csv", "markdown"]
     metavar="QUERY",
     help="Print the rows of this SQL query over the `ledger` view instead (see docs/report.md).",
 )
+@click.option(
+    "--price-as",
+    "price_as",
+    multiple=True,
+    metavar="MODEL[,MODEL]",
+    help="Also price every group's recorded traffic on these models (comma-separated or "
+    "repeated), beside what it cost.",
+)
 def report(
     ledgers: tuple[str, ...],
     by: tuple[str, ...],
@@ -73,6 +82,7 @@ def report(
     format_: str,
     html_path: str | None,
     sql: str | None,
+    price_as: tuple[str, ...] = (),
 ) -> None:
     """Sum up the ledger: calls, errors, tokens, cost and latency per spec, model, day, ...
 
@@ -97,8 +107,14 @@ def report(
     environ = snapshot_environ()
     _remember_secrets(environ)
     patterns = list(ledgers) or [str(ledger_path(None, environ))]
-    if sql is not None and (by or html_path is not None):
-        raise click.UsageError("--sql prints the query's rows: it takes no --by or --html")
+    if sql is not None and (by or html_path is not None or price_as):
+        raise click.UsageError(
+            "--sql prints the query's rows: it takes no --by, --html or --price-as"
+        )
+    models = [m.strip() for value in price_as for m in value.split(",") if m.strip()]
+    if price_as and not models:
+        raise click.UsageError("--price-as needs a model name")
+    prices = _price_targets(models) if models else None
     fields = parse_by(by or ["spec,model"])
     start = parse_when(since, what="--since") if since else None
     end = parse_when(until, what="--until") if until else None
@@ -110,10 +126,31 @@ def report(
     if sql is not None:
         _emit(run_sql(files, sql, since=start, until=end), format_)
         return
-    data = build_report(files, by=fields, since=start, until=end, breakdowns=html_path is not None)
+    data = build_report(
+        files,
+        by=fields,
+        since=start,
+        until=end,
+        breakdowns=html_path is not None,
+        price_as=models,
+        prices=prices,
+    )
     _emit(data, format_)
     if html_path is not None:
         _write_html(data, html_path)
+
+
+def _price_targets(models: list[str]) -> PriceBook:
+    """The prices --price-as uses (runner.yaml's overrides, then genai-prices), checked before
+    any ledger is read: a model without a price is exit 2."""
+    from runner.cli._common import project_prices
+    from runner.pricing import PriceBook
+    from runner.report.reprice import targets
+
+    overrides, source = project_prices()
+    book = PriceBook(overrides, overrides_source=source)
+    targets(models, book)  # ConfigError names the first unknown model
+    return book
 
 
 # Environment variables whose values are credentials: what a query result or an error message

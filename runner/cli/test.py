@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import open_session
+from runner.cli._common import CacheSettings, cache_options, cache_settings, open_session
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -18,6 +18,34 @@ if TYPE_CHECKING:
 
 EXIT_NO_TESTS = 5  # as pytest: nothing was selected, so nothing was tested
 _FORMATS = ("text", "json", "github", "markdown")
+
+
+def variant_options(f: Any) -> Any:
+    """--model (repeatable), --repeat and --comparison: models side by side, runs per case."""
+    f = click.option(
+        "--comparison",
+        "comparison_path",
+        default=None,
+        metavar="FILE",
+        help="Also write the comparison table (a row per variant) to FILE: .json, .md, .html "
+        "or text.",
+    )(f)
+    f = click.option(
+        "--repeat",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Run each case N times: a pass rate per case (95% Wilson interval), checked "
+        "against its min_pass_rate.",
+    )(f)
+    return click.option(
+        "--model",
+        "models",
+        multiple=True,
+        metavar="MODEL",
+        help="Run every case on this model (repeatable: side by side; replaces the specs' "
+        "variants). Judges keep theirs.",
+    )(f)
 
 
 @click.command("test")
@@ -77,6 +105,8 @@ _FORMATS = ("text", "json", "github", "markdown")
     default=None,
     help="Calls in flight at once, per spec (default: each spec's rate.concurrency).",
 )
+@variant_options
+@cache_options
 def test_(
     targets: tuple[str, ...],
     pattern: str | None,
@@ -88,6 +118,10 @@ def test_(
     format_: str,
     compare_path: str | None,
     concurrency: int | None,
+    models: tuple[str, ...],
+    repeat: int,
+    comparison_path: str | None,
+    **cache_flags: Any,
 ) -> None:
     """Run the test cases of specs (default: every spec under prompts/ with `tests:`).
 
@@ -98,7 +132,15 @@ def test_(
 
     if record_missing and replay_path is None:
         raise click.UsageError("--record-missing needs --replay LEDGER (the ledger to add to)")
+    cache = cache_settings(cache_flags)
+    if cache is not None and replay_path is not None:
+        raise click.UsageError(
+            "--cache answers from a ledger and --replay from another: use one"
+            + (" (--record-missing tops up --replay's ledger)" if record_missing else "")
+        )
     _check_outputs(junit_path, replay_path if record_missing else None, format_)
+    if comparison_path is not None:
+        check_writable(comparison_path, "--comparison")
     collection = collect(list(targets), pattern)
     for path in collection.without_tests:
         click.echo(f"Note: {path} has no tests: nothing to run there.", err=True)
@@ -109,14 +151,18 @@ def test_(
             click.echo("[]")
         click.echo("0 passed, 0 failed", err=format_ == "json")
         raise SystemExit(EXIT_NO_TESTS)
-    session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path)
+    session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path, cache)
     _warn_unreplayable(session, collection, record_missing)
     if session.settings_for(collection.specs[0].spec).mock:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
     import asyncio
 
+    from runner.spec.model import Variant
+
+    sources["variants"] = [Variant.named(m, {}) for m in dict.fromkeys(models)]
+    sources["repeat"] = repeat
     results = asyncio.run(_run(session, collection, sources, concurrency, format_))
-    _finish(results, format_, junit_path, sources)
+    _finish(results, format_, junit_path, sources, comparison_path, session)
 
 
 def _check_outputs(junit_path: str | None, baseline: str | None, format_: str) -> None:
@@ -171,6 +217,7 @@ def _open(
     compare_path: str | None,
     mock: bool | None,
     ledger_path: str | None,
+    cache: CacheSettings | None = None,
 ) -> tuple[Session, dict[str, Any]]:
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
@@ -183,7 +230,12 @@ def _open(
             sources["recorder"] = BaselineRecorder(Ledger(replay_path))
     if compare_path is not None:
         sources["compare"] = ReplaySource(compare_path)
-    session = open_session(mock=mock, ledger=ledger_path, replay=sources.get("replay"))
+    session = open_session(
+        mock=mock,
+        ledger=ledger_path,
+        replay=sources.get("replay"),
+        cache=None if cache is None else cache.source(ledger_path),
+    )
     return session, sources
 
 
@@ -221,25 +273,33 @@ async def _run(
         replay=sources.get("replay"),
         compare=sources.get("compare"),
         recorder=sources.get("recorder"),
+        variants=sources.get("variants", ()),
+        repeat=sources.get("repeat", 1),
     )
     async with session:
         return await suite.run(collection, on_spec=show)
 
 
 def _finish(
-    results: list[CaseResult], format_: str, junit_path: str | None, sources: dict[str, Any]
+    results: list[CaseResult],
+    format_: str,
+    junit_path: str | None,
+    sources: dict[str, Any],
+    comparison_path: str | None = None,
+    session: Session | None = None,
 ) -> None:
     from runner.settings import snapshot_environ
     from runner.testing import formats
     from runner.testing.junit import write_junit
 
     closing = formats.summary_line(results)
+    side_by_side = _side_by_side(results, format_, comparison_path)
     if format_ == "json":
         click.echo(formats.as_json(results))
     elif format_ == "github":
         click.echo(formats.github(results))
     elif format_ == "markdown":
-        table = formats.markdown(results)
+        table = formats.markdown(results) + side_by_side
         click.echo(table)
         summary_file = snapshot_environ().get("GITHUB_STEP_SUMMARY")
         if summary_file:
@@ -252,6 +312,15 @@ def _finish(
                 ) from exc
     if junit_path is not None:
         write_junit(junit_path, results)
+    if format_ in ("text", "github") and side_by_side:
+        click.echo(side_by_side)
+    if session is not None and session.stats.replayed and sources.get("replay") is None:
+        n = session.stats.replayed
+        click.echo(
+            f"Cache: {n} call{'s' if n != 1 else ''} answered from the ledger, nothing sent "
+            f"(${session.stats.saved_usd:.6f} not spent again).",
+            err=format_ == "json",
+        )
     recorder = sources.get("recorder")
     if recorder is not None and recorder.recorded:
         n = recorder.recorded
@@ -261,3 +330,23 @@ def _finish(
     click.echo(closing, err=format_ == "json")
     if any(r.failed for r in results):
         raise SystemExit(1)
+
+
+def _side_by_side(results: list[CaseResult], format_: str, path: str | None) -> str:
+    """The comparison table (a row per variant) and the failing and flaky cases, when the run
+    had variants or repeats, in the run's format; written to --comparison FILE too."""
+    from runner.testing import comparison, formats
+
+    if path is not None:
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(comparison.render_comparison(results, path))
+        except OSError as exc:
+            raise ConfigError(f"--comparison {path}: cannot write: {exc.strerror}") from exc
+    if format_ == "json" or not any(r.variant is not None or r.runs > 1 for r in results):
+        return ""
+    verdicts = formats.verdicts(results)
+    if format_ == "markdown":
+        listed = [f"- {line.strip()}" if line.startswith(" ") else f"\n{line}" for line in verdicts]
+        return "\n".join(["", comparison.comparison_markdown(results), *listed, ""])
+    return "\n".join(["", comparison.comparison_text(results), *verdicts])

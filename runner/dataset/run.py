@@ -59,6 +59,10 @@ class DatasetSummary:
     calls: int = 0  # calls recorded in the ledger by this run
     mock_calls: int = 0  # of them, answered by the mock: what the real model would have cost
     estimated_calls: int = 0  # real calls whose usage (so cost) is a local estimate
+    # --cache: rows answered from a recorded line (nothing sent, nothing spent; in no figure
+    # above), and what their recorded calls cost.
+    cached: int = 0
+    saved_usd: Decimal = Decimal(0)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     failed_keys: list[str] = field(default_factory=list)  # the first FAILED_KEYS_SHOWN
@@ -108,6 +112,10 @@ class DatasetSummary:
         record = result.record
         if record is None:
             return
+        if "replayed" in record:
+            self.cached += 1
+            self.saved_usd += Decimal(str(record["cost"]["usd"] or 0))
+            return
         self.calls += 1
         usage = record["usage"]
         self.usage = self.usage + Usage(
@@ -136,6 +144,7 @@ class DatasetSummary:
             "usage": self.usage.to_dict(),
             "cost_usd": float(self.cost_usd) if not self.unpriced else None,
             "cost_estimated": self.estimated,
+            "cached": self.cached,
             "wall_s": round(self.wall_s, 3),
             "failed_keys": list(self.failed_keys),
             "budget_stopped": self.budget_stopped,

@@ -34,7 +34,7 @@ from runner.errors import (
 from runner.ledger.encoding import encode_line
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import Asked, LedgerRecord, Outcome, Recording, build_line, minimal_line
-from runner.ledger.replay import ReplayedCompletion, ReplayOrigin
+from runner.ledger.recorded import ReplayedCompletion, ReplayOrigin
 from runner.policy.retry import call_with_retry
 from runner.providers import wire_api
 from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
@@ -247,6 +247,7 @@ class Call:
     ) -> Result:
         line, usage, cost, latency = self._write(ts, attempts, started, reply=reply)
         c = reply.completion
+        origin = _replayed(reply)
         return Result(
             value=reply.value,
             text=c.text,
@@ -263,6 +264,8 @@ class Call:
             mock=line["mock"],
             choices=reply.values,
             rate_headers=dict(c.rate_headers),
+            replayed=None if origin is None else origin.to_dict(),
+            recorded_latency_ms=None if origin is None else origin.latency_ms,
         )
 
     def _failed(self, exc: RunnerError, ts: datetime, started: float) -> None:
@@ -321,6 +324,7 @@ class Call:
             api=self.parts.pre.api,
             case=self.case,
             row=self.row,
+            variant=None if spec.variant is None else spec.variant.name,
         )
 
     def _write(

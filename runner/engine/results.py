@@ -35,6 +35,10 @@ class Result:
     choices: tuple[Any, ...] = ()  # the value of every choice when n > 1
     # The reply's x-ratelimit-* headers (lower-case names), as the limiter read them.
     rate_headers: Mapping[str, str] = field(default_factory=dict)
+    # Answered from a recorded line (--replay, --cache): {from, id[, reason]}, and the
+    # recorded call's latency and cost (nothing was spent now).
+    replayed: dict[str, str] | None = None
+    recorded_latency_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -54,6 +58,8 @@ class Result:
         }
         if len(self.choices) > 1:
             out["choices"] = list(self.choices)
+        if self.replayed is not None:
+            out["replayed"] = dict(self.replayed)
         return out
 
 
@@ -113,6 +119,10 @@ class SessionStats:
     cost_usd: Decimal = Decimal(0)
     unpriced_calls: int = 0  # calls whose cost is unknown: not counted in cost_usd
     latency_ms: float = 0.0
+    # Calls answered from a recorded line (--replay, --cache): nothing sent, nothing spent,
+    # so in no other figure; `saved_usd` is what their recorded calls cost.
+    replayed: int = 0
+    saved_usd: Decimal = Decimal(0)
 
     @property
     def average_tokens(self) -> float:
@@ -131,10 +141,18 @@ class SessionStats:
             "average_latency_ms": round(self.average_latency_ms, 1),
             "cost_usd": float(self.cost_usd),
             "unpriced_calls": self.unpriced_calls,
+            "replayed": self.replayed,
+            "saved_usd": float(self.saved_usd),
         }
 
-    def add(self, usage: Usage, cost: Cost, latency_ms: float, *, ok: bool) -> None:
-        """Count one finished call."""
+    def add(
+        self, usage: Usage, cost: Cost, latency_ms: float, *, ok: bool, replayed: bool = False
+    ) -> None:
+        """Count one finished call (one answered from a recorded line apart)."""
+        if replayed:
+            self.replayed += 1
+            self.saved_usd += cost.usd or Decimal(0)
+            return
         self.calls += 1
         self.failures += 0 if ok else 1
         self.usage = self.usage + usage

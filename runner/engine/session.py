@@ -20,6 +20,7 @@ from runner.types import StreamDelta
 
 if TYPE_CHECKING:
     from runner.engine.parts import AttemptBudget, ChatBackend
+    from runner.ledger.cache import CacheSource
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
@@ -64,6 +65,7 @@ class Session:
         environ: Mapping[str, str] | None = None,
         transport: Any = None,
         replay: ReplaySource | None = None,
+        cache: CacheSource | None = None,
     ) -> None:
         self._environ = dict(environ) if environ is not None else settings_mod.snapshot_environ()
         flags: dict[str, Any] = {}
@@ -84,6 +86,10 @@ class Session:
         # `runner test --replay`: recorded requests are answered from this ledger (no network,
         # no limiter); the others fail before sending, or are sent when it records missing ones.
         self._replay = replay
+        # `--cache`: a request with an ok line in this ledger is answered from it (no key, no
+        # network), marked `replayed: {from, id, reason: cache}`.
+        self._cache = cache
+        self._warned_sample = False
         self._clients: dict[tuple[Any, ...], ModelClient] = {}
         # The output mode each endpoint (base URL, model, wire API) turned out to need under
         # `output.mode: auto`, and why: learned once, used by every later call of the session.
@@ -174,11 +180,17 @@ class Session:
         settings = self.settings_for(spec)
         pre = preflight(spec, vars or {}, settings, self.pricebook)
         fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre.body))
-        client: ChatBackend
-        if self._replay is not None and _replays(self._replay, fingerprint, pre):
-            client = self._replay.client
-            guard = self.guards.for_endpoint("replay:" + self._replay.path, settings.model)
-        else:
+        client: ChatBackend | None = None
+        if self._replay is not None:
+            client = _replayed(self._replay, fingerprint, pre)
+            if client is not None:
+                guard = self.guards.for_endpoint("replay:" + self._replay.path, settings.model)
+        elif self._cache is not None:
+            client = self._cache.lookup(fingerprint, mock=settings.mock)
+            if client is not None:
+                guard = self.guards.for_endpoint("cache:" + self._cache.path, settings.model)
+                self._warn_one_sample(spec)
+        if client is None:
             client = self.client(settings, spec)
             guard = self.guards.for_endpoint(
                 "mock" if settings.mock else settings.base_url,
@@ -212,7 +224,28 @@ class Session:
         )
 
     def _count(self, record: LedgerRecord, usage: Usage, cost: Cost, latency_ms: float) -> None:
-        self.stats.add(usage, cost, latency_ms, ok=record["status"] == "ok")
+        self.stats.add(
+            usage, cost, latency_ms, ok=record["status"] == "ok", replayed="replayed" in record
+        )
+
+    def _warn_one_sample(self, spec: PromptSpec) -> None:
+        """Once per session: a cached answer to a sampled request (temperature above 0, or
+        not set: the server's default samples) is one draw reused, not a fresh one."""
+        temperature = spec.params.get("temperature")
+        if self._warned_sample or (isinstance(temperature, int | float) and temperature <= 0):
+            return
+        self._warned_sample = True
+        import warnings
+
+        from runner.errors import RunnerWarning
+
+        said = "not set (the server samples)" if temperature is None else f"{temperature:g}"
+        warnings.warn(
+            f"--cache: {spec.name} runs at temperature {said}: each cached answer is one "
+            "recorded sample reused, not a new one (--no-cache, or temperature 0, to sample)",
+            RunnerWarning,
+            stacklevel=3,
+        )
 
     def run(
         self,
@@ -356,15 +389,17 @@ class Session:
         return found
 
 
-def _replays(replay: ReplaySource, fingerprint: str, pre: Preflight) -> bool:
-    """Whether the replay ledger answers this request; a request it cannot answer raises
-    NotRecorded (nothing sent, no line) unless missing requests are to be recorded."""
-    if replay.can_answer(fingerprint):
-        return True
+def _replayed(replay: ReplaySource, fingerprint: str, pre: Preflight) -> ChatBackend | None:
+    """The client that answers this request from the replay ledger: its k-th call in the run
+    gets its k-th recorded answer. None when it is to be sent and recorded (--record-missing);
+    a request it cannot answer otherwise raises NotRecorded (nothing sent, no line)."""
+    index = replay.claim(fingerprint)
+    if replay.can_answer(fingerprint, index):
+        return replay.replay_client(fingerprint, index)
     if replay.record_missing:
-        return False
+        return None
     params = {"model": pre.model, **(pre.request.params if pre.request is not None else {})}
-    raise replay.answer_error(fingerprint, pre.messages, params)
+    raise replay.answer_error(fingerprint, pre.messages, params, index=index)
 
 
 # --- module-level convenience -----------------------------------------------------------------

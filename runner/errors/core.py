@@ -226,8 +226,9 @@ class LedgerUnavailable(LedgerError):
 
 class NotRecorded(RunnerError):
     """Replay (`runner test --replay`): the replay ledger has no usable answer for this request,
-    because the prompt, model or parameters changed since it was recorded (or the recorded line
-    kept no content). Nothing was sent. `messages` and `params` are the request as it is now,
+    because the prompt, model or parameters changed since it was recorded, the recorded line
+    kept no content, or the run asks for it more often (`--repeat N`) than it was recorded
+    (`recorded` answers). Nothing was sent. `messages` and `params` are the request as it is now,
     for a diff against the recorded one."""
 
     kind = "not_recorded"
@@ -239,11 +240,15 @@ class NotRecorded(RunnerError):
         fingerprint: str = "",
         messages: Sequence[Mapping[str, Any]] = (),
         params: Mapping[str, Any] | None = None,
+        recorded: int = 0,
     ) -> None:
         super().__init__(message)
         self.fingerprint = fingerprint
         self.messages = [dict(m) for m in messages]
         self.params = dict(params or {})
+        # How many answers the replay ledger holds for this very request: more than 0 when a
+        # run asks for it more often (`--repeat N`) than it was recorded.
+        self.recorded = recorded
 
 
 class RunnerWarning(UserWarning):

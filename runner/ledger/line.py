@@ -82,7 +82,10 @@ class LedgerRecord(TypedDict, total=False):
     # Present when the output mode fell back from the spec's first one: {from, to, why, learned}.
     output_fallback: dict[str, Any]
     content: bool  # absent or true; false when `ledger: {content: false}` withheld the content
-    replayed: dict[str, str]  # present when answered from a replay ledger: {from, id}
+    # Present when answered from a recorded line instead of being sent: {from, id}, and
+    # reason "cache" when --cache answered it (runner test --replay leaves reason out).
+    replayed: dict[str, str]
+    variant: str  # present when `runner test` ran the call under a variant: its name
     batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
 
 
@@ -105,6 +108,7 @@ class Asked:
     case: str | None = None
     row: str | None = None
     api: str = "chat"  # the wire API the request was sent on
+    variant: str | None = None  # the variant of `runner test` the call ran under, if any
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,8 @@ def build_line(*, asked: Asked, outcome: Outcome, recording: Recording) -> Ledge
         record["replayed"] = dict(outcome.replayed)
     if outcome.batch_id is not None:
         record["batch_id"] = outcome.batch_id
+    if asked.variant is not None:
+        record["variant"] = asked.variant
     if not recording.content:
         record = without_content(record)  # type: ignore[assignment]
         if isinstance(error, OutputInvalid) and record["error"] is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -21,7 +22,7 @@ from runner.types import Attempt, Cost, Price, Usage
 if TYPE_CHECKING:
     from genai_prices.types import ModelPrice
 
-__all__ = ["PriceBook"]
+__all__ = ["PriceBook", "Rates"]
 
 _log = logging.getLogger(__name__)
 
@@ -32,6 +33,28 @@ _IMPLAUSIBLE = "not priced: the server's usage is implausible (see usage.implaus
 _ESTIMATED = "priced from local token counts: the server reported no usable usage"
 _BATCH_CONTEXT = {"processing": "batch"}  # genai-prices' price variant for batch requests
 _BATCH_SHARE = Decimal("0.5")  # OpenAI's Batch API discount, where no batch price is listed
+
+
+@dataclass(frozen=True)
+class Rates:
+    """A model's price as three rates in USD per million tokens, to price token sums at once
+    (`runner report --price-as`): uncached input, cached input (the input rate when the model
+    lists no cached price) and output. `exact` is False for a price that is not linear in the
+    tokens (tiers, a fee per request): its base rates are given, and costs are estimates."""
+
+    model: str
+    input: Decimal
+    cached_input: Decimal
+    output: Decimal
+    source: str
+    cached_listed: bool
+    exact: bool = True
+
+    def cost(self, uncached: Decimal, cached: Decimal, completion: Decimal) -> Decimal:
+        """What these token counts cost (counts may be fractions: re-counted estimates)."""
+        return (
+            uncached * self.input + cached * self.cached_input + completion * self.output
+        ) / _MILLION
 
 
 class PriceBook:
@@ -108,6 +131,43 @@ class PriceBook:
             source=entry.source,
             context_window=entry.model.context_window,
         )
+
+    def rates(
+        self, model: str, *, base_url: str | None = None, at: datetime | None = None
+    ) -> Rates | None:
+        """`model`'s price as three linear rates (see Rates), or None when it is unknown. A
+        batch book gives the batch price: genai-prices' batch variant when the model has one,
+        else half the live price."""
+        override = self._override(model)
+        if override is not None:
+            cached = override.input if override.cached_input is None else override.cached_input
+            found = Rates(
+                model,
+                override.input,
+                cached,
+                override.output,
+                override.source,
+                override.cached_input is not None,
+            )
+            return _halved(found) if self.batch else found
+        entry = self._entry(model, base_url)
+        if entry is None:
+            return None
+        when = _timestamp(at)
+        prices, variant = self._prices(entry, when)
+        linear = self._linear.get(id(prices))
+        if linear is None or linear[0] is not prices:
+            linear = self._linear[id(prices)] = (prices, linear_rates(prices))
+        exact = linear[1] is not None
+        if linear[1] is not None:
+            rate_in, rate_cached, rate_out = linear[1]
+        else:  # tiers or a per-request fee: the base tier, as `price` shows it
+            rate_in = rate(getattr(prices, "input_mtok", None)) or Decimal(0)
+            rate_out = rate(getattr(prices, "output_mtok", None)) or Decimal(0)
+            rate_cached = rate(getattr(prices, "cache_read_mtok", None)) or rate_in
+        source = entry.source + (", batch price" if variant else "")
+        found = Rates(model, rate_in, rate_cached, rate_out, source, rate_cached != rate_in, exact)
+        return _halved(found) if self.batch and not variant else found
 
     def context_window(self, model: str, *, base_url: str | None = None) -> int | None:
         """Return the model's context window in tokens (override first), or None if unknown."""
@@ -312,6 +372,19 @@ def _counts(usage: Usage) -> tuple[int, int, int]:
     # Cached tokens are a subset of prompt tokens; a server that says otherwise is not
     # believed beyond the prompt.
     return usage.prompt, min(usage.cached, usage.prompt), usage.completion
+
+
+def _halved(rates: Rates) -> Rates:
+    """The Batch API's price where no batch price is listed: half the live one."""
+    return Rates(
+        rates.model,
+        rates.input * _BATCH_SHARE,
+        rates.cached_input * _BATCH_SHARE,
+        rates.output * _BATCH_SHARE,
+        f"{rates.source}, batch (50%)",
+        rates.cached_listed,
+        rates.exact,
+    )
 
 
 def _with_window(price: Price, window: int) -> Price:

@@ -34,6 +34,7 @@ GROUP_FIELDS: dict[str, str] = {
     "provider": "provider",
     "api": "api",
     "commit": "commit",
+    "variant": "variant",
 }
 
 # The figures of every group, in output order (JSON keys and CSV columns after the group fields).
@@ -55,6 +56,10 @@ FIGURES: tuple[str, ...] = (
     "ttft_ms_p50",
     "replayed",
 )
+
+
+# What a CSV row holds for each --price-as model (JSON nests the whole object).
+PRICED_AS_COLUMNS: tuple[str, ...] = ("cost_usd", "estimated")
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,8 @@ class LedgerRead:
         if self.replayed:
             noun = "call" if self.replayed == 1 else "calls"
             out.append(
-                f"{self.replayed:,} replayed {noun} (runner test --replay) not counted as calls "
-                "or spend: nothing was sent; see the replayed column"
+                f"{self.replayed:,} replayed {noun} (runner test --replay, --cache) not counted "
+                "as calls or spend: nothing was sent; see the replayed column"
             )
         if self.lines == 0 and not self.long_lines:
             listed = ", ".join(self.files)
@@ -139,10 +144,22 @@ class Report(LedgerRead):
     since: datetime | None = None  # the requested range: since <= ts < until (UTC)
     until: datetime | None = None
     breakdowns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # --price-as: the models every group (and the total) is priced on too, each group's
+    # `priced_as` {model: {cost_usd, estimated, ...}}, and how the tokens were counted.
+    price_as: tuple[str, ...] = ()
+    pricing_notes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
-        return [*self.by, *FIGURES]
+        """The JSON keys and CSV columns: --by fields, FIGURES, then per --price-as model
+        `priced_as.MODEL.cost_usd` and `priced_as.MODEL.estimated` (nested in JSON)."""
+        priced = [
+            f"priced_as.{model}.{key}" for model in self.price_as for key in PRICED_AS_COLUMNS
+        ]
+        return [*self.by, *FIGURES, *priced]
+
+    def notes(self) -> list[str]:
+        return [*super().notes(), *self.pricing_notes]
 
     @property
     def records(self) -> list[dict[str, Any]]:

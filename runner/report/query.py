@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -31,6 +31,9 @@ from runner.report.model import GROUP_FIELDS, Report, SqlResult, check_range
 from runner.report.sql import BREAKDOWNS, LEDGER_COLUMNS
 
 from . import sql
+
+if TYPE_CHECKING:
+    from runner.pricing import PriceBook
 
 __all__ = ["LEDGER_COLUMNS", "build_report", "run_sql"]
 
@@ -77,20 +80,38 @@ class _Engine:
 
     def run(self, statement: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The column names and rows of `statement` (none for a statement without a result)."""
+
+        def work() -> tuple[list[str], list[tuple[Any, ...]]]:
+            cursor = self.con.execute(statement)
+            columns = [d[0] for d in cursor.description or []]
+            return columns, cursor.fetchall() if columns else []
+
+        result: tuple[list[str], list[tuple[Any, ...]]] = self._call(work)
+        return result
+
+    def each(self, statement: str, size: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of `statement`, `size` at a time, so that a big answer is never held."""
+        cursor = self._call(lambda: self.con.execute(statement))
+        while True:
+            rows: list[tuple[Any, ...]] = self._call(lambda: cursor.fetchmany(size))
+            if not rows:
+                return
+            yield rows
+
+    def _call(self, work: Any) -> Any:
+        """What `work()` returns, run on the worker thread."""
         box: dict[str, Any] = {}
         done = threading.Event()
 
-        def work() -> None:
+        def job() -> None:
             try:
-                cursor = self.con.execute(statement)
-                columns = [d[0] for d in cursor.description or []]
-                box["result"] = (columns, cursor.fetchall() if columns else [])
+                box["result"] = work()
             except BaseException as exc:  # handed to the waiting thread
                 box["error"] = exc
             finally:
                 done.set()
 
-        thread = threading.Thread(target=work, name="runner-report-query", daemon=True)
+        thread = threading.Thread(target=job, name="runner-report-query", daemon=True)
         self.busy = True
         thread.start()
         try:
@@ -107,8 +128,7 @@ class _Engine:
             raise KeyboardInterrupt from None
         if error is not None:
             raise error
-        result: tuple[list[str], list[tuple[Any, ...]]] = box["result"]
-        return result
+        return box["result"]
 
     def _stop(self, done: threading.Event) -> None:
         deadline = time.monotonic() + _STOP_SECONDS
@@ -162,12 +182,12 @@ def _opened(files: Sequence[str]) -> Iterator[tuple[_Engine, list[FileScan]]]:
 
 
 def _grouped(
-    engine: _Engine, sets: Sequence[Sequence[str]], when: str
+    engine: _Engine, sets: Sequence[Sequence[str]], when: str, *, pricing: bool = False
 ) -> tuple[dict[str, dict[str, Any]], list[list[dict[str, Any]]]]:
     """One scan of `_lines`: raw figures per part (ok, outside the time range, bad, newer,
     state), and for each of `sets` the groups of the counted lines, sorted by their fields
-    (nulls last)."""
-    names, found_rows = engine.run(sql.grouped_sql("_lines", sets, when))
+    (nulls last); `pricing` adds the token sums --price-as prices."""
+    names, found_rows = engine.run(sql.grouped_sql("_lines", sets, when, pricing=pricing))
     rows = [dict(zip(names, row, strict=True)) for row in found_rows]
     fields = sql.set_fields(sets)
     alone = sql.set_mask(fields, ())
@@ -179,7 +199,7 @@ def _grouped(
             continue
         mask = sql.set_mask(fields, fields_of_set)
         group = [r for r in rows if r["grouping_set"] == mask and r["part"] == "ok"]
-        columns = [GROUP_FIELDS[f] for f in fields_of_set]
+        columns = [sql.column(f) for f in fields_of_set]
         group.sort(key=lambda r: [(r[c] is None, "" if r[c] is None else r[c]) for c in columns])
         found.append(group)
     return parts, found
@@ -276,22 +296,53 @@ def build_report(
     since: datetime | None = None,
     until: datetime | None = None,
     breakdowns: bool = False,
+    price_as: Sequence[str] = (),
+    prices: PriceBook | None = None,
 ) -> Report:
     """Read the ledger files (explicit paths) and return the figures per `by` group of the calls
     with since <= ts < until (naive datetimes are UTC). `breakdowns=True` adds the groupings
-    the HTML page charts (one scan either way)."""
+    the HTML page charts (one scan either way). `price_as` prices every group on those models
+    too (runner.report.reprice; `prices`, default genai-prices' alone): the token sums come
+    from the same scan, and calls re-counted on another tokenizer from one more."""
     check_range(since, until)
+    targets = []
+    if price_as:  # tokenizers and prices load only for it
+        from runner.pricing import PriceBook
+
+        from . import reprice
+
+        targets = reprice.targets(price_as, prices or PriceBook())
     sets = [tuple(by), *(BREAKDOWNS if breakdowns else ())]
+    if targets:
+        sets.append(reprice.price_set(by))
+    when = sql.time_filter(since, until)
+    repricing = None
     with _opened(files) as (engine, scans):
-        parts, found = _grouped(engine, sets, sql.time_filter(since, until))
+        parts, found = _grouped(engine, sets, when, pricing=bool(targets))
+        if targets:
+            repricing = reprice.Repricing(tuple(by), targets, found.pop())
+            sets.pop()
+            models = repricing.need_recount()
+            if models:
+                repricing.recount(_content_rows(engine, by, models, when))
+            repricing.price()
     lines = _Lines(parts, scans)
     pairs = zip(sets[1:], found[1:], strict=True)
     extra = {",".join(fields): [_group(r, fields) for r in rows] for fields, rows in pairs}
     ok = parts.get("ok")
+    groups = [_group(r, by) for r in found[0]]
+    total = _figures(ok) if ok else None
+    if repricing is not None:
+        for row, group in zip(found[0], groups, strict=True):
+            group["priced_as"] = repricing.priced(tuple(row[sql.column(f)] for f in by))
+        if total is not None:
+            total["priced_as"] = repricing.total()
     return Report(
         by=tuple(by),
-        groups=[_group(r, by) for r in found[0]],
-        total=_figures(ok) if ok else None,
+        groups=groups,
+        total=total,
+        price_as=tuple(t.model for t in targets),
+        pricing_notes=tuple(repricing.notes) if repricing is not None else (),
         files=tuple(files),
         calls=int(ok["calls"]) if ok else 0,
         first_ts=ok["first_ts"] if ok else None,
@@ -301,6 +352,23 @@ def build_report(
         breakdowns=extra,
         **lines.counts(),
     )
+
+
+def _content_rows(
+    engine: _Engine, by: Sequence[str], models: Sequence[str], when: str
+) -> Iterator[tuple[Any, ...]]:
+    """The counted calls of `models` whose usage can be priced, with their content, for
+    --price-as to re-count on another tokenizer: the --by values, model, batch, the recorded
+    counts, the messages and the reply's text."""
+    keys = "".join(f'"{sql.column(f)}", ' for f in by)
+    listed = ", ".join(sql.literal(m) for m in models)
+    statement = (
+        f"SELECT {keys}model, _batch, prompt_tokens, cached_tokens, completion_tokens, "
+        f"_messages, _output_text FROM _lines WHERE line_kind = 'ok' AND ({when}) "
+        f"AND replayed IS NOT DISTINCT FROM false AND NOT _implausible AND model IN ({listed})"
+    )
+    for rows in engine.each(statement):
+        yield from rows
 
 
 def _check_query(engine: _Engine, query: str) -> None:

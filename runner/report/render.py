@@ -146,7 +146,21 @@ def human_table(data: Report | SqlResult) -> HumanTable:
     footer = None
     if data.total and len(data.groups) > 1 and data.by:
         footer = ["total"] + [""] * (len(data.by) - 1) + [c[2](total[c[0]]) for c in shown]
+    for model in data.price_as:  # --price-as: what each group would have cost on it
+        headers.append(f"as {visible(model)}")
+        numeric.append(True)
+        for row, group in zip(rows, data.groups, strict=True):
+            row.append(_priced(group, model))
+        if footer is not None:
+            footer.append(_priced(total, model))
     return HumanTable(headers, rows, numeric, footer)
+
+
+def _priced(figures: dict[str, Any], model: str) -> str:
+    found = (figures.get("priced_as") or {}).get(model)
+    if found is None:
+        return NONE
+    return format_money(found["cost_usd"]) + (" est" if found["estimated"] else "")
 
 
 def _numeric(values: list[Any]) -> bool:
@@ -294,7 +308,15 @@ def _csv_text(text: str) -> str:
 def _value_rows(data: Report | SqlResult) -> list[list[Any]]:
     if isinstance(data, SqlResult):
         return [list(row) for row in data.rows]
-    return [[group[c] for c in data.columns] for group in data.groups]
+    return [[_field(group, c) for c in data.columns] for group in data.groups]
+
+
+def _field(group: dict[str, Any], column: str) -> Any:
+    """A group's value for a CSV column: `priced_as.MODEL.KEY` reaches into `priced_as`."""
+    if column.startswith("priced_as.") and column not in group:
+        model, _, key = column.removeprefix("priced_as.").rpartition(".")
+        return (group.get("priced_as") or {}).get(model, {}).get(key)
+    return group[column]
 
 
 def _csv_cell(value: Any) -> str:

@@ -13,6 +13,9 @@ __all__ = [
     "BREAKDOWNS",
     "COLUMNS",
     "LEDGER_COLUMNS",
+    "PRICING_SQL",
+    "PRIVATE",
+    "column",
     "grouped_sql",
     "literal",
     "lines_sql",
@@ -45,7 +48,13 @@ SHAPE = {
     "status": "VARCHAR",
     "error": {"kind": "VARCHAR"},
     "attempts": [{"n": "JSON"}],
-    "usage": {"prompt": "JSON", "completion": "JSON", "cached": "JSON", "reasoning": "JSON"},
+    "usage": {
+        "prompt": "JSON",
+        "completion": "JSON",
+        "cached": "JSON",
+        "reasoning": "JSON",
+        "implausible": "JSON",
+    },
     "cost": {"usd": "JSON", "source": "VARCHAR", "estimated": "JSON"},
     "latency_ms": "JSON",
     "ttft_ms": "JSON",
@@ -55,6 +64,10 @@ SHAPE = {
     "replayed": "JSON",
     "batch_id": "VARCHAR",
     "event": "VARCHAR",
+    "variant": "VARCHAR",
+    # Read only by `--price-as` (DuckDB reads a column only when a query uses it).
+    "messages": "JSON",
+    "output": {"text": "VARCHAR"},
 }
 
 
@@ -151,8 +164,17 @@ COLUMNS: dict[str, str] = {
     "mock": _MOCK,
     "replayed": _REPLAYED,
     "batch_id": _f("batch_id"),
+    "variant": _f("variant"),
 }
 LEDGER_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
+# Columns of `_lines` that the `ledger` view leaves out: what `--price-as` groups and
+# re-counts by.
+PRIVATE: dict[str, str] = {
+    "_batch": f"({_f('batch_id')} IS NOT NULL)",
+    "_implausible": f"coalesce(json_type({_f('usage', 'implausible')}) = 'ARRAY', false)",
+    "_messages": f"{_f('messages')}::VARCHAR",
+    "_output_text": _f("output", "text"),
+}
 
 # A line counts when it is a known version with every required field readable.
 REQUIRED = [
@@ -224,12 +246,12 @@ def lines_sql(files: Mapping[str, str], max_line_bytes: int) -> list[str]:
         f"ignore_errors = true, filename = true, maximum_object_size = {int(max_line_bytes)})"
     )
     renamed = {path: name for path, name in files.items() if path != name}
-    expressions = dict(COLUMNS)
+    expressions = COLUMNS | PRIVATE
     if renamed:
         cases = " ".join(f"WHEN {literal(p)} THEN {literal(n)}" for p, n in renamed.items())
         expressions["file"] = f"CASE filename {cases} ELSE filename END"
     columns = ",\n  ".join(f'{expr} AS "{name}"' for name, expr in expressions.items())
-    public = ", ".join(f'"{name}"' for name in COLUMNS)
+    public = ", ".join(f'"{name}"' for name in COLUMNS | PRIVATE)
     raw = ", ".join(f"{expr} AS {name}_raw" for name, expr in CHECKED.items())
     return [
         f"CREATE TEMP VIEW _parsed AS SELECT {columns}, {raw}, {STATE} AS _state FROM {source}",
@@ -261,19 +283,41 @@ def set_mask(fields: Sequence[str], grouped: Sequence[str]) -> int:
     return int("".join(map(str, bits)) or "0", 2)
 
 
-def grouped_sql(source: str, sets: Sequence[Sequence[str]], when: str) -> str:
+# What `--price-as` prices: the tokens of every counted call but those with implausible usage
+# (never priced), by kind, and how many calls were estimates or left out.
+_PRICED = f"{_CALL} AND NOT _implausible"
+PRICING_SQL = f""",
+    sum(prompt_tokens - least(cached_tokens, prompt_tokens)) FILTER (WHERE {_PRICED})
+        AS priced_uncached,
+    sum(least(cached_tokens, prompt_tokens)) FILTER (WHERE {_PRICED}) AS priced_cached,
+    sum(completion_tokens) FILTER (WHERE {_PRICED}) AS priced_completion,
+    count(*) FILTER (WHERE {_PRICED}) AS priced_calls,
+    count(*) FILTER (WHERE {_PRICED} AND cost_estimated) AS priced_estimated,
+    count(*) FILTER (WHERE {_CALL} AND _implausible) AS implausible_calls"""
+
+
+def column(field: str) -> str:
+    """The `_lines` column a --by field (or a private grouping such as `_batch`) groups on."""
+    return GROUP_FIELDS.get(field, field)
+
+
+def grouped_sql(
+    source: str, sets: Sequence[Sequence[str]], when: str, *, pricing: bool = False
+) -> str:
     """The figures per part of the lines (ok, outside the time range, bad, newer) and per group
     of each `sets` entry within each part, in one scan of `source`. `grouping_set` tells the
-    rows apart: set_mask(set_fields(sets), fields of the set); a part alone has every bit set."""
+    rows apart: set_mask(set_fields(sets), fields of the set); a part alone has every bit set.
+    `pricing` adds the token sums `--price-as` prices (PRICING_SQL)."""
     fields = set_fields(sets)
-    keys = [f'"{GROUP_FIELDS[name]}"' for name in fields]
+    keys = [f'"{column(name)}"' for name in fields]
     unique = {frozenset(s): s for s in sets if s}.values()  # (model, day) is (day, model)
     grouping = ["(part)"] + [
-        "(part, " + ", ".join(f'"{GROUP_FIELDS[f]}"' for f in s) + ")" for s in unique
+        "(part, " + ", ".join(f'"{column(f)}"' for f in s) + ")" for s in unique
     ]
     marker = f"GROUPING({', '.join(keys)})" if keys else "0"
+    figures = FIGURES_SQL + (PRICING_SQL if pricing else "")
     return f"""
-        SELECT {marker} AS grouping_set, part{"".join(f", {k}" for k in keys)},{FIGURES_SQL}
+        SELECT {marker} AS grouping_set, part{"".join(f", {k}" for k in keys)},{figures}
         FROM (SELECT *, CASE WHEN line_kind = 'ok' AND NOT ({when}) THEN 'outside'
                              ELSE line_kind END AS part FROM {source})
         GROUP BY GROUPING SETS ({", ".join(grouping)})"""

@@ -25,7 +25,7 @@ from runner.schema.validator import (
     packaged_schema,
 )
 from runner.schema.wording import at_location, json_pointer, path_label, pointer_path
-from runner.spec.model import OutputConfig, RetryConfig, TestCase, duration_or
+from runner.spec.model import OutputConfig, RetryConfig, TestCase, Variant, duration_or
 from runner.spec.output import check_output
 from runner.spec.templates import Template, compile_template
 from runner.spec.testcases import check_tests
@@ -72,6 +72,14 @@ _RESPONSES_ONLY = {
     "max_tool_calls": "it has no max_tool_calls",
 }
 _API_NAMES = {"chat": "Chat Completions", "responses": "Responses API"}
+# The param whose presence (or absence) makes another one wrong.
+_PARTNERS = {"max_completion_tokens": "max_tokens", "top_logprobs": "logprobs"}
+
+
+def _partner(name: str) -> str:
+    return _PARTNERS.get(name, name)
+
+
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie"}
 
 
@@ -183,35 +191,58 @@ class _Checker:
 
     def check_params(self) -> None:
         params = as_dict(self.spec.get("params"))
+        self.check_param_set(params, params, "/params", "params")
+        names: dict[str, int] = {}
+        for i, variant in enumerate(as_list(self.spec.get("variants"))):
+            variant = as_dict(variant)
+            own = as_dict(variant.get("params"))
+            # A variant's params as they are sent: merged over the spec's.
+            self.check_param_set(
+                {**params, **own}, own, f"/variants/{i}/params", f"variants[{i}].params"
+            )
+            model = variant.get("model")
+            name = variant.get("name")
+            if not isinstance(name, str):
+                name = Variant.named(model if isinstance(model, str) else None, own).name
+            if name in names:
+                self.doc.problem(
+                    f"/variants/{i}",
+                    f"variants[{i}]: a second variant named '{name}' (variants[{names[name]}] "
+                    "has that name); give one a `name`",
+                )
+            names.setdefault(name, i)
+
+    def check_param_set(
+        self, params: dict[str, Any], own: dict[str, Any], at: str, label: str
+    ) -> None:
+        """The params sent (`params`), whose problems are reported where `own` sets them."""
         api = as_dict(self.spec.get("provider")).get("api", "chat")
         other_only = _CHAT_ONLY if api == "responses" else _RESPONSES_ONLY
         for name, instead in other_only.items():
-            if name in params:
+            if name in own:
                 other = "responses" if api == "chat" else "chat"
                 self.doc.problem(
-                    f"/params/{name}",
-                    f"params: {name} is a {_API_NAMES[other]} parameter; with provider.api: "
+                    f"{at}/{name}",
+                    f"{label}: {name} is a {_API_NAMES[other]} parameter; with provider.api: "
                     f"{api} ({_API_NAMES.get(api, api)}), {instead}",
                     key=True,
                 )
         if api == "responses":
             return
-        if "max_tokens" in params and "max_completion_tokens" in params:
-            self.doc.problem(
-                "/params/max_completion_tokens",
-                "params: set max_tokens or max_completion_tokens, not both",
-                key=True,
-            )
-        if "top_logprobs" in params and params.get("logprobs") is not True:
-            self.doc.problem(
-                "/params/top_logprobs", "params: top_logprobs needs logprobs: true", key=True
-            )
-        if "parallel_tool_calls" in params and not self.spec.get("tools"):
-            self.doc.problem(
-                "/params/parallel_tool_calls",
-                "params: parallel_tool_calls needs tools",
-                key=True,
-            )
+        pairs = (
+            ("max_completion_tokens", "max_tokens" in params and "max_completion_tokens" in params),
+            ("top_logprobs", "top_logprobs" in params and params.get("logprobs") is not True),
+            ("parallel_tool_calls", "parallel_tool_calls" in params and not self.spec.get("tools")),
+        )
+        words = {
+            "max_completion_tokens": "set max_tokens or max_completion_tokens, not both",
+            "top_logprobs": "top_logprobs needs logprobs: true",
+            "parallel_tool_calls": "parallel_tool_calls needs tools",
+        }
+        for name, wrong in pairs:
+            if wrong and (own is params or name in own or _partner(name) in own):
+                where = name if name in own or own is params else _partner(name)
+                self.doc.problem(f"{at}/{where}", f"{label}: {words[name]}", key=True)
 
     def check_provider(self) -> None:
         base_url = as_dict(self.spec.get("provider")).get("base_url")

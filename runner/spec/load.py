@@ -33,6 +33,7 @@ from runner.spec.model import (
     ProviderConfig,
     RateConfig,
     RetryConfig,
+    Variant,
     duration_or,
 )
 from runner.spec.values import json_value_issues, surrogate_problem
@@ -209,6 +210,10 @@ def _build(
         variables=variables,
         positions=dict(positions),
         budget=BudgetConfig(as_dict(spec.get("budget")).get("max_cost_usd")),
+        variants=tuple(
+            Variant.named(v.get("model"), as_dict(v.get("params")), v.get("name"))
+            for v in map(as_dict, as_list(spec.get("variants")))
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "RateConfig",
     "RetryConfig",
     "TestCase",
+    "Variant",
     "apply_defaults",
     "copy_json",
     "duration_or",
@@ -62,6 +63,9 @@ _BREAKER = _schema_defaults(_SPEC_PROPERTIES["breaker"])
 _PROVIDER = _schema_defaults(_SPEC_PROPERTIES["provider"])
 _LEDGER = _schema_defaults(_SPEC_PROPERTIES["ledger"])
 _N: int = _SPEC_PROPERTIES["params"]["properties"]["n"]["default"]
+_MIN_PASS_RATE: float = packaged_schema("prompt-spec.schema.json")["$defs"]["test_case"][
+    "properties"
+]["min_pass_rate"]["default"]
 TIMEOUT_DEFAULT: float = parse_duration(str(_SPEC_PROPERTIES["timeout"]["default"]))
 
 
@@ -176,6 +180,46 @@ class TestCase:
     line: int
     description: str | None = None
     skip: str | None = None  # why the case is not run, when it is not
+    # The share of its runs (`runner test --repeat N`) that must pass for the case to pass.
+    min_pass_rate: float = _MIN_PASS_RATE
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run a spec's test cases (`variants:` or `runner test --model`): a model, params
+    merged over the spec's, or both. `name` is how results and ledger lines name it."""
+
+    name: str
+    model: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def named(model: str | None, params: Mapping[str, Any], name: str | None = None) -> Variant:
+        """A variant; without a name, its model then each param as `key=value`."""
+        if name is None:
+            parts = [model] if model else []
+            parts += [f"{k}={_flat(v)}" for k, v in _flatten(params)]
+            name = ",".join(parts)
+        return Variant(name, model, dict(params))
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested params as dotted keys: {reasoning: {effort: high}} -> reasoning.effort=high."""
+    out: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if isinstance(value, Mapping) and value:
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "+".join(_flat(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -271,6 +315,19 @@ class PromptSpec:
     variables: frozenset[str]
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    variants: tuple[Variant, ...] = ()  # `variants:` as written (runner test compares them)
+    variant: Variant | None = None  # set on the copy `with_variant` makes: what this run is
+
+    def with_variant(self, variant: Variant) -> PromptSpec:
+        """This spec as `variant` runs it: its model, and its params merged over the spec's.
+        The copy records the variant (the ledger line names it; its model is not overridden
+        by RUNNER_MODEL)."""
+        return replace(
+            self,
+            model=variant.model or self.model,
+            params={**self.params, **variant.params},
+            variant=variant,
+        )
 
     @property
     def choices(self) -> int:

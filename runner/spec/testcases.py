@@ -94,6 +94,7 @@ def check_tests(
                 line,
                 description if isinstance(description, str) else None,
                 case["skip"] if isinstance(case.get("skip"), str) else None,
+                **_min_pass_rate(case),
             )
         )
     return tuple(cases)
@@ -142,3 +143,11 @@ def _check_assertion(doc: Doc, at: str, assertion: dict[str, Any], has_output: b
         )
     if "schema_valid" in assertion and not has_output:
         doc.problem(f"{at}/schema_valid", f"{label}: schema_valid needs an output schema")
+
+
+def _min_pass_rate(case: dict[str, Any]) -> dict[str, float]:
+    """The case's min_pass_rate when it sets one (the schema checked it is within 0 and 1)."""
+    value = case.get("min_pass_rate")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return {}
+    return {"min_pass_rate": float(value)}

@@ -58,9 +58,11 @@ def compare_case(
     has_value: bool,
     cost_usd: Decimal | None,
     latency_ms: float | None,
+    variant: str | None = None,
 ) -> Comparison:
-    """Compare one case's output (and the figures of its call) with the baseline's."""
-    record = baseline.latest_for(spec_name, case, ok=True)
+    """Compare one case's output (and the figures of its call) with the baseline's for the
+    same spec, case and variant."""
+    record = baseline.latest_for(spec_name, case, ok=True, variant=variant)
     if record is None:
         return Comparison("new")
     # A baseline is a file anyone may have edited: every field is read for what it is.

@@ -26,8 +26,10 @@ __all__ = [
     "money",
     "shown",
     "summary_line",
+    "runs_text",
     "text",
     "text_line",
+    "verdicts",
 ]
 
 FORMATS = ("text", "json", "github", "markdown")
@@ -82,14 +84,26 @@ def _latency(ms: float | None) -> str:
     return "-" if ms is None else f"{ms:.0f} ms"
 
 
+def runs_text(result: CaseResult) -> str:
+    """`2/3 runs passed (95% CI 0.21-0.94)`, and the case's threshold when it is not 1."""
+    low, high = result.interval or (0.0, 1.0)
+    text = f"{result.passes}/{result.runs} runs passed (95% CI {low:.2f}-{high:.2f})"
+    if result.min_pass_rate < 1:
+        text += f", min {result.min_pass_rate:g}"
+    return text
+
+
 def text_line(result: CaseResult) -> str:
-    """One case: PASS/FAIL, spec::case, cost, latency (and the comparison when there is one)."""
-    name = shown(f"{result.spec}::{result.case}")
+    """One case: PASS/FAIL, spec::case[variant], the runs when repeated, cost, latency (and
+    the comparison when there is one)."""
+    name = shown(result.name)
     if result.status == "skipped":
         return f"SKIP  {name}  ({shown(result.skip_reason or '')})"
     mark = "PASS" if result.passed else "FAIL"
-    parts = [
-        f"{mark}  {name}",
+    parts = [f"{mark}  {name}"]
+    if result.runs > 1:
+        parts.append(runs_text(result))
+    parts += [
         money(result.cost_usd, estimated=result.cost_estimated, called=bool(result.ledger_ids)),
         _latency(result.latency_ms),
     ]
@@ -105,6 +119,8 @@ def _details(result: CaseResult) -> list[str]:
     for failure in result.failures:
         lines.extend(f"{_INDENT}{line}" for line in _lines(str(failure)))
         lines.extend(f"{_INDENT}  {d}" for d in _lines(failure.detail) if failure.detail)
+    for failure in result.flaky_failures:  # a case that passed with some runs failing
+        lines.extend(f"{_INDENT}(a failed run) {line}" for line in _lines(str(failure)))
     comparison = result.comparison
     if comparison is not None and comparison.diff:
         lines.extend(f"{_INDENT}{d}" for d in _lines(comparison.diff))
@@ -120,6 +136,27 @@ def text(results: Sequence[CaseResult]) -> str:
     return "\n".join(out)
 
 
+def verdicts(results: Sequence[CaseResult]) -> list[str]:
+    """After repeated runs: the failing cases (no run passed) apart from the flaky ones (some
+    runs passed, some failed: the line says whether the case still reached its
+    min_pass_rate). Empty when no case ran more than once."""
+    if not any(r.runs > 1 for r in results):
+        return []
+    failing = [r for r in results if r.failed and not r.passes]
+    flaky = [r for r in results if r.flaky]
+    out = []
+    if failing:
+        out.append(f"Failing ({len(failing)}, no run passed):")
+        out += [f"{_INDENT}{shown(r.name)}  0/{r.runs}" for r in failing]
+    if flaky:
+        out.append(f"Flaky ({len(flaky)}, some runs failed):")
+        out += [
+            f"{_INDENT}{shown(r.name)}  {runs_text(r)}  {'passed' if r.passed else 'FAILED'}"
+            for r in flaky
+        ]
+    return out
+
+
 def as_json(results: Sequence[CaseResult]) -> str:
     return json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False, default=str)
 
@@ -129,7 +166,7 @@ def github(results: Sequence[CaseResult]) -> str:
     out = [text(results)] if results else []
     for result in results:
         for failure in result.failures:
-            title = _escape_property(f"{result.spec}::{result.case}")
+            title = _escape_property(result.name)
             message = str(failure) + (f"\n{failure.detail}" if failure.detail else "")
             out.append(
                 f"::error file={_escape_property(result.path)},line={failure.line or result.line},"
@@ -152,7 +189,11 @@ def _escape_property(value: str) -> str:
 def markdown(results: Sequence[CaseResult]) -> str:
     """A table fit for a pull-request comment or $GITHUB_STEP_SUMMARY, failures under it."""
     compared = any(r.comparison is not None for r in results)
-    head = ["", "spec", "case", "cost", "latency"]
+    varied = any(r.variant is not None for r in results)
+    repeated = any(r.runs > 1 for r in results)
+    head = ["", "spec", "case", *(["variant"] if varied else []), "cost", "latency"]
+    if repeated:
+        head[-2:-2] = ["runs passed", "95% CI"]
     if compared:
         head += ["output", "Δ cost", "Δ latency"]
     rows = [
@@ -166,6 +207,12 @@ def markdown(results: Sequence[CaseResult]) -> str:
             {"passed": "✅", "failed": "❌"}.get(r.status, "⏭"),
             _cell(r.spec),
             _cell(r.case),
+            *([_cell(r.variant or "-")] if varied else []),
+        ]
+        if repeated:
+            low, high = r.interval or (0.0, 1.0)
+            cells += [f"{r.passes}/{r.runs}", "-" if not r.runs else f"{low:.2f}-{high:.2f}"]
+        cells += [
             money(r.cost_usd, estimated=r.cost_estimated, called=bool(r.ledger_ids)),
             _latency(r.latency_ms),
         ]
@@ -186,7 +233,7 @@ def markdown(results: Sequence[CaseResult]) -> str:
             fence = "`" * max(3, longest + 1)  # no line inside can close it
             rows += [
                 "",
-                f"<details><summary>{_cell(r.spec)}::{_cell(r.case)}</summary>",
+                f"<details><summary>{_cell(r.name)}</summary>",
                 "",
                 fence,
                 *(d.removeprefix(_INDENT) for d in details),

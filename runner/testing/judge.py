@@ -65,7 +65,9 @@ class Judges:
             result = await session.arun(
                 judge,
                 {"output": output, "text": text, "vars": dict(case.vars)},
-                case=f"{spec.name}/{case.name}",
+                # The judged call's spec, case and variant; the judge itself never varies.
+                case=f"{spec.name}/{case.name}"
+                + ("" if spec.variant is None else f"[{spec.variant.name}]"),
                 on_record=records.append,
             )
         except RunnerError as exc:

@@ -34,7 +34,8 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
             suite,
             "testcase",
             classname=_clean(result.spec),
-            name=_clean(result.case),
+            # `case[variant]`, as pytest names a parametrized test.
+            name=_clean(result.case + ("" if result.variant is None else f"[{result.variant}]")),
             time=f"{seconds:.3f}",
             file=_clean(result.path),
             line=str(result.line),
@@ -48,6 +49,19 @@ def junit_xml(results: Sequence[CaseResult]) -> bytes:
         ET.SubElement(properties, "property", name="tokens", value=str(result.tokens))
         if result.replayed:
             ET.SubElement(properties, "property", name="replayed", value="true")
+        if result.variant is not None:
+            ET.SubElement(properties, "property", name="variant", value=_clean(result.variant))
+            ET.SubElement(properties, "property", name="model", value=_clean(result.model or ""))
+        if result.runs > 1:
+            low, high = result.interval or (0.0, 1.0)
+            for key, value in (
+                ("runs", str(result.runs)),
+                ("passes", str(result.passes)),
+                ("min_pass_rate", f"{result.min_pass_rate:g}"),
+                ("pass_rate_95_low", f"{low:.4f}"),
+                ("pass_rate_95_high", f"{high:.4f}"),
+            ):
+                ET.SubElement(properties, "property", name=key, value=value)
         if result.status == "skipped":
             ET.SubElement(case, "skipped", message=_clean(result.skip_reason or ""))
         if result.failures:

@@ -24,12 +24,23 @@ _MAX_DIFF_LINES = 60
 _MAX_COMPARED_LINES = 2000
 
 
-def explain_miss(source: ReplaySource, spec_name: str, case: str, error: NotRecorded) -> str:
-    """The diff between the request as it is now and the one recorded for this spec and case,
-    messages first, then parameters; '' when the baseline has no line for them."""
-    recorded = source.latest_for(spec_name, case)
+def explain_miss(
+    source: ReplaySource,
+    spec_name: str,
+    case: str,
+    error: NotRecorded,
+    *,
+    variant: str | None = None,
+) -> str:
+    """The diff between the request as it is now and the one recorded for this spec, case and
+    variant, messages first, then parameters; '' when the request is recorded (fewer times
+    than the run asks for it: the message says so)."""
+    if error.recorded:
+        return ""
+    recorded = source.latest_for(spec_name, case, variant=variant)
     if recorded is None:
-        return f"(the baseline has no line for {spec_name} case {case}: a new case?)"
+        where = f"{spec_name} case {case}" + ("" if variant is None else f" variant {variant}")
+        return f"(the baseline has no line for {where}: a new case?)"
     if recorded.get("messages") is None:
         return "(the recorded line kept no content: no diff of the messages)"
     parts = [

@@ -9,29 +9,29 @@ import fnmatch
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from runner.engine.loop import Item, ItemResult, run_items
 from runner.errors import ConfigError, NotRecorded, OutputError, Problem, SpecError
 from runner.spec.load import load_spec
-from runner.testing.compare import Comparison, compare_case
+from runner.testing.compare import compare_case
 from runner.testing.expectations import Failure, Observed, check
 from runner.testing.judge import Judges
 from runner.testing.replay import BaselineRecorder, explain_miss
+from runner.testing.results import CaseResult, combined
 
 if TYPE_CHECKING:
     from runner.engine.session import Session
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
-    from runner.spec.model import PromptSpec, TestCase
+    from runner.spec.model import PromptSpec, TestCase, Variant
 
 __all__ = ["CaseResult", "Collection", "SpecCases", "Suite", "collect"]
 
 DEFAULT_TARGET = "prompts"
-Status = Literal["passed", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -53,60 +53,6 @@ class Collection:
     @property
     def count(self) -> int:
         return sum(len(s.cases) for s in self.specs)
-
-
-@dataclass
-class CaseResult:
-    """One case: passed or failed (with every failure), what it cost and how long it took."""
-
-    spec: str
-    path: str
-    case: str
-    line: int
-    status: Status
-    failures: tuple[Failure, ...] = ()
-    cost_usd: Decimal | None = None  # the call's and its judges'; None when unknown
-    cost_estimated: bool = False
-    tokens: int = 0
-    latency_ms: float | None = None  # the recorded call's, for a replayed case
-    value: Any = None
-    text: str | None = None
-    has_value: bool = False
-    replayed: bool = False
-    ledger_ids: tuple[str, ...] = ()
-    comparison: Comparison | None = None
-    skip_reason: str | None = None
-    records: tuple[LedgerRecord, ...] = field(default=(), repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "path": self.path,
-            "case": self.case,
-            "line": self.line,
-            "status": self.status,
-            "skip_reason": self.skip_reason,
-            "failures": [
-                {"what": f.what, "expected": f.expected, "actual": f.actual, "detail": f.detail}
-                for f in self.failures
-            ],
-            "cost_usd": None if self.cost_usd is None else float(self.cost_usd),
-            "cost_estimated": self.cost_estimated,
-            "tokens": self.tokens,
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
-            "output": self.value if self.has_value else None,
-            "replayed": self.replayed,
-            "ledger_ids": list(self.ledger_ids),
-            "comparison": None if self.comparison is None else self.comparison.to_dict(),
-        }
 
 
 # --- collecting -----------------------------------------------------------------------------
@@ -176,7 +122,9 @@ def _spec_files(paths: Sequence[str]) -> list[str]:
 
 
 class Suite:
-    """Runs collected cases through one Session and checks them."""
+    """Runs collected cases through one Session and checks them: every case on every variant
+    (`variants`, else each spec's own `variants:`, else the spec as written), `repeat` times
+    each; a case passes when the share of its runs that passed reaches its `min_pass_rate`."""
 
     def __init__(
         self,
@@ -186,12 +134,18 @@ class Suite:
         replay: ReplaySource | None = None,
         compare: ReplaySource | None = None,
         recorder: BaselineRecorder | None = None,
+        variants: Sequence[Variant] = (),
+        repeat: int = 1,
     ) -> None:
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {repeat}")
         self.session = session
         self.concurrency = concurrency
         self.replay = replay
         self.compare = compare
         self.recorder = recorder
+        self.variants = tuple(variants)
+        self.repeat = repeat
         self.judges = Judges()
 
     async def run(
@@ -209,14 +163,47 @@ class Suite:
         return everything
 
     async def run_spec(self, spec_cases: SpecCases) -> list[CaseResult]:
+        """Every selected case of one spec on each of its variants, in case order, then
+        variant order."""
         spec = spec_cases.spec
+        variants: Sequence[Variant | None] = self.variants or spec.variants or (None,)
+        results: list[CaseResult] = []
+        for variant in variants:
+            run = spec if variant is None else spec.with_variant(variant)
+            results += await self._run_variant(run, spec_cases)
+        order = {case.name: n for n, (_, case) in enumerate(spec_cases.cases)}
+        rank = {None if v is None else v.name: n for n, v in enumerate(variants)}
+        return sorted(results, key=lambda r: (order[r.case], rank[r.variant]))
+
+    async def _run_variant(self, spec: PromptSpec, spec_cases: SpecCases) -> list[CaseResult]:
+        """The cases on one variant (`spec` is the variant's copy), each run `repeat` times:
+        a case's runs go one after the other into the loop, so that under replay the k-th
+        run of a request gets its k-th recorded answer."""
         by_name = {case.name: (i, case) for i, case in spec_cases.cases}
-        items = [Item(c.name, c.vars, c.line) for _, c in spec_cases.cases if c.skip is None]
+        variant = None if spec.variant is None else spec.variant.name
+        items = [
+            Item(c.name, c.vars, c.line)
+            for _, c in spec_cases.cases
+            if c.skip is None
+            for _ in range(self.repeat)
+        ]
         results = [
-            CaseResult(spec.name, str(spec.path), c.name, c.line, "skipped", skip_reason=c.skip)
+            CaseResult(
+                spec.name,
+                str(spec.path),
+                c.name,
+                c.line,
+                "skipped",
+                skip_reason=c.skip,
+                variant=variant,
+                model=spec.model,
+                runs=0,
+                min_pass_rate=c.min_pass_rate,
+            )
             for _, c in spec_cases.cases
             if c.skip is not None
         ]
+        runs: dict[str, list[CaseResult]] = {}
         async for item in run_items(
             self.session, spec, items, concurrency=self.concurrency, label="case"
         ):
@@ -224,9 +211,10 @@ class Suite:
             result = await self._evaluate(spec, index, case, item)
             if self.recorder is not None:
                 self.recorder.add(result.records)
-            results.append(result)
-        order = {name: n for n, name in enumerate(by_name)}
-        return sorted(results, key=lambda r: order[r.case])
+            runs.setdefault(case.name, []).append(result)
+        for name, done in runs.items():
+            results.append(combined(done, by_name[name][1]))
+        return results
 
     async def _evaluate(
         self, spec: PromptSpec, index: int, case: TestCase, item: ItemResult
@@ -269,6 +257,10 @@ class Suite:
             path=str(spec.path),
             case=case.name,
             line=case.line,
+            variant=None if spec.variant is None else spec.variant.name,
+            model=spec.model,
+            passes=0 if failures else 1,
+            min_pass_rate=case.min_pass_rate,
             status="failed" if failures else "passed",
             failures=tuple(replace(f, line=spec.position(f.pointer)[0]) for f in failures),
             cost_usd=cost,
@@ -282,11 +274,14 @@ class Suite:
             ledger_ids=tuple(str(r["id"]) for r in records),
             records=tuple(records),
         )
+        if result.latency_ms is not None:
+            result.run_latencies = (result.latency_ms,)
         if self.compare is not None:
             result.comparison = compare_case(
                 self.compare,
                 spec.name,
                 case.name,
+                variant=result.variant,
                 value=seen.value,
                 text=seen.text,
                 has_value=seen.has_value,
@@ -300,10 +295,8 @@ class Suite:
         records = [] if record is None else [record]
         if item.status == "ok" and item.result is not None:
             res = item.result
-            latency = res.latency_ms
-            if record is not None and "replayed" in record and self.replay is not None:
-                recorded = self.replay.recorded(str(record["request_sha256"]))
-                latency = float((recorded or {}).get("latency_ms") or 0.0)
+            # A replayed case shows the recorded call's latency (the replay's own is noise).
+            latency = res.latency_ms if res.recorded_latency_ms is None else res.recorded_latency_ms
             return (
                 Observed(
                     "ok",
@@ -337,10 +330,11 @@ class Suite:
     def _call_failure(self, spec: PromptSpec, case: TestCase, item: ItemResult, at: str) -> Failure:
         error = item.error
         if isinstance(error, NotRecorded):
+            variant = None if spec.variant is None else spec.variant.name
             detail = (
                 ""
                 if self.replay is None
-                else explain_miss(self.replay, spec.name, case.name, error)
+                else explain_miss(self.replay, spec.name, case.name, error, variant=variant)
             )
             return Failure("replay", "", str(error), at, detail=detail)
         if error is None:

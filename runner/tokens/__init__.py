@@ -33,6 +33,7 @@ __all__ = [
     "count_text",
     "encoding_for",
     "encoding_name_for",
+    "known_encoding",
     "load_times",
     "truncate",
 ]
@@ -111,6 +112,21 @@ def _rule(model: str) -> _Rule:
             stacklevel=3,
         )
     return rule
+
+
+def known_encoding(model: str) -> str | None:
+    """The encoding `model` is known to use (tiktoken's model table, one runner can load), or
+    None when runner would only guess (an unknown model); never warns."""
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a string, not {type(model).__name__}")
+    from tiktoken.model import encoding_name_for_model
+
+    try:
+        encoding = encoding_name_for_model(_base_model(model))
+    except KeyError:
+        return None
+    encoding = "o200k_base" if encoding == "o200k_harmony" else encoding
+    return encoding if encoding in _bpe.EXPECTED_SHA256 else None
 
 
 def encoding_name_for(model: str) -> str:

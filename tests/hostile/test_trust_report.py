@@ -535,7 +535,7 @@ SLOW = "SELECT sum(a.range * b.range) AS s FROM range(1000000000000) a, range(10
 # enough to take seconds would take gigabytes): the signal path is the one every query takes.
 SLOW_REPORT = (
     "import sys, runner.report.sql as q\n"
-    f"q.grouped_sql = lambda *a: {SLOW!r}\n"
+    f"q.grouped_sql = lambda *a, **k: {SLOW!r}\n"
     "from runner.cli import main\n"
     "sys.argv[0] = 'runner'\n"
     "main()\n"

@@ -123,7 +123,7 @@ def test_sql_prints_rows_in_the_chosen_format(ledger: Path) -> None:
 def test_sql_takes_no_by(ledger: Path) -> None:
     result = run("--sql", "SELECT 1", "--by", "spec")
     assert result.exit_code == 2
-    assert "--sql prints the query's rows: it takes no --by or --html" in result.stderr
+    assert "--sql prints the query's rows: it takes no --by, --html or --price-as" in result.stderr
 
 
 def test_a_line_with_a_wrong_type_is_counted_not_fatal(tmp_path: Path) -> None:
@@ -184,3 +184,25 @@ def test_html_is_written_besides_the_table(ledger: Path, tmp_path: Path) -> None
     assert result.stderr == "Wrote report.html\n"
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 4
+
+
+def test_by_variant_sets_runner_tests_variants_side_by_side(tmp_path: Path) -> None:
+    """`runner test --model A --model B` marks each line with its variant: the report (and its
+    HTML page) sets them side by side; lines outside a variant group under none."""
+    lines = [
+        record(1, variant="gpt-4o-mini", usage={"prompt": 100, "completion": 10}),
+        record(2, variant="gpt-4o", model="gpt-4o", usage={"prompt": 100, "completion": 30}),
+        record(3, variant="gpt-4o", model="gpt-4o"),
+        record(4),
+    ]
+    path = write_lines(tmp_path / "l.jsonl", lines)
+    result = run("--ledger", str(path), "--by", "variant", "--format", "json", "--html", "r.html")
+    assert result.exit_code == 0, result.output
+    groups = json.loads(result.stdout)
+    assert [(g["variant"], g["calls"]) for g in groups] == [
+        ("gpt-4o", 2),
+        ("gpt-4o-mini", 1),
+        (None, 1),
+    ]
+    page = (tmp_path / "r.html").read_text("utf-8")
+    assert "gpt-4o-mini" in page and ">variant<" in page

@@ -71,20 +71,26 @@ def _fingerprint(tmp_path: Path) -> str:
         return session.call_parts(_spec(tmp_path), {"word": "hi"}).fingerprint
 
 
-def test_the_latest_ok_line_answers(tmp_path: Path) -> None:
+def test_every_ok_answer_is_kept_in_order(tmp_path: Path) -> None:
+    """A request recorded N times (`--repeat N`) keeps its N answers in file order: the k-th
+    call of the request in a run gets the k-th; failed and replayed lines answer nothing."""
     fp = _fingerprint(tmp_path)
     ledger = tmp_path / "base.jsonl"
     ledger.write_text(
         _line(fp, id="A", text="old")
         + _line(fp, id="B", text="new")
+        + _line(fp, id="R", text="again", replayed={"from": "x.jsonl", "id": "A"})
         + _line(fp, id="C", status="error", text="broken"),
         encoding="utf-8",
     )
     source = ReplaySource(ledger)
     assert len(source) == 1
-    assert source.recorded(fp)["id"] == "B"  # type: ignore[index]
+    assert source.count(fp) == 2
+    assert [source.recorded(fp, k)["id"] for k in (0, 1)] == ["A", "B"]  # type: ignore[index]
+    assert source.recorded(fp, 2) is None
+    assert [source.claim(fp) for _ in range(3)] == [0, 1, 2]
     assert source.latest_for("echo", "hi")["id"] == "C"  # type: ignore[index]
-    assert source.latest_for("echo", "hi", ok=True)["id"] == "B"  # type: ignore[index]
+    assert source.latest_for("echo", "hi", ok=True)["id"] == "R"  # type: ignore[index]
 
 
 def test_torn_lines_are_skipped_with_one_warning(tmp_path: Path) -> None:
