@@ -46,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.caches import cache_dir as cache_dir
 from runner.errors import ConfigError, InputsInvalid
 
 if TYPE_CHECKING:
@@ -147,16 +148,6 @@ def _parse_ranks(name: str, raw: bytes) -> dict[bytes, int]:
 # falls back to the hash-checked package file.
 
 _CACHE_FORMAT = 1
-
-
-def cache_dir() -> Path | None:
-    """Where runner keeps rebuildable caches: $RUNNER_CACHE_DIR (empty: no cache), else
-    $XDG_CACHE_HOME/runner, else ~/.cache/runner."""
-    given = os.environ.get("RUNNER_CACHE_DIR")
-    if given is not None:
-        return Path(given) if given.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "runner"
 
 
 def _cache_file(name: str) -> Path | None:
