@@ -33,7 +33,7 @@ def _fresh(name: str) -> _subset._State:
 
 
 def _same(name: str, text: str, state: _subset._State) -> None:
-    encoder = state.encoder_for(_subset._utf8(text))
+    encoder = state.encoder_for(text)
     assert encoder is not None
     full = _bpe.encoding(name)
     ours, theirs = _bpe.encode(encoder, text), _bpe.encode(full, text)
@@ -63,10 +63,10 @@ def test_every_doc_and_spec_of_the_repository_encodes_the_same(name: str) -> Non
     assert len(files) > 5
     text = "\n".join(path.read_text(encoding="utf-8") for path in files)
     state = _fresh(name)  # one state growing over many texts, as in a long run
-    for start in range(0, len(text), 4_000):
-        chunk = text[start : start + 4_000]
+    for start in range(0, len(text), 2_000):
+        chunk = text[start : start + 2_000]
         _same(name, chunk, _fresh(name))
-        encoder = state.encoder_for(_subset._utf8(chunk))
+        encoder = state.encoder_for(chunk)
         if encoder is None:  # grown past the limits: the full encoder takes over from here
             break
         assert _bpe.encode(encoder, chunk) == _bpe.encode(_bpe.encoding(name), chunk)
@@ -198,3 +198,19 @@ def test_a_cold_process_counts_a_prompt_without_building_the_full_encoder(tmp_pa
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.split() == [second.stdout.split()[0], "True"]
     assert second.stdout.split()[1] == "False"
+
+
+def test_a_text_counted_before_is_not_keyed_again_and_still_counts_exactly() -> None:
+    state = _fresh("o200k_base")
+    system = "You are a precise geography assistant. Answer with facts only."
+    first = state.encoder_for(system)
+    keyed = state.keyed
+    for city in ["Paris", "Lima", "Osaka", "Nairobi"]:
+        state.encoder_for(f"Tell me about {city}.")
+        again = state.encoder_for(system)  # every row repeats the system prompt
+        assert again is not None and again is state.encoder
+        assert _bpe.encode(again, system) == _bpe.encode(_bpe.encoding("o200k_base"), system)
+    assert first is not None
+    assert state.keyed == keyed + sum(
+        len(f"Tell me about {c}.") for c in ["Paris", "Lima", "Osaka", "Nairobi"]
+    )

@@ -13,8 +13,8 @@ The ranks are kept on disk bucketed by a CRC-32 of those first four bytes (65,53
 a marshalled dict; a bucket may hold several keys, and extra ranks never change a result). The
 file is built once from the hash-checked rank file, holds a sha256 of its payload (a torn or
 corrupt file is rebuilt, never trusted) and lives in runner's cache folder; without a cache
-folder, or once a process has counted enough different text that the subsets grow large, the
-full encoder is built and used from then on (`runner.tokens._bpe.encoding`).
+folder, or once a process has keyed much text (a data set of long rows) or grown a large subset,
+the full encoder is built and used from then on (`runner.tokens._bpe.encoding`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,13 @@ SLOTS = 1 << 16
 _FORMAT = 1
 _HEADER = struct.Struct(f"<{SLOTS + 1}I")  # bucket start offsets, then the end
 # Past these, a process has counted enough different text that the full encoder is cheaper.
-MAX_SUBSET = 40_000  # ranks in one subset
-MAX_CONVERTED = 100_000  # ranks handed to tiktoken over all subset builds
+MAX_SUBSET = 25_000  # ranks in one subset
+MAX_CONVERTED = 50_000  # ranks handed to tiktoken over all subset builds
+# Finding a text's keys costs about half a microsecond a byte: past this many bytes keyed, the
+# full encoder (built once) is cheaper than going on. Texts seen before cost nothing.
+MAX_KEYED_BYTES = 256_000
+_KNOWN_TEXTS = 4096  # remembered texts (each shorter than _KNOWN_LENGTH) already covered
+_KNOWN_LENGTH = 4096
 
 _states: dict[str, _State] = {}
 _lock = threading.Lock()
@@ -112,9 +117,22 @@ class _State:
         self.ranks: dict[bytes, int] = {}
         self.encoder: tiktoken.Encoding | None = None
         self.converted = 0
+        self.keyed = 0
+        self.known: set[str] = set()
 
-    def encoder_for(self, data: bytes) -> tiktoken.Encoding | None:
-        """An encoder exact for `data`, or None when the full one should be built instead."""
+    def encoder_for(self, text: str) -> tiktoken.Encoding | None:
+        """An encoder exact for `text`, or None when the full one should be built instead."""
+        if self.encoder is not None and text in self.known:
+            return self.encoder  # ranks only ever grow: what covered it still does
+        encoder = self._encoder_for(_utf8(text))
+        if encoder is not None and len(text) < _KNOWN_LENGTH and len(self.known) < _KNOWN_TEXTS:
+            self.known.add(text)
+        return encoder
+
+    def _encoder_for(self, data: bytes) -> tiktoken.Encoding | None:
+        self.keyed += len(data)
+        if self.keyed > MAX_KEYED_BYTES:
+            return None
         # Every key a substring can have: its first KEY bytes, or all of it when shorter.
         keys = {data[i : i + k] for k in range(1, KEY + 1) for i in range(len(data))}
         if not self.loaded:  # every single byte, always: no text can miss one
@@ -179,7 +197,7 @@ def encoding_for_text(name: str, text: str) -> tiktoken.Encoding:
         return full
     with _lock:
         state = _state(name)
-        encoder = None if state is None else state.encoder_for(_utf8(text))
+        encoder = None if state is None else state.encoder_for(text)
         if encoder is not None:
             return encoder
         _states.pop(name, None)  # grown large, or no bucket file: the full one from now on
