@@ -11,6 +11,7 @@ three stop it. Standard library only.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # no enum wrapping: this runs on every render
 import contextlib
 import signal
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 __all__ = ["interruptible", "request_stop", "reset", "stop_requested"]
 
 _requested = False
+_SIGINT = int(signal.SIGINT)
 
 
 def request_stop() -> None:
@@ -50,7 +52,7 @@ def interruptible() -> Iterator[None]:
         return
     if _requested:  # the signal came just before: its cancellation may not have arrived yet
         raise KeyboardInterrupt
-    previous: Any = signal.getsignal(signal.SIGINT)
+    previous: Any = _signal.getsignal(_SIGINT)
     if previous is signal.default_int_handler or not callable(previous):
         yield
         return
@@ -60,9 +62,9 @@ def interruptible() -> Iterator[None]:
         previous(signum, frame)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, stop_now)
+    _signal.signal(_SIGINT, stop_now)
     try:
         yield
     finally:
-        if signal.getsignal(signal.SIGINT) is stop_now:
-            signal.signal(signal.SIGINT, previous)
+        if _signal.getsignal(_SIGINT) is stop_now:
+            _signal.signal(_SIGINT, previous)

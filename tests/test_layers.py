@@ -21,6 +21,7 @@ LAYER = {
     "durations": 0,
     "redact": 0,
     "interrupts": 0,
+    "caches": 0,
     "tokens": 1,
     "pricing": 1,
     "schema": 1,

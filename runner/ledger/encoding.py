@@ -185,6 +185,10 @@ def _canonical(value: Any) -> Any:
 
 _NOT_FINGERPRINTED = frozenset({"stream", "stream_options"})
 _KEY_TEXT: dict[str, str] = {}  # a body key -> its canonical JSON text
+# (key, type, value) of a short scalar parameter (model, temperature, seed...) -> its canonical
+# JSON text: the same on every row of a run, so not walked and encoded again each time.
+_SCALAR_TEXT: dict[tuple[str, type, Any], str] = {}
+_SCALAR_TYPES = frozenset({str, int, float, bool})
 
 
 def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | None = None) -> str:
@@ -201,6 +205,8 @@ def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | N
         if key in _NOT_FINGERPRINTED or value is None:
             continue
         text = known.get(key) if known else None
+        if text is None and type(value) in _SCALAR_TYPES:
+            text = _scalar_text(key, value)
         name = _KEY_TEXT.get(key)
         if name is None:
             name = canonical_json(key)
@@ -208,6 +214,16 @@ def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | N
                 _KEY_TEXT[key] = name
         parts.append(f"{name}:{text if text is not None else canonical_json(value)}")
     return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
+
+
+def _scalar_text(key: str, value: Any) -> str:
+    cache_key = (key, type(value), value)
+    text = _SCALAR_TEXT.get(cache_key)
+    if text is None:
+        text = canonical_json(value)
+        if len(_SCALAR_TEXT) < 1024 and not (type(value) is str and len(value) > 256):
+            _SCALAR_TEXT[cache_key] = text
+    return text
 
 
 # Error kinds whose messages quote the reply (runner.errors.OutputError and its subclasses),

@@ -42,6 +42,21 @@ def spec_ref(path: str | os.PathLike[str], *, sha256: str, name: str) -> SpecRef
     A spec that is no file (built in memory, as `runner probe` builds its own) has no place
     in git: its path as given, commit and dirty None.
     """
+    key = (os.fspath(path), sha256, name, os.getcwd() if not os.path.isabs(path) else "")
+    found = _REFS.get(key)
+    if found is not None:
+        return dict(found)  # type: ignore[return-value]
+    ref = _spec_ref(path, sha256=sha256, name=name)
+    if len(_REFS) < 256:
+        _REFS[key] = ref
+    return dict(ref)  # type: ignore[return-value]
+
+
+# (path as given, sha256, name, cwd when relative) -> the ref: one spec's rows share it.
+_REFS: dict[tuple[str, str, str, str], SpecRef] = {}
+
+
+def _spec_ref(path: str | os.PathLike[str], *, sha256: str, name: str) -> SpecRef:
     absolute = os.path.normpath(os.path.abspath(path))
     if not os.path.isfile(absolute):
         return {

@@ -1,8 +1,10 @@
 """Prices and costs: genai-prices' bundled database (runner.pricing._database) plus the user's
-overrides (`runner.yaml` -> `prices:`, runner.pricing._overrides). It never fetches prices over
-the network, and a price it does not know is `None` / "unknown", never 0. A book made with
-`batch=True` prices the Batch API: genai-prices' own batch price where it has one, else 50% of
-the live one.
+overrides (`runner.yaml` -> `prices:`, runner.pricing._overrides). What it read of a model is
+kept on disk (runner.pricing._cache), so that a later process prices linear prices without
+importing genai-prices; tiered prices and batch books always ask genai-prices. It never
+fetches prices over the network, and a price it does not know is `None` / "unknown", never 0. A
+book made with `batch=True` prices the Batch API: genai-prices' own batch price where it has
+one, else 50% of the live one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from runner.pricing._database import Entry, find_in_database, linear_rates, rate
+from runner.pricing import _cache
+from runner.pricing._cache import Plan, Unplannable
+from runner.pricing._database import Entry, find_in_database, linear_rates, plan_of, rate
 from runner.pricing._overrides import check_mapping, parse_override
 from runner.types import Attempt, Cost, Price, Usage
 
@@ -89,6 +93,7 @@ class PriceBook:
                 self._exact[name] = price
         self._override_cache: dict[str, Price | None] = {}
         self._entries: dict[tuple[str, str | None], Entry | None] = {}
+        self._plans: dict[tuple[str, str | None], Plan | None] = {}
         # ModelPrice -> its three per-million rates when the price is linear in the token
         # counts (no tiers, no per-request fee); None sends the cost through calc_price.
         self._linear: dict[int, tuple[ModelPrice, tuple[Decimal, Decimal, Decimal] | None]] = {}
@@ -115,21 +120,30 @@ class PriceBook:
                 if window is not None:
                     return _with_window(override, window)
             return override
-        entry = self._entry(model, base_url)
-        if entry is None:
-            return None
-        prices = entry.model.get_prices(_timestamp(at))
-        rate_in = rate(getattr(prices, "input_mtok", None))
-        rate_out = rate(getattr(prices, "output_mtok", None))
+        plan = self._plan(model, base_url)
+        if plan is not None:
+            if not plan.found:
+                return None
+            rate_in, rate_out, rate_cached = plan.at(_timestamp(at)).shown
+            source, window = plan.source, plan.context_window
+        else:
+            entry = self._entry(model, base_url)
+            if entry is None:
+                return None
+            prices = entry.model.get_prices(_timestamp(at))
+            rate_in = rate(getattr(prices, "input_mtok", None))
+            rate_out = rate(getattr(prices, "output_mtok", None))
+            rate_cached = rate(getattr(prices, "cache_read_mtok", None))
+            source, window = entry.source, entry.model.context_window
         if rate_in is None and rate_out is None:
             return None
         return Price(
             model=model,
             input=rate_in or Decimal(0),
             output=rate_out or Decimal(0),
-            cached_input=rate(getattr(prices, "cache_read_mtok", None)),
-            source=entry.source,
-            context_window=entry.model.context_window,
+            cached_input=rate_cached,
+            source=source,
+            context_window=window,
         )
 
     def rates(
@@ -237,10 +251,19 @@ class PriceBook:
             if self.batch:
                 return Cost(usd * _BATCH_SHARE, f"{override.source}, batch (50%)", estimated)
             return Cost(usd=usd, source=override.source, estimated=estimated)
+        when = _timestamp(at)
+        if not self.batch:
+            plan = self._plan(model, base_url)
+            if plan is not None:
+                if not plan.found:
+                    return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
+                rates = plan.at(when).linear
+                if rates is not None:
+                    usd = _linear_usd(rates, prompt, cached, completion)
+                    return Cost(usd=usd, source=plan.source, estimated=estimated)
         entry = self._entry(model, base_url)
         if entry is None:
             return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
-        when = _timestamp(at)
         prices, variant = self._prices(entry, when)
         known = self._database_cost(
             entry, prompt, cached, completion, when, prices=prices, variant=variant
@@ -282,7 +305,31 @@ class PriceBook:
         self._entries[key] = entry
         return entry
 
+    def _plan(self, model: str, base_url: str | None) -> Plan | None:
+        """What runner needs of the model, from the disk cache or else from genai-prices (then
+        cached); None when no plan can hold it (the caller asks genai-prices)."""
+        key = (model, base_url)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        database = _cache.database_key()
+        plan = None if database is None else _cache.load(database, model, base_url)
+        if plan is None:
+            try:
+                plan = plan_of(self._entry(model, base_url))
+            except Unplannable:
+                plan = None
+            else:
+                if database is not None:
+                    _cache.store(database, model, base_url, plan)
+        self._plans[key] = plan
+        return plan
+
     def _database_window(self, model: str, base_url: str | None) -> int | None:
+        plan = self._plan(model, base_url)
+        if plan is not None:
+            return plan.context_window if plan.found else None
         entry = self._entry(model, base_url)
         return None if entry is None else entry.model.context_window
 
@@ -324,16 +371,7 @@ class PriceBook:
             self._linear[id(prices)] = linear
         rates = linear[1]
         if rates is not None:
-            # The same terms that genai-prices sums for such a price (unpriced ones left out,
-            # so the Decimal keeps the exponent genai-prices would give it).
-            counts = (prompt - cached, cached, completion)
-            if rates[1] == rates[0]:  # cached input is not discounted: one input term
-                counts = (prompt, 0, completion)
-            usd = Decimal(0)
-            for rate, count in zip(rates, counts, strict=True):
-                if rate:
-                    usd += rate * count / _MILLION
-            return usd
+            return _linear_usd(rates, prompt, cached, completion)
         from genai_prices import Usage as GUsage
 
         usage = GUsage(input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion)
@@ -352,6 +390,21 @@ class PriceBook:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _linear_usd(
+    rates: tuple[Decimal, Decimal, Decimal], prompt: int, cached: int, completion: int
+) -> Decimal:
+    """The same terms that genai-prices sums for a linear price (unpriced ones left out, so the
+    Decimal keeps the exponent genai-prices would give it)."""
+    counts = (prompt - cached, cached, completion)
+    if rates[1] == rates[0]:  # cached input is not discounted: one input term
+        counts = (prompt, 0, completion)
+    usd = Decimal(0)
+    for rate_, count in zip(rates, counts, strict=True):
+        if rate_:
+            usd += rate_ * count / _MILLION
+    return usd
 
 
 def _timestamp(at: datetime | None) -> datetime:

@@ -1,17 +1,21 @@
 """genai-prices' bundled database, read for runner: find a model (by the provider behind a base
-URL), and read its rates back where the price is linear. The only module importing genai_prices.
+URL), read its rates back where the price is linear, and turn what runner needs of a model
+into a plan that runner.pricing._cache keeps on disk. The only module importing genai_prices.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from runner.pricing._cache import Plan, PlannedPrice, Unplannable
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
 
-__all__ = ["Entry", "find_in_database", "linear_rates", "rate"]
+__all__ = ["Entry", "find_in_database", "linear_rates", "plan_of", "rate"]
 
 _OPENAI_HOST = "api.openai.com"
 
@@ -79,3 +83,45 @@ def rate(value: Any) -> Decimal | None:
         return value
     base = getattr(value, "base", None)  # TieredPrices: the price below the first tier
     return base if isinstance(base, Decimal) else None
+
+
+def plan_of(entry: Entry | None) -> Plan:
+    """The plan of a model found in genai-prices (None: not found)."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    if entry is None:
+        return Plan(found=False)
+    info = entry.model
+    listed = info.prices
+    conditional = isinstance(listed, list)
+    pairs = (
+        [(p.constraint, p.prices) for p in listed] if isinstance(listed, list) else [(None, listed)]
+    )
+    planned = []
+    for constraint, prices in pairs:
+        extra: dict[str, Any] = {}
+        if isinstance(constraint, StartDateConstraint):
+            extra["start_date"] = constraint.start_date
+        elif isinstance(constraint, TimeOfDateConstraint):
+            extra["start_time"] = _utc_time(constraint.start_time)
+            extra["end_time"] = _utc_time(constraint.end_time)
+        elif constraint is not None:  # a constraint this plan cannot evaluate: no plan
+            raise Unplannable(type(constraint).__name__)
+        shown = tuple(
+            rate(getattr(prices, name, None))
+            for name in ("input_mtok", "output_mtok", "cache_read_mtok")
+        )
+        planned.append(PlannedPrice(shown, linear_rates(prices), **extra))  # type: ignore[arg-type]
+    return Plan(
+        found=True,
+        source=entry.source,
+        context_window=info.context_window,
+        conditional=conditional,
+        prices=tuple(planned),
+    )
+
+
+def _utc_time(value: time) -> time:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return datetime.combine(date(1970, 1, 1), value).astimezone(UTC).timetz()

@@ -5,15 +5,18 @@ runs (ECMA-262 on RE2), not Python's.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
-
-import jsonschema
+from typing import TYPE_CHECKING
 
 from runner.schema.regex import pattern_problem
 
-__all__ = ["FORMATS", "is_regex"]
+if TYPE_CHECKING:
+    import jsonschema
+
+__all__ = ["format_checker", "is_regex"]
 
 _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII
@@ -67,7 +70,11 @@ def is_regex(value: object) -> bool:
     return not isinstance(value, str) or pattern_problem(value) is None
 
 
-def _format_checker() -> jsonschema.FormatChecker:
+@functools.cache
+def format_checker() -> jsonschema.FormatChecker:
+    """jsonschema's format checker with runner's own checks (built once, when first needed)."""
+    import jsonschema
+
     checker = jsonschema.FormatChecker()
     # jsonschema checks these only when optional packages are installed; runner must check
     # every format strict mode allows, so it brings its own (stdlib only). `regex` is the
@@ -82,6 +89,3 @@ def _format_checker() -> jsonschema.FormatChecker:
     for name, func in own.items():
         checker.checks(name)(func)
     return checker
-
-
-FORMATS = _format_checker()

@@ -10,8 +10,6 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import jsonschema.exceptions
-
 from runner.schema import regex
 from runner.schema.wording import SchemaIssue, issue_at
 
@@ -76,6 +74,8 @@ def schema_patterns(schema: Any) -> Iterator[tuple[_Path, str]]:
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and not regex.search(pattern, instance):
+        import jsonschema.exceptions
+
         yield jsonschema.exceptions.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -108,6 +108,8 @@ def _additional_properties(
         else:
             verb = "was" if len(extras) == 1 else "were"
             message = f"Additional properties are not allowed ({names} {verb} unexpected)"
+        import jsonschema.exceptions
+
         yield jsonschema.exceptions.ValidationError(message)
 
 

@@ -13,18 +13,12 @@ import importlib.resources
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
 import jsonschema_rs
-import referencing
-import referencing.exceptions
-from jsonschema.protocols import Validator
 
 from runner.schema import regex
-from runner.schema.formats import FORMATS, is_regex
+from runner.schema.formats import format_checker, is_regex
 from runner.schema.patterns import RE2_KEYWORDS, pattern_issues, rs_patterns
 from runner.schema.refs import ref_issues
 from runner.schema.wording import (
@@ -36,6 +30,11 @@ from runner.schema.wording import (
     type_words,
     value_kind,
 )
+
+if TYPE_CHECKING:
+    import jsonschema.exceptions
+    import referencing
+    from jsonschema.protocols import Validator
 
 __all__ = ["SchemaValidator", "check_schema", "compile_validator", "packaged_schema"]
 
@@ -63,34 +62,61 @@ def packaged_schema(name: str) -> dict[str, Any]:
 
 
 def _no_remote(uri: str) -> referencing.Resource[Any]:
+    import referencing.exceptions
+
     # Never fetch a schema over the network: an unresolvable remote $ref is an error.
     raise referencing.exceptions.NoSuchResource(uri)
 
 
-_REGISTRY: referencing.Registry[Any] = referencing.Registry(retrieve=_no_remote)  # type: ignore[call-arg]
+@functools.cache
+def _registry() -> referencing.Registry[Any]:
+    import referencing
+
+    return referencing.Registry(retrieve=_no_remote)  # type: ignore[call-arg]
 
 
-_DRAFTS: tuple[type[Validator], ...] = tuple(
-    jsonschema.validators.extend(cls, RE2_KEYWORDS)  # type: ignore[no-untyped-call]
-    for cls in (
-        jsonschema.Draft202012Validator,
-        jsonschema.Draft201909Validator,
-        jsonschema.Draft7Validator,
-        jsonschema.Draft6Validator,
-        jsonschema.Draft4Validator,
-    )
+# The dialects runner knows, by `$schema` (without a trailing "#"), in the order of _drafts().
+# Python's jsonschema is imported only when it is needed (a "no" to confirm, a failure to
+# explain, a meta-schema jsonschema-rs finds fault with): about 90 ms of every cold start.
+DIALECTS = (
+    "https://json-schema.org/draft/2020-12/schema",
+    "https://json-schema.org/draft/2019-09/schema",
+    "http://json-schema.org/draft-07/schema",
+    "http://json-schema.org/draft-06/schema",
+    "http://json-schema.org/draft-04/schema",
 )
-_DIALECTS: dict[str, type[Validator]] = {
-    str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")).rstrip("#"): cls for cls in _DRAFTS
-}
 
 
-def _validator_class(schema: Mapping[str, Any] | bool) -> type[Validator] | None:
-    """The draft a schema's `$schema` names (2020-12 when it names none); None if unknown."""
+@functools.cache
+def _drafts() -> tuple[type[Validator], ...]:
+    """jsonschema's validator classes for DIALECTS, with runner's RE2 keywords."""
+    import jsonschema
+    import jsonschema.validators
+
+    return tuple(
+        jsonschema.validators.extend(cls, RE2_KEYWORDS)  # type: ignore[no-untyped-call]
+        for cls in (
+            jsonschema.Draft202012Validator,
+            jsonschema.Draft201909Validator,
+            jsonschema.Draft7Validator,
+            jsonschema.Draft6Validator,
+            jsonschema.Draft4Validator,
+        )
+    )
+
+
+def _dialect(schema: Mapping[str, Any] | bool) -> int | None:
+    """The index in DIALECTS of the draft a schema's `$schema` names (2020-12 when it names
+    none); None if unknown."""
     if isinstance(schema, bool) or "$schema" not in schema:
-        return _DRAFTS[0]
+        return 0
     dialect = schema["$schema"]
-    return _DIALECTS.get(dialect.rstrip("#")) if isinstance(dialect, str) else None
+    if not isinstance(dialect, str):
+        return None
+    try:
+        return DIALECTS.index(dialect.rstrip("#"))
+    except ValueError:
+        return None
 
 
 def _error_issue(error: jsonschema.exceptions.ValidationError) -> SchemaIssue:
@@ -109,6 +135,8 @@ def _best_branch_error(
 ) -> jsonschema.exceptions.ValidationError:
     """The sub-error of an anyOf/oneOf failure that explains it best: one from a branch whose
     type the instance matches (a missing key beats "is not of type 'string'")."""
+    import jsonschema.exceptions
+
     context = error.context or []
     typed = [e for e in context if not (e.validator == "type" and not e.relative_path)]
     return jsonschema.exceptions.best_match(typed or context) or error
@@ -149,14 +177,32 @@ class SchemaValidator:
     `check_schema` reports it."""
 
     def __init__(self, schema: Mapping[str, Any] | bool) -> None:
-        cls = _validator_class(schema)
-        if cls is None:
+        dialect = _dialect(schema)
+        if dialect is None:
             raise ValueError(f"unknown JSON Schema dialect: {schema['$schema']!r}")  # type: ignore[index]
         for issue in pattern_issues(schema):
             raise ValueError(f"the schema cannot be used: {issue}")
         self.schema = schema
-        self._validator = cls(schema, format_checker=FORMATS, registry=_REGISTRY)
+        self._dialect = dialect
+        self._python: Validator | None = None
         self._fast = _fast_validator(schema)
+
+    def _fast_yes(self, instance: Any) -> bool:
+        """jsonschema-rs's "valid" (its "no" is only a reason to ask jsonschema)."""
+        if self._fast is None:
+            return False
+        try:
+            return bool(self._fast.is_valid(instance))
+        except ValueError:  # a string jsonschema-rs cannot take (a lone surrogate)
+            return False
+
+    @property
+    def _validator(self) -> Validator:
+        """jsonschema's validator, built the first time it is needed."""
+        if self._python is None:
+            cls = _drafts()[self._dialect]
+            self._python = cls(self.schema, format_checker=format_checker(), registry=_registry())
+        return self._python
 
     def is_valid(self, instance: Any) -> bool:
         """Return whether the instance satisfies the schema (stops at the first error).
@@ -165,12 +211,10 @@ class SchemaValidator:
         variables); a "no" is confirmed by jsonschema, which stays the authority that
         explains failures, so the two can only differ where jsonschema-rs is more lenient.
         A value nested too deeply for jsonschema's recursion is not valid."""
-        if self._fast is not None:
-            try:
-                if self._fast.is_valid(instance):
-                    return True
-            except ValueError:  # a string jsonschema-rs cannot take (a lone surrogate)
-                pass
+        if self._fast_yes(instance):
+            return True
+        import referencing.exceptions
+
         try:
             return bool(self._validator.is_valid(instance))
         except referencing.exceptions.Unresolvable:
@@ -180,6 +224,10 @@ class SchemaValidator:
 
     def issues(self, instance: Any) -> list[SchemaIssue]:
         """Return every way the instance breaks the schema, sorted by pointer then message."""
+        if self._fast_yes(instance):
+            return []
+        import referencing.exceptions
+
         try:
             return sorted_issues(_error_issue(e) for e in self._validator.iter_errors(instance))
         except referencing.exceptions.Unresolvable as exc:
@@ -195,6 +243,10 @@ class SchemaValidator:
         key), one per missing key (at the parent), and plain messages for the rest.
         `hints` maps a schema `title` to advice shown when a value is not one of those
         (e.g. {"duration": "use e.g. 30s"})."""
+        if self._fast_yes(instance):
+            return []
+        import referencing.exceptions
+
         try:
             errors = list(self._validator.iter_errors(instance))
         except referencing.exceptions.Unresolvable as exc:
@@ -298,6 +350,8 @@ def _explain_union(
     if len(typed) == 1:
         chosen = typed[0]
     else:
+        import jsonschema.exceptions
+
         best = jsonschema.exceptions.best_match([e for errs in typed for e in errs] or context)
         chosen = [best] if best is not None else []
     for sub in chosen:
@@ -328,9 +382,9 @@ def check_schema(schema: Any) -> list[SchemaIssue]:
 @functools.lru_cache(maxsize=256)
 def _check_canonical(canonical: str) -> tuple[SchemaIssue, ...]:
     schema = json.loads(canonical)
-    cls = _validator_class(schema)
-    if cls is None:
-        known = ", ".join(sorted(_DIALECTS))
+    dialect = _dialect(schema)
+    if dialect is None:
+        known = ", ".join(sorted(DIALECTS))
         return (
             issue_at(
                 ("$schema",),
@@ -338,12 +392,25 @@ def _check_canonical(canonical: str) -> tuple[SchemaIssue, ...]:
                 "$schema",
             ),
         )
-    meta = cls(cls.META_SCHEMA, format_checker=FORMATS)
-    issues = [_meta_issue(e) for e in meta.iter_errors(schema)]
+    if _meta_valid_fast(schema):
+        issues: list[SchemaIssue] = []
+    else:  # jsonschema is the authority that confirms the fault and explains it
+        cls = _drafts()[dialect]
+        meta = cls(cls.META_SCHEMA, format_checker=format_checker())
+        issues = [_meta_issue(e) for e in meta.iter_errors(schema)]
     if not issues:
         issues.extend(pattern_issues(schema))
         issues.extend(ref_issues(schema))
     return tuple(sorted_issues(issues))
+
+
+def _meta_valid_fast(schema: Mapping[str, Any]) -> bool:
+    """jsonschema-rs's "yes" to a schema against its meta-schema (formats aside: the one format
+    the meta-schemas use that runner checks, `regex`, is checked by pattern_issues)."""
+    try:
+        return bool(jsonschema_rs.meta.is_valid(dict(schema)))
+    except Exception:  # a schema jsonschema-rs cannot take: jsonschema decides
+        return False
 
 
 def _meta_issue(error: jsonschema.exceptions.ValidationError) -> SchemaIssue:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import RunnerWarning
-from runner.tokens import _bpe
+from runner.tokens import _bpe, _subset
 from runner.tokens._bpe import load_times
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ def count_text(text: str, model: str) -> int:
     """Count the tokens of `text`; special-token text such as "<|endoftext|>" is plain text."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
-    return len(_bpe.encode(_bpe.encoding(_rule(model).encoding), text))
+    name = _rule(model).encoding
+    return len(_bpe.encode(_subset.encoding_for_text(name, text), text))
 
 
 def truncate(text: str, max_tokens: int, model: str) -> str:
@@ -159,7 +160,7 @@ def truncate(text: str, max_tokens: int, model: str) -> str:
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
         raise ValueError(f"max_tokens must be a non-negative integer, not {max_tokens!r}")
-    enc = _bpe.encoding(_rule(model).encoding)
+    enc = _subset.encoding_for_text(_rule(model).encoding, text)
     tokens = _bpe.encode(enc, text)
     if len(tokens) <= max_tokens:
         return text
@@ -202,7 +203,7 @@ def count_messages(
     is accepted but adds nothing: no counting rule for it is published.
     """
     rule = _rule(model)
-    encode = functools.partial(_bpe.encode, _bpe.encoding(rule.encoding))
+    encode = functools.partial(_encode, rule.encoding)
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
         if not isinstance(message, Mapping):
@@ -226,6 +227,10 @@ def count_messages(
     if tools:
         total += _count_tools(tools, rule, encode)
     return total
+
+
+def _encode(name: str, text: str) -> list[int]:
+    return _bpe.encode(_subset.encoding_for_text(name, text), text)
 
 
 def _compact_json(value: Any) -> str:

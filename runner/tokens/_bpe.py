@@ -46,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.caches import cache_dir as cache_dir
 from runner.errors import ConfigError, InputsInvalid
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ __all__ = [
     "encode",
     "encoding",
     "load_times",
+    "loaded",
+    "ranks_of",
 ]
 
 # The `expected_hash=` values of tiktoken_ext/openai_public.py: the sha256 of the decompressed
@@ -149,16 +152,6 @@ def _parse_ranks(name: str, raw: bytes) -> dict[bytes, int]:
 _CACHE_FORMAT = 1
 
 
-def cache_dir() -> Path | None:
-    """Where runner keeps rebuildable caches: $RUNNER_CACHE_DIR (empty: no cache), else
-    $XDG_CACHE_HOME/runner, else ~/.cache/runner."""
-    given = os.environ.get("RUNNER_CACHE_DIR")
-    if given is not None:
-        return Path(given) if given.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "runner"
-
-
 def _cache_file(name: str) -> Path | None:
     folder = cache_dir()
     if folder is None:
@@ -213,13 +206,19 @@ def _store_ranks(name: str, ranks: dict[bytes, int]) -> None:
         return  # a read-only home or a full disk: no cache, nothing else changes
 
 
-def _build_encoding(name: str) -> tiktoken.Encoding:
-    import tiktoken
-
+def ranks_of(name: str) -> dict[bytes, int]:
+    """The encoding's ranks: from the cache, else from the hash-checked package file."""
     ranks = _cached_ranks(name)
     if ranks is None:
         ranks = _parse_ranks(name, _read_bpe_file(name))
         _store_ranks(name, ranks)
+    return ranks
+
+
+def _build_encoding(name: str) -> tiktoken.Encoding:
+    import tiktoken
+
+    ranks = ranks_of(name)
     return tiktoken.Encoding(
         name=name,
         pat_str=PAT_STR[name],
@@ -240,6 +239,11 @@ def encoding(name: str) -> tiktoken.Encoding:
             _load_seconds[name] = time.perf_counter() - start
             _encodings[name] = enc
     return enc
+
+
+def loaded(name: str) -> tiktoken.Encoding | None:
+    """The full encoder if this process has built it, else None (nothing is built)."""
+    return _encodings.get(name)
 
 
 def load_times() -> dict[str, float]:

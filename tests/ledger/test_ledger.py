@@ -628,6 +628,22 @@ def test_integral_floats_fingerprint_like_integers() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "value",
+    [1, 1.0, True, 0, -0.0, False, "1", 0.3, "x" * 300, 2**60, 1e300],
+)
+def test_a_remembered_scalar_fingerprints_as_a_fresh_one(value: Any) -> None:
+    """Scalars are remembered by (key, type, value): 1, 1.0 and True, equal and of one hash in
+    Python, must still give the texts they give alone."""
+    from runner.ledger import encoding
+
+    fresh = hashlib.sha256(canonical_json({**BODY, "seed": value}).encode()).hexdigest()
+    for warm_with in (1, 1.0, True, 0, False, -0.0, value):
+        request_fingerprint({**BODY, "seed": warm_with})
+        assert request_fingerprint({**BODY, "seed": value}) == fresh, (warm_with, value)
+    assert all(len(key[2]) <= 256 for key in encoding._SCALAR_TEXT if key[1] is str)
+
+
 # --- privacy ---------------------------------------------------------------------------------
 
 

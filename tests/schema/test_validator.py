@@ -331,3 +331,57 @@ def test_the_fast_path_never_overrules_a_rejection() -> None:
     validator = compile_validator({"type": "object", "required": ["a"]})
     assert not validator.is_valid({})
     assert validator.is_valid({"a": 1})
+
+
+# --- jsonschema only when needed ------------------------------------------------------------
+
+
+def test_the_dialect_table_is_jsonschemas_own() -> None:
+    import jsonschema
+
+    from runner.schema import validator
+
+    theirs = [
+        str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")).rstrip("#")
+        for cls in (
+            jsonschema.Draft202012Validator,
+            jsonschema.Draft201909Validator,
+            jsonschema.Draft7Validator,
+            jsonschema.Draft6Validator,
+            jsonschema.Draft4Validator,
+        )
+    ]
+    assert list(validator.DIALECTS) == theirs
+    assert [c.META_SCHEMA for c in validator._drafts()] == [
+        getattr(jsonschema, n).META_SCHEMA
+        for n in ("Draft202012Validator", "Draft201909Validator", "Draft7Validator")
+        + ("Draft6Validator", "Draft4Validator")
+    ]
+
+
+_LAZY = """
+import sys
+from runner.schema import check_schema, compile_validator
+schema = {"type": "object", "properties": {"n": {"type": "integer", "pattern": "^a"}},
+          "required": ["n"], "additionalProperties": False}
+assert check_schema(schema) == []
+v = compile_validator(schema)
+assert v.is_valid({"n": 1}) and v.issues({"n": 1}) == [] and v.explain({"n": 1}) == []
+print("jsonschema" in sys.modules)
+bad = v.explain({"n": "x", "m": 1})
+print("jsonschema" in sys.modules, sorted(i.message for i in bad))
+print(check_schema({"type": "objectx"})[0].message)
+"""
+
+
+def test_valid_schemas_and_values_never_import_jsonschema_and_a_fault_still_explains() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _LAZY], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "False"
+    assert out[1].startswith("True ")
+    assert "unknown key 'm'" in out[1] and "integer" in out[1]
+    assert "objectx" in out[2]
