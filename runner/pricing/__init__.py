@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from runner.pricing import _cache
+from runner.pricing._arith import BATCH_SHARE as _BATCH_SHARE
+from runner.pricing._arith import MILLION as _MILLION
+from runner.pricing._arith import Rates
+from runner.pricing._arith import counts as _counts
+from runner.pricing._arith import halved as _halved
+from runner.pricing._arith import linear_usd as _linear_usd
+from runner.pricing._arith import renamed as _renamed
+from runner.pricing._arith import timestamp as _timestamp
+from runner.pricing._arith import with_window as _with_window
 from runner.pricing._cache import Plan, Unplannable
 from runner.pricing._database import Entry, find_in_database, linear_rates, plan_of, rate
 from runner.pricing._overrides import check_mapping, parse_override
@@ -30,35 +38,11 @@ __all__ = ["PriceBook", "Rates"]
 
 _log = logging.getLogger(__name__)
 
-_MILLION = Decimal(1_000_000)
 _GLOB_CHARS = frozenset("*?[")
 _UNKNOWN = "unknown"
 _IMPLAUSIBLE = "not priced: the server's usage is implausible (see usage.implausible)"
 _ESTIMATED = "priced from local token counts: the server reported no usable usage"
 _BATCH_CONTEXT = {"processing": "batch"}  # genai-prices' price variant for batch requests
-_BATCH_SHARE = Decimal("0.5")  # OpenAI's Batch API discount, where no batch price is listed
-
-
-@dataclass(frozen=True)
-class Rates:
-    """A model's price as three rates in USD per million tokens, to price token sums at once
-    (`runner report --price-as`): uncached input, cached input (the input rate when the model
-    lists no cached price) and output. `exact` is False for a price that is not linear in the
-    tokens (tiers, a fee per request): its base rates are given, and costs are estimates."""
-
-    model: str
-    input: Decimal
-    cached_input: Decimal
-    output: Decimal
-    source: str
-    cached_listed: bool
-    exact: bool = True
-
-    def cost(self, uncached: Decimal, cached: Decimal, completion: Decimal) -> Decimal:
-        """What these token counts cost (counts may be fractions: re-counted estimates)."""
-        return (
-            uncached * self.input + cached * self.cached_input + completion * self.output
-        ) / _MILLION
 
 
 class PriceBook:
@@ -387,76 +371,3 @@ class PriceBook:
             _log.warning("genai-prices cannot price %s: %s", entry.model.id, exc)
             return None
         return calc.total_price
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def _linear_usd(
-    rates: tuple[Decimal, Decimal, Decimal], prompt: int, cached: int, completion: int
-) -> Decimal:
-    """The same terms that genai-prices sums for a linear price (unpriced ones left out, so the
-    Decimal keeps the exponent genai-prices would give it)."""
-    counts = (prompt - cached, cached, completion)
-    if rates[1] == rates[0]:  # cached input is not discounted: one input term
-        counts = (prompt, 0, completion)
-    usd = Decimal(0)
-    for rate_, count in zip(rates, counts, strict=True):
-        if rate_:
-            usd += rate_ * count / _MILLION
-    return usd
-
-
-def _timestamp(at: datetime | None) -> datetime:
-    if at is None:
-        return datetime.now(tz=UTC)
-    if not isinstance(at, datetime):
-        raise TypeError(f"at must be a datetime, not {type(at).__name__}")
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def _counts(usage: Usage) -> tuple[int, int, int]:
-    if not isinstance(usage, Usage):
-        raise TypeError(f"usage must be a runner.types.Usage, not {type(usage).__name__}")
-    for name in ("prompt", "completion", "cached", "reasoning"):
-        value = getattr(usage, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"usage.{name} must be a non-negative integer, not {value!r}")
-    # Cached tokens are a subset of prompt tokens; a server that says otherwise is not
-    # believed beyond the prompt.
-    return usage.prompt, min(usage.cached, usage.prompt), usage.completion
-
-
-def _halved(rates: Rates) -> Rates:
-    """The Batch API's price where no batch price is listed: half the live one."""
-    return Rates(
-        rates.model,
-        rates.input * _BATCH_SHARE,
-        rates.cached_input * _BATCH_SHARE,
-        rates.output * _BATCH_SHARE,
-        f"{rates.source}, batch (50%)",
-        rates.cached_listed,
-        rates.exact,
-    )
-
-
-def _with_window(price: Price, window: int) -> Price:
-    return Price(
-        model=price.model,
-        input=price.input,
-        output=price.output,
-        cached_input=price.cached_input,
-        source=price.source,
-        context_window=window,
-    )
-
-
-def _renamed(price: Price, model: str) -> Price:
-    return Price(
-        model=model,
-        input=price.input,
-        output=price.output,
-        cached_input=price.cached_input,
-        source=price.source,
-        context_window=price.context_window,
-    )

@@ -27,6 +27,7 @@ from runner.schema.validator import (
 from runner.schema.wording import at_location, json_pointer, path_label, pointer_path
 from runner.spec.model import OutputConfig, RetryConfig, TestCase, Variant, duration_or
 from runner.spec.output import check_output
+from runner.spec.params import API_NAMES, CHAT_ONLY, NOT_PARAMS, RESPONSES_ONLY, partner
 from runner.spec.templates import Template, compile_template
 from runner.spec.testcases import check_tests
 from runner.spec.yamldoc import Doc, as_dict, as_list
@@ -35,51 +36,6 @@ __all__ = ["SPEC_SCHEMA", "CheckedSpec", "check_spec", "schema_problems"]
 
 SPEC_SCHEMA = "prompt-spec.schema.json"
 _HINTS = {"duration": "use e.g. 250ms, 30s, 2m, 1h, or a number of seconds"}
-# Keys that look like parameters but have a field of their own in a spec.
-_NOT_PARAMS = {
-    "messages": "write the conversation under the top-level 'messages'",
-    "model": "use the top-level 'model'",
-    "stream": "use the top-level 'stream'",
-    "stream_options": "runner sets stream_options itself",
-    "tools": "use the top-level 'tools'",
-    "tool_choice": "use the top-level 'tool_choice'",
-    "response_format": "use 'output' (schema, strict)",
-    "functions": "use the top-level 'tools' (functions is deprecated)",
-    "function_call": "use the top-level 'tool_choice' (function_call is deprecated)",
-    "input": "write the conversation under the top-level 'messages'",
-    "instructions": "write them as a system message under 'messages'",
-    "text": "use 'output' (schema, strict, mode)",
-}
-# The params of one wire API that the other does not take, and what to write instead there.
-_CHAT_ONLY = {
-    "max_tokens": "use max_output_tokens",
-    "max_completion_tokens": "use max_output_tokens",
-    "n": "it has no n: every request gives one answer",
-    "reasoning_effort": "use reasoning: {effort: ...}",
-    "seed": "it takes no seed",
-    "stop": "it takes no stop sequences",
-    "presence_penalty": "it takes no presence_penalty",
-    "frequency_penalty": "it takes no frequency_penalty",
-    "logit_bias": "it takes no logit_bias",
-    "logprobs": "use top_logprobs alone",
-    "verbosity": "it is not supported there by runner",
-    "prediction": "it takes no prediction",
-}
-_RESPONSES_ONLY = {
-    "max_output_tokens": "use max_tokens (or max_completion_tokens)",
-    "reasoning": "use reasoning_effort",
-    "truncation": "it has no truncation setting",
-    "max_tool_calls": "it has no max_tool_calls",
-}
-_API_NAMES = {"chat": "Chat Completions", "responses": "Responses API"}
-# The param whose presence (or absence) makes another one wrong.
-_PARTNERS = {"max_completion_tokens": "max_tokens", "top_logprobs": "logprobs"}
-
-
-def _partner(name: str) -> str:
-    return _PARTNERS.get(name, name)
-
-
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie"}
 
 
@@ -116,7 +72,7 @@ def schema_problems(doc: Doc, validator: SchemaValidator, *, spec: bool = True) 
             parent, key = issue.path[:-1], issue.path[-1]
             message = issue.message
             if spec and issue.validator == "additionalProperties" and parent == ("params",):
-                advice = _NOT_PARAMS.get(str(key))
+                advice = NOT_PARAMS.get(str(key))
                 if advice:
                     message = f"'{key}' is not a parameter: {advice}"
             elif spec and issue.validator == "additionalProperties" and not parent:
@@ -217,14 +173,14 @@ class _Checker:
     ) -> None:
         """The params sent (`params`), whose problems are reported where `own` sets them."""
         api = as_dict(self.spec.get("provider")).get("api", "chat")
-        other_only = _CHAT_ONLY if api == "responses" else _RESPONSES_ONLY
+        other_only = CHAT_ONLY if api == "responses" else RESPONSES_ONLY
         for name, instead in other_only.items():
             if name in own:
                 other = "responses" if api == "chat" else "chat"
                 self.doc.problem(
                     f"{at}/{name}",
-                    f"{label}: {name} is a {_API_NAMES[other]} parameter; with provider.api: "
-                    f"{api} ({_API_NAMES.get(api, api)}), {instead}",
+                    f"{label}: {name} is a {API_NAMES[other]} parameter; with provider.api: "
+                    f"{api} ({API_NAMES.get(api, api)}), {instead}",
                     key=True,
                 )
         if api == "responses":
@@ -240,8 +196,8 @@ class _Checker:
             "parallel_tool_calls": "parallel_tool_calls needs tools",
         }
         for name, wrong in pairs:
-            if wrong and (own is params or name in own or _partner(name) in own):
-                where = name if name in own or own is params else _partner(name)
+            if wrong and (own is params or name in own or partner(name) in own):
+                where = name if name in own or own is params else partner(name)
                 self.doc.problem(f"{at}/{where}", f"{label}: {words[name]}", key=True)
 
     def check_provider(self) -> None:

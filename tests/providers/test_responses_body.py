@@ -493,7 +493,8 @@ def test_the_params_each_api_takes_agree_everywhere() -> None:
 
     from runner.providers.openai_responses.body import PARAMS
     from runner.schema.validator import packaged_schema
-    from runner.spec.check import _CHAT_ONLY, _RESPONSES_ONLY
+    from runner.spec.params import CHAT_ONLY as _CHAT_ONLY
+    from runner.spec.params import RESPONSES_ONLY as _RESPONSES_ONLY
 
     every = set(packaged_schema("prompt-spec.schema.json")["properties"]["params"]["properties"])
     assert set(PARAMS) == every - set(_CHAT_ONLY)
