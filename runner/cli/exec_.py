@@ -9,6 +9,7 @@ import click
 
 from runner.cli._common import (
     collect_vars,
+    colour,
     endpoint_options,
     exit_with_error,
     json_text,
@@ -161,7 +162,7 @@ def exec_(
         wire = wire_api(spec.provider.api)
         limit = wire.output_limit(spec.params)
         click.echo(
-            f"Warning: the reply stopped at the output token limit "
+            f"{colour('Warning:', 'yellow', err=True)} the reply stopped at the output token limit "
             f"({wire.capabilities.output_limit} {limit}); it may be cut short",
             err=True,
         )

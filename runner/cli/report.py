@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runner.cli._common import colour
 from runner.redact import redact
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def _remember_secrets(environ: Mapping[str, str]) -> None:
 
 def _emit(data: Report | SqlResult, format_: str) -> None:
     for line in data.warnings():
-        click.echo(redact(f"Warning: {line}"), err=True)
+        click.echo(f"{colour('Warning:', 'yellow', err=True)} {redact(line)}", err=True)
     for line in data.notes():
         click.echo(redact(f"Note: {line}"), err=True)
     _print(data, format_)

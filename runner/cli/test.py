@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import open_session
+from runner.cli._common import colour, open_session
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -194,7 +194,8 @@ def _warn_unreplayable(session: Session, collection: Collection, record_missing:
         spec = spec_cases.spec
         if not session.settings_for(spec).ledger_content:
             click.echo(
-                f"Warning: {spec.name} keeps no content in the ledger (ledger: {{content: false}}),"
+                f"{colour('Warning:', 'yellow', err=True)} {spec.name} keeps no content in the "
+                "ledger (ledger: {content: false}),"
                 " so the lines recorded for it cannot be replayed; set RUNNER_LEDGER_CONTENT=1 "
                 "to record a replayable baseline",
                 err=True,
@@ -213,7 +214,7 @@ async def _run(
 
     def show(results: list[CaseResult]) -> None:
         if format_ == "text":
-            click.echo(text(results))
+            click.echo("\n".join(_coloured(line) for line in text(results).split("\n")))
 
     suite = Suite(
         session,
@@ -224,6 +225,18 @@ async def _run(
     )
     async with session:
         return await suite.run(collection, on_spec=show)
+
+
+# A case line starts with its verdict (formats.text); only that word is coloured, and only
+# on a terminal without NO_COLOR, so logs and pipes get the plain text.
+_VERDICT_COLOURS = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+
+
+def _coloured(line: str) -> str:
+    word = line[:4]
+    if word in _VERDICT_COLOURS and line[4:6] == "  ":
+        return colour(word, _VERDICT_COLOURS[word], bold=word == "FAIL") + line[4:]
+    return line
 
 
 def _finish(
@@ -258,6 +271,9 @@ def _finish(
         click.echo(
             f"Recorded {n} call{'s' if n != 1 else ''} in {recorder.baseline.path}.", err=True
         )
-    click.echo(closing, err=format_ == "json")
-    if any(r.failed for r in results):
+    failed = any(r.failed for r in results)
+    click.echo(
+        colour(closing, "red" if failed else "green", err=format_ == "json"), err=format_ == "json"
+    )
+    if failed:
         raise SystemExit(1)
