@@ -26,6 +26,11 @@ COMMANDS = {
         "Batches started by `runner exec --input FILE --batch`: list, status, collect, cancel.",
     ),
     "exec": ("runner.cli.exec_", "exec_", "Run the prompt once and print its output."),
+    "log": (
+        "runner.cli.log",
+        "log_",
+        "Show the latest calls of the ledger, newest first, or one call whole.",
+    ),
     "mock-server": (
         "runner.cli.mock_server",
         "mock_server",
