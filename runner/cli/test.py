@@ -47,6 +47,14 @@ _FORMATS = ("text", "json", "github", "markdown")
     help="With --replay: send calls LEDGER lacks (live or --mock) and append them to it.",
 )
 @click.option(
+    "--refresh",
+    "refresh_path",
+    default=None,
+    metavar="BASELINE",
+    help="Send every case (live, or --mock), append the answers to BASELINE and show what "
+    "changed from it.",
+)
+@click.option(
     "--ledger",
     "ledger_path",
     default=None,
@@ -83,6 +91,7 @@ def test_(
     mock: bool | None,
     replay_path: str | None,
     record_missing: bool,
+    refresh_path: str | None,
     ledger_path: str | None,
     junit_path: str | None,
     format_: str,
@@ -98,7 +107,13 @@ def test_(
 
     if record_missing and replay_path is None:
         raise click.UsageError("--record-missing needs --replay LEDGER (the ledger to add to)")
-    _check_outputs(junit_path, replay_path if record_missing else None, format_)
+    if refresh_path is not None and replay_path is not None:
+        raise click.UsageError(
+            "--refresh sends every case: it takes no --replay (use --replay with "
+            "--record-missing to send only the cases the baseline lacks)"
+        )
+    baseline = refresh_path or (replay_path if record_missing else None)
+    _check_outputs(junit_path, baseline, format_)
     collection = collect(list(targets), pattern)
     for path in collection.without_tests:
         click.echo(f"Note: {path} has no tests: nothing to run there.", err=True)
@@ -109,8 +124,10 @@ def test_(
             click.echo("[]")
         click.echo("0 passed, 0 failed", err=format_ == "json")
         raise SystemExit(EXIT_NO_TESTS)
-    session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path)
-    _warn_unreplayable(session, collection, record_missing)
+    session, sources = _open(
+        replay_path, record_missing, compare_path, mock, ledger_path, refresh_path
+    )
+    _warn_unreplayable(session, collection, record_missing or refresh_path is not None)
     if session.settings_for(collection.specs[0].spec).mock:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
     import asyncio
@@ -127,7 +144,7 @@ def _check_outputs(junit_path: str | None, baseline: str | None, format_: str) -
     if junit_path is not None:
         check_writable(junit_path, "--junit")
     if baseline is not None:
-        check_writable(baseline, "--replay (with --record-missing, calls are added to it)")
+        check_writable(baseline, "the baseline (the calls sent are added to it)")
     summary = snapshot_environ().get("GITHUB_STEP_SUMMARY") if format_ == "markdown" else None
     if summary:
         check_writable(summary, "GITHUB_STEP_SUMMARY")
@@ -171,6 +188,7 @@ def _open(
     compare_path: str | None,
     mock: bool | None,
     ledger_path: str | None,
+    refresh_path: str | None = None,
 ) -> tuple[Session, dict[str, Any]]:
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
@@ -181,6 +199,13 @@ def _open(
         sources["replay"] = ReplaySource(replay_path, record_missing=record_missing)
         if record_missing:
             sources["recorder"] = BaselineRecorder(Ledger(replay_path))
+    if refresh_path is not None:
+        # Nothing is replayed; every answer is appended to the baseline (the latest line of a
+        # request or case is the one replay and --compare read), and compared with the
+        # baseline as it was before the run (indexed now, before anything is appended).
+        sources["recorder"] = BaselineRecorder(Ledger(refresh_path))
+        if compare_path is None:
+            sources["compare"] = ReplaySource(refresh_path, record_missing=True)
     if compare_path is not None:
         sources["compare"] = ReplaySource(compare_path)
     session = open_session(mock=mock, ledger=ledger_path, replay=sources.get("replay"))
