@@ -26,6 +26,11 @@ COMMANDS = {
         "Batches started by `runner exec --input FILE --batch`: list, status, collect, cancel.",
     ),
     "exec": ("runner.cli.exec_", "exec_", "Run the prompt once and print its output."),
+    "init": (
+        "runner.cli.init",
+        "init_",
+        "Start a specs repository in DIR (default: here): an example spec, its schema and tests.",
+    ),
     "log": (
         "runner.cli.log",
         "log_",
