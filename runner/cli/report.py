@@ -144,8 +144,12 @@ def _print(data: Report | SqlResult, format_: str) -> None:
         if format_ == "table" and sys.stdout.isatty():
             _print_rich(data)
             return
+        if format_ == "table":
+            width = _width()
+            click.echo(redact(render_text(data, width=width)), nl=False)
+            _note_fitted(data, width, gap=2)
+            return
         render = {
-            "table": render_text,
             "json": render_json,
             "csv": render_csv,
             "markdown": render_markdown,
@@ -170,24 +174,50 @@ def _drop_stdout() -> None:
         pass
 
 
+def _width() -> int | None:
+    """The columns a table must fit: the terminal's (COLUMNS wins, as everywhere); through a
+    pipe, none (a CI log or a file keeps every column)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _note_fitted(data: Report | SqlResult, width: int | None, *, gap: int) -> None:
+    from runner.report import Report, fit_table, human_table
+
+    if width is not None and not (isinstance(data, Report) and not data.groups):
+        note = fit_table(human_table(data), width, gap=gap).note(width)
+        if note is not None:
+            click.echo(f"Note: {note}", err=True)
+
+
 def _print_rich(data: Report | SqlResult) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from runner.report import EMPTY, Report, describe_range, human_table
+    from runner.report import EMPTY, Report, describe_range, fit_table, human_table
 
     if isinstance(data, Report) and not data.groups:
         Console().print(EMPTY)
         return
-    cells = human_table(data)
-    # Never cut a cell short: wider than the terminal, the table wraps instead of losing digits.
+    # Fitted to the terminal: columns dropped in a documented order, then long names cut
+    # (never a figure's digits); a table that still cannot fit is as wide as it needs.
+    width = _width()
+    fitted = fit_table(human_table(data), width, gap=3)
+    cells = fitted.table
     rows = [cells.headers, *cells.rows, *([cells.total] if cells.total else [])]
-    needed = sum(max(len(r[i]) for r in rows) + 3 for i in range(len(cells.headers))) + 2
-    console = Console()
-    console = Console(width=max(console.width, needed))
-    table = Table(box=box.SIMPLE_HEAD, show_footer=cells.total is not None, header_style="bold")
+    needed = sum(max(len(r[i]) for r in rows) for i in range(len(cells.headers)))
+    needed += 3 * (len(cells.headers) - 1)
+    console = Console(width=max(width or needed, needed))
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_footer=cells.total is not None,
+        header_style="bold",
+        show_edge=False,
+        pad_edge=False,
+    )
     # Text, not str: a name such as "[/bold]" is shown, not read as rich markup.
     for i, header in enumerate(cells.headers):
         table.add_column(
@@ -201,6 +231,9 @@ def _print_rich(data: Report | SqlResult) -> None:
     console.print(table)
     if isinstance(data, Report):
         console.print(Text(redact(describe_range(data))), style="dim", highlight=False)
+    note = fitted.note(width) if width is not None else None
+    if note is not None:
+        click.echo(f"Note: {note}", err=True)
 
 
 def _write_html(data: Report, path: str) -> None:
