@@ -24,13 +24,10 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 
 
 def width() -> int:
-    """The width to fit: COLUMNS, else the terminal's, else 100 (a pipe or a log)."""
+    """The width to fit: the terminal's (COLUMNS wins), else 100 (a pipe, a file, a log)."""
     if sys.stdout is not None and sys.stdout.isatty():
         return max(40, shutil.get_terminal_size((100, 24)).columns)
-    from runner.settings import snapshot_environ
-
-    columns = snapshot_environ().get("COLUMNS", "")
-    return max(40, int(columns)) if columns.isdigit() else 100
+    return 100
 
 
 def _shown(text: str) -> str:

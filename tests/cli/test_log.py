@@ -135,6 +135,11 @@ def test_what_a_line_holds_is_shown_not_obeyed(tmp_path: Path) -> None:
     assert "\x1b" not in whole and secret not in whole
 
 
-def test_long_blocks_fit_the_width(ledger: Path) -> None:
-    result = run("log", env={"COLUMNS": "60"})
-    assert max(len(line) for line in result.stdout.splitlines()) <= 60
+def test_blocks_fit_the_terminal(ledger: Path, in_terminal: Any) -> None:
+    import re
+
+    shown, err, status = in_terminal(["log"], columns=60, cwd=ledger.parent.parent)
+    assert status == 0, err
+    lines = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", shown).splitlines()
+    assert len(lines) > 8 and max(len(line) for line in lines) <= 60
+    assert run("log", env={"COLUMNS": "60"}).stdout == run("log").stdout  # a pipe: 100
