@@ -80,6 +80,7 @@ class _RunnerGroup(click.Group):
             module, name, _ = COMMANDS[cmd_name]
             command = getattr(importlib.import_module(module), name)
             command.invoke = functools.partial(_invoke_handling_signals, command.invoke)
+            _accept_debug(command)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -102,6 +103,30 @@ class _RunnerGroup(click.Group):
             return super().invoke(ctx)
         except RunnerError as exc:
             exit_with_error(exc, ctx)
+
+
+def _accept_debug(command: click.Command) -> None:
+    """`--debug` after the command's name too (`runner exec spec.yaml --debug`), as before it:
+    a hidden flag on every command and subcommand that sets the group's own."""
+    if not any("--debug" in param.opts for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--debug"],
+                is_flag=True,
+                expose_value=False,
+                hidden=True,
+                callback=_set_debug,
+                help="Show tracebacks for errors (as `runner --debug`).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_debug(sub)
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().params["debug"] = True
 
 
 def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
