@@ -17,6 +17,8 @@ from runner.cli._common import colour
 from runner.redact import redact
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from runner.report import Report, SqlResult
 
 FORMATS = ["table", "json", "csv", "markdown"]
@@ -61,6 +63,16 @@ FORMATS = ["table", "json", "csv", "markdown"]
     help="Also write a self-contained HTML page with charts to FILE.",
 )
 @click.option(
+    "--calls",
+    "calls",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="With --html: list the latest N calls, filterable, each opening on its messages and "
+    "reply (0: no such section).",
+)
+@click.option(
     "--sql",
     default=None,
     metavar="QUERY",
@@ -73,6 +85,7 @@ def report(
     until: str | None,
     format_: str,
     html_path: str | None,
+    calls: int,
     sql: str | None,
 ) -> None:
     """Sum up the ledger: calls, errors, tokens, cost and latency per spec, model, day, ...
@@ -114,7 +127,7 @@ def report(
     data = build_report(files, by=fields, since=start, until=end, breakdowns=html_path is not None)
     _emit(data, format_)
     if html_path is not None:
-        _write_html(data, html_path)
+        _write_html(data, html_path, calls=calls, since=start, until=end)
 
 
 # Environment variables whose values are credentials: what a query result or an error message
@@ -236,13 +249,19 @@ def _print_rich(data: Report | SqlResult) -> None:
         click.echo(f"Note: {note}", err=True)
 
 
-def _write_html(data: Report, path: str) -> None:
+def _write_html(
+    data: Report, path: str, *, calls: int, since: datetime | None, until: datetime | None
+) -> None:
     from runner.errors import ConfigError
+    from runner.ledger.recent import CallFilter, latest_calls
     from runner.report import render_html
 
+    # The latest calls in the report's time range; a bad line was counted by the report already.
+    where = CallFilter(since=since, until=until)
+    latest = latest_calls(data.files, limit=calls, where=where, warn=lambda _message: None)
     try:
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render_html(data))
+            f.write(render_html(data, calls=latest, calls_limit=calls))
     except OSError as exc:
         raise ConfigError(f"--html {path}: cannot write it: {exc.strerror}") from None
     click.echo(f"Wrote {path}", err=True)
