@@ -139,6 +139,14 @@ def _batch(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
     return args, {"RUNNER_BASE_URL": url, "OPENAI_API_KEY": "sk-x"}, url.listener
 
 
+def _exec_batch(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
+    # Waiting for a batch that takes an hour (`url` is the batch server's, not the silent one).
+    (folder / "s.yaml").write_text(SPEC)
+    (folder / "rows.jsonl").write_text('{"n": 1}\n{"n": 2}\n')
+    args = ["exec", "s.yaml", "--input", "rows.jsonl", "--batch"]
+    return args, {"RUNNER_BASE_URL": url, "OPENAI_API_KEY": "sk-x"}, "created batch"
+
+
 def _init(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
     # Caught recording the baseline, which takes about a second after the files are written.
     return ["init", "new"], {}, folder / "new" / "README.md"
@@ -153,9 +161,30 @@ CASES: dict[str, Setup] = {
     "render": _render,
     "log": _log,
     "mock-server": _mock_server,
+    "exec --batch": _exec_batch,
     "batch": _batch,
     "init": _init,
 }
+
+
+@pytest.fixture
+def batch_server() -> Iterator[Silent]:
+    """runner's mock server on a loopback port, its batches taking an hour."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner", "mock-server", "--port", "0", "--batch-delay", "1h"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert server.stdout is not None
+    try:
+        found = re.search(r"http://\S+/v1", server.stdout.readline())
+        assert found is not None
+        yield Silent(found.group())
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_every_command_has_a_case() -> None:
@@ -168,8 +197,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_sigterm_exits_143(name: str, tmp_path: Path, silent_server: Silent) -> None:
-    args, env, busy = CASES[name](tmp_path, silent_server)
+def test_sigterm_exits_143(
+    name: str, tmp_path: Path, silent_server: Silent, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("batch_server") if name == "exec --batch" else silent_server
+    args, env, busy = CASES[name](tmp_path, url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", *args],
         cwd=tmp_path,
@@ -183,6 +215,8 @@ def test_sigterm_exits_143(name: str, tmp_path: Path, silent_server: Silent) -> 
     try:
         if isinstance(busy, str):
             seen = proc.stderr.readline()
+            while busy not in seen and seen.startswith("Note:"):  # a note may come first
+                seen = proc.stderr.readline()
             assert busy in seen, seen
             time.sleep(0.5)
         elif isinstance(busy, socket.socket):
@@ -234,7 +268,13 @@ def _every_row_sent_has_its_line(err: str, lines: list[dict[str, Any]]) -> None:
     assert len(lines) == ok + failed and {line["status"] for line in lines} <= {"ok", "error"}
 
 
+def _the_batch_is_left_to_collect(err: str, lines: list[dict[str, Any]]) -> None:
+    """The batch runs on at the server: no line yet, and the way back is named."""
+    assert lines == [] and "runner batch collect" in err, err
+
+
 LEDGER_CHECKS: dict[str, Callable[[str, list[dict[str, Any]]], None]] = {
+    "exec --batch": _the_batch_is_left_to_collect,
     "exec": _one_interrupted_call,
     "exec --input": _every_row_sent_has_its_line,
     "test": _one_interrupted_call,
