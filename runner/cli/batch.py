@@ -168,9 +168,9 @@ def _run_on_batches(
         ) as session:
             return await action(session, spec, ids, ledger, states)
 
-    import asyncio
+    from runner.interrupts import run_async
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 @batch_.command("status")

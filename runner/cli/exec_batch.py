@@ -44,9 +44,9 @@ def exec_batch(
     if dry_run:
         _dry_run(spec, input_path, flags, variables or {})
         return
-    import asyncio
+    from runner.interrupts import run_async
 
-    asyncio.run(
+    run_async(
         _exec_batch(
             spec,
             input_path,

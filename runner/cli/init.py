@@ -46,10 +46,9 @@ def init_(folder: Path) -> None:
 def _record_baseline(folder: Path) -> tuple[int, int]:
     """Run the example's cases on the in-process mock, every line into the baseline (content
     kept, whatever the environment says, so that it can be replayed). Returns (passed, all)."""
-    import asyncio
-
     from runner import scaffold
     from runner.engine.session import Session
+    from runner.interrupts import run_async
     from runner.settings import snapshot_environ
     from runner.testing.suite import Suite, collect
 
@@ -66,7 +65,7 @@ def _record_baseline(folder: Path) -> tuple[int, int]:
             async with session:
                 return [r.passed for r in await Suite(session).run(collection)]
 
-        results = asyncio.run(run())
+        results = run_async(run())
     finally:
         os.chdir(here)
     return sum(results), len(results)

@@ -130,9 +130,9 @@ def test_(
     _warn_unreplayable(session, collection, record_missing or refresh_path is not None)
     if session.settings_for(collection.specs[0].spec).mock:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
-    import asyncio
+    from runner.interrupts import run_async
 
-    results = asyncio.run(_run(session, collection, sources, concurrency, format_))
+    results = run_async(_run(session, collection, sources, concurrency, format_))
     _finish(results, format_, junit_path, sources)
 
 

@@ -16,6 +16,7 @@ from runner.engine.parts import CallParts
 from runner.engine.preflight import preflight, render_request
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
+from runner.interrupts import new_event_loop
 from runner.types import StreamDelta
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class Session:
         """Run a coroutine on the session's private event loop (where its clients live), from
         synchronous code: what `run` does for one call, and runner.dataset for many."""
         if self._runner is None:
-            self._runner = asyncio.Runner()
+            self._runner = asyncio.Runner(loop_factory=new_event_loop)
         return self._runner.run(coroutine)
 
     async def aclose(self) -> None:
