@@ -6,20 +6,33 @@ long time without awaiting (rendering a template, checking a reply, diffing two 
 hold the signal back until it ends. `interruptible()` marks such work: while it runs, the
 signal raises KeyboardInterrupt at once, where Python's default handler would have raised it.
 The command line turns SIGTERM and SIGHUP into the SIGINT handler (runner.cli._common), so all
-three stop it. Standard library only.
+three stop it. `run_async` runs a coroutine on an event loop that a signal cannot leave half
+built (the signal is held while the loop is made, then handled). Standard library only.
 """
 
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # no enum wrapping: this runs on every render
+import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["interruptible", "request_stop", "reset", "stop_requested"]
+__all__ = [
+    "held_signals",
+    "interruptible",
+    "new_event_loop",
+    "request_stop",
+    "reset",
+    "run_async",
+    "stop_requested",
+]
+
+T = TypeVar("T")
+_STOPPING = ("SIGINT", "SIGTERM", "SIGHUP")
 
 _requested = False
 _SIGINT = int(signal.SIGINT)
@@ -68,3 +81,43 @@ def interruptible() -> Iterator[None]:
     finally:
         if _signal.getsignal(_SIGINT) is stop_now:
             _signal.signal(_SIGINT, previous)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """While the block runs in the main thread, SIGINT, SIGTERM and SIGHUP are noted, not
+    handled; the first one noted is handled as soon as the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous: dict[int, Any] = {}
+    for name in _STOPPING:
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        handler = signal.getsignal(number)
+        if callable(handler):  # only what Python handles: an ignored signal stays ignored
+            previous[number] = handler
+            signal.signal(number, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if noted:
+            previous[noted[0]](noted[0], None)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop, made whole before a signal is handled: a KeyboardInterrupt raised inside
+    the loop's constructor leaves an object whose finaliser prints a traceback at exit."""
+    with held_signals():
+        loop = asyncio.new_event_loop()
+    return loop
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on a loop from `new_event_loop`."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(coroutine)

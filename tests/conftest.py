@@ -5,6 +5,9 @@ so nothing leaks in from the developer's shell or into their home."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,52 @@ def anyio_backend() -> str:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+# A command run with its stdout on a pseudo-terminal: (what the terminal showed, with \r\n as
+# \n; stderr, a pipe; exit status). `columns` is the terminal's width (COLUMNS), `env` is
+# added to this process's environment (NO_COLOR removed unless given).
+InTerminal = Callable[..., tuple[str, str, int]]
+
+
+@pytest.fixture
+def in_terminal(tmp_path: Path) -> InTerminal:
+    import pty
+
+    def run(
+        args: Sequence[str],
+        *,
+        columns: int = 80,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stderr_too: bool = False,
+    ) -> tuple[str, str, int]:
+        primary, secondary = pty.openpty()
+        environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+        environ |= {"COLUMNS": str(columns), "TERM": "xterm-256color", **(env or {})}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", *args],
+            stdout=secondary,
+            stderr=secondary if stderr_too else subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=environ,
+            cwd=cwd or tmp_path,
+        )
+        os.close(secondary)
+        out = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # the last writer closed its end
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(primary)
+        _, err = proc.communicate(timeout=120)
+        text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+        return text, (err or b"").decode("utf-8", "replace"), proc.returncode
+
+    return run

@@ -25,6 +25,7 @@ LAYER = {
     "tokens": 1,
     "pricing": 1,
     "schema": 1,
+    "scaffold": 1,
     "spec": 2,
     "ledger": 2,
     "settings": 3,

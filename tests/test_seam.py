@@ -59,6 +59,8 @@ OWN_WORDS = {
     ("ledger/recorded.py", "tool_calls"): "the ledger format's output.tool_calls",
     ("ledger/recorded.py", "choices"): "the ledger format's output.choices",
     ("testing/compare.py", "tool_calls"): "the ledger format's output.tool_calls",
+    ("cli/_log_output.py", "tool_calls"): "the ledger format's output.tool_calls",
+    ("report/calls.py", "tool_calls"): "the ledger format's output.tool_calls",
     # `exec --json` and `render --json` print runner's own result objects with these keys.
     ("engine/results.py", "finish_reason"): "Result.to_dict, documented in the README",
     ("engine/results.py", "choices"): "Result.to_dict: every choice's value when n > 1",

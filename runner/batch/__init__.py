@@ -5,8 +5,8 @@ Modules: `build` (render rows into input files within the API's limits, each row
 fingerprint, the worst case at the batch price), `remote` (upload, create, wait), `collect`
 (results into ledger lines, once, from the local record of the rows), `serverfiles` (the
 server's result and input files read against that record), `state` (which batches this machine
-started: runs/batches.jsonl, the rows files, the server each was made on), `rerun` (rows the
-batch could not answer, rerun live within the budget), `flow` (start, finish under the run lock:
+started: runs/batches/state.jsonl, the rows files, the server each was made on), `rerun` (rows
+the batch could not answer, rerun live within the budget), `flow` (start, finish under the run lock:
 what the CLI calls).
 """
 

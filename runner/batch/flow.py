@@ -37,6 +37,7 @@ from runner.batch.state import (
     record_collected,
     record_ended,
     rows_in_open_batches,
+    state_path,
 )
 from runner.errors import (
     ConfigError,
@@ -291,7 +292,7 @@ async def current_batches(
         if state is not None and state.status in TERMINAL and b.get("status") not in TERMINAL:
             raise StreamBroken(
                 f"the server now says batch {asked} is {str(b.get('status'))[:40]}, though it "
-                f"said {state.status} before ({ledger_path.parent / 'batches.jsonl'}); nothing "
+                f"said {state.status} before ({state_path(ledger_path)}); nothing "
                 "was collected: ask again later",
                 url=api.base_url,
             )

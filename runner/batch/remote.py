@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.batch.build import BuiltInput
-from runner.batch.state import record_created, record_ended
+from runner.batch.state import record_created, record_ended, state_path
 from runner.errors import ConfigError, LedgerError, NotFound, StreamBroken
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def unrecorded_message(
     lines = [
         f"batch{'es' if len(ids) > 1 else ''} {', '.join(ids)} "
         f"{'were' if len(ids) > 1 else 'was'} created on the server but could not be recorded "
-        f"in {ledger.parent / 'batches.jsonl'} ({reason}); no further part was uploaded."
+        f"in {state_path(ledger)} ({reason}); no further part was uploaded."
     ]
     for batch_id in ids:
         lines.append(f"  collect it later: `runner batch collect {batch_id} {common}{data}`")

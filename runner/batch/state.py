@@ -1,7 +1,10 @@
-"""Which batches this machine started, kept next to the ledger: `batches.jsonl` (append-only,
-one line per event: created, ended, collected) and `batches/<batch_id>.rows` (the local record
-of a batch's rows: one JSON `[key, request_sha256]` per line; files written before fingerprints
-were kept hold a bare JSON string). Collect trusts this record, not the server's files.
+"""Which batches this machine started, kept in the folder `batches/` next to the ledger:
+`state.jsonl` (append-only, one line per event: created, ended, collected) and
+`<batch_id>.rows` (the local record of a batch's rows: one JSON `[key, request_sha256]` per
+line; files written before fingerprints were kept hold a bare JSON string). The state file sits
+in the folder so that a ledger glob (`runs/*.jsonl`) never reads it; runner once kept it beside
+the ledger as `batches.jsonl`, which is still read (first), never written, so that a batch
+started before an upgrade is collected after it. Collect trusts this record, not the server's files.
 `rows_in_open_batches` tells a data set's `--resume` which rows are in flight in a batch, so
 that no row runs both in a batch and live. `check_writable` finds, before anything is uploaded,
 a state file, rows folder or ledger that could not take what a batch must write.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +37,21 @@ __all__ = [
     "rows_file",
     "rows_in_open_batches",
     "state_path",
+    "state_paths",
 ]
 
 STATE_VERSION = 1
 
 
 def state_path(ledger_path: Path) -> Path:
-    """The state file of the batches whose lines go to this ledger."""
-    return ledger_path.parent / "batches.jsonl"
+    """The state file of the batches whose lines go to this ledger: where events are written."""
+    return ledger_path.parent / "batches" / "state.jsonl"
+
+
+def state_paths(ledger_path: Path) -> tuple[Path, Path]:
+    """Every state file read for this ledger, oldest first: where runner kept it before (read,
+    never written) and `state_path`."""
+    return ledger_path.parent / "batches.jsonl", state_path(ledger_path)
 
 
 def rows_file(ledger_path: Path, batch_id: str) -> Path:
@@ -173,12 +183,9 @@ def record_collected(ledger_path: Path, batch_id: str, *, written: int, skipped:
 
 
 def read_state(ledger_path: Path) -> dict[str, BatchState]:
-    """Every batch of this ledger that the state file knows, in creation order."""
-    path = state_path(ledger_path)
-    if not path.exists():
-        return {}
+    """Every batch of this ledger that the state files know, in creation order."""
     found: dict[str, BatchState] = {}
-    for line in read_records(path, warn=lambda _message: None):
+    for line in _state_lines(ledger_path):
         if line.get("ledger") not in (None, str(ledger_path)):
             continue
         batch_id = str(line.get("batch_id") or "")
@@ -264,3 +271,9 @@ def endpoint_for(
     if made_on is None:  # a state file from before servers were recorded
         return Endpoint(mock=mock, base_url=None)
     return Endpoint(mock=False, base_url=made_on)
+
+
+def _state_lines(ledger_path: Path) -> Iterator[dict[str, Any]]:
+    for path in state_paths(ledger_path):
+        if path.is_file():
+            yield from read_records(path, warn=lambda _message: None)

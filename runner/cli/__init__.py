@@ -26,6 +26,16 @@ COMMANDS = {
         "Batches started by `runner exec --input FILE --batch`: list, status, collect, cancel.",
     ),
     "exec": ("runner.cli.exec_", "exec_", "Run the prompt once and print its output."),
+    "init": (
+        "runner.cli.init",
+        "init_",
+        "Start a specs repository in DIR (default: here): an example spec, its schema and tests.",
+    ),
+    "log": (
+        "runner.cli.log",
+        "log_",
+        "Show the latest calls of the ledger, newest first, or one call whole.",
+    ),
     "mock-server": (
         "runner.cli.mock_server",
         "mock_server",
@@ -76,6 +86,7 @@ class _RunnerGroup(click.Group):
             module, name, _ = COMMANDS[cmd_name]
             command = getattr(importlib.import_module(module), name)
             command.invoke = functools.partial(_invoke_handling_signals, command.invoke)
+            _accept_debug(command)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -98,6 +109,30 @@ class _RunnerGroup(click.Group):
             return super().invoke(ctx)
         except RunnerError as exc:
             exit_with_error(exc, ctx)
+
+
+def _accept_debug(command: click.Command) -> None:
+    """`--debug` after the command's name too (`runner exec spec.yaml --debug`), as before it:
+    a hidden flag on every command and subcommand that sets the group's own."""
+    if not any("--debug" in param.opts for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--debug"],
+                is_flag=True,
+                expose_value=False,
+                hidden=True,
+                callback=_set_debug,
+                help="Show tracebacks for errors (as `runner --debug`).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_debug(sub)
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().params["debug"] = True
 
 
 def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.cli._common import colour
+
 if TYPE_CHECKING:
     from runner.batch.collect import CollectSummary
     from runner.spec.model import PromptSpec
@@ -110,7 +112,8 @@ def report(
     implausible = sum(s.implausible for s in summaries)
     if implausible:
         click.echo(
-            f"Warning: the usage the batch reported for {implausible} rows looks implausible "
+            f"{colour('Warning:', 'yellow', err=True)} the usage the batch reported for "
+            f"{implausible} rows looks implausible "
             "(see usage.implausible); recorded as the server said it, and not priced",
             err=True,
         )

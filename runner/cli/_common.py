@@ -31,6 +31,7 @@ __all__ = [
     "cache_settings",
     "Interruption",
     "check_base_url",
+    "colour",
     "endpoint_options",
     "interrupt_signals",
     "collect_vars",
@@ -146,7 +147,7 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
         click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
     text = redact(str(exc))
     lines = text.splitlines() or [type(exc).__name__]
-    click.echo(f"Error: {lines[0]}", err=True)
+    click.echo(f"{colour('Error:', 'red', err=True, bold=True)} {lines[0]}", err=True)
     for line in lines[1:]:
         click.echo(f"  {line}", err=True)
     # The error's list (validation errors), but not what its message already says.
@@ -164,6 +165,29 @@ def exit_with_error(exc: RunnerError, ctx: click.Context | None, *, after: str =
     raise SystemExit(exc.exit_code)
 
 
+def colour(text: str, colour_name: str, *, err: bool = False, bold: bool = False) -> str:
+    """`text` in a colour when the stream it goes to (stderr with `err`, else stdout) is a
+    terminal and NO_COLOR is not set (no-color.org: present and not empty); plain otherwise."""
+    if not _colour_on(err):
+        return text
+    return click.style(text, fg=colour_name, bold=bold)
+
+
+def _colour_on(err: bool) -> bool:
+    import os
+
+    from runner.settings import snapshot_environ
+
+    environ = snapshot_environ()
+    if environ.get("NO_COLOR") or environ.get("TERM") == "dumb":
+        return False
+    stream = sys.stderr if err else sys.stdout
+    try:
+        return stream is not None and stream.isatty() and os.isatty(stream.fileno())
+    except (AttributeError, ValueError, OSError):  # a test's buffer, a closed descriptor
+        return False
+
+
 def print_warning(
     message: Warning | str,
     category: type[Warning],
@@ -173,7 +197,7 @@ def print_warning(
     line: str | None = None,
 ) -> None:
     if issubclass(category, RunnerWarning):
-        click.echo(redact(f"Warning: {message}"), err=True)
+        click.echo(f"{colour('Warning:', 'yellow', err=True)} {redact(str(message))}", err=True)
     else:  # not ours: the default format, so nothing is hidden (but secrets are)
         sys.stderr.write(redact(warnings.formatwarning(message, category, filename, lineno, line)))
 

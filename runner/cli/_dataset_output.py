@@ -43,11 +43,11 @@ def protected_paths(
     ledger: Path, spec: PromptSpec, *, input_path: str, vars_files: Sequence[str]
 ) -> list[tuple[str, str]]:
     """The files an --output must never be: what runner reads or appends to."""
-    from runner.batch.state import state_path
+    from runner.batch.state import state_paths
 
     found = [
         ("the ledger", str(ledger)),
-        ("the batch state file", str(state_path(Path(ledger)))),
+        *(("the batch state file", str(path)) for path in state_paths(Path(ledger))),
         ("the spec", str(spec.path)),
     ]
     if input_path != "-":
@@ -101,11 +101,12 @@ def check_output_path(output: str, *, protected: Sequence[tuple[str, str]]) -> N
 def check_input_path(input_path: str, *, ledger: Path) -> None:
     """Refuse an --input that is the ledger or the batch state file: the run appends to it
     while reading it, so every line it writes would become a row to run (and pay for)."""
-    from runner.batch.state import state_path
+    from runner.batch.state import state_paths
 
     if input_path == "-":
         return
-    for label, path in (("the ledger", ledger), ("the batch state file", state_path(ledger))):
+    state = [("the batch state file", path) for path in state_paths(ledger)]
+    for label, path in (("the ledger", ledger), *state):
         if _same_file(input_path, str(path)):
             raise ConfigError(
                 f"--input {input_path} is {label} ({path}): the run would read the lines it "

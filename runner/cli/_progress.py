@@ -12,7 +12,15 @@ from typing import IO, Any, Protocol
 
 from runner.dataset.run import DatasetSummary
 
-__all__ = ["LiveProgress", "PlainProgress", "ProgressDisplay", "summary_lines", "totals_text"]
+__all__ = [
+    "DETAIL_DROP_ORDER",
+    "LiveProgress",
+    "PlainProgress",
+    "ProgressDisplay",
+    "live_detail",
+    "summary_lines",
+    "totals_text",
+]
 
 
 class ProgressDisplay(Protocol):
@@ -113,11 +121,44 @@ class PlainProgress:
         pass
 
 
+# What the live bar's text leaves out when the terminal is narrow, first to last (docs/
+# datasets.md); the row counter, the bar and the time left always stay.
+DETAIL_DROP_ORDER = ("rate", "done before", "tokens", "skipped", "cost", "failed")
+
+
+def live_detail(summary: DatasetSummary, room: int) -> str:
+    """The live bar's text within `room` columns: parts left out in DETAIL_DROP_ORDER."""
+    rate, _ = _rate_and_eta(summary)
+    cost = "cost ?" if summary.unpriced and not summary.cost_usd else f"${summary.cost_usd:.4f}"
+    parts = {
+        "failed": f"{summary.failed} failed",
+        "skipped": f"{summary.skipped} skipped",
+        "done before": f"{summary.resumed} done before" if summary.resumed else "",
+        "tokens": f"{summary.usage.total:,} tok",
+        "cost": cost + ("*" if summary.estimated else ""),
+        "rate": f"{rate:.1f}/s",
+    }
+    shown = [key for key, text in parts.items() if text]
+    for key in DETAIL_DROP_ORDER:
+        if len(" · ".join(parts[k] for k in shown)) <= room:
+            break
+        if key in shown:
+            shown.remove(key)
+    return " · ".join(parts[k] for k in shown)
+
+
 class LiveProgress:
-    """A live rich progress bar on a terminal's stderr (`*` after the cost: estimated, mock)."""
+    """A live rich progress bar on a terminal's stderr (`*` after the cost: estimated, mock),
+    fitted to the terminal's width: the bar narrows and the text drops parts
+    (DETAIL_DROP_ORDER), so the row counter and the time left are never cut."""
 
     def __init__(
-        self, stream: IO[str], *, total: int | None, force_terminal: bool | None = None
+        self,
+        stream: IO[str],
+        *,
+        total: int | None,
+        force_terminal: bool | None = None,
+        width: int | None = None,
     ) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -128,26 +169,24 @@ class LiveProgress:
             TimeRemainingColumn,
         )
 
+        console = Console(file=stream, force_terminal=force_terminal, width=width)
+        self._bar = 16 if console.width >= 60 else 6
+        counter = 2 * len(f"{total:,}" if total is not None else "0000000") + 1
+        # counter, bar, text and time left ("0:00:00"), a space between each; a spare column.
+        self._room = max(console.width - counter - self._bar - 7 - 3 - 1, 0)
         self._progress = Progress(
             MofNCompleteColumn(),
-            BarColumn(bar_width=16),
+            BarColumn(bar_width=self._bar),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
-            console=Console(file=stream, force_terminal=force_terminal),
+            console=console,
             transient=True,
         )
         self._task = self._progress.add_task("rows", total=total, detail="")
         self._progress.start()
 
     def update(self, summary: DatasetSummary) -> None:
-        rate, _ = _rate_and_eta(summary)
-        resumed = f" · {summary.resumed} done before" if summary.resumed else ""
-        cost = "cost ?" if summary.unpriced and not summary.cost_usd else f"${summary.cost_usd:.4f}"
-        detail = (
-            f"{summary.failed} failed · {summary.skipped} skipped{resumed} · "
-            f"{summary.usage.total:,} tok · {cost}{'*' if summary.estimated else ''} · "
-            f"{rate:.1f}/s"
-        )
+        detail = live_detail(summary, self._room)
         self._progress.update(self._task, completed=summary.done, detail=detail)
 
     def close(self) -> None:

@@ -46,7 +46,7 @@ _ledger_option = click.option(
     default=None,
     metavar="PATH",
     help="Ledger file (default runs/ledger.jsonl, or RUNNER_LEDGER); the batch state file "
-    "batches.jsonl sits next to it.",
+    "is batches/state.jsonl next to it.",
 )
 _mock_option = click.option(
     "--mock/--no-mock",
@@ -77,14 +77,13 @@ def _ledger(given: str | None) -> Path:
 
 def _spec_for(ledger: Path, ids: Sequence[str], spec_path: str | None) -> PromptSpec:
     from runner.batch import read_state
+    from runner.batch.state import state_path
 
     if spec_path is None:
         state = read_state(ledger)
         recorded = next((state[i].created.get("spec") for i in ids if i in state), None)
         if not recorded:
-            raise ConfigError(
-                f"{ids[0]} is not in {ledger.parent / 'batches.jsonl'}: name its spec with --spec"
-            )
+            raise ConfigError(f"{ids[0]} is not in {state_path(ledger)}: name its spec with --spec")
         spec_path = str(recorded["path"])
         resolved = recorded.get("resolved")
         if not Path(spec_path).exists() and resolved:  # collected from another directory
@@ -98,6 +97,7 @@ def _spec_for(ledger: Path, ids: Sequence[str], spec_path: str | None) -> Prompt
 def batch_list(ledger_path: str | None, json_: bool) -> None:
     """List the batches started from this machine (the state file next to the ledger)."""
     from runner.batch import read_state
+    from runner.batch.state import state_path
 
     states = list(read_state(_ledger(ledger_path)).values())
     if json_:
@@ -117,7 +117,7 @@ def batch_list(ledger_path: str | None, json_: bool) -> None:
         )
         return
     if not states:
-        click.echo(f"no batches in {_ledger(ledger_path).parent / 'batches.jsonl'}", err=True)
+        click.echo(f"no batches in {state_path(_ledger(ledger_path))}", err=True)
         return
     for s in states:
         spec = s.created.get("spec", {}).get("name", "?")
@@ -168,9 +168,9 @@ def _run_on_batches(
         ) as session:
             return await action(session, spec, ids, ledger, states)
 
-    import asyncio
+    from runner.interrupts import run_async
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 @batch_.command("status")

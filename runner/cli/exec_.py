@@ -11,6 +11,7 @@ from runner.cli._common import (
     cache_options,
     cache_settings,
     collect_vars,
+    colour,
     endpoint_options,
     exit_with_error,
     json_text,
@@ -174,7 +175,7 @@ def exec_(
         wire = wire_api(spec.provider.api)
         limit = wire.output_limit(spec.params)
         click.echo(
-            f"Warning: the reply stopped at the output token limit "
+            f"{colour('Warning:', 'yellow', err=True)} the reply stopped at the output token limit "
             f"({wire.capabilities.output_limit} {limit}); it may be cut short",
             err=True,
         )

@@ -44,9 +44,9 @@ def exec_batch(
     if dry_run:
         _dry_run(spec, input_path, flags, variables or {})
         return
-    import asyncio
+    from runner.interrupts import run_async
 
-    asyncio.run(
+    run_async(
         _exec_batch(
             spec,
             input_path,
@@ -169,18 +169,32 @@ async def _exec_batch(
                     err=True,
                 )
             raise SystemExit(1 if built.failed or started.in_open_batches else 0)
+        import asyncio
+
         from runner.cli._batch_output import Progress, report
 
         progress = Progress(quiet=quiet)
-        summaries = await finish_batches(
-            session,
-            spec,
-            ids,
-            rows=vars_by_row(spec, items),
-            on_progress=progress,
-            lock_wait=True,  # a collect of these batches started meanwhile: let it finish
-            on_lock_wait=None if quiet else say_waiting,
-        )
+        ident = started.group if len(ids) > 1 else ids[0]
+        try:
+            summaries = await finish_batches(
+                session,
+                spec,
+                ids,
+                rows=vars_by_row(spec, items),
+                on_progress=progress,
+                lock_wait=True,  # a collect of these batches started meanwhile: let it finish
+                on_lock_wait=None if quiet else say_waiting,
+            )
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            # Stopped while waiting (Ctrl-C, SIGTERM): the batch goes on at the server.
+            progress.finish()
+            if not settings.mock:
+                click.echo(
+                    f"The batch goes on at the server: `runner batch status {ident}`, then "
+                    f"`runner batch collect {ident}`.",
+                    err=True,
+                )
+            raise
         progress.finish()
         failed = report(
             spec,

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import json_text
+from runner.cli._common import colour, json_text
 from runner.cli._dataset_output import (
     check_input_path,
     check_output_path,
@@ -279,7 +279,11 @@ def _run(
             caught.aborted = True
         except BrokenPipeError:  # the reader went away (`| head`): the calls in flight are
             _silence_stdout()  # recorded as interrupted; say so, and stop quietly
-            click.echo("Error: the output was closed before the run ended", err=True)
+            click.echo(
+                f"{colour('Error:', 'red', err=True, bold=True)} the output was closed before "
+                "the run ended",
+                err=True,
+            )
             raise SystemExit(1) from None
     finally:
         if display is not None:
@@ -305,7 +309,8 @@ def _run(
     if lost is not None:
         where = options.output or "stdout"
         click.echo(
-            f"Error: cannot write the row lines to {where}: "
+            f"{colour('Error:', 'red', err=True, bold=True)} cannot write the row lines to "
+            f"{where}: "
             f"{lost.strerror or type(lost).__name__}; the run stopped (every call sent is in "
             f"the ledger {settings.ledger_path})",
             err=True,

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runner.cli._common import colour
 from runner.redact import redact
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from runner.pricing import PriceBook
     from runner.report import Report, SqlResult
 
@@ -61,6 +64,16 @@ FORMATS = ["table", "json", "csv", "markdown"]
     help="Also write a self-contained HTML page with charts to FILE.",
 )
 @click.option(
+    "--calls",
+    "calls",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="With --html: list the latest N calls, filterable, each opening on its messages and "
+    "reply (0: no such section).",
+)
+@click.option(
     "--sql",
     default=None,
     metavar="QUERY",
@@ -81,6 +94,7 @@ def report(
     until: str | None,
     format_: str,
     html_path: str | None,
+    calls: int,
     sql: str | None,
     price_as: tuple[str, ...] = (),
 ) -> None:
@@ -137,7 +151,7 @@ def report(
     )
     _emit(data, format_)
     if html_path is not None:
-        _write_html(data, html_path)
+        _write_html(data, html_path, calls=calls, since=start, until=end)
 
 
 def _price_targets(models: list[str]) -> PriceBook:
@@ -166,7 +180,7 @@ def _remember_secrets(environ: Mapping[str, str]) -> None:
 
 def _emit(data: Report | SqlResult, format_: str) -> None:
     for line in data.warnings():
-        click.echo(redact(f"Warning: {line}"), err=True)
+        click.echo(f"{colour('Warning:', 'yellow', err=True)} {redact(line)}", err=True)
     for line in data.notes():
         click.echo(redact(f"Note: {line}"), err=True)
     _print(data, format_)
@@ -180,8 +194,12 @@ def _print(data: Report | SqlResult, format_: str) -> None:
         if format_ == "table" and sys.stdout.isatty():
             _print_rich(data)
             return
+        if format_ == "table":
+            width = _width()
+            click.echo(redact(render_text(data, width=width)), nl=False)
+            _note_fitted(data, width, gap=2)
+            return
         render = {
-            "table": render_text,
             "json": render_json,
             "csv": render_csv,
             "markdown": render_markdown,
@@ -206,24 +224,50 @@ def _drop_stdout() -> None:
         pass
 
 
+def _width() -> int | None:
+    """The columns a table must fit: the terminal's (COLUMNS wins, as everywhere); through a
+    pipe, none (a CI log or a file keeps every column)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _note_fitted(data: Report | SqlResult, width: int | None, *, gap: int) -> None:
+    from runner.report import Report, fit_table, human_table
+
+    if width is not None and not (isinstance(data, Report) and not data.groups):
+        note = fit_table(human_table(data), width, gap=gap).note(width)
+        if note is not None:
+            click.echo(f"Note: {note}", err=True)
+
+
 def _print_rich(data: Report | SqlResult) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from runner.report import EMPTY, Report, describe_range, human_table
+    from runner.report import EMPTY, Report, describe_range, fit_table, human_table
 
     if isinstance(data, Report) and not data.groups:
         Console().print(EMPTY)
         return
-    cells = human_table(data)
-    # Never cut a cell short: wider than the terminal, the table wraps instead of losing digits.
+    # Fitted to the terminal: columns dropped in a documented order, then long names cut
+    # (never a figure's digits); a table that still cannot fit is as wide as it needs.
+    width = _width()
+    fitted = fit_table(human_table(data), width, gap=3)
+    cells = fitted.table
     rows = [cells.headers, *cells.rows, *([cells.total] if cells.total else [])]
-    needed = sum(max(len(r[i]) for r in rows) + 3 for i in range(len(cells.headers))) + 2
-    console = Console()
-    console = Console(width=max(console.width, needed))
-    table = Table(box=box.SIMPLE_HEAD, show_footer=cells.total is not None, header_style="bold")
+    needed = sum(max(len(r[i]) for r in rows) for i in range(len(cells.headers)))
+    needed += 3 * (len(cells.headers) - 1)
+    console = Console(width=max(width or needed, needed))
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_footer=cells.total is not None,
+        header_style="bold",
+        show_edge=False,
+        pad_edge=False,
+    )
     # Text, not str: a name such as "[/bold]" is shown, not read as rich markup.
     for i, header in enumerate(cells.headers):
         table.add_column(
@@ -237,15 +281,24 @@ def _print_rich(data: Report | SqlResult) -> None:
     console.print(table)
     if isinstance(data, Report):
         console.print(Text(redact(describe_range(data))), style="dim", highlight=False)
+    note = fitted.note(width) if width is not None else None
+    if note is not None:
+        click.echo(f"Note: {note}", err=True)
 
 
-def _write_html(data: Report, path: str) -> None:
+def _write_html(
+    data: Report, path: str, *, calls: int, since: datetime | None, until: datetime | None
+) -> None:
     from runner.errors import ConfigError
+    from runner.ledger.recent import CallFilter, latest_calls
     from runner.report import render_html
 
+    # The latest calls in the report's time range; a bad line was counted by the report already.
+    where = CallFilter(since=since, until=until)
+    latest = latest_calls(data.files, limit=calls, where=where, warn=lambda _message: None)
     try:
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render_html(data))
+            f.write(render_html(data, calls=latest, calls_limit=calls))
     except OSError as exc:
         raise ConfigError(f"--html {path}: cannot write it: {exc.strerror}") from None
     click.echo(f"Wrote {path}", err=True)

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli._common import CacheSettings, cache_options, cache_settings, open_session
+from runner.cli._common import (
+    CacheSettings,
+    cache_options,
+    cache_settings,
+    colour,
+    open_session,
+)
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -75,6 +81,14 @@ def variant_options(f: Any) -> Any:
     help="With --replay: send calls LEDGER lacks (live or --mock) and append them to it.",
 )
 @click.option(
+    "--refresh",
+    "refresh_path",
+    default=None,
+    metavar="BASELINE",
+    help="Send every case (live, or --mock), append the answers to BASELINE and show what "
+    "changed from it.",
+)
+@click.option(
     "--ledger",
     "ledger_path",
     default=None,
@@ -113,6 +127,7 @@ def test_(
     mock: bool | None,
     replay_path: str | None,
     record_missing: bool,
+    refresh_path: str | None,
     ledger_path: str | None,
     junit_path: str | None,
     format_: str,
@@ -138,7 +153,15 @@ def test_(
             "--cache answers from a ledger and --replay from another: use one"
             + (" (--record-missing tops up --replay's ledger)" if record_missing else "")
         )
-    _check_outputs(junit_path, replay_path if record_missing else None, format_)
+    if cache is not None and refresh_path is not None:
+        raise click.UsageError("--refresh sends every case: it takes no --cache")
+    if refresh_path is not None and replay_path is not None:
+        raise click.UsageError(
+            "--refresh sends every case: it takes no --replay (use --replay with "
+            "--record-missing to send only the cases the baseline lacks)"
+        )
+    baseline = refresh_path or (replay_path if record_missing else None)
+    _check_outputs(junit_path, baseline, format_)
     if comparison_path is not None:
         check_writable(comparison_path, "--comparison")
     collection = collect(list(targets), pattern)
@@ -151,17 +174,24 @@ def test_(
             click.echo("[]")
         click.echo("0 passed, 0 failed", err=format_ == "json")
         raise SystemExit(EXIT_NO_TESTS)
-    session, sources = _open(replay_path, record_missing, compare_path, mock, ledger_path, cache)
-    _warn_unreplayable(session, collection, record_missing)
+    session, sources = _open(
+        replay_path,
+        record_missing,
+        compare_path,
+        mock,
+        ledger_path,
+        cache=cache,
+        refresh_path=refresh_path,
+    )
+    _warn_unreplayable(session, collection, record_missing or refresh_path is not None)
     if session.settings_for(collection.specs[0].spec).mock:
         click.echo("Note: mock mode: the built-in mock server answers, not a real model.", err=True)
-    import asyncio
-
+    from runner.interrupts import run_async
     from runner.spec.model import Variant
 
     sources["variants"] = [Variant.named(m, {}) for m in dict.fromkeys(models)]
     sources["repeat"] = repeat
-    results = asyncio.run(_run(session, collection, sources, concurrency, format_))
+    results = run_async(_run(session, collection, sources, concurrency, format_))
     _finish(results, format_, junit_path, sources, comparison_path, session)
 
 
@@ -173,7 +203,7 @@ def _check_outputs(junit_path: str | None, baseline: str | None, format_: str) -
     if junit_path is not None:
         check_writable(junit_path, "--junit")
     if baseline is not None:
-        check_writable(baseline, "--replay (with --record-missing, calls are added to it)")
+        check_writable(baseline, "the baseline (the calls sent are added to it)")
     summary = snapshot_environ().get("GITHUB_STEP_SUMMARY") if format_ == "markdown" else None
     if summary:
         check_writable(summary, "GITHUB_STEP_SUMMARY")
@@ -218,6 +248,7 @@ def _open(
     mock: bool | None,
     ledger_path: str | None,
     cache: CacheSettings | None = None,
+    refresh_path: str | None = None,
 ) -> tuple[Session, dict[str, Any]]:
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
@@ -228,6 +259,13 @@ def _open(
         sources["replay"] = ReplaySource(replay_path, record_missing=record_missing)
         if record_missing:
             sources["recorder"] = BaselineRecorder(Ledger(replay_path))
+    if refresh_path is not None:
+        # Nothing is replayed; every answer is appended to the baseline (the latest line of a
+        # request or case is the one replay and --compare read), and compared with the
+        # baseline as it was before the run (indexed now, before anything is appended).
+        sources["recorder"] = BaselineRecorder(Ledger(refresh_path))
+        if compare_path is None:
+            sources["compare"] = ReplaySource(refresh_path, record_missing=True)
     if compare_path is not None:
         sources["compare"] = ReplaySource(compare_path)
     session = open_session(
@@ -246,7 +284,8 @@ def _warn_unreplayable(session: Session, collection: Collection, record_missing:
         spec = spec_cases.spec
         if not session.settings_for(spec).ledger_content:
             click.echo(
-                f"Warning: {spec.name} keeps no content in the ledger (ledger: {{content: false}}),"
+                f"{colour('Warning:', 'yellow', err=True)} {spec.name} keeps no content in the "
+                "ledger (ledger: {content: false}),"
                 " so the lines recorded for it cannot be replayed; set RUNNER_LEDGER_CONTENT=1 "
                 "to record a replayable baseline",
                 err=True,
@@ -265,7 +304,7 @@ async def _run(
 
     def show(results: list[CaseResult]) -> None:
         if format_ == "text":
-            click.echo(text(results))
+            click.echo("\n".join(_coloured(line) for line in text(results).split("\n")))
 
     suite = Suite(
         session,
@@ -278,6 +317,18 @@ async def _run(
     )
     async with session:
         return await suite.run(collection, on_spec=show)
+
+
+# A case line starts with its verdict (formats.text); only that word is coloured, and only
+# on a terminal without NO_COLOR, so logs and pipes get the plain text.
+_VERDICT_COLOURS = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+
+
+def _coloured(line: str) -> str:
+    word = line[:4]
+    if word in _VERDICT_COLOURS and line[4:6] == "  ":
+        return colour(word, _VERDICT_COLOURS[word], bold=word == "FAIL") + line[4:]
+    return line
 
 
 def _finish(
@@ -327,8 +378,11 @@ def _finish(
         click.echo(
             f"Recorded {n} call{'s' if n != 1 else ''} in {recorder.baseline.path}.", err=True
         )
-    click.echo(closing, err=format_ == "json")
-    if any(r.failed for r in results):
+    failed = any(r.failed for r in results)
+    click.echo(
+        colour(closing, "red" if failed else "green", err=format_ == "json"), err=format_ == "json"
+    )
+    if failed:
         raise SystemExit(1)
 
 

@@ -27,7 +27,14 @@ try:
 except ImportError:  # pragma: no cover - no fcntl (Windows): appends rely on O_APPEND alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Ledger", "iter_lines", "open_for_reading", "read_records"]
+__all__ = [
+    "Ledger",
+    "iter_lines",
+    "iter_lines_backwards",
+    "open_for_reading",
+    "read_records",
+    "read_records_newest_first",
+]
 
 # --- writing ---------------------------------------------------------------------------------
 
@@ -303,6 +310,70 @@ def iter_lines(
             on_long(number)
 
 
+def iter_lines_backwards(
+    f: BinaryIO,
+    *,
+    limit: int | None = None,
+    block: int = 1 << 16,
+    on_long: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """`iter_lines` from the end: (byte offset, line), last line first, read in blocks, so the
+    newest lines cost what they hold, not the file's size. A line past `limit` is dropped as
+    it is read and reported to `on_long(offset)`. Lines appended meanwhile are not read."""
+    if limit is None:
+        limit = MAX_LINE_BYTES
+    f.seek(0, os.SEEK_END)
+    pos = f.tell()
+    if pos:
+        f.seek(pos - 1)
+    ended = f.read(1) == b"\n"  # whether the line being put together has its newline
+    pieces: list[bytes] = []  # the line being put together, its last piece first
+    size = 0  # its length so far, counted even once its bytes are dropped
+
+    def finish(start: int) -> Iterator[tuple[int, bytes]]:
+        nonlocal pieces, size, ended
+        # As iter_lines: up to `limit` bytes before the newline.
+        if size - ended > limit:
+            if on_long is not None:
+                on_long(start)
+        elif size:
+            yield start, b"".join(reversed(pieces))
+        pieces, size, ended = [], 0, True
+
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        f.seek(pos)
+        chunk = f.read(step)
+        if len(chunk) != step:  # the file was cut short under us: stop at what was read
+            return
+        end = search = len(chunk)
+        while True:
+            newline = chunk.rfind(b"\n", 0, search)
+            piece = chunk[newline + 1 : end]
+            size += len(piece)
+            if size <= limit + 1:
+                pieces.append(piece)
+            else:
+                pieces.clear()
+            if newline < 0:
+                break
+            # A newline ends the line before it: what was gathered so far is a whole line.
+            yield from finish(pos + newline + 1)
+            end, search = newline + 1, newline
+    yield from finish(0)
+
+
+def read_records_newest_first(
+    path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """`read_records` from the end (`iter_lines_backwards`): lines are named by byte offset,
+    and a torn last line (a write in progress) is skipped without a word."""
+    f = open_for_reading(path)
+    assert f is not None
+    return _iter_records(f, os.fspath(path), warn or _warn, backwards=True)
+
+
 def read_records(
     path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -314,18 +385,27 @@ def read_records(
     return _iter_records(f, os.fspath(path), warn or _warn)
 
 
-def _iter_records(f: BinaryIO, name: str, warn: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+def _iter_records(
+    f: BinaryIO, name: str, warn: Callable[[str], None], *, backwards: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The records of `f`, first line first, or last line first (named by byte offsets)."""
     newer_seen: set[int] = set()
 
-    def too_long(number: int) -> None:
-        warn(f"{name}:{number}: line skipped: longer than {MAX_LINE_BYTES:,} bytes")
+    def at(place: int) -> str:
+        return f"{name} (byte {place:,})" if backwards else f"{name}:{place}"
 
+    def too_long(place: int) -> None:
+        warn(f"{at(place)}: line skipped: longer than {MAX_LINE_BYTES:,} bytes")
+
+    lines = (iter_lines_backwards if backwards else iter_lines)(f, on_long=too_long)
     try:
         with f:
-            for number, raw in iter_lines(f, on_long=too_long):
+            for place, raw in lines:
                 if not raw.strip():
                     continue
-                where = f"{name}:{number}"
+                if backwards and not raw.endswith(b"\n"):
+                    continue  # the last line, still being written: not news to the reader
+                where = at(place)
                 try:
                     value = json.loads(raw.rstrip(b"\n").decode("utf-8"))
                 except (ValueError, RecursionError) as exc:

@@ -7,7 +7,8 @@ Public names: `build_report(files, by=, since=, until=, breakdowns=) -> Report`,
 `check_output(path, ledgers)`, `parse_by(values)`, `parse_when(text, what=)`, `GROUP_FIELDS`,
 `FIGURES`, `LEDGER_COLUMNS`; the
 renderers `render_text`, `render_json`, `render_csv`, `render_markdown`, `render_html`, and
-`human_table`, `describe_range`, `EMPTY` for other table printers (the CLI's rich table).
+`human_table`, `fit_table` (a table within the terminal's width: `DROP_ORDER`),
+`describe_range`, `EMPTY` for other table printers (the CLI's rich table).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from runner.report.model import (
 )
 from runner.report.query import LEDGER_COLUMNS, build_report, run_sql
 from runner.report.render import (
+    DROP_ORDER,
     EMPTY,
     HumanTable,
     describe_range,
+    fit_table,
     human_table,
     render_csv,
     render_json,
@@ -36,6 +39,7 @@ from runner.report.render import (
 )
 
 __all__ = [
+    "DROP_ORDER",
     "EMPTY",
     "FIGURES",
     "GROUP_FIELDS",
@@ -48,6 +52,7 @@ __all__ = [
     "check_output",
     "describe_range",
     "expand_ledgers",
+    "fit_table",
     "human_table",
     "parse_by",
     "parse_when",

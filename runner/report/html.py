@@ -1,6 +1,8 @@
 """The report as one self-contained HTML page: headline figures, four inline SVG charts (cost per
-day by model, tokens per day, latency and error rate per spec), the table of groups and the time
-range. No script, no fonts or styles fetched from anywhere: it opens offline."""
+day by model, tokens per day, latency and error rate per spec), the table of groups (it scrolls
+inside its card when wide), the latest calls (`calls.py`) and the time range. One small inline
+script (the calls' filters); nothing fetched from anywhere: it opens offline. Legible from a
+phone's width up (420 px)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from html import escape
 from typing import Any
 
 from runner._version import __version__
+from runner.report.calls import SCRIPT, calls_section
 from runner.report.model import Report
 from runner.report.render import compact, describe_range, format_money, human_table, money_tick
 from runner.report.svg import PALETTE, Series, bar_chart, empty_chart, hbar_chart
 
-__all__ = ["render_html"]
+__all__ = ["CALLS", "render_html"]
+
+CALLS = 100  # the latest calls the page lists, by default
 
 MAX_MODELS = 7  # more models than this: the rest are drawn as one "other" series
 MAX_SPECS = 15
@@ -203,8 +208,18 @@ def _chart_card(svg: str, note: str = "") -> str:
     return f'<figure class="card chart">{svg}{caption}</figure>'
 
 
-def render_html(report: Report, *, now: datetime | None = None) -> str:
-    """The whole page. Pass a Report built with `breakdowns=True`, or the charts are empty."""
+def render_html(
+    report: Report,
+    *,
+    now: datetime | None = None,
+    calls: Sequence[dict[str, Any]] | None = None,
+    calls_limit: int = CALLS,
+) -> str:
+    """The whole page. Pass a Report built with `breakdowns=True`, or the charts are empty;
+    `calls`, the latest ledger lines newest first (at most `calls_limit`), for the per-call
+    section, which is left out when they are None or `calls_limit` is 0."""
+    latest = "" if calls is None else calls_section(calls, limit=calls_limit)
+    script = f"<script>{SCRIPT}</script>" if "details" in latest else ""
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     by = ", ".join(report.by) or "everything"
     cost_svg, cost_note = _cost_chart(report)
@@ -238,6 +253,7 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
 <h2>By {escape(by)}</h2>
 {_table(report)}
 </section>
+{latest}
 <footer>
 <p>Ledgers: {ledgers}</p>
 <p>Generated {generated} by runner {escape(__version__)}. Times are UTC; days are UTC dates.
@@ -245,6 +261,7 @@ Costs: known prices only; mock calls are estimates, shown apart; replayed calls
 (<code>runner test --replay</code>) sent nothing and are in no figure but their own count.</p>
 </footer>
 </main>
+{script}
 </body>
 </html>
 """
@@ -265,7 +282,8 @@ h2 { margin: 0 0 14px; font-size: 16px; font-weight: 600; }
 .alert { margin: 0 0 16px; padding: 10px 14px; border-radius: 8px; background: #fff7e6;
   border: 1px solid #f5d28c; color: #7a4b00; font-size: 14px; }
 .alert.info { background: #eef4fb; border-color: #c4d7ee; color: #24476b; }
-.kpis { display: grid; grid-template-columns: repeat(5, 1fr); gap: 14px; margin-bottom: 18px; }
+.kpis { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 14px;
+  margin-bottom: 18px; }
 .kpi, .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px;
   box-shadow: 0 1px 2px rgba(16, 24, 40, .04); }
 .kpi { padding: 14px 16px; }
@@ -274,11 +292,13 @@ h2 { margin: 0 0 14px; font-size: 16px; font-weight: 600; }
 .kpi .value { font-size: 24px; font-weight: 650; margin: 2px 0;
   font-variant-numeric: tabular-nums; }
 .kpi .sub { color: var(--muted); font-size: 12.5px; }
-.charts { display: grid; grid-template-columns: repeat(2, 1fr); gap: 18px; margin-bottom: 18px; }
+.charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 18px;
+  margin-bottom: 18px; }
 .card { padding: 18px 18px; margin: 0; }
 .chart svg { display: block; max-width: 100%; height: auto; }
 .note { margin: 8px 0 0; color: var(--muted); font-size: 12.5px; }
-.table-wrap { overflow-x: auto; }
+.card { min-width: 0; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 th, td { padding: 6px 5px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { color: var(--muted); font-weight: 600; font-size: 11px; text-transform: uppercase;
@@ -290,6 +310,30 @@ tfoot td { font-weight: 650; border-top: 2px solid var(--line); border-bottom: 0
 footer { margin-top: 28px; color: var(--muted); font-size: 13px; }
 footer p { margin: 0 0 6px; }
 code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-@media (max-width: 900px) { .kpis { grid-template-columns: repeat(2, 1fr); }
-  .charts { grid-template-columns: 1fr; } }
+#calls { margin-top: 18px; }
+.filters { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center;
+  margin-bottom: 10px; font-size: 13px; }
+.filters select { font: inherit; max-width: 14em; }
+.calls-shown { color: var(--muted); }
+details.call { border-top: 1px solid var(--line); padding: 6px 0; font-size: 13px; }
+details.call summary { cursor: pointer; overflow-wrap: anywhere; }
+.when { color: var(--muted); font-variant-numeric: tabular-nums; }
+.status.ok { color: #2f7d32; } .status.bad { color: #b42318; font-weight: 600; }
+.figures { color: var(--muted); }
+.call-body { padding: 4px 0 4px 16px; }
+.call-body h3 { margin: 8px 0 4px; font-size: 12px; color: var(--muted);
+  text-transform: uppercase; letter-spacing: .04em; }
+.call-body pre { margin: 2px 0 6px; padding: 8px 10px; background: #f6f8fa; border-radius: 6px;
+  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 24em; overflow: auto;
+  font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.call-error { color: #b42318; margin: 4px 0; overflow-wrap: anywhere; }
+.call-id { color: var(--muted); font-size: 12px; margin: 4px 0 0; }
+.range, footer, .alert { overflow-wrap: anywhere; }
+@media (max-width: 900px) { .kpis { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .charts { grid-template-columns: minmax(0, 1fr); } }
+@media (max-width: 560px) { main { padding: 20px 12px 32px; }
+  h1 { font-size: 22px; }
+  .kpis { grid-template-columns: minmax(0, 1fr); gap: 10px; }
+  .card { padding: 14px 12px; }
+  .kpi .value { font-size: 20px; } }
 """

@@ -76,7 +76,7 @@ class LedgerRead:
     torn_files: tuple[str, ...]  # ledgers whose last line is incomplete
     replayed: int = 0  # replayed calls in the time range: nothing sent, nothing spent
     long_lines: int = 0  # longer than MAX_LINE_BYTES (runner never writes one): skipped
-    state_lines: int = 0  # batch state lines (runs/batches.jsonl) matched by a glob: passed over
+    state_lines: int = 0  # batch state lines matched by a glob: passed over
 
     def warnings(self) -> list[str]:
         """At most one line about unreadable lines, one about over-long ones and one about

@@ -16,9 +16,12 @@ from typing import Any
 from runner.report.model import Report, SqlResult
 
 __all__ = [
+    "DROP_ORDER",
+    "FittedTable",
     "HumanTable",
     "compact",
     "describe_range",
+    "fit_table",
     "format_money",
     "human_table",
     "money_tick",
@@ -163,6 +166,93 @@ def _priced(figures: dict[str, Any], model: str) -> str:
     return format_money(found["cost_usd"]) + (" est" if found["estimated"] else "")
 
 
+# A table wider than the terminal loses columns in this order (docs/report.md), each dropped
+# only while the table is still too wide: what the other columns tell already, or tell
+# nearly, goes first. The group fields, `calls`, `error %`, the costs and `p50 ms` stay; then
+# the longest names are cut short with "…". --format csv and json always have everything.
+DROP_ORDER = (
+    "ttft p50 ms",
+    "est. calls",
+    "max ms",
+    "cached tok",
+    "unpriced",
+    "replayed",
+    "errors",
+    "p95 ms",
+    "prompt tok",
+    "compl. tok",
+)
+_SHORTEST_NAME = 8
+
+
+@dataclass(frozen=True)
+class FittedTable:
+    """A HumanTable made to fit a width: the headers of the columns left out, in the order
+    they were dropped, and whether names were cut short."""
+
+    table: HumanTable
+    dropped: list[str]
+    shortened: bool
+
+    def note(self, width: int) -> str | None:
+        """One line saying what fitting `width` columns cost, or None when nothing."""
+        if not self.dropped and not self.shortened:
+            return None
+        what = []
+        if self.dropped:
+            what.append(f"left out {', '.join(self.dropped)}")
+        if self.shortened:
+            what.append("cut long names short")
+        return (
+            f"to fit {width} columns, the table {' and '.join(what)} (a wider terminal, "
+            "--format csv or --format json shows everything)"
+        )
+
+
+def _table_width(table: HumanTable, gap: int) -> int:
+    body = [table.headers, *table.rows, *([table.total] if table.total else [])]
+    widths = [max(len(row[i]) for row in body) for i in range(len(table.headers))]
+    return sum(widths) + gap * (len(widths) - 1)
+
+
+def _without(table: HumanTable, column: int) -> HumanTable:
+    def cut(cells: list[Any]) -> list[Any]:
+        return cells[:column] + cells[column + 1 :]
+
+    total = cut(table.total) if table.total else None
+    return HumanTable(cut(table.headers), [cut(r) for r in table.rows], cut(table.numeric), total)
+
+
+def fit_table(table: HumanTable, width: int | None, *, gap: int = 2) -> FittedTable:
+    """`table` within `width` columns (None: any width), `gap` the space between columns:
+    columns dropped in DROP_ORDER, then the longest name cells cut short with "…"."""
+    dropped: list[str] = []
+    if width is None:
+        return FittedTable(table, dropped, False)
+    for header in DROP_ORDER:
+        if _table_width(table, gap) <= width:
+            break
+        if header in table.headers:
+            table = _without(table, table.headers.index(header))
+            dropped.append(header)
+    shortened = False
+    while _table_width(table, gap) > width:
+        keys = [i for i, numeric in enumerate(table.numeric) if not numeric]
+        rows = [table.headers, *table.rows, *([table.total] if table.total else [])]
+        widest = max(keys, key=lambda i: max(len(r[i]) for r in rows), default=None)
+        if widest is None:
+            break
+        longest = max(len(r[widest]) for r in table.rows) if table.rows else 0
+        room = max(longest - (_table_width(table, gap) - width), _SHORTEST_NAME)
+        if room >= longest:
+            break  # names as short as they may be: the table stays wider than the terminal
+        for row in table.rows:
+            if len(row[widest]) > room:
+                row[widest] = row[widest][: room - 1] + "…"
+        shortened = True
+    return FittedTable(table, dropped, shortened)
+
+
 def _numeric(values: list[Any]) -> bool:
     present = [v for v in values if v is not None]
     return bool(present) and all(
@@ -226,9 +316,10 @@ def _aligned(table: HumanTable) -> list[str]:
     return lines
 
 
-def render_text(data: Report | SqlResult) -> str:
-    """A plain aligned table (what a pipe or a CI log gets; a terminal gets rich's)."""
-    table = human_table(data)
+def render_text(data: Report | SqlResult, *, width: int | None = None) -> str:
+    """A plain aligned table (what a pipe or a CI log gets; a terminal gets rich's), fitted to
+    `width` columns when one is given (see fit_table)."""
+    table = fit_table(human_table(data), width).table
     if isinstance(data, Report):
         if not data.groups:
             return EMPTY + "\n"

@@ -117,9 +117,9 @@ _REPLAYED = (
     f"CASE WHEN {_f('replayed')} IS NULL OR json_type({_f('replayed')}) = 'NULL' THEN false "
     f"WHEN json_type({_f('replayed')}) = 'OBJECT' THEN true END"
 )
-# A line of the batch state file (runs/batches.jsonl, which a glob such as runs/*.jsonl also
-# matches; runner/batch/state.py): an `event` (created, ended, collected), and no `id`, which
-# every call line has.
+# A line of a batch state file (runs/batches.jsonl, where earlier versions kept it and a glob
+# such as runs/*.jsonl matches it, or runs/batches/state.jsonl; runner/batch/state.py): an
+# `event` (created, ended, collected), and no `id`, which every call line has.
 STATE = f"({_f('event')} IS NOT NULL AND {_f('id')} IS NULL)"
 _PROVIDER = _f("provider") + "->>'$'"
 _TS = f"try_cast({_f('ts')} AS TIMESTAMPTZ)"

@@ -77,17 +77,26 @@ def _frame(width: int, height: int, title: str, label: str, body: list[str]) -> 
     )
 
 
-def _legend(series: Sequence[Series], y: float, width: int) -> list[str]:
-    out, x = [], 0.0
+LEGEND_ROW = 20.0  # the height of a row of the legend
+
+
+def _legend(series: Sequence[Series], y: float, width: int) -> tuple[list[str], float]:
+    """A key for every series, in rows as wide as the chart (a name too long for a row is cut,
+    whole in its tooltip); returns the elements and the height the rows below the first take,
+    which the chart moves its plot down by."""
+    keys, x, row = [], 0.0, 0
+    room = (width - 18 - 16) / 6.6  # characters in a row of its own
     for s in series:
-        name = escape(s.name)
-        span = 18 + 6.6 * len(s.name) + 16
+        shown = s.name if len(s.name) <= room else s.name[: max(int(room) - 1, 1)] + "…"
+        span = 18 + 6.6 * len(shown) + 16
         if x + span > width and x > 0:
-            break  # a legend never wraps into the plot; the tooltips still name every series
-        out.append(_el("rect", x=x, y=y - 9, width=10, height=10, rx=2, fill=s.color))
-        out.append(_text(x + 15, y, name, size=12, fill=INK))
+            x, row = 0.0, row + 1
+        top = y + row * LEGEND_ROW
+        mark = _el("rect", x=x, y=top - 9, width=10, height=10, rx=2, fill=s.color)
+        name = _text(x + 15, top, escape(shown), size=12, fill=INK)
+        keys.append(_el("g", _tip(s.name) + mark + name, class_="key"))
         x += span
-    return out
+    return [_el("g", "".join(keys), class_="legend")], row * LEGEND_ROW
 
 
 def empty_chart(title: str, message: str, *, width: int = 520, height: int = 280) -> str:
@@ -127,9 +136,10 @@ def bar_chart(
     top = max((sum(s.values[i] or 0 for s in series) for i in range(len(categories))), default=0)
     ticks = nice_ticks(top)
     left = 14 + 6.6 * max(len(fmt(t)) for t in ticks)
-    plot_top, plot_bottom = 62.0, height - 30.0
+    body, extra = _legend(series, 42, width)
+    height += int(extra)
+    plot_top, plot_bottom = 62.0 + extra, height - 30.0
     plot_w, plot_h = width - left - 8, plot_bottom - plot_top
-    body = _legend(series, 42, width)
 
     def y_of(value: float) -> float:
         return plot_bottom - value / ticks[-1] * plot_h
@@ -180,11 +190,11 @@ def hbar_chart(
     left = min(150.0, 16 + 6.8 * max((len(label) for label in labels), default=4))
     bar_h, gap = 13.0, 12.0
     row_h = bar_h * len(series) + gap
-    plot_top = 62.0
+    body, extra = _legend(series, 42, width) if len(series) > 1 else ([], 0.0)
+    plot_top = 62.0 + extra
     plot_w = width - left - 56
     height = int(plot_top + row_h * len(labels) + 30 + (18 if note else 0))
     plot_bottom = plot_top + row_h * len(labels)
-    body = _legend(series, 42, width) if len(series) > 1 else []
 
     def x_of(value: float) -> float:
         return left + min(value, ticks[-1]) / ticks[-1] * plot_w

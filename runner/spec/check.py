@@ -55,6 +55,11 @@ def check_spec(doc: Doc, path: Path, root: Path) -> CheckedSpec:
     return _Checker(doc, path, root).run()
 
 
+def _gives_schema(spec: Mapping[str, Any]) -> bool:
+    output = spec.get("output")
+    return isinstance(output, dict) and isinstance(output.get("schema"), str | dict)
+
+
 @functools.cache
 def _spec_validator() -> SchemaValidator:
     return compile_validator(packaged_schema(SPEC_SCHEMA))
@@ -137,7 +142,9 @@ class _Checker:
             self.spec,
             self.templates,
             inputs_ok=self.inputs_ok,
-            has_output=output is not None,
+            # A schema that is given but refused is reported once, at output.schema: not
+            # again at every schema_valid expectation.
+            has_output=output is not None or _gives_schema(self.spec),
             path=self.path,
             root=self.root,
         )

@@ -71,12 +71,7 @@ def _load_schema_file(
         return None
     target = (path.parent / value).resolve()
     if not target.is_relative_to(root):
-        doc.problem(
-            "/output/schema",
-            f"output.schema: {value} leads outside the repository ({root}: the spec's git work "
-            "tree; outside git, the folder up that holds runner.yaml or pyproject.toml, else "
-            "the spec's own folder); keep schemas inside it",
-        )
+        doc.problem("/output/schema", f"output.schema: {value} {_outside(root)}")
         return None
     try:
         schema = _read_json_schema(target)
@@ -91,6 +86,28 @@ def _load_schema_file(
         doc.problem("/output/schema", f"output.schema: cannot read {value}: {reason}")
         return None
     return copy_json(schema), target  # the parsed file is cached: hand out a copy
+
+
+def _outside(root: Path) -> str:
+    """Why a schema path past `root` is refused, and what to do, for the way `root` was found
+    (see runner.spec.load.project_root): a git work tree, a project folder, or neither."""
+    if (root / ".git").exists():
+        return (
+            f"leads outside the repository ({root}, the spec's git work tree); keep schemas "
+            "inside it"
+        )
+    markers = [name for name in ("runner.yaml", "pyproject.toml") if (root / name).is_file()]
+    if markers:
+        return (
+            f"leads outside the project ({root}, the folder that holds {markers[0]}); keep "
+            "schemas inside it"
+        )
+    return (
+        f"leads outside {root}, the only folder a schema may come from here: the spec is in no "
+        "git repository and no folder above it holds a runner.yaml or pyproject.toml. Mark the "
+        "project's top folder (`git init` there, or a runner.yaml: `runner init` writes one), "
+        "or keep the schema beside the spec"
+    )
 
 
 @functools.lru_cache(maxsize=256)

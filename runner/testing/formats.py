@@ -245,8 +245,11 @@ def markdown(results: Sequence[CaseResult]) -> str:
 
 
 def _signed_usd(delta: Decimal) -> str:
-    text = f"{delta:+.6f}"
-    return "+0.000000" if text == "-0.000000" else text
+    # Six decimals, or as many as a change smaller than a millionth of a dollar needs to show
+    # (a prompt a few tokens longer costs +0.0000003, not +0.000000).
+    places = 6 if delta == 0 else max(6, -delta.adjusted())
+    text = f"{delta:+.{places}f}"
+    return "+0.000000" if text.strip("+-0.") == "" else text
 
 
 def _cell(value: str) -> str:

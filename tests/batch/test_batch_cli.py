@@ -24,8 +24,12 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+STATE = Path("runs/batches/state.jsonl")
+LEGACY_STATE = Path("runs/batches.jsonl")  # where runner kept it before: read, never written
+
+
 def _batches_recorded() -> bool:
-    state = Path("runs/batches.jsonl")
+    state = STATE
     return state.exists() and state.read_text() != ""
 
 
@@ -172,9 +176,10 @@ def test_unknown_batch_ids(tmp_path: Path) -> None:
 def test_state_file_lines(tmp_path: Path) -> None:
     spec, rows = write_spec(tmp_path), write_rows(tmp_path, 2)
     invoke("exec", str(spec), "--input", str(rows), "--batch", "--mock")
-    events = [json.loads(x)["event"] for x in Path("runs/batches.jsonl").read_text().splitlines()]
+    events = [json.loads(x)["event"] for x in STATE.read_text().splitlines()]
     assert events == ["created", "ended", "collected"]
-    [rows_file] = Path("runs/batches").iterdir()
+    assert not LEGACY_STATE.exists()
+    [rows_file] = Path("runs/batches").glob("*.rows")
     keys = [json.loads(line)[0] for line in rows_file.read_text().splitlines()]
     fingerprints = [json.loads(line)[1] for line in rows_file.read_text().splitlines()]
     assert keys == ["r0", "r1"]
@@ -225,3 +230,42 @@ def test_a_row_in_an_open_batch_never_runs_live_too(tmp_path: Path) -> None:
         )
         assert skipped.exit_code == 0, skipped.stderr
     assert [line["row"] for line in ledger_lines(LEDGER)] == ["r9"]
+
+
+def test_the_state_file_is_not_matched_by_a_ledger_glob(tmp_path: Path) -> None:
+    """`runs/*.jsonl` (what report.md recommends) reads the ledger, not the batch state: a
+    report of a healthy ledger beside batches says nothing about skipped lines."""
+    spec, rows = write_spec(tmp_path), write_rows(tmp_path, 3)
+    assert invoke("exec", str(spec), "--input", str(rows), "--batch", "--mock")[0] == 0
+    assert STATE.is_file() and sorted(Path("runs").glob("*.jsonl")) == [LEDGER]
+    for extra in ([], ["--html", str(tmp_path / "r.html")], ["--format", "json"]):
+        code, out, err = invoke("report", "--ledger", "runs/*.jsonl", *extra)
+        assert code == 0, err
+        assert "skipped" not in err and "Warning" not in err, err
+        assert "3" in out
+
+
+def test_a_batch_started_before_the_state_file_moved_is_still_found(tmp_path: Path) -> None:
+    """A batch in flight across an upgrade: it was recorded in runs/batches.jsonl; status,
+    collect and a data set's --resume still find it there, and what happens to it next is
+    appended to the new file, read after the old one."""
+    with loopback(batch_delay=3600) as url:
+        spec, rows = write_spec(tmp_path, base_url=url), write_rows(tmp_path, 4)
+        code, out, err = invoke("exec", str(spec), "--input", str(rows), "--batch", "--no-wait")
+        assert code == 0, err
+        batch_id = out.strip()
+        STATE.rename(LEGACY_STATE)  # as the runner before this one left it
+        code, out, err = invoke("batch", "list")
+        assert code == 0 and batch_id in out, err
+        code, _, err = invoke("exec", str(spec), "--input", str(rows), "--resume")
+        assert code == 1 and "waiting in a batch" in err, err  # not run live twice
+        assert ledger_lines(LEDGER) == []
+        assert invoke("batch", "cancel", batch_id)[0] == 0
+        code, _, err = invoke("batch", "collect", batch_id)
+        assert code == 1 and "4 rows written (0 ok, 4 batch_cancelled)" in err, err
+        code, _, err = invoke("batch", "collect", batch_id)
+        assert "0 rows written" in err and "4 already in the ledger" in err, err
+    assert len(LEGACY_STATE.read_text().splitlines()) == 1  # its created line, left as it was
+    events = [json.loads(x)["event"] for x in STATE.read_text().splitlines()]
+    assert "collected" in events and "created" not in events
+    assert len(ledger_lines(LEDGER)) == 4

@@ -454,3 +454,31 @@ def test_mock_server_on_a_port_in_use() -> None:
         result = run("mock-server", "--port", str(port))
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--debug", "exec", "missing.yaml"],
+        ["exec", "missing.yaml", "--debug"],
+        ["exec", "--debug", "missing.yaml"],
+        ["batch", "status", "batch_1", "--debug"],  # a subcommand of a group
+        ["--debug", "batch", "status", "batch_1"],
+    ],
+)
+def test_debug_before_or_after_the_command(args: list[str], tmp_path: Path) -> None:
+    """`--debug` is the group's flag, and every command takes it too: a user adds it to the end
+    of the line that failed, and the error comes with its traceback; without it, none."""
+    ledger = ["--ledger", str(tmp_path / "l.jsonl")] if "batch" in args else []
+    result = CliRunner().invoke(cli, [*args, *ledger], env={"RUNNER_DEBUG": None})
+    assert result.exit_code == 2, result.output
+    assert "Traceback (most recent call last)" in result.output, result.output
+    assert "Error:" in result.output
+    plain = CliRunner().invoke(cli, [a for a in args if a != "--debug"] + ledger)
+    assert plain.exit_code == 2 and "Traceback" not in plain.output, plain.output
+
+
+def test_debug_is_not_listed_in_each_commands_help() -> None:
+    """It is hidden on the commands: `runner --help` documents it once."""
+    assert "--debug" not in run("exec", "--help").output
+    assert "--debug" in run("--help").output

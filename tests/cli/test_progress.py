@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+import pytest
+
 from runner.cli._progress import LiveProgress, PlainProgress, summary_lines, totals_text
 from runner.dataset import DatasetSummary, ItemResult
 from runner.errors import RunnerError
@@ -75,3 +77,34 @@ def test_the_live_bar_renders_to_its_stream() -> None:
     bar.update(summary(ok=3, usage=Usage(10, 5)))
     bar.close()
     assert "3/10" in stream.getvalue()
+
+
+@pytest.mark.parametrize("columns", [80, 60, 40])
+def test_the_live_bar_fits_the_terminal_and_keeps_the_counter_and_time_left(
+    columns: int,
+) -> None:
+    import re
+
+    from runner.cli._progress import DETAIL_DROP_ORDER, live_detail
+
+    value = summary(
+        rows=300_000, ok=120_000, failed=3, skipped=10, resumed=1_234, usage=Usage(1_200_000, 5),
+        cost_usd=Decimal("12.0123"), calls=120_003, mock_calls=120_003,
+    )  # fmt: skip
+    stream = io.StringIO()
+    display = LiveProgress(stream, total=300_000, force_terminal=True, width=columns)
+    display.update(value)
+    display._progress.refresh()
+    display.close()
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", stream.getvalue()).replace("\r", "\n")
+    lines = [line for line in plain.splitlines() if "/300000" in line]
+    assert lines and all(len(line) <= columns for line in lines)
+    last = lines[-1]
+    assert last.startswith("121247/300000 ") and re.search(r"(\d+:\d\d:\d\d|-:--:--)$", last)
+    assert "…" not in last and "3 failed" in last
+    # What is left out is the first of the documented order.
+    everything = live_detail(value, 1_000).split(" · ")
+    keys = ["failed", "skipped", "done before", "tokens", "cost", "rate"]
+    shown = live_detail(value, columns - 40).split(" · ")
+    out = {key for key, part in zip(keys, everything, strict=True) if part not in shown}
+    assert out == set(DETAIL_DROP_ORDER[: len(out)])

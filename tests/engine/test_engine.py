@@ -191,6 +191,26 @@ async def test_arun_in_an_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert result.value["population"] >= 0
 
 
+def test_the_mock_is_not_paced_by_the_accounts_rpm_and_tpm(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """rpm and tpm are a real account's limits: 30 mock calls of a spec at 60 rpm take well
+    under the 29 s the limiter would space them over; concurrency still holds."""
+    import time
+
+    spec = runner.load(write_spec(tmp_path, "rate: {rpm: 60, tpm: 1000, concurrency: 3}"))
+    with Session(mock=True, ledger=ledger_path, environ={}) as mock:
+        started = time.monotonic()
+        for i in range(30):
+            mock.run(spec, {"city": f"c{i}"})
+        assert time.monotonic() - started < 10
+        guard = mock.call_parts(spec, {"city": "x"}).guard
+        assert (guard.limiter.rpm, guard.limiter.tpm, guard.limiter.concurrency) == (None, None, 3)
+    with Session(ledger=ledger_path, environ={"OPENAI_API_KEY": "sk-test"}) as real:
+        guard = real.call_parts(spec, {"city": "x"}).guard
+        assert (guard.limiter.rpm, guard.limiter.tpm) == (60, 1000)
+
+
 def test_session_stats_add_up(tmp_path: Path, session: Session) -> None:
     spec = runner.load(write_spec(tmp_path, ""))
     results = [session.run(spec, {"city": c}) for c in ("Paris", "Rome", "Bern")]

@@ -34,7 +34,7 @@ from runner.ledger.lock import RunLock, spec_scope
 from runner.ledger.store import read_records
 
 LEDGER = Path("runs/ledger.jsonl")
-STATE = Path("runs/batches.jsonl")
+STATE = Path("runs/batches/state.jsonl")
 
 
 @dataclass
@@ -377,7 +377,7 @@ def test_unwritable_batch_records_are_found_before_upload(
 ) -> None:
     Path("runs").mkdir()
     if broken == "state is a directory":
-        STATE.mkdir()
+        STATE.mkdir(parents=True)
     elif broken == "rows folder is a file":
         Path("runs/batches").write_text("not a folder")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _report_lines import record, sample_records, write_lines
@@ -206,3 +207,51 @@ def test_by_variant_sets_runner_tests_variants_side_by_side(tmp_path: Path) -> N
     ]
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "gpt-4o-mini" in page and ">variant<" in page
+
+
+# --- a table that fits the terminal -------------------------------------------------------------
+
+
+def _plain(text: str) -> list[str]:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text).splitlines()
+
+
+def test_columns_80_fits_by_dropping_columns_in_the_documented_order(
+    ledger: Path, in_terminal: Any
+) -> None:
+    from runner.report import DROP_ORDER
+
+    wide = run(env={"COLUMNS": "80"})  # a pipe keeps every column, whatever COLUMNS says
+    assert max(len(line) for line in wide.stdout.splitlines()) > 80 and wide.stderr == ""
+    shown, err, status = in_terminal(["report"], columns=80)
+    assert status == 0, err
+    lines = _plain(shown)
+    assert "─" in shown and max(len(line) for line in lines) <= 80  # rich's table, fitted
+    headers = [h.strip() for h in wide.stdout.splitlines()[0].split("  ") if h.strip()]
+    kept = [h.strip() for h in lines[0].split("  ") if h.strip()]
+    dropped = [h for h in DROP_ORDER if h in headers and h not in kept]
+    # The first of the documented order that the table has, in that order.
+    assert dropped and dropped == [h for h in DROP_ORDER if h in headers][: len(dropped)]
+    assert kept[:3] == ["spec", "model", "calls"] and "cost" in kept and "p50 ms" in kept
+    assert err == (
+        f"Note: to fit 80 columns, the table left out {', '.join(dropped)} (a wider terminal, "
+        "--format csv or --format json shows everything)\n"
+    )
+    shown, _, _ = in_terminal(["report", "--format", "csv"], columns=80)
+    assert _plain(shown)[0].split(",")[:3] == ["spec", "model", "calls"]
+    assert len(_plain(shown)[0].split(",")) == 2 + len(FIGURES)  # other formats: everything
+
+
+def test_a_very_narrow_table_cuts_names_not_figures(tmp_path: Path, in_terminal: Any) -> None:
+    name = "a-spec-with-a-really-long-name-indeed"
+    (tmp_path / "runs").mkdir()
+    write_lines(tmp_path / "runs" / "ledger.jsonl", [record(1, spec={"name": name})])
+    shown, err, _ = in_terminal(["report", "--by", "spec"], columns=50)
+    lines = _plain(shown)
+    assert max(len(line) for line in lines) <= 50
+    row = next(line for line in lines if line.startswith("a-spec-"))
+    assert "…" in row and name not in row
+    assert row.rstrip().endswith("800")  # p50 ms: a figure is never cut
+    assert "cut long names short" in err

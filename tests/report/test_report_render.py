@@ -151,3 +151,22 @@ def test_replayed_calls_golden(tmp_path: Path, update_golden: bool) -> None:
     assert report.total is not None and report.total["calls"] == 3
     check_golden("report-replayed.md", render_markdown(report), update_golden)
     check_golden("report-replayed.csv", render_csv(report), update_golden)
+
+
+def test_fit_table_drops_in_order_then_cuts_names() -> None:
+    from runner.report import DROP_ORDER, HumanTable, fit_table
+
+    headers = ["spec", "calls", "ttft p50 ms", "max ms", "p50 ms"]
+    table = HumanTable(headers, [["long-spec-name", "1", "5", "9", "7"]], [False] + [True] * 4)
+    assert fit_table(table, None).table is table
+    full = sum(max(len(h), len(c)) for h, c in zip(headers, table.rows[0], strict=True)) + 8
+    assert fit_table(table, full).dropped == []
+    fitted = fit_table(table, full - 1)
+    assert fitted.dropped == ["ttft p50 ms"] and not fitted.shortened
+    fitted = fit_table(table, 30)
+    assert fitted.dropped == [h for h in DROP_ORDER if h in ("ttft p50 ms", "max ms")]
+    assert fitted.table.headers == ["spec", "calls", "p50 ms"]
+    narrow = fit_table(table, 20)
+    assert narrow.shortened
+    assert len(narrow.table.rows[0][0]) >= 8 and narrow.table.rows[0][0].endswith("…")
+    assert "left out ttft p50 ms, max ms and cut long names short" in (narrow.note(20) or "")

@@ -181,7 +181,7 @@ def test_root_argument_bounds_schema_paths(repo: Path) -> None:
         "prompts/p.yaml", "model: x\n" + OK + "output: {schema: ../schemas/a.json, strict: false}\n"
     )
     assert load_spec("prompts/p.yaml").output is not None  # the git root allows it
-    with pytest.raises(SpecError, match="leads outside the repository"):
+    with pytest.raises(SpecError, match="leads outside"):
         load_spec("prompts/p.yaml", root=repo / "prompts")
 
 
@@ -195,7 +195,7 @@ def test_without_git_the_root_never_depends_on_the_current_directory(
     )
     for where in (tmp_path, tmp_path / "prompts"):  # no project marker: the spec's own folder
         monkeypatch.chdir(where)
-        with pytest.raises(SpecError, match="leads outside the repository"):
+        with pytest.raises(SpecError, match="leads outside"):
             load_spec(tmp_path / "prompts" / "p.yaml")
     (tmp_path / "pyproject.toml").write_text("")  # a project copied without .git
     for where in (tmp_path, tmp_path / "prompts"):

@@ -126,9 +126,31 @@ def test_output_schema_outside_the_repository(tmp_path: Path) -> None:
     problems = spec_problems("model: x\n" + OK + "output: {schema: ../outside.json}\n")
     assert problems == [
         f"spec.yaml:4:18: output.schema: ../outside.json leads outside the repository "
-        f"({(tmp_path / 'repo').resolve()}: the spec's git work tree; outside git, the folder "
-        "up that holds runner.yaml or pyproject.toml, else the spec's own folder); keep schemas "
-        "inside it"
+        f"({(tmp_path / 'repo').resolve()}, the spec's git work tree); keep schemas inside it"
+    ]
+
+
+def test_outside_git_and_any_project_the_refusal_says_what_to_do(tmp_path: Path) -> None:
+    """A first spec in a bare folder: the message names the folder it is bound to and the
+    way out, and the schema_valid expectations add no second error."""
+    (tmp_path / "prompts").mkdir()
+    write_file("schemas/city.json", '{"type": "object"}')
+    os.chdir(tmp_path / "prompts")
+    problems = spec_problems(
+        "model: x\n" + OK + "output: {schema: ../schemas/city.json}\n"
+        "tests:\n  - name: a\n    expect: [{schema_valid: true}]\n"
+    )
+    assert problems == [
+        f"spec.yaml:4:18: output.schema: ../schemas/city.json leads outside "
+        f"{(tmp_path / 'prompts').resolve()}, the only folder a schema may come from here: the "
+        "spec is in no git repository and no folder above it holds a runner.yaml or "
+        "pyproject.toml. Mark the project's top folder (`git init` there, or a runner.yaml: "
+        "`runner init` writes one), or keep the schema beside the spec"
+    ]
+    (tmp_path / "runner.yaml").write_text("prices: {}\n")
+    assert spec_problems("model: x\n" + OK + "output: {schema: ../../elsewhere.json}\n") == [
+        f"spec.yaml:4:18: output.schema: ../../elsewhere.json leads outside the project "
+        f"({tmp_path.resolve()}, the folder that holds runner.yaml); keep schemas inside it"
     ]
 
 

@@ -57,3 +57,67 @@ def test_a_changed_prompt_fails_against_the_baseline(no_network: None, tmp_path:
     assert "-temperature: 0.9" in result.stdout and "+temperature: 0.7" in result.stdout
     assert result.stdout.splitlines()[-1] == "0 passed, 2 failed"
     assert not (tmp_path / "run.jsonl").exists()
+
+
+# --- --refresh: every case sent, appended to the baseline, compared with it -------------------
+
+
+def _project(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    shutil.copy(BASELINE, tmp_path / "baseline.jsonl")
+
+
+def _test(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["test", *args], env={}, catch_exceptions=False)
+
+
+def test_refresh_sends_every_case_appends_the_answers_and_shows_what_changed(
+    tmp_path: Path,
+) -> None:
+    _project(tmp_path)
+    before = (tmp_path / "baseline.jsonl").read_bytes()
+    result = _test("prompts", "-k", "city", "--mock", "--refresh", "baseline.jsonl")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # Sent (not replayed), and each set beside the baseline as it was before the run.
+    assert all(" replayed" not in line and line.endswith("unchanged") for line in lines[:-1])
+    assert "Recorded 2 calls in baseline.jsonl." in result.stderr
+    after = (tmp_path / "baseline.jsonl").read_bytes()
+    assert after.startswith(before)  # appended: a ledger is never rewritten
+    new = [r for r in read_records(tmp_path / "baseline.jsonl")][-2:]
+    assert [r["case"] for r in new] == ["paris", "tokyo"] and all(r["mock"] for r in new)
+    assert all("replayed" not in r for r in new)
+
+    # A changed prompt: the mock answers differently, and the refresh says so.
+    city = tmp_path / "prompts" / "city.yaml"
+    city.write_text(city.read_text("utf-8").replace("Tell me about", "Tell me all about"), "utf-8")
+    result = _test("prompts", "-k", "paris", "--mock", "--refresh", "baseline.jsonl")
+    assert "changed" in result.stdout.splitlines()[0]
+    # The new answer is the baseline's from now on: replay finds it, compare calls it the same.
+    result = _test(
+        "prompts", "-k", "paris", "--replay", "baseline.jsonl", "--compare", "baseline.jsonl"
+    )
+    assert result.exit_code in (0, 1) and "request changed" not in result.stdout
+    assert result.stdout.splitlines()[0].endswith("replayed  unchanged")
+
+
+def test_refresh_without_a_key_sends_nothing_and_with_replay_is_refused(tmp_path: Path) -> None:
+    _project(tmp_path)
+    before = (tmp_path / "baseline.jsonl").read_bytes()
+    result = _test("prompts", "-k", "city", "--refresh", "baseline.jsonl")
+    assert result.exit_code == 2 and "no API key" in result.stderr
+    result = _test("prompts", "--refresh", "baseline.jsonl", "--replay", "baseline.jsonl")
+    assert result.exit_code == 2 and "--refresh sends every case" in result.stderr
+    result = _test("prompts", "--mock", "--refresh", "no/such/folder/base.jsonl")
+    assert result.exit_code == 2 and "no such folder" in result.stderr
+    assert (tmp_path / "baseline.jsonl").read_bytes() == before
+
+
+def test_refresh_starts_a_baseline_that_does_not_exist(tmp_path: Path) -> None:
+    _project(tmp_path)
+    result = _test("prompts", "-k", "sentiment", "--mock", "--refresh", "new.jsonl")
+    assert result.exit_code == 0, result.output
+    assert all(line.endswith("  new") for line in result.stdout.splitlines()[:-1])
+    assert len(list(read_records(tmp_path / "new.jsonl"))) == 3
