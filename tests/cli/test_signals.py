@@ -147,6 +147,12 @@ def _exec_batch(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], B
     return args, {"RUNNER_BASE_URL": url, "OPENAI_API_KEY": "sk-x"}, "created batch"
 
 
+def _probe(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
+    # Its first request goes to a server that never answers.
+    args = ["probe", "--base-url", url, "--model", "m"]
+    return args, {"OPENAI_API_KEY": "sk-x"}, url.listener
+
+
 def _init(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
     # Caught recording the baseline, which takes about a second after the files are written.
     return ["init", "new"], {}, folder / "new" / "README.md"
@@ -164,6 +170,7 @@ CASES: dict[str, Setup] = {
     "exec --batch": _exec_batch,
     "batch": _batch,
     "init": _init,
+    "probe": _probe,
 }
 
 
