@@ -22,6 +22,8 @@ from runner.ledger.store import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
+# Compiled once: jsonschema.validate checks the schema itself on every call (~40 ms).
+LINE_VALIDATOR = jsonschema.validators.validator_for(LINE_SCHEMA)(LINE_SCHEMA)
 FAKE_KEY = "sk-test-TRUSTFAKEKEY0123456789abcdefXYZ"
 
 
@@ -190,7 +192,7 @@ def run_cli(
         raise AssertionError(f"an exception escaped: {result.exception!r}")
     found = list(read_records(ledger)) if ledger.is_file() else []
     for line in found:
-        jsonschema.validate(line, LINE_SCHEMA)
+        LINE_VALIDATOR.validate(line)
     return Outcome(result.exit_code, result.stdout, result.stderr, found, seconds)
 
 

@@ -18,9 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-from _trust_recorded import FAKE_KEY, LINE_SCHEMA, Canned, canned_server, reply
+from _trust_recorded import FAKE_KEY, LINE_VALIDATOR, Canned, canned_server, reply
 from click.testing import CliRunner
 
 from runner.cli import cli
@@ -59,7 +58,7 @@ def slow_spec(folder: Path, latency: str, *, concurrency: int = 2, name: str = "
 def lines_of(ledger: Path) -> list[dict[str, Any]]:
     found = list(read_records(ledger)) if ledger.is_file() else []
     for line in found:
-        jsonschema.validate(line, LINE_SCHEMA)
+        LINE_VALIDATOR.validate(line)
     return found
 
 

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from _trust_recorded import (
     FAKE_KEY,
-    LINE_SCHEMA,
+    LINE_VALIDATOR,
     Canned,
     canned_server,
     chunk,
@@ -64,7 +63,7 @@ def _interrupt(
         assert len(server.requests) == 1
     lines = list(read_records(ledger)) if ledger.is_file() else []
     for line in lines:
-        jsonschema.validate(line, LINE_SCHEMA)
+        LINE_VALIDATOR.validate(line)
     everything = out + err + json.dumps(lines)
     assert "Traceback" not in everything, err
     assert FAKE_KEY not in everything
@@ -140,7 +139,7 @@ def test_a_cancelled_task_keeps_its_attempts(tmp_path: Path) -> None:
 
         asyncio.run(main(server_env(server), Arrived()))  # type: ignore[arg-type]
     [line] = read_records(ledger)
-    jsonschema.validate(line, LINE_SCHEMA)
+    LINE_VALIDATOR.validate(line)
     assert [a["outcome"] for a in line["attempts"]] == ["server_error", "interrupted"]
     assert line["error"]["kind"] == "interrupted"
 
@@ -173,6 +172,6 @@ def test_sigterm_during_a_slow_mock_call(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert "Traceback" not in out + err
     [line] = read_records(ledger)
-    jsonschema.validate(line, LINE_SCHEMA)
+    LINE_VALIDATOR.validate(line)
     assert line["error"]["kind"] == "interrupted" and line["mock"] is True
     assert [a["outcome"] for a in line["attempts"]] == ["interrupted"]

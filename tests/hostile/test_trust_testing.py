@@ -517,14 +517,21 @@ def _big_ledger(path: Path, lines: int) -> None:
 SIGNALS = [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
 
 
+@pytest.fixture(scope="module")
+def big_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~900 MB, several seconds to index: written once, read by each signal's run."""
+    path = tmp_path_factory.mktemp("big") / "big.jsonl"
+    _big_ledger(path, 400_000)
+    return path
+
+
 @pytest.mark.parametrize(("signum", "code"), SIGNALS)
 def test_a_signal_stops_the_replay_index_of_a_big_ledger(
-    tmp_path: Path, signum: int, code: int
+    tmp_path: Path, big_ledger: Path, signum: int, code: int
 ) -> None:
     _spec(tmp_path, "tests:\n  - name: one\n    expect: [{text_contains: x}]\n")
-    _big_ledger(tmp_path / "big.jsonl", 400_000)  # ~900 MB: several seconds to index
     status, output, waited = _signal_after(
-        ["test", "t.yaml", "--replay", "big.jsonl"], tmp_path, signum, 1.5
+        ["test", "t.yaml", "--replay", str(big_ledger)], tmp_path, signum, 1.5
     )
     assert status == code, output
     assert waited < 3, f"{waited:.1f} s"
