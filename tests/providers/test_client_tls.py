@@ -15,6 +15,7 @@ from test_client_pools import BODY, _CountingServer
 
 from runner.errors import ConnectFailed
 from runner.providers import ChatClient
+from runner.providers.http import tls_context
 
 
 @pytest.fixture
@@ -67,3 +68,60 @@ async def test_an_unknown_certificate_is_a_connection_error(
             await asyncio.wait_for(client.complete(BODY), 10)
     assert "certificate" in str(info.value).lower()
     assert "sk-test" not in str(info.value)
+
+
+# --- a plain http:// endpoint loads no CA bundle ----------------------------------------------
+
+
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+
+
+def test_a_plain_http_client_trusts_no_one_and_loads_no_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_proxies(monkeypatch)
+
+    def refuse(*args: object, **kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("the CA bundle was loaded for a plain http:// endpoint")
+
+    monkeypatch.setattr("runner.providers.http.httpx2.create_ssl_context", refuse)
+    context = tls_context("http://127.0.0.1:8000/v1")
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    ChatClient(base_url="http://127.0.0.1:8000/v1", api_key="sk-test")  # builds without it
+    with pytest.raises(AssertionError, match="bundle"):
+        ChatClient(base_url="https://127.0.0.1:8000/v1", api_key="sk-test")
+
+
+@pytest.mark.anyio
+async def test_the_empty_context_fails_closed_on_a_tls_server(
+    tls_server: tuple[str, _CountingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were a TLS handshake ever attempted with it, no certificate would pass."""
+    _no_proxies(monkeypatch)
+    url, server = tls_server
+    port = int(url.split(":")[2].split("/")[0])
+    context = tls_context("http://127.0.0.1:8000/v1")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    assert server.peak == 0
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"])
+def test_with_a_proxy_in_the_environment_the_bundle_is_loaded(
+    variable: str, ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy may itself be https://: its certificate must be checked."""
+    _no_proxies(monkeypatch)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert tls_context("http://127.0.0.1:8000/v1").cert_store_stats()["x509_ca"] == 0
+    monkeypatch.setenv(variable, "https://proxy.example:3128")
+    assert tls_context("http://127.0.0.1:8000/v1").cert_store_stats()["x509_ca"] == 1
+    assert tls_context("https://api.example/v1").cert_store_stats()["x509_ca"] == 1
