@@ -25,6 +25,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` runs one worker more than there are cores: about a third of the suite's wall
+    time is spent waiting (child processes, servers, signals, deadlines), and the extra worker
+    fills it (on 2 cores: 4 min 43 s with 2 workers, 3 min 46 s with 3)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 @pytest.fixture(scope="session")
 def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache folder for the whole run (the tokenizer's parsed ranks), never ~/.cache."""

@@ -87,7 +87,8 @@ def test_refresh_sends_every_case_appends_the_answers_and_shows_what_changed(
     after = (tmp_path / "baseline.jsonl").read_bytes()
     assert after.startswith(before)  # appended: a ledger is never rewritten
     new = [r for r in read_records(tmp_path / "baseline.jsonl")][-2:]
-    assert [r["case"] for r in new] == ["paris", "tokyo"] and all(r["mock"] for r in new)
+    # The cases run concurrently: their lines land in the order the answers came back.
+    assert sorted(r["case"] for r in new) == ["paris", "tokyo"] and all(r["mock"] for r in new)
     assert all("replayed" not in r for r in new)
 
     # A changed prompt: the mock answers differently, and the refresh says so.
