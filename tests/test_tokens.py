@@ -173,6 +173,29 @@ def test_every_message_costs_its_frame_and_the_reply_priming() -> None:
     assert tokens.count_messages(named, "gpt-4o") == 8 + tokens.count_text("bob", "gpt-4o") + 1
 
 
+def test_remembered_counts_are_the_counts_and_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The counts of short texts are remembered (roles, a system prompt repeat every call):
+    the same number as encoding again, the same for either encoding, long texts never kept,
+    and never more than the bound however many texts pass."""
+    from runner.tokens import _COUNTED_LENGTH, _COUNTS, _encode
+
+    monkeypatch.setattr("runner.tokens._COUNTED_TEXTS", 50)
+    _COUNTS.clear()
+    texts = [f"row {i}: caf\u00e9 \U0001f600 {'x' * (i % 7)}" for i in range(200)]
+    for model, encoding in (("gpt-4o", "o200k_base"), ("gpt-4", "cl100k_base")):
+        for text in texts + texts[:20]:  # the second time from memory
+            message = [{"role": "user", "content": text}]
+            expected = 3 + 3 + len(_encode(encoding, "user")) + len(_encode(encoding, text))
+            assert tokens.count_messages(message, model) == expected
+            assert len(_COUNTS) <= 50
+    long_text = "word " * (_COUNTED_LENGTH // 5 + 1)
+    tokens.count_messages([{"role": "user", "content": long_text}], "gpt-4o")
+    assert ("o200k_base", long_text) not in _COUNTS
+    assert ("o200k_base", "user") in _COUNTS  # the role beside it is kept
+
+
 def test_none_and_missing_content_do_not_crash() -> None:
     base = tokens.count_messages([{"role": "assistant"}], "gpt-4o")
     assert tokens.count_messages([{"role": "assistant", "content": None}], "gpt-4o") == base

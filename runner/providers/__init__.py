@@ -52,13 +52,22 @@ WIRE_APIS = ("chat", "responses")
 
 
 def wire_api(name: str) -> WireAPI:
-    """The wire a spec's `provider.api` names."""
+    """The wire a spec's `provider.api` names (its module imported on first use)."""
+    found = _WIRES.get(name)
+    if found is not None:
+        return found  # asked three times a call: no import statement each time
     if name == "chat":
         from runner.providers.openai_chat import CHAT
 
-        return CHAT
-    if name == "responses":
+        found = CHAT
+    elif name == "responses":
         from runner.providers.openai_responses import RESPONSES
 
-        return RESPONSES
-    raise ValueError(f"provider.api {name!r} is not one of {', '.join(WIRE_APIS)}")
+        found = RESPONSES
+    else:
+        raise ValueError(f"provider.api {name!r} is not one of {', '.join(WIRE_APIS)}")
+    _WIRES[name] = found
+    return found
+
+
+_WIRES: dict[str, WireAPI] = {}

@@ -211,7 +211,7 @@ def count_messages(
         total += rule.per_message
         for key, value in message.items():
             if isinstance(value, str):
-                total += len(encode(value))
+                total += _count_text(rule.encoding, value)
                 if key == "name":
                     total += rule.per_name
             elif value is None:
@@ -231,6 +231,27 @@ def count_messages(
 
 def _encode(name: str, text: str) -> list[int]:
     return _bpe.encode(_subset.encoding_for_text(name, text), text)
+
+
+# (encoding, text) -> its token count, for the short texts every call repeats (roles, a
+# system prompt): a dict lookup instead of an encode. Bounded: emptied when full.
+_COUNTS: dict[tuple[str, str], int] = {}
+_COUNTED_LENGTH = 4096  # characters; a longer text is encoded each time
+_COUNTED_TEXTS = 2048
+
+
+def _count_text(name: str, text: str) -> int:
+    """len(_encode(name, text)), remembered for short texts."""
+    if len(text) > _COUNTED_LENGTH:
+        return len(_encode(name, text))
+    key = (name, text)
+    found = _COUNTS.get(key)
+    if found is None:
+        found = len(_encode(name, text))
+        if len(_COUNTS) >= _COUNTED_TEXTS:
+            _COUNTS.clear()
+        _COUNTS[key] = found
+    return found
 
 
 def _compact_json(value: Any) -> str:
