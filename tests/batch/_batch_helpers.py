@@ -11,14 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+from _ledger_schema import LINE_VALIDATOR
 
 from runner.mock.server import serve
-
-LINE_SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "schemas" / "ledger-line.schema.json").read_text("utf-8")
-)
-LINE_VALIDATOR = jsonschema.Draft202012Validator(LINE_SCHEMA)  # checked once, used per line
 
 SPEC = """\
 name: say

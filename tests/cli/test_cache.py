@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from _ledger_schema import LINE_VALIDATOR
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
@@ -24,7 +24,6 @@ from runner.ledger.store import read_records
 from runner.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
 
 
 def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
@@ -57,7 +56,7 @@ def test_a_second_run_is_answered_from_the_first_runs_line(project: Path) -> Non
     assert cached["output"] == sent["output"]
     assert cached["cost"] == sent["cost"]  # what the recorded call cost: nothing spent now
     assert cached["request_sha256"] == sent["request_sha256"]
-    jsonschema.Draft202012Validator(LINE_SCHEMA).validate(cached)
+    LINE_VALIDATOR.validate(cached)
     assert json.loads(second.stdout)["replayed"]["reason"] == "cache"
     assert "from the cache" in second.stderr and "nothing sent, $0 spent" in second.stderr
     # At temperature 0.3 the one recorded sample is reused: said once.

@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import jsonschema
 import pytest
+from _ledger_schema import LINE_VALIDATOR
 
 import runner
 from runner.engine.answer import completion_values
@@ -35,9 +36,6 @@ from runner.providers import ASGIStreamTransport
 from runner.types import Choice, Completion, StreamDelta, Usage
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
-# Compiled once: jsonschema.validate checks the schema itself on every call (~40 ms).
-_LINE_VALIDATOR = jsonschema.validators.validator_for(LINE_SCHEMA)(LINE_SCHEMA)
 FAKE_KEY = "sk-test-RUNNERFAKEKEY0123456789abcdefXYZ"
 
 CITY_SCHEMA = {
@@ -91,7 +89,7 @@ def session(ledger_path: Path) -> Iterator[Session]:
 def lines(path: Path) -> list[dict[str, Any]]:
     found = list(read_records(path))
     for record in found:
-        _LINE_VALIDATOR.validate(record)
+        LINE_VALIDATOR.validate(record)
     return found
 
 

@@ -14,16 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+from _ledger_schema import LINE_VALIDATOR
 from click.testing import CliRunner
 
 from runner.cli import cli
 from runner.ledger.store import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
-# Compiled once: jsonschema.validate checks the schema itself on every call (~40 ms).
-LINE_VALIDATOR = jsonschema.validators.validator_for(LINE_SCHEMA)(LINE_SCHEMA)
 FAKE_KEY = "sk-test-TRUSTFAKEKEY0123456789abcdefXYZ"
 
 

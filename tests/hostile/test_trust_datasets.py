@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _trust_recorded import FAKE_KEY, LINE_VALIDATOR, Canned, canned_server, reply
+from _ledger_schema import LINE_VALIDATOR
+from _trust_recorded import FAKE_KEY, Canned, canned_server, reply
 from click.testing import CliRunner
 
 from runner.cli import cli

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ledger_schema import LINE_VALIDATOR
 from _trust_recorded import (
     FAKE_KEY,
-    LINE_VALIDATOR,
     Canned,
     canned_server,
     chunk,

@@ -18,16 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from _ledger_schema import LINE_VALIDATOR
 from click.testing import Result
 
 from runner.probe import CAPABILITIES
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
-# Compiled once: jsonschema.validate checks the schema itself on every call (~40 ms).
-_LINE_VALIDATOR = jsonschema.validators.validator_for(LINE_SCHEMA)(LINE_SCHEMA)
 FAKE_KEY = "sk-proj-PROBEFAKEKEYdoNotLeak0123456789abcdefABCDEF"
 Probe = Callable[..., Result]
 Lines = Callable[[Path], list[dict[str, Any]]]
@@ -128,7 +125,7 @@ def test_each_mock_gives_its_own_table(
         "probe.error_shape",
     ]
     for record in records:
-        _LINE_VALIDATOR.validate(record)
+        LINE_VALIDATOR.validate(record)
         assert record["spec"]["path"].startswith("runner-probe/")
         assert record["spec"]["commit"] is None and record["spec"]["dirty"] is None
         assert len(record["attempts"]) == 1  # one request each: no retries

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from _ledger_schema import LINE_VALIDATOR
 
 from runner.engine.session import Session
 from runner.errors import ConfigError, NotRecorded
@@ -22,9 +22,6 @@ from runner.spec.load import load_spec
 from runner.testing.replay import explain_miss
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE_SCHEMA = json.loads((ROOT / "schemas" / "ledger-line.schema.json").read_text("utf-8"))
-# Compiled once: jsonschema.validate checks the schema itself on every call (~40 ms).
-_LINE_VALIDATOR = jsonschema.validators.validator_for(LINE_SCHEMA)(LINE_SCHEMA)
 
 SPEC = """\
 name: echo
@@ -128,7 +125,7 @@ def test_a_session_replays_with_the_recorded_cost(tmp_path: Path) -> None:
     assert str(result.cost.usd) == "0.125" and result.cost.source == "recorded price"
     assert result.usage.total == 13
     [line] = list(read_records(out))
-    _LINE_VALIDATOR.validate(line)
+    LINE_VALIDATOR.validate(line)
     assert line["replayed"] == {"from": str(base), "id": "REC1"}
     assert line["cost"] == {"usd": 0.125, "source": "recorded price", "estimated": False}
     assert line["usage"]["total"] == 13 and line["mock"] is False
