@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 __all__ = [
+    "LateInterruptible",
     "held_signals",
     "interruptible",
     "new_event_loop",
@@ -81,6 +82,37 @@ def interruptible() -> Iterator[None]:
     finally:
         if _signal.getsignal(_SIGINT) is stop_now:
             _signal.signal(_SIGINT, previous)
+
+
+class LateInterruptible:
+    """`interruptible()` for work that is nearly always short (rendering a prompt): entered
+    only when `arm()` is called, once the work has run for a while, and left by `close()`.
+    Swapping the SIGINT handler costs two system calls, more than a short render itself; a
+    signal that came before `arm()` has already had asyncio cancel the task, and `arm()` raises
+    that cancellation at once rather than at the task's next await."""
+
+    __slots__ = ("_entered",)
+
+    def __init__(self) -> None:
+        self._entered: contextlib.AbstractContextManager[None] | None = None
+
+    def arm(self) -> None:
+        if self._entered is not None:
+            return
+        entered = interruptible()
+        entered.__enter__()  # KeyboardInterrupt when a stop was already requested
+        self._entered = entered
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: Python's own handler raises already
+            return
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+
+    def close(self) -> None:
+        entered, self._entered = self._entered, None
+        if entered is not None:
+            entered.__exit__(None, None, None)
 
 
 @contextlib.contextmanager

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextvars
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "CURRENT",
+    "LONG_SECONDS",
     "MAX_ARGUMENT",
     "MAX_BUILT",
     "MAX_INT_DIGITS",
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 MAX_STEPS = 1_000_000
+# A render still running after this many seconds is long: `Budget.on_long` is called (once).
+LONG_SECONDS = 0.01
 MAX_SECONDS = 5.0
 MAX_OUTPUT = 16 * 1024 * 1024  # characters: four times a 1M-token context's worth of text
 MAX_ARGUMENT = 1_000_000  # widths, indents, counts
@@ -53,6 +57,9 @@ class Budget:
     steps: int = MAX_STEPS
     built: int = MAX_BUILT
     deadline: float = field(default_factory=lambda: time.monotonic() + MAX_SECONDS)
+    # Called once, from the first check after LONG_SECONDS (the sandbox makes the render
+    # interruptible then); it may raise, from inside the template's frame like OverBudget.
+    on_long: Callable[[], None] | None = None
 
     def step(self, cost: int = 1) -> None:
         self.steps -= cost
@@ -64,8 +71,12 @@ class Budget:
         self.check_time()
 
     def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if now > self.deadline:
             raise OverBudget(f"the template took longer than {MAX_SECONDS:g} s to render")
+        if self.on_long is not None and now > self.deadline - MAX_SECONDS + LONG_SECONDS:
+            on_long, self.on_long = self.on_long, None
+            on_long()
 
     def build(self, size: int) -> None:
         self.built -= size

@@ -44,7 +44,7 @@ import jinja2.exceptions
 import jinja2.nodes
 import jinja2.sandbox
 
-from runner.interrupts import interruptible
+from runner.interrupts import LateInterruptible
 from runner.spec.budget import (
     CURRENT,
     MAX_ARGUMENT,
@@ -372,13 +372,15 @@ ENV.filters[_CONCAT_FILTER] = _concat
 
 def render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """Render within a fresh Budget; OverBudget (raised inside the template's frame, so that
-    the traceback names its line) when a bound is passed."""
-    token = CURRENT.set(Budget())
+    the traceback names its line) when a bound is passed. A render that runs past
+    LONG_SECONDS becomes interruptible (runner.interrupts) from then on."""
+    late = LateInterruptible()
+    token = CURRENT.set(Budget(on_long=late.arm))
     try:
-        with interruptible():
-            return _generate(template, variables)
+        return _generate(template, variables)
     finally:
         CURRENT.reset(token)
+        late.close()
 
 
 def _generate(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
