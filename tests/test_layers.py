@@ -22,6 +22,7 @@ LAYER = {
     "redact": 0,
     "interrupts": 0,
     "caches": 0,
+    "fastjson": 0,
     "tokens": 1,
     "pricing": 1,
     "schema": 1,
@@ -71,6 +72,7 @@ OWNERS = {
     "re2": {"schema", "mock"},  # the mock checks its pattern samples on RE2 too (linear)
     "referencing": {"schema"},
     "duckdb": {"report"},
+    "orjson": {"fastjson"},
 }
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from runner.fastjson import plain_json
 from runner.providers._files import BatchAPI
 from runner.providers._stream import OnDelta
 from runner.providers.http import HttpClient, rate_headers, request_id
@@ -64,7 +65,7 @@ class ModelClient:
         if body.get("stream"):
             raise ValueError("complete() got a body with stream: true; call stream() instead")
         http, target = self.http, self._target
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = _body_bytes(body)
         t0 = time.perf_counter()
         async with http.exchange(
             "POST", target, http.json_headers, content, http.limit(timeout), wire=self.wire
@@ -93,7 +94,7 @@ class ModelClient:
         if not body.get("stream"):
             raise ValueError("stream() needs a body built with stream=True")
         http, target = self.http, self._target
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = _body_bytes(body)
         model = str(body.get("model") or "")
         t0 = time.perf_counter()
         async with http.exchange(
@@ -164,3 +165,11 @@ class ResponsesClient(ModelClient):
         from runner.providers.openai_responses import RESPONSES
 
         super().__init__(RESPONSES, **http)
+
+
+def _body_bytes(body: Mapping[str, Any]) -> bytes:
+    """The request body as sent: compact UTF-8 JSON (runner.fastjson when the body is plain)."""
+    fast = plain_json(body)
+    if fast is not None:
+        return fast
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,119 @@
+"""runner.fastjson: orjson writes what `json` writes, or the caller is told to use `json`."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.fastjson import plain_json
+from runner.ledger.encoding import encode_line
+
+
+def _reference(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_every_code_point_is_written_as_json_writes_it() -> None:
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert plain_json(text) == _reference(text)
+    assert plain_json({text: [text]}) == _reference({text: [text]})
+
+
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text()
+)
+_PLAIN = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_PLAIN)
+@settings(max_examples=300)
+def test_plain_values_without_floats_are_byte_for_byte_json(value: Any) -> None:
+    assert plain_json(value) == _reference(value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_finite_float_is_the_same_number(number: float) -> None:
+    written = plain_json({"usd": number})
+    assert written is not None
+    back = json.loads(written)["usd"]
+    assert back == number and math.copysign(1, back) == math.copysign(1, number)
+
+
+class _Kind(enum.IntEnum):
+    ONE = 1
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        {"a": [float("inf")]},
+        -math.inf,
+        Decimal("0.1"),
+        datetime.now(UTC),
+        _Kind.ONE,  # json writes an int subclass by its int value, orjson would call default
+        _Text("x"),
+        {1: "a"},  # json turns the key into "1"
+        2**64,  # orjson refuses integers past 64 bits
+        "\ud800",  # a lone surrogate: UTF-8 cannot carry it
+        {"set": {1, 2}},
+    ],
+)
+def test_what_json_writes_its_own_way_is_left_to_json(value: Any) -> None:
+    assert plain_json(value) is None
+
+
+def test_deep_nesting_is_left_to_json() -> None:
+    deep: Any = "x"
+    for _ in range(300):  # past orjson's 255 levels
+        deep = [deep]
+    assert plain_json(deep) is None
+    deeper: Any = "x"
+    for _ in range(100_000):  # past Python's stack for the check itself
+        deeper = [deeper]
+    assert plain_json(deeper) is None
+
+
+def test_a_ledger_line_with_a_non_finite_number_is_still_refused() -> None:
+    # orjson would write null and the line would say what did not happen.
+    with pytest.raises(ValueError, match="cannot hold"):
+        encode_line({"id": "x", "output": {"json": {"population": float("nan")}}})
+
+
+def test_a_ledger_line_reads_back_as_the_standard_library_wrote_it() -> None:
+    record = {
+        "v": 1,
+        "params": {"temperature": 0.3, "top_p": 1, "stop": ["\n\n\n"]},
+        "messages": [{"role": "user", "content": 'Tell me about Zürich \u2028 \x00 "q"'}],
+        "cost": {"usd": 2.445e-05, "estimated": False},
+        "usage": {"prompt": 39, "completion": 31},
+        "latency_ms": 105.3,
+    }
+    line = encode_line(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == json.loads(_reference(record))
+
+
+def test_a_request_body_is_sent_as_before() -> None:
+    from runner.providers.client import _body_bytes
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "é"}], "seed": 7}
+    assert _body_bytes(body) == _reference(body)
+    odd = {"model": "m", "temperature": float("nan")}  # the standard library's spelling
+    assert _body_bytes(odd) == b'{"model":"m","temperature":NaN}'
