@@ -42,7 +42,7 @@ from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 __all__ = ["Call"]
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen __init__ costs several times more, on every call
 class _Reply:
     """What one successful attempt produced: the completion and its checked value."""
 
@@ -207,7 +207,8 @@ class Call:
         spec = self.parts.spec
         try:
             usage = self.check.recorded(completion.usage, body, completion_texts(completion))
-            completion = replace(completion, usage=usage)
+            if usage is not completion.usage:  # counted locally, or flagged implausible
+                completion = replace(completion, usage=usage)
             value, values = completion_values(
                 completion, spec.output, self.parts.pre, mode=self.state.mode
             )

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from runner.engine.results import Preflight
-from runner.errors import PromptTooLong
+from runner.errors import Problem, PromptTooLong, TemplateError
 from runner.providers import WireRequest, format_for_mode, messages_for_mode, wire_api
+from runner.spec.values import surrogate_problem
 from runner.types import Cost, Usage
 
 if TYPE_CHECKING:
@@ -69,9 +70,6 @@ def _first_mode(spec: PromptSpec) -> str | None:
 def _check_encodable(spec: PromptSpec, messages: list[Message]) -> None:
     """A rendered message must be sendable: a template that produced a lone surrogate (from an
     escape such as "\\ud800") is this call's TemplateError, not a crash when it is encoded."""
-    from runner.errors import Problem, TemplateError
-    from runner.spec.values import surrogate_problem
-
     for index, message in enumerate(messages):
         content = message.get("content")
         problem = surrogate_problem(content) if isinstance(content, str) else None

@@ -17,6 +17,8 @@ from runner.engine.preflight import preflight, render_request
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
 from runner.interrupts import new_event_loop
+from runner.ledger.encoding import canonical_json, request_fingerprint
+from runner.providers import ModelClient, wire_api
 from runner.types import StreamDelta
 
 if TYPE_CHECKING:
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guards
     from runner.pricing import PriceBook
-    from runner.providers import ModelClient
     from runner.spec.model import PromptSpec
     from runner.types import Attempt, Cost, Usage
 
@@ -120,9 +121,6 @@ class Session:
         request fingerprint reuses it."""
         found = self._static.get(id(spec))
         if found is None or found[0] is not spec:
-            from runner.ledger.encoding import canonical_json
-            from runner.providers import wire_api
-
             keys = wire_api(spec.provider.api).static_keys
             parts = {k: canonical_json(body[k]) for k in keys if k in body}
             found = self._static[id(spec)] = (spec, parts)
@@ -159,8 +157,6 @@ class Session:
     def request_fingerprint(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> str:
         """The `request_sha256` a call with these variables would be recorded with (rendered,
         not counted; nothing sent). InputsInvalid or TemplateError when it cannot render."""
-        from runner.ledger.encoding import request_fingerprint
-
         settings = self.settings_for(spec)
         _, _, body = render_request(spec, vars or {}, settings)
         return request_fingerprint(body, known=self._static_parts(spec, body))
@@ -176,8 +172,6 @@ class Session:
         bad variables, a prompt that cannot fit, no key — no call, no line), the client, the
         endpoint's guard, the ledger (checked writable: LedgerUnavailable, nothing sent) and
         prices."""
-        from runner.ledger.encoding import request_fingerprint
-
         settings = self.settings_for(spec)
         pre = preflight(spec, vars or {}, settings, self.pricebook)
         fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre.body))
@@ -339,8 +333,6 @@ class Session:
         return found
 
     def client(self, settings: settings_mod.Settings, spec: PromptSpec) -> ModelClient:
-        from runner.providers import ModelClient, wire_api
-
         wire = wire_api(spec.provider.api)
         if settings.mock:
             key: tuple[Any, ...] = ("mock", wire, tuple(sorted(settings.headers.items())))

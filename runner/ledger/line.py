@@ -89,7 +89,9 @@ class LedgerRecord(TypedDict, total=False):
     batch_id: str  # only on calls sent through the Batch API: the batch that carried the row
 
 
-@dataclass(frozen=True)
+# Asked, Outcome and Recording are built on every call: plain dataclasses, because a frozen
+# one's __init__ costs about seven times as much (object.__setattr__ per field).
+@dataclass
 class Asked:
     """What was asked: the spec, the exact request (its fingerprint, model, params, variables,
     messages, output mode and locally counted prompt tokens) and the test case or data-set row
@@ -111,7 +113,7 @@ class Asked:
     variant: str | None = None  # the variant of `runner test` the call ran under, if any
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
     """What happened: when the call started, its attempts, usage, cost and latency, and how it
     ended — an answer (`completion` and its value or values), a failure (`error`) or, with
@@ -134,7 +136,7 @@ class Outcome:
     batch_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recording:
     """How to record it: with the content or without (`ledger: {content: false}`), whether the
     answer is the mock's, and whether the spec has an output schema (the output's `json`)."""
