@@ -5,6 +5,7 @@ line. Pure functions; no file I/O.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -44,9 +45,11 @@ _REDACTED = "[redacted]"
 def utc_timestamp(when: datetime | None = None) -> str:
     """Format `when` (default: now) as the ledger's `ts`: UTC, milliseconds, a trailing Z."""
     when = datetime.now(UTC) if when is None else when
-    if when.tzinfo is None:
-        raise ValueError("a ledger timestamp needs a timezone-aware datetime")
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            raise ValueError("a ledger timestamp needs a timezone-aware datetime")
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _to_json(value: Any) -> Any:
@@ -311,14 +314,25 @@ class _IdFactory:
             else:
                 random_part = self._entropy()
             self._last_ms, self._last_random = ms, random_part
-        value = (ms << _RANDOM_BITS) | random_part
-        chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
-        return "".join(chars)
+        return _base32((ms << _RANDOM_BITS) | random_part)
 
     def reset(self) -> None:
         """Forget the last id: a forked child must not count on from its parent's random part."""
         self._lock = threading.Lock()  # another thread may have held it at fork time
         self._last_ms = -1
+
+
+# RFC 4648's base32 alphabet -> Crockford's, for bytes.translate.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+
+
+def _base32(value: int) -> str:
+    """A value below 2**130 as 26 Crockford base32 digits, most significant first: the 130
+    bits padded to 160 on the right, base64's C encoder, and the alphabet swapped (a third of
+    the time of picking 26 digits in Python)."""
+    return (
+        base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
+    )
 
 
 def _now_ms() -> int:

@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner.errors import LedgerError, RunnerWarning
 from runner.ledger import (
@@ -515,6 +517,23 @@ def test_id_encodes_time_as_in_the_ulid_spec() -> None:
     factory = ledger_mod._IdFactory(lambda: 1469918176385, lambda: 0)
     assert factory.new() == "01ARYZ6S410000000000000000"
     assert factory.new() == "01ARYZ6S410000000000000001"
+
+
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_an_id_is_its_value_in_crockford_base32_digit_by_digit(value: int) -> None:
+    # The fast encoder (base64's, with the alphabet swapped) against the definition.
+    digits = "".join(
+        "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(value >> shift) & 31] for shift in range(125, -5, -5)
+    )
+    assert ledger_mod._base32(value) == digits
+
+
+def test_a_timestamp_is_utc_with_milliseconds_whatever_the_zone() -> None:
+    moment = datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
+    assert utc_timestamp(moment) == "2026-03-01T12:30:05.123Z"
+    assert utc_timestamp(moment.astimezone(timezone(timedelta(hours=-7)))) == utc_timestamp(moment)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        utc_timestamp(moment.replace(tzinfo=None))
 
 
 def test_ids_stay_ordered_when_the_clock_steps_back() -> None:
