@@ -12,15 +12,17 @@ import functools
 import math
 import random as _random
 import time
+import types
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar, cast
-
-import tenacity
-from tenacity import RetryCallState
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from runner.errors import DeadlineExceeded, RunnerError
 from runner.spec.model import RetryConfig
 from runner.types import Attempt, Usage
+
+if TYPE_CHECKING:
+    import tenacity
+    from tenacity import RetryCallState
 
 __all__ = ["backoff", "call_with_retry", "retry_after_of", "should_retry", "usage_of"]
 
@@ -102,10 +104,11 @@ async def call_with_retry(
             raise replay.pop()
         return await call.attempt()
 
+    tenacity, waits = _tenacity()
     retrying = tenacity.AsyncRetrying(
         sleep=sleep,
-        stop=tenacity.stop_after_attempt(policy.attempts) | _StopBeforeLongWait(call),
-        wait=_WaitLongest(_Backoff(policy, random), tenacity.wait_exception(_server_wait)),
+        stop=tenacity.stop_after_attempt(policy.attempts) | waits.StopBeforeLongWait(call),
+        wait=waits.Longest(waits.Backoff(policy, random), tenacity.wait_exception(_server_wait)),
         retry=tenacity.retry_if_exception(functools.partial(should_retry, policy)),
         before_sleep=call.before_sleep,
         reraise=True,
@@ -205,51 +208,60 @@ class _Call(Generic[R]):
             self.on_retry(self.attempts[-1], _exception_of(state), state.upcoming_sleep)
 
 
-class _Backoff(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryConfig, random: Callable[[], float]) -> None:
-        self.policy = policy
-        self.random = random
+@functools.cache
+def _tenacity() -> tuple[Any, Any]:
+    """tenacity, and runner's waits and stop on it, at the first retry of the process: a call
+    that succeeds at once (nearly every call) never needs them, and importing tenacity is
+    about 10 ms of every start."""
+    import tenacity
 
-    def __call__(self, retry_state: RetryCallState) -> float:
-        return backoff(self.policy, retry_state.attempt_number, self.random)
+    class Backoff(tenacity.wait.wait_base):
+        def __init__(self, policy: RetryConfig, random: Callable[[], float]) -> None:
+            self.policy = policy
+            self.random = random
 
+        def __call__(self, retry_state: RetryCallState) -> float:
+            return backoff(self.policy, retry_state.attempt_number, self.random)
 
-class _WaitLongest(tenacity.wait.wait_base):
-    """The longest of several waits: the server's Retry-After is a floor under our backoff."""
+    class Longest(tenacity.wait.wait_base):
+        """The longest of several waits: the server's Retry-After is a floor under our backoff."""
 
-    def __init__(self, *waits: tenacity.wait.wait_base) -> None:
-        self.waits = waits
+        def __init__(self, *waits: tenacity.wait.wait_base) -> None:
+            self.waits = waits
 
-    def __call__(self, retry_state: RetryCallState) -> float:
-        return max(wait(retry_state) for wait in self.waits)
+        def __call__(self, retry_state: RetryCallState) -> float:
+            return max(wait(retry_state) for wait in self.waits)
 
+    class StopBeforeLongWait(tenacity.stop.stop_base):
+        """Stop instead of sleeping past retry.max_retry_after or past the call's deadline."""
 
-class _StopBeforeLongWait(tenacity.stop.stop_base):
-    """Stop instead of sleeping past retry.max_retry_after or past the call's deadline."""
+        def __init__(self, call: _Call[Any]) -> None:
+            self.call = call
 
-    def __init__(self, call: _Call[Any]) -> None:
-        self.call = call
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        call = self.call
-        wait = retry_state.upcoming_sleep
-        asked = retry_after_of(_exception_of(retry_state))
-        if asked is not None and asked > call.policy.max_retry_after:
-            call.note = (
-                f"The server asked to wait {_secs(asked)} (Retry-After), more than "
-                f"retry.max_retry_after ({_secs(call.policy.max_retry_after)}); not waiting."
-            )
-            return True
-        if call.deadline is not None:
-            left = call.time_left()
-            if wait >= left:
+        def __call__(self, retry_state: RetryCallState) -> bool:
+            call = self.call
+            wait = retry_state.upcoming_sleep
+            asked = retry_after_of(_exception_of(retry_state))
+            if asked is not None and asked > call.policy.max_retry_after:
                 call.note = (
-                    f"Not retrying: the call's deadline ({_secs(call.deadline)}) leaves "
-                    f"{_secs(max(0.0, left))}, not enough for the {_secs(wait)} wait before "
-                    f"attempt {retry_state.attempt_number + 1}."
+                    f"The server asked to wait {_secs(asked)} (Retry-After), more than "
+                    f"retry.max_retry_after ({_secs(call.policy.max_retry_after)}); not waiting."
                 )
                 return True
-        return False
+            if call.deadline is not None:
+                left = call.time_left()
+                if wait >= left:
+                    call.note = (
+                        f"Not retrying: the call's deadline ({_secs(call.deadline)}) leaves "
+                        f"{_secs(max(0.0, left))}, not enough for the {_secs(wait)} wait before "
+                        f"attempt {retry_state.attempt_number + 1}."
+                    )
+                    return True
+            return False
+
+    return tenacity, types.SimpleNamespace(
+        Backoff=Backoff, Longest=Longest, StopBeforeLongWait=StopBeforeLongWait
+    )
 
 
 def _exception_of(state: RetryCallState) -> BaseException:
