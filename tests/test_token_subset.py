@@ -6,7 +6,6 @@ a lot of different text switches to the full encoder."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import subprocess
 import sys
@@ -129,9 +128,10 @@ def test_the_first_process_counts_with_the_full_encoder_and_the_next_with_a_subs
         lambda blob: blob[: len(blob) // 2],
         lambda blob: blob[:40] + bytes([blob[40] ^ 1]) + blob[41:],
         lambda blob: b"",
-        lambda blob: b"\x00" * 32 + blob[32:],
+        lambda blob: bytes(4) + blob[4:],  # the CRC-32 zeroed
+        lambda blob: blob[:4] + bytes(20) + blob[24:],  # the first offsets zeroed
     ],
-    ids=["torn", "flipped", "empty", "checksum"],
+    ids=["torn", "flipped", "empty", "checksum", "header"],
 )
 def test_a_damaged_bucket_file_is_never_trusted_and_is_rebuilt(
     clean: Path, monkeypatch: pytest.MonkeyPatch, damage: object
@@ -150,9 +150,9 @@ def test_a_signed_bucket_file_with_a_bad_offset_falls_back_to_the_full_encoder(
 ) -> None:
     tokens.count_text("x", "gpt-4o")
     path = _bucket_file(clean)
-    payload = bytearray(path.read_bytes()[32:])
+    payload = bytearray(path.read_bytes()[_subset.DIGEST_SIZE :])
     payload[4 * 100 : 4 * 101] = (2**32 - 1).to_bytes(4, "little")  # one offset points away
-    path.write_bytes(hashlib.sha256(payload).digest() + bytes(payload))
+    path.write_bytes(_subset._digest(payload) + bytes(payload))
     monkeypatch.setattr(_bpe, "_encodings", {})
     text = "".join(chr(c) for c in range(32, 2000))
     assert tokens.count_text(text, "gpt-4o") == len(_bpe.encoding("o200k_base").encode(text))
