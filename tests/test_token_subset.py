@@ -214,3 +214,33 @@ def test_a_text_counted_before_is_not_keyed_again_and_still_counts_exactly() -> 
     assert state.keyed == keyed + sum(
         len(f"Tell me about {c}.") for c in ["Paris", "Lima", "Osaka", "Nairobi"]
     )
+
+
+def test_a_request_builds_its_subset_once_not_once_per_text(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens.count_text("x", "gpt-4o")  # writes the bucket file
+    monkeypatch.setattr(_bpe, "_encodings", {})  # a new process
+    tokens._COUNTS.clear()
+    builds: list[int] = []
+    real = _subset._State._encoder_for
+
+    def counted(self: _subset._State, data: bytes) -> object:
+        before = len(self.ranks)
+        found = real(self, data)
+        builds.append(len(self.ranks) - before)
+        return found
+
+    monkeypatch.setattr(_subset._State, "_encoder_for", counted)
+    messages = [
+        {"role": "system", "content": "You answer in one word, in Quechua if you can."},
+        {"role": "user", "content": "Where is Machu Picchu? ¿Dónde está?", "name": "ana"},
+    ]
+    counted_here = tokens.count_messages(messages, "gpt-4o")
+    assert [n for n in builds if n] == [builds[0]] and builds[0] > 0  # one build, first
+    monkeypatch.setattr(_subset._State, "_encoder_for", real)
+    monkeypatch.setattr(_subset, "_states", {})
+    full = _bpe.encoding("o200k_base")
+    assert _bpe.loaded("o200k_base") is full
+    tokens._COUNTS.clear()
+    assert tokens.count_messages(messages, "gpt-4o") == counted_here  # as the full encoder

@@ -204,6 +204,7 @@ def count_messages(
     """
     rule = _rule(model)
     encode = functools.partial(_encode, rule.encoding)
+    _prime(rule.encoding, messages)
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
         if not isinstance(message, Mapping):
@@ -227,6 +228,18 @@ def count_messages(
     if tools:
         total += _count_tools(tools, rule, encode)
     return total
+
+
+def _prime(name: str, messages: Sequence[Mapping[str, Any]]) -> None:
+    """Have the subset encoder cover the messages' texts not counted before in one build."""
+    texts = [
+        value
+        for message in messages
+        if isinstance(message, Mapping)
+        for value in message.values()
+        if isinstance(value, str) and (name, value) not in _COUNTS
+    ]
+    _subset.prime(name, texts)
 
 
 def _encode(name: str, text: str) -> list[int]:
