@@ -232,4 +232,21 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     _start_up()
+    _collect_less_often()
     cli(prog_name="runner")
+
+
+# The cyclic garbage collector's first threshold for the command line (Python's is 700). With
+# 50 calls in flight, a collection every 700 new objects found the in-flight calls' objects
+# alive each time: 80-110 ms of collections in a 1,000-row run, 13-20 ms at this threshold. The
+# cycles it leaves for later are a few MB at most. The library leaves the process's setting
+# alone: a Python program that imports runner owns its garbage collector.
+_YOUNG_THRESHOLD = 10_000
+
+
+def _collect_less_often() -> None:
+    import gc
+
+    young, middle, old = gc.get_threshold()
+    if 0 < young < _YOUNG_THRESHOLD:  # 0: automatic collection is off, and stays off
+        gc.set_threshold(_YOUNG_THRESHOLD, middle, old)

@@ -482,3 +482,26 @@ def test_debug_is_not_listed_in_each_commands_help() -> None:
     """It is hidden on the commands: `runner --help` documents it once."""
     assert "--debug" not in run("exec", "--help").output
     assert "--debug" in run("--help").output
+
+
+def test_the_command_line_collects_cyclic_garbage_less_often_and_the_library_does_not() -> None:
+    import subprocess
+    import sys
+
+    cli = (
+        "import gc, runner.cli\n"
+        "try:\n    runner.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(gc.get_threshold()[0])"
+    )
+    ran = subprocess.run([sys.executable, "-c", cli, "--version"], capture_output=True, text=True)
+    assert ran.stdout.split()[-1] == "10000", ran
+    library = "import gc, runner, runner.engine.session\nprint(gc.get_threshold()[0])"
+    plain = "import gc\nprint(gc.get_threshold()[0])"
+    as_library = subprocess.run([sys.executable, "-c", library], capture_output=True, text=True)
+    as_python = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True)
+    assert as_library.stdout == as_python.stdout != ""
+    off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
+    stays_off = subprocess.run(
+        [sys.executable, "-c", off, "--version"], capture_output=True, text=True
+    )
+    assert stays_off.stdout.split()[-1] == "0"
