@@ -4,6 +4,8 @@ request allowed, and are counted without joining or tokenizing a huge text whole
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner.engine.usage import UsageCheck
 from runner.tokens import count_text
@@ -57,3 +59,29 @@ def test_a_huge_text_past_the_allowance_is_not_tokenized() -> None:
 def test_server_usage_over_max_tokens_is_flagged_not_capped() -> None:
     usage = check(50).recorded(Usage(12, 5000), BODY, [])
     assert usage.completion == 5000 and any("max_tokens 50" in f for f in usage.implausible)
+
+
+_USAGES = st.builds(
+    Usage,
+    prompt=st.integers(min_value=0, max_value=10**9),
+    completion=st.integers(min_value=0, max_value=10**9),
+    cached=st.integers(min_value=0, max_value=10**9),
+    reasoning=st.integers(min_value=0, max_value=10**9),
+    estimated=st.booleans(),
+    implausible=st.lists(st.text(max_size=5), max_size=2).map(tuple),
+    unreadable=st.none() | st.text(max_size=5),
+)
+
+
+@given(st.lists(_USAGES | st.none(), max_size=4))
+def test_a_calls_usage_is_the_sum_of_its_attempts(usages: list[Usage | None]) -> None:
+    # One attempt with usage (nearly every call) is returned as it is, not added to Usage().
+    from runner.engine.call import _sum_usage
+    from runner.types import Attempt
+
+    attempts = [Attempt(number=i + 1, outcome="ok", usage=u) for i, u in enumerate(usages)]
+    expected = Usage()
+    for u in usages:
+        if u:
+            expected = expected + u
+    assert _sum_usage(attempts) == expected
