@@ -114,9 +114,7 @@ class ModelClient:
                 reader = self.wire.stream_reader(
                     url=target.url, request_id=rid, body=body, on_delta=on_delta, t0=t0
                 )
-                async for event in http.events(response, target.url):
-                    if reader.feed(event):
-                        break
+                await http.feed_events(response, target.url, reader.feed)
                 completion = reader.completion(model=model, rate_headers=headers)
         self._log(completion)
         return completion
