@@ -244,3 +244,21 @@ def test_a_request_builds_its_subset_once_not_once_per_text(
     assert _bpe.loaded("o200k_base") is full
     tokens._COUNTS.clear()
     assert tokens.count_messages(messages, "gpt-4o") == counted_here  # as the full encoder
+
+
+def test_priming_keys_no_text_twice_not_even_a_long_one(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens.count_text("x", "gpt-4o")  # writes the bucket file
+    monkeypatch.setattr(_bpe, "_encodings", {})  # a new process
+    tokens._COUNTS.clear()
+    long = "a long document line, " * 300  # past what priming can mark as covered
+    messages = [
+        {"role": "system", "content": "Summarise."},
+        {"role": "user", "content": long},
+    ]
+    counted = tokens.count_messages(messages, "gpt-4o")
+    texts = ["system", "Summarise.", "user", long]
+    keyed_once = sum(len(t.encode()) for t in texts) + len(texts)  # separators included
+    assert _subset._states["o200k_base"].keyed <= keyed_once
+    assert counted == tokens.count_messages(messages, "gpt-4o")

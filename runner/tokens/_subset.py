@@ -231,12 +231,14 @@ def prime(name: str, texts: list[str]) -> None:
 
 
 def _prime(state: _State, texts: list[str]) -> None:
-    new = [text for text in texts if text not in state.known]
+    # Only texts it can then mark as covered: any other would be keyed here and again when
+    # encoded (a long prompt twice, and the keying budget spent twice as fast).
+    if len(state.known) + len(texts) > _KNOWN_TEXTS:
+        return
+    new = [text for text in texts if len(text) < _KNOWN_LENGTH and text not in state.known]
     if len(new) < 2:
         return  # one text: encoding it builds at most once anyway
     # Keys spanning the separator are extra ranks: they never change a result.
     if state._encoder_for(b"\n".join(_utf8(text) for text in new)) is None:
         return  # grown large: the next encode switches to the full encoder
-    for text in new:
-        if len(text) < _KNOWN_LENGTH and len(state.known) < _KNOWN_TEXTS:
-            state.known.add(text)
+    state.known.update(new)
