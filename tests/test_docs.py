@@ -192,16 +192,14 @@ def test_runner_help_lists_each_command_as_its_own_help_says(name: str) -> None:
 
 def test_runner_help_loads_no_command() -> None:
     """The point of the lazy table: `runner --help` imports no command module."""
-    import subprocess
-    import sys
+    from _fresh_python import python_output
 
     code = (
         "import sys; from runner.cli import cli\n"
         "try:\n    cli(['--help'], prog_name='runner')\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('runner.cli.')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert python_output(code).strip().splitlines()[-1] == "[]"
 
 
 def test_the_readme_performance_tables_are_saved_benchmark_runs() -> None:

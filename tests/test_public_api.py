@@ -3,9 +3,9 @@ and importing the package stays light (the CLI's --help depends on it)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from types import ModuleType
+
+from _fresh_python import python_output
 
 import runner
 
@@ -43,8 +43,7 @@ def test_import_is_light() -> None:
         "heavy = [m for m in ('jinja2', 'jsonschema', 'tiktoken', 'httpx2', 'genai_prices', "
         "'starlette', 'rich', 'yaml', 'tenacity') if m in sys.modules]; print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert python_output(code).strip() == "[]"
 
 
 def test_every_lazy_name_is_in_all() -> None:

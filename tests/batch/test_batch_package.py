@@ -3,8 +3,7 @@ batch, and importing the whole package was about 10 ms of its start."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from _fresh_python import python_output
 
 import runner.batch
 
@@ -34,5 +33,4 @@ def test_asking_for_rows_in_open_batches_imports_only_the_state_module() -> None
         "from runner.batch import rows_in_open_batches\n"
         "print(sorted(m for m in sys.modules if m.startswith('runner.batch')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['runner.batch', 'runner.batch.state']"
+    assert python_output(code).strip() == "['runner.batch', 'runner.batch.state']"

@@ -485,23 +485,17 @@ def test_debug_is_not_listed_in_each_commands_help() -> None:
 
 
 def test_the_command_line_collects_cyclic_garbage_less_often_and_the_library_does_not() -> None:
-    import subprocess
-    import sys
+    from _fresh_python import python_output
 
     cli = (
         "import gc, runner.cli\n"
         "try:\n    runner.cli.main()\nexcept SystemExit:\n    pass\n"
         "print(gc.get_threshold()[0])"
     )
-    ran = subprocess.run([sys.executable, "-c", cli, "--version"], capture_output=True, text=True)
-    assert ran.stdout.split()[-1] == "10000", ran
-    library = "import gc, runner, runner.engine.session\nprint(gc.get_threshold()[0])"
-    plain = "import gc\nprint(gc.get_threshold()[0])"
-    as_library = subprocess.run([sys.executable, "-c", library], capture_output=True, text=True)
-    as_python = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True)
-    assert as_library.stdout == as_python.stdout != ""
-    off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
-    stays_off = subprocess.run(
-        [sys.executable, "-c", off, "--version"], capture_output=True, text=True
+    assert python_output(cli, "--version").split()[-1] == "10000"
+    as_library = python_output(
+        "import gc, runner, runner.engine.session\nprint(gc.get_threshold()[0])"
     )
-    assert stays_off.stdout.split()[-1] == "0"
+    assert as_library == python_output("import gc\nprint(gc.get_threshold()[0])") != ""
+    off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
+    assert python_output(off, "--version").split()[-1] == "0"

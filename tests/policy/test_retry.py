@@ -706,10 +706,6 @@ print(asyncio.run(call_with_retry(flaky, policy))[0], "tenacity" in sys.modules)
 
 def test_tenacity_is_imported_at_the_first_retry_only() -> None:
     # Importing it is ~10 ms of every start; a call that succeeds at once never needs it.
-    import subprocess
-    import sys
+    from _fresh_python import python_output
 
-    out = subprocess.run(
-        [sys.executable, "-c", _TENACITY_PROBE], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.splitlines() == ["ok False", "ok after 2 True"]
+    assert python_output(_TENACITY_PROBE).splitlines() == ["ok False", "ok after 2 True"]
