@@ -146,8 +146,7 @@ def count_text(text: str, model: str) -> int:
     """Count the tokens of `text`; special-token text such as "<|endoftext|>" is plain text."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
-    name = _rule(model).encoding
-    return len(_bpe.encode(_subset.encoding_for_text(name, text), text))
+    return len(_encode(_rule(model).encoding, text))
 
 
 def truncate(text: str, max_tokens: int, model: str) -> str:
@@ -243,7 +242,7 @@ def _prime(name: str, messages: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _encode(name: str, text: str) -> list[int]:
-    return _bpe.encode(_subset.encoding_for_text(name, text), text)
+    return _subset.encode_text(name, text)
 
 
 # (encoding, text) -> its token count, for the short texts every call repeats (roles, a

@@ -15,6 +15,9 @@ file is built once from the hash-checked rank file, holds a CRC-32 of its payloa
 corrupt file is rebuilt, never trusted) and lives in runner's cache folder; without a cache
 folder, or once a process has keyed much text (a data set of long rows) or grown a large subset,
 the full encoder is built and used from then on (`runner.tokens._bpe.encoding`).
+
+ASCII text needs no tiktoken encoder at all: runner.tokens._ascii cuts and merges it with the
+loaded ranks, as tiktoken would, so a data set of distinct rows does not build one per row.
 """
 
 from __future__ import annotations
@@ -23,24 +26,27 @@ import contextlib
 import marshal
 import os
 import struct
+import sys
 import tempfile
 import threading
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.caches import cache_dir
-from runner.tokens import _bpe
+from runner.tokens import _ascii, _bpe
 
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["encoding_for_text"]
+__all__ = ["encode_text", "encoding_for_text"]
 
 KEY = 4  # bytes of a token that choose its bucket
 SLOTS = 1 << 16
 _FORMAT = 2  # 2: a CRC-32 of the payload, not its sha256
 _HEADER = struct.Struct(f"<{SLOTS + 1}I")  # bucket start offsets, then the end
+_IN_PLACE = sys.byteorder == "little" and struct.calcsize("I") == 4
 # Past these, a process has counted enough different text that the full encoder is cheaper.
 MAX_SUBSET = 25_000  # ranks in one subset
 MAX_CONVERTED = 50_000  # ranks handed to tiktoken over all subset builds
@@ -49,9 +55,13 @@ MAX_CONVERTED = 50_000  # ranks handed to tiktoken over all subset builds
 MAX_KEYED_BYTES = 256_000
 _KNOWN_TEXTS = 4096  # remembered texts (each shorter than _KNOWN_LENGTH) already covered
 _KNOWN_LENGTH = 4096
+_MEMO_PIECES = 65_536  # pieces of ASCII text remembered with their tokens
 
 _states: dict[str, _State] = {}
 _lock = threading.Lock()
+
+
+_SINGLE_BYTES = [bytes([b]) for b in range(256)]
 
 
 def _slot(key: bytes) -> int:
@@ -86,16 +96,17 @@ def build_index(ranks: dict[bytes, int]) -> bytes:
 DIGEST_SIZE = 4
 
 
-def _digest(payload: bytes | bytearray) -> bytes:
+def _digest(payload: bytes | bytearray | memoryview) -> bytes:
     return zlib.crc32(payload).to_bytes(DIGEST_SIZE, "big")
 
 
-def _read_index(path: Path) -> bytes | None:
+def _read_index(path: Path) -> memoryview | None:
     try:
         blob = path.read_bytes()
     except OSError:
         return None
-    digest, payload = blob[:DIGEST_SIZE], blob[DIGEST_SIZE:]
+    # A view, not a copy: a cold process pays for every fresh page of 4 MB it touches.
+    digest, payload = blob[:DIGEST_SIZE], memoryview(blob)[DIGEST_SIZE:]
     if len(payload) < _HEADER.size or _digest(payload) != digest:
         return None
     return payload
@@ -120,16 +131,23 @@ def _write_index(path: Path, payload: bytes) -> None:
 class _State:
     """One encoding's subset so far: the buckets loaded, their ranks, the encoder built."""
 
-    def __init__(self, name: str, payload: bytes) -> None:
+    def __init__(self, name: str, payload: bytes | memoryview) -> None:
         self.name = name
         self.payload = payload
-        self.offsets = _HEADER.unpack_from(payload)
+        # Read in place where the machine's own order is the file's (65,537 offsets: unpacked,
+        # as many int objects).
+        self.offsets: Sequence[int] = (
+            memoryview(payload)[: _HEADER.size].cast("I")
+            if _IN_PLACE
+            else _HEADER.unpack_from(payload)
+        )
         self.loaded: set[int] = set()
         self.ranks: dict[bytes, int] = {}
         self.encoder: tiktoken.Encoding | None = None
         self.converted = 0
         self.keyed = 0
         self.known: set[str] = set()
+        self.pieces: dict[str, tuple[int, ...]] = {}  # an ASCII piece -> its tokens
 
     def encoder_for(self, text: str) -> tiktoken.Encoding | None:
         """An encoder exact for `text`, or None when the full one should be built instead."""
@@ -146,19 +164,13 @@ class _State:
             return None
         # Every key a substring can have: its first KEY bytes, or all of it when shorter.
         keys = {data[i : i + k] for k in range(1, KEY + 1) for i in range(len(data))}
-        if not self.loaded:  # every single byte, always: no text can miss one
-            keys.update(bytes([b]) for b in range(256))
+        if self.encoder is None:  # every single byte in every encoder: no text can miss one
+            keys.update(_SINGLE_BYTES)
         slots = {_slot(k) for k in keys} - self.loaded
         if not slots and self.encoder is not None:
             return self.encoder
-        base = _HEADER.size
-        for slot in slots:
-            start, end = self.offsets[slot], self.offsets[slot + 1]
-            if end < start or base + end > len(self.payload):
-                return None  # a damaged offset table: the full encoder decides
-            bucket = marshal.loads(self.payload[base + start : base + end])
-            self.ranks.update(bucket)
-        self.loaded |= slots
+        if not self._load(slots):
+            return None  # a damaged offset table: the full encoder decides
         if len(self.ranks) > MAX_SUBSET or self.converted + len(self.ranks) > MAX_CONVERTED:
             return None
         import tiktoken
@@ -171,6 +183,46 @@ class _State:
         )
         self.converted += len(self.ranks)
         return self.encoder
+
+    def _load(self, slots: set[int]) -> bool:
+        """Add the ranks of these buckets; False when the offset table is damaged."""
+        base = _HEADER.size
+        for slot in slots - self.loaded:
+            start, end = self.offsets[slot], self.offsets[slot + 1]
+            if end < start or base + end > len(self.payload):
+                return False
+            self.ranks.update(marshal.loads(self.payload[base + start : base + end]))
+            self.loaded.add(slot)
+        return True
+
+    def ascii_tokens(self, text: str) -> list[int] | None:
+        """The tokens of an ASCII text, cut and merged by runner.tokens._ascii with the ranks
+        of its new pieces loaded (a piece seen before is remembered); None when tiktoken is to
+        encode it instead: a piece longer than _ascii.MAX_PIECE, the keying budget spent, a
+        damaged bucket file."""
+        split = _ascii.SPLIT.get(self.name)
+        if split is None:
+            return None
+        memo = self.pieces
+        tokens: list[int] = []
+        for piece in split.findall(text):
+            found = memo.get(piece)
+            if found is None:
+                if len(piece) > _ascii.MAX_PIECE:
+                    return None
+                data = piece.encode("ascii")
+                self.keyed += len(data)
+                if self.keyed > MAX_KEYED_BYTES:
+                    return None
+                # Every substring BPE can look up starts with one of these keys.
+                keys = {data[i : i + k] for k in range(1, KEY + 1) for i in range(len(data))}
+                if not self._load({_slot(key) for key in keys}):
+                    return None
+                found = tuple(_ascii.merge(data, self.ranks))
+                if len(memo) < _MEMO_PIECES:
+                    memo[piece] = found
+            tokens += found
+        return tokens
 
 
 def _state(name: str) -> _State | None:
@@ -215,11 +267,30 @@ def encoding_for_text(name: str, text: str) -> tiktoken.Encoding:
     return _bpe.encoding(name)
 
 
+def encode_text(name: str, text: str) -> list[int]:
+    """The tokens of `text`, exactly as the full `name` encoder encodes it (`encode_ordinary`):
+    by the full encoder once built; an ASCII text by runner.tokens._ascii on the subset's ranks,
+    with no tiktoken encoder built; any other text by a subset encoder (`encoding_for_text`)."""
+    full = _bpe.loaded(name)
+    if full is not None:
+        return _bpe.encode(full, text)
+    if text.isascii():
+        with _lock:
+            state = _state(name)
+            tokens = None if state is None else state.ascii_tokens(text)
+        if tokens is not None:
+            return tokens
+        if state is None:  # no bucket file (this call may have written it): the full one
+            return _bpe.encode(_bpe.encoding(name), text)
+    return _bpe.encode(encoding_for_text(name, text), text)
+
+
 def prime(name: str, texts: list[str]) -> None:
     """Make the subset cover every one of `texts` with at most one build. A request's texts
     are encoded one at a time, and each that needs ranks not loaded yet rebuilds the encoder
     (7-8 ms each here: tiktoken compiles its pattern every time): a two-message prompt built
     it four times."""
+    texts = [text for text in texts if not text.isascii()]  # _ascii encodes those
     if len(texts) < 2 or _bpe.loaded(name) is not None:
         return
     with _lock:
