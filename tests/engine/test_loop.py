@@ -89,3 +89,32 @@ async def test_case_label_goes_to_the_case_field(tmp_path: Path) -> None:
         [result] = [r async for r in run_items(session, spec, [Item("c1", {"n": 1})], label="case")]
     assert result.record is not None
     assert (result.record["case"], result.record["row"]) == ("c1", None)
+
+
+async def test_results_come_in_the_exact_order_the_calls_end(tmp_path: Path) -> None:
+    """Each result is yielded in the order the calls end, even when several end between two
+    turns of the loop (asyncio.wait would hand those back as a set, in no order)."""
+    spec = load_spec(spec_file(tmp_path))
+    started = asyncio.Event()
+    ended: list[str] = []
+
+    class Answer:
+        value = None
+
+    async with Session(mock=True, ledger=tmp_path / "l.jsonl") as session:
+
+        async def later_the_earlier_it_starts(*args: object, **kwargs: object) -> object:
+            n = args[1]["n"]  # type: ignore[index]
+            if n == 11:
+                started.set()
+            await started.wait()
+            for _ in range(12 - n):  # row 11 ends first, then 10, ... within a few turns
+                await asyncio.sleep(0)
+            ended.append(str(n))
+            return Answer()
+
+        session.arun = later_the_earlier_it_starts  # type: ignore[method-assign]
+        items = [Item(str(i), {"n": i}) for i in range(12)]
+        keys = [r.key async for r in run_items(session, spec, items, concurrency=12)]
+    assert ended == [str(i) for i in reversed(range(12))]
+    assert keys == ended
