@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["plain_json"]
+__all__ = ["plain_json", "sorted_plain_json"]
 
 _isfinite = math.isfinite
 
@@ -37,6 +37,39 @@ def plain_json(value: Any) -> bytes | None:
         return None
     except RecursionError:  # nested past Python's stack (orjson stops at 255 levels anyway)
         return None
+
+
+def sorted_plain_json(value: Any) -> bytes | None:
+    """`value` as `json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))`
+    writes it, or None. Only for values without floats (whose spelling differs) and with string
+    keys (`json` sorts and writes other keys its own way): what a request's messages are.
+    Both sort keys by code point (orjson compares their UTF-8 bytes, which is the same order)."""
+    try:
+        if not _no_float(value):
+            return None
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a big integer, a lone surrogate
+        return None
+    except RecursionError:
+        return None
+
+
+def _no_float(value: Any) -> bool:
+    """Like _plain, without floats, and with string keys only."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        for key, item in value.items():  # noqa: SIM110
+            if type(key) is not str or not _no_float(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:  # noqa: SIM110
+            if not _no_float(item):
+                return False
+        return True
+    return False
 
 
 def _plain(value: Any) -> bool:

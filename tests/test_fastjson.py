@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.fastjson import plain_json
+from runner.fastjson import plain_json, sorted_plain_json
+from runner.ledger import encoding
 from runner.ledger.encoding import encode_line
 
 
@@ -117,3 +119,75 @@ def test_a_request_body_is_sent_as_before() -> None:
     assert _body_bytes(body) == _reference(body)
     odd = {"model": "m", "temperature": float("nan")}  # the standard library's spelling
     assert _body_bytes(odd) == b'{"model":"m","temperature":NaN}'
+
+
+# --- sorted keys: canonical JSON and request fingerprints ---------------------------------------
+
+
+def _canonical_reference(value: Any) -> str:
+    """canonical_json as it was before the fast path: resume compares fingerprints across
+    versions, so not one byte may change."""
+    return encoding._CANONICAL.encode(encoding._canonical(value))
+
+
+_KEYS = st.text() | st.sampled_from(
+    ["", "a", "B", "é", "z", "\U0001f600", "\uffff", "\ue000", "10"]
+)
+_SORTABLE = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(_KEYS, inner, max_size=6)
+        | st.tuples(inner, inner)
+    ),
+    max_leaves=24,
+)
+
+
+@given(_SORTABLE)
+@settings(max_examples=400)
+def test_sorted_keys_are_written_as_json_sorts_them(value: Any) -> None:
+    assert (
+        sorted_plain_json(value)
+        == json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+    assert encoding.canonical_json(value) == _canonical_reference(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"temperature": 0.3},
+        [1.0, 2],
+        {1: "int key"},
+        {"big": 2**64},
+        {"text": "\ud800"},
+        {"when": Decimal("1.5")},
+        _Text("subclass"),
+    ],
+)
+def test_what_only_the_canonical_walk_writes_right_is_left_to_it(value: Any) -> None:
+    assert sorted_plain_json(value) is None
+    assert encoding.canonical_json(value) == _canonical_reference(value)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"role": st.sampled_from(["system", "user", "assistant"]), "content": st.text()}
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([None, ["\n\n\n"], ["END", "é"]]),
+)
+@settings(max_examples=200)
+def test_a_request_fingerprint_is_what_it_was(messages: list[dict[str, str]], stop: Any) -> None:
+    body = {"model": "gpt-4o-mini", "messages": messages, "temperature": 0.3, "stop": stop}
+    parts = [
+        f"{_canonical_reference(key)}:{_canonical_reference(body[key])}"
+        for key in sorted(body)
+        if body[key] is not None
+    ]
+    expected = hashlib.sha256(("{" + ",".join(parts) + "}").encode()).hexdigest()
+    assert encoding.request_fingerprint(body) == expected
