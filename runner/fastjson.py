@@ -74,21 +74,31 @@ def _no_float(value: Any) -> bool:
 
 def _plain(value: Any) -> bool:
     """True when `value` holds only str, int, finite float, bool, None, and dicts, lists and
-    tuples of them (exact types: subclasses are the standard library's to write)."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return _isfinite(value)
-    # Plain loops: all() over a generator costs a third more, and this walks every line.
-    if kind is dict:
-        for item in value.values():  # noqa: SIM110
-            if not _plain(item):
+    tuples of them (exact types: subclasses are the standard library's to write). A loop over
+    a stack of containers that checks each one's scalars in place: a third faster than a call
+    per value (this walks every ledger line)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            items = node.values()
+        elif kind is list or kind is tuple:
+            items = node
+        elif kind is float:
+            if not _isfinite(node):
                 return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:  # noqa: SIM110
-            if not _plain(item):
+            continue
+        elif kind is str or kind is int or kind is bool or node is None:
+            continue
+        else:
+            return False
+        for item in items:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                continue
+            if kind is dict or kind is list or kind is tuple:
+                stack.append(item)
+            elif kind is not float or not _isfinite(item):
                 return False
-        return True
-    return False
+    return True
