@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from runner.types import Attempt, Cost, Message, Usage
+from runner.types import Attempt, Cost, Message, Usage, quick_init
 
 __all__ = ["Preflight", "Result", "SessionStats"]
 
 
+@quick_init
 @dataclass(frozen=True)
 class Result:
     """The outcome of one successful call."""
@@ -63,6 +64,7 @@ class Result:
         return out
 
 
+@quick_init
 @dataclass(frozen=True)
 class Preflight:
     """Everything known before sending: the exact request, its tokens and its worst-case cost."""

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from runner.errors import ConfigError
 from runner.providers._stream import OnDelta
-from runner.types import Completion, Message
+from runner.types import Completion, Message, quick_init
 
 __all__ = [
     "OUTPUT_MODES",
@@ -40,6 +40,7 @@ SCHEMA_INSTRUCTION = (
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutputFormat:
     """The structured output a request asks the server for: a JSON Schema (`json_schema`,
@@ -51,6 +52,7 @@ class OutputFormat:
     strict: bool = False
 
 
+@quick_init
 @dataclass(frozen=True)
 class WireRequest:
     """One request, wire-neutral: everything a wire needs to build its exact body. `messages`
