@@ -42,6 +42,10 @@ from runner.types import Attempt, Completion, Cost, StreamDelta, Usage
 __all__ = ["Call"]
 
 
+_NO_USAGE = Usage()
+_NOT_PRICED = Cost(None, "unknown", reason="not priced: runner failed")
+
+
 @dataclass  # not frozen: a frozen __init__ costs several times more, on every call
 class _Reply:
     """What one successful attempt produced: the completion and its checked value."""
@@ -346,7 +350,7 @@ class Call:
         spec, settings = parts.spec, parts.settings
         latency_ms = (time.perf_counter() - started) * 1000
         origin = _replayed(reply)
-        usage, cost = Usage(), Cost(None, "unknown", reason="not priced: runner failed")
+        usage, cost = _NO_USAGE, _NOT_PRICED  # what the line says if building it fails
         try:
             usage = _sum_usage(attempts)
             # A replayed answer costs what the recorded call cost.
