@@ -235,16 +235,20 @@ class PriceBook:
             if self.batch:
                 return Cost(usd * _BATCH_SHARE, f"{override.source}, batch (50%)", estimated)
             return Cost(usd=usd, source=override.source, estimated=estimated)
-        when = _timestamp(at)
+        when = _timestamp(at) if at is not None else None  # now, when a price depends on it
         if not self.batch:
             plan = self._plan(model, base_url)
             if plan is not None:
                 if not plan.found:
                     return Cost(usd=None, source=_UNKNOWN, estimated=estimated)
-                rates = plan.at(when).linear
+                if plan.conditional and when is None:
+                    when = _timestamp(None)
+                rates = (plan.at(when) if when is not None else plan.prices[0]).linear
                 if rates is not None:
                     usd = _linear_usd(rates, prompt, cached, completion)
                     return Cost(usd=usd, source=plan.source, estimated=estimated)
+        if when is None:
+            when = _timestamp(None)
         entry = self._entry(model, base_url)
         if entry is None:
             return Cost(usd=None, source=_UNKNOWN, estimated=estimated)

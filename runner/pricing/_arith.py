@@ -72,6 +72,24 @@ def timestamp(at: datetime | None) -> datetime:
 
 
 def counts(usage: Usage) -> tuple[int, int, int]:
+    if type(usage) is Usage:  # the usual case, checked at once: plain non-negative ints
+        prompt, completion, cached, reasoning = (
+            usage.prompt,
+            usage.completion,
+            usage.cached,
+            usage.reasoning,
+        )
+        if (
+            type(prompt) is int
+            and type(completion) is int
+            and type(cached) is int
+            and type(reasoning) is int
+            and prompt >= 0
+            and completion >= 0
+            and cached >= 0
+            and reasoning >= 0
+        ):
+            return prompt, min(cached, prompt), completion
     if not isinstance(usage, Usage):
         raise TypeError(f"usage must be a runner.types.Usage, not {type(usage).__name__}")
     for name in ("prompt", "completion", "cached", "reasoning"):
