@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from runner.ledger.line import LedgerRecord
     from runner.ledger.replay import ReplaySource
     from runner.ledger.store import Ledger
-    from runner.policy.guards import Guards
+    from runner.policy.guards import Guard, Guards
     from runner.pricing import PriceBook
     from runner.spec.model import PromptSpec
     from runner.types import Attempt, Cost, Usage
@@ -103,6 +104,7 @@ class Session:
         self._runner: asyncio.Runner | None = None
         self._settings: dict[int, tuple[PromptSpec, settings_mod.Settings]] = {}
         self._static: dict[int, tuple[PromptSpec, dict[str, str]]] = {}
+        self._routes: dict[int, _Route] = {}
         self.stats = SessionStats()
 
     # -- public API --
@@ -185,27 +187,15 @@ class Session:
             if client is not None:
                 guard = self.guards.for_endpoint("cache:" + self._cache.path, settings.model)
                 self._warn_one_sample(spec)
+        route = self._routes.get(id(spec))
+        if route is None or route.spec is not spec:
+            route = self._routes[id(spec)] = self._route(spec, settings, pre.api)
         if client is None:
-            client = self.client(settings, spec)
-            # rpm and tpm are the account's limits: the in-process mock is no account, and
-            # pacing it would only slow mock runs and tests (300 rows at rpm 500: 36 s).
-            # The concurrency bound and the breaker still apply.
-            guard = self.guards.for_endpoint(
-                "mock" if settings.mock else settings.base_url,
-                settings.model,
-                rpm=None if settings.mock else spec.rate.rpm,
-                tpm=None if settings.mock else spec.rate.tpm,
-                concurrency=spec.rate.concurrency,
-                failures=spec.breaker.failures,
-                cooldown=spec.breaker.cooldown,
-            )
-        ledger = self.ledger(settings.ledger_path)
+            if route.sender is None:  # made on first use: a replayed run needs no key
+                route.sender = self._sender(spec, settings)
+            client, guard = route.sender
+        ledger = route.ledger
         ledger.check_writable()  # a line that cannot be written is found before paying for it
-        endpoint = ("mock" if settings.mock else settings.base_url, settings.model, pre.api)
-
-        def learn(mode: str, why: str) -> None:
-            self._modes[endpoint] = (mode, why)
-
         return CallParts(
             spec=spec,
             settings=settings,
@@ -217,9 +207,38 @@ class Session:
             pricebook=self.pricebook,
             on_recorded=self._count,
             budget=budget,
-            learned_mode=self._modes.get(endpoint),
-            learn_mode=learn,
+            learned_mode=self._modes.get(route.endpoint),
+            learn_mode=route.learn,
         )
+
+    def _route(self, spec: PromptSpec, settings: settings_mod.Settings, api: str) -> _Route:
+        """Where this spec's calls go: the same on every call of the session (its settings are
+        resolved once), so found once per spec rather than per call."""
+        endpoint = ("mock" if settings.mock else settings.base_url, settings.model, api)
+
+        def learn(mode: str, why: str) -> None:
+            self._modes[endpoint] = (mode, why)
+
+        return _Route(spec, self.ledger(settings.ledger_path), endpoint, learn)
+
+    def _sender(
+        self, spec: PromptSpec, settings: settings_mod.Settings
+    ) -> tuple[ModelClient, Guard]:
+        """The client that sends this spec's calls, and the guard of its endpoint."""
+        # rpm and tpm are the account's limits: the in-process mock is no account, and pacing
+        # it would only slow mock runs and tests (300 rows at rpm 500: 36 s). The concurrency
+        # bound and the breaker still apply.
+        client = self.client(settings, spec)
+        guard = self.guards.for_endpoint(
+            "mock" if settings.mock else settings.base_url,
+            settings.model,
+            rpm=None if settings.mock else spec.rate.rpm,
+            tpm=None if settings.mock else spec.rate.tpm,
+            concurrency=spec.rate.concurrency,
+            failures=spec.breaker.failures,
+            cooldown=spec.breaker.cooldown,
+        )
+        return client, guard
 
     def _count(self, record: LedgerRecord, usage: Usage, cost: Cost, latency_ms: float) -> None:
         self.stats.add(
@@ -277,6 +296,7 @@ class Session:
         return self._runner.run(coroutine)
 
     async def aclose(self) -> None:
+        self._routes = {}
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
@@ -285,6 +305,7 @@ class Session:
         self._ledgers = {}
 
     def close(self) -> None:
+        self._routes = {}
         if self._runner is not None:
             self._runner.run(self.aclose())
             self._runner.close()
@@ -383,6 +404,18 @@ class Session:
             )
         self._clients[key] = found
         return found
+
+
+@dataclass
+class _Route:
+    """A spec's ledger, output-mode memory, client and guard, as its calls use them (the
+    client and guard are made when a call is first sent)."""
+
+    spec: PromptSpec
+    ledger: Ledger
+    endpoint: tuple[str, str, str]
+    learn: Callable[[str, str], None]
+    sender: tuple[ModelClient, Guard] | None = None
 
 
 def _replayed(replay: ReplaySource, fingerprint: str, pre: Preflight) -> ChatBackend | None:

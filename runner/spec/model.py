@@ -280,6 +280,13 @@ def _render_part(part: Part, vars: Mapping[str, Any]) -> dict[str, Any]:
 
 def copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (cheaper than copy.deepcopy)."""
+    kind = type(value)  # exact types first: an ABC check (Mapping) costs more than the copy
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
     if isinstance(value, Mapping):
         return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -375,18 +382,22 @@ class PromptSpec:
 
 def apply_defaults(schema: Any, value: Any) -> None:
     """Fill in `default`s of absent properties, recursively into objects that are present."""
-    if not isinstance(schema, Mapping) or not isinstance(value, dict):
+    if not _is_mapping(schema) or not isinstance(value, dict):
         return
     properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
+    if not _is_mapping(properties):
         return
     for name, sub in properties.items():
-        if not isinstance(sub, Mapping):
+        if not _is_mapping(sub):
             continue
         if name not in value and "default" in sub:
             value[name] = copy_json(sub["default"])
         if name in value:
             apply_defaults(sub, value[name])
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict skips the ABC check
 
 
 def duration_or(value: Any, default: float | None) -> float | None:

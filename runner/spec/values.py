@@ -33,7 +33,7 @@ def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
         if problem is not None:
             issues.append(f"{json_pointer(list(path)) or '/'}: {problem}")
             continue
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):  # a dict skips the ABC check
             for key, item in value.items():
                 if not isinstance(key, str):
                     issues.append(
@@ -82,7 +82,7 @@ def _problem(value: Any, depth: int) -> str | None:
         if math.isfinite(value):
             return None
         return f"{value!r} is not a number JSON can carry (no NaN or infinity)"
-    if isinstance(value, Mapping | list | tuple):
+    if type(value) is dict or isinstance(value, Mapping | list | tuple):
         if depth >= MAX_VALUE_DEPTH:
             return f"nested deeper than {MAX_VALUE_DEPTH} levels"
         return None

@@ -206,7 +206,7 @@ def count_messages(
     _prime(rule.encoding, messages)
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):  # dict: no ABC check
             raise TypeError(f"a message must be a mapping, not {type(message).__name__}")
         total += rule.per_message
         for key, value in message.items():
@@ -234,7 +234,7 @@ def _prime(name: str, messages: Sequence[Mapping[str, Any]]) -> None:
     texts = [
         value
         for message in messages
-        if isinstance(message, Mapping)
+        if type(message) is dict or isinstance(message, Mapping)
         for value in message.values()
         if isinstance(value, str) and (name, value) not in _COUNTS
     ]

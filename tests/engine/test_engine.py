@@ -581,3 +581,24 @@ def test_as_many_choices_as_n_raise_no_warning() -> None:
         _, values = completion_values(_completion(2), None, _asked(2))
         assert values == ("text 0", "text 1")
         assert completion_values(_completion(1), None, _asked())[1] == ("text 0",)
+
+
+def test_a_session_reuses_a_specs_client_and_makes_a_new_one_after_closing(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """A spec's client, guard and ledger are found once per session, not per call; closing
+    the session forgets them, so a call after that opens fresh ones (never a closed client)."""
+    spec = runner.load(write_spec(tmp_path, ""))
+    other = runner.load(write_spec(tmp_path, "model: gpt-4o", name="other"))
+    with Session(mock=True, ledger=ledger_path, environ={}) as s:
+        first = s.call_parts(spec, {"city": "Paris"})
+        again = s.call_parts(spec, {"city": "Lima"})
+        assert again.client is first.client and again.guard is first.guard
+        assert again.ledger is first.ledger
+        assert s.call_parts(other, {"city": "Oslo"}).guard is not first.guard  # its own model
+        assert s.run(spec, {"city": "Paris"}).value is not None
+        s.close()
+        after = s.call_parts(spec, {"city": "Paris"})
+        assert after.client is not first.client and after.ledger is not first.ledger
+        assert s.run(spec, {"city": "Quito"}).value is not None
+    assert len(list(read_records(ledger_path))) == 2

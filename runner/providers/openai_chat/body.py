@@ -107,7 +107,8 @@ def build_body(
     if not messages:
         raise ValueError("messages must not be empty")
     for message in messages:
-        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+        mapping = type(message) is dict or isinstance(message, Mapping)  # dict: no ABC check
+        if not mapping or not isinstance(message.get("role"), str):
             raise ValueError(f"each message needs a string `role`, got {message!r:.80}")
     body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages]}
     given = {k: v for k, v in (params or {}).items() if v is not None}
@@ -170,7 +171,7 @@ def _checked_response_format(fmt: Mapping[str, Any]) -> dict[str, Any]:
         )
     if kind == "json_schema":
         inner = fmt.get("json_schema")
-        name = inner.get("name") if isinstance(inner, Mapping) else None
+        name = inner.get("name") if type(inner) is dict or isinstance(inner, Mapping) else None
         if not isinstance(name, str) or not name or _SCHEMA_NAME_BAD.search(name) or len(name) > 64:
             raise ConfigError(
                 "response_format json_schema needs a `name` of 1-64 letters, digits, _ or -"
