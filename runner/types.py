@@ -148,14 +148,14 @@ class Usage:
         A total (`total_key`) that is not prompt + completion is flagged `implausible`."""
         if usage is None or usage == {}:
             return None
-        if not isinstance(usage, Mapping):
+        if type(usage) is not dict and not isinstance(usage, Mapping):  # a dict: no ABC check
             return cls.not_read(f"the server's usage is {_shown(usage)}, not an object")
         counts: dict[str, int] = {}
         for name, where, key in fields:
             holder: Any = usage if where is None else usage.get(where)
             if holder is None:
                 holder = {}
-            if not isinstance(holder, Mapping):
+            if type(holder) is not dict and not isinstance(holder, Mapping):
                 return cls.not_read(f"the server's usage.{where} is {_shown(holder)}")
             value = holder.get(key)
             if value is None:
@@ -202,6 +202,8 @@ class Usage:
 
 def _whole(value: Any) -> int | None:
     """An integer count from JSON: ints, and floats with an integral value (12.0)."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -121,4 +121,4 @@ def _total_tokens(obj: object) -> int | None:
 
 def _headers_of(obj: object, attribute: str) -> Mapping[str, str] | None:
     headers = getattr(obj, attribute, None)
-    return headers if isinstance(headers, Mapping) else None
+    return headers if type(headers) is dict or isinstance(headers, Mapping) else None

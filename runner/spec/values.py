@@ -33,7 +33,8 @@ def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
         if problem is not None:
             issues.append(f"{json_pointer(list(path)) or '/'}: {problem}")
             continue
-        if type(value) is dict or isinstance(value, Mapping):  # a dict skips the ABC check
+        kind = type(value)  # a dict, or a string, skips the ABC check
+        if kind is dict or (kind is not str and isinstance(value, Mapping)):
             for key, item in value.items():
                 if not isinstance(key, str):
                     issues.append(

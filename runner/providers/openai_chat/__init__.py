@@ -82,7 +82,7 @@ class ChatCompletions:
         messages = body.get("messages")
         if not isinstance(messages, list):
             return []
-        return [dict(m) for m in messages if isinstance(m, Mapping)]
+        return [dict(m) for m in messages if type(m) is dict or isinstance(m, Mapping)]
 
     def output_limit(self, params: Mapping[str, Any]) -> int | None:
         value = params.get("max_completion_tokens") or params.get("max_tokens")

@@ -61,10 +61,11 @@ def _content_text(content: Any) -> str | None:
 
 
 def _choice(item: Any, position: int) -> Choice:
-    if not isinstance(item, Mapping):
+    # A reply is parsed JSON: its objects are dicts, which skip the ABC check.
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise Malformed(f"choice {position} is {type(item).__name__}, not an object")
     message = item.get("message") or {}
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):
         raise Malformed(f"choice {position}: message is not an object")
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list) or len(calls) > MAX_TOOL_CALLS:
