@@ -5,7 +5,6 @@ line. Pure functions; no file I/O.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -325,17 +324,17 @@ class _IdFactory:
         self._last_ms = -1
 
 
-# RFC 4648's base32 alphabet -> Crockford's, for bytes.translate.
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+# Every pair of Crockford digits, by the 10 bits they spell: a ULID is 13 lookups.
+_DIGIT_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_PAIR_SHIFTS = tuple(range(120, -10, -10))
 
 
 def _base32(value: int) -> str:
-    """A value below 2**130 as 26 Crockford base32 digits, most significant first: the 130
-    bits padded to 160 on the right, base64's C encoder, and the alphabet swapped (a third of
-    the time of picking 26 digits in Python)."""
-    return (
-        base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
-    )
+    """A value below 2**130 as 26 Crockford base32 digits, most significant first: two digits
+    per table lookup (less than half the time of base64's encoder, which is Python code in
+    3.11)."""
+    pairs = _DIGIT_PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def _now_ms() -> int:
