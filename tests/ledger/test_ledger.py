@@ -521,7 +521,7 @@ def test_id_encodes_time_as_in_the_ulid_spec() -> None:
 
 @given(st.integers(min_value=0, max_value=(1 << 128) - 1))
 def test_an_id_is_its_value_in_crockford_base32_digit_by_digit(value: int) -> None:
-    # The fast encoder (base64's, with the alphabet swapped) against the definition.
+    # The fast encoder (a table of digit pairs) against the definition.
     digits = "".join(
         "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(value >> shift) & 31] for shift in range(125, -5, -5)
     )
