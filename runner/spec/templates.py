@@ -22,7 +22,13 @@ import jinja2.sandbox
 
 from runner.errors import MAX_LISTED, Problem, TemplateError
 from runner.spec.sandbox import ENV as _ENV
-from runner.spec.sandbox import NotPrintable, OverBudget, add_budget
+from runner.spec.sandbox import (
+    MAX_OUTPUT,
+    NotPrintable,
+    OverBudget,
+    _printable,  # the `finalize` of {{ }}: jinja2's and the fast path's
+    add_budget,
+)
 from runner.spec.sandbox import render as _render
 
 __all__ = ["Locate", "Template", "compile_template"]
@@ -48,6 +54,8 @@ class Template:
     _compiled: jinja2.Template | None = field(repr=False, compare=False)
     _locate: Locate = field(repr=False, compare=False)
     _first_use: Mapping[str, int] = field(repr=False, compare=False)
+    # Literal text and variable names, when that is all the template is (see `_plain_parts`).
+    _parts: tuple[str | _Var, ...] | None = field(default=None, repr=False, compare=False)
 
     def position(self, template_line: int) -> tuple[int, int]:
         """The (line, column) in the file of a 1-based template line."""
@@ -71,6 +79,10 @@ class Template:
             noun = "variable" if len(missing) == 1 else "variables"
             line = min(self._first_use.get(n, 1) for n in missing)
             raise self._error(f"undefined {noun} {names}", line, names=missing)
+        if self._parts is not None:
+            text = _render_parts(self._parts, vars)
+            if text is not None:
+                return text
         try:
             return _render(self._compiled, vars)
         except OverBudget as exc:
@@ -95,6 +107,42 @@ class Template:
 
     def _error(self, message: str, line: int, names: list[str] | None = None) -> TemplateError:
         return _template_error(self.file, self.origin, self._locate, message, line, names)
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+
+
+def _plain_parts(
+    tree: jinja2.nodes.Template, variables: frozenset[str]
+) -> tuple[str | _Var, ...] | None:
+    """The template as literal text and `{{ name }}` outputs, when it is nothing more (most
+    prompts): such a template renders as jinja2 renders it, `str(finalize(value))` for each
+    name, without building jinja2's context and generator for it (10 us or so a render)."""
+    if len(tree.body) != 1 or type(tree.body[0]) is not jinja2.nodes.Output:
+        return None
+    parts: list[str | _Var] = []
+    for node in tree.body[0].nodes:
+        if type(node) is jinja2.nodes.TemplateData:
+            parts.append(node.data)
+        elif type(node) is jinja2.nodes.Name and node.ctx == "load" and node.name in variables:
+            parts.append(_Var(node.name))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _render_parts(parts: tuple[str | _Var, ...], vars: Mapping[str, Any]) -> str | None:
+    """`parts` rendered, or None for jinja2 to render instead: any error (its message and
+    line are jinja2's to give) and a text past the budget."""
+    try:
+        text = "".join(
+            [part if isinstance(part, str) else str(_printable(vars[part.name])) for part in parts]
+        )
+    except Exception:
+        return None
+    return text if len(text) <= MAX_OUTPUT else None
 
 
 def _template_error(
@@ -162,7 +210,13 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-_Compiled = tuple[jinja2.Template, frozenset[str], dict[str, int], tuple[tuple[str, int], ...]]
+_Compiled = tuple[
+    jinja2.Template,
+    frozenset[str],
+    dict[str, int],
+    tuple[tuple[str, int], ...],
+    tuple[str | _Var, ...] | None,
+]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -186,11 +240,12 @@ def _compile(source: str) -> _Compiled:
     ) + tuple(sorted(set(_removed_calls(tree)), key=lambda hit: hit[1]))
     variables = frozenset(jinja2.meta.find_undeclared_variables(tree)) - _ENV.globals.keys()
     add_budget(tree)
+    parts = _plain_parts(tree, variables)
     code = _ENV.compile(tree, filename=_FILENAME)
     # Flat globals: jinja's default, a ChainMap over the environment's globals, is copied key by
     # key at every render; the sandbox's globals never change after import.
     compiled = _ENV.template_class.from_code(_ENV, code, dict(_ENV.make_globals(None)), None)
-    return compiled, variables, _first_uses(tree, variables), refused
+    return compiled, variables, _first_uses(tree, variables), refused, parts
 
 
 def compile_template(
@@ -202,7 +257,7 @@ def compile_template(
     if "{" not in source:  # no Jinja2 syntax at all: a literal, nothing to compile
         return Template(source, origin, file, frozenset(), None, where, {})
     try:
-        compiled, variables, first_use, refused = _compile(source)
+        compiled, variables, first_use, refused, parts = _compile(source)
     except jinja2.TemplateSyntaxError as exc:
         # An unknown filter or test is found while compiling, not parsing: not a syntax error.
         kind = "" if isinstance(exc, jinja2.exceptions.TemplateAssertionError) else "syntax error: "
@@ -219,4 +274,4 @@ def compile_template(
             for message, line in refused
         ]
         raise TemplateError(problems, template=origin)
-    return Template(source, origin, file, variables, compiled, where, first_use)
+    return Template(source, origin, file, variables, compiled, where, first_use, parts)
