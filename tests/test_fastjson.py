@@ -171,6 +171,9 @@ def test_what_only_the_canonical_walk_writes_right_is_left_to_it(value: Any) -> 
     assert encoding.canonical_json(value) == _canonical_reference(value)
 
 
+_PARAM = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+
+
 @given(
     st.lists(
         st.fixed_dictionaries(
@@ -179,15 +182,25 @@ def test_what_only_the_canonical_walk_writes_right_is_left_to_it(value: Any) -> 
         min_size=1,
         max_size=4,
     ),
-    st.sampled_from([None, ["\n\n\n"], ["END", "é"]]),
+    st.sampled_from([None, ["\n\n\n"], ["END", "é"], [1.5, "x"]]),
+    st.dictionaries(
+        st.sampled_from(["temperature", "top_p", "seed", "max_tokens", "reasoning", "user"]),
+        _PARAM | st.dictionaries(st.text(max_size=4), _PARAM, max_size=3),
+        max_size=5,
+    ),
+    st.booleans(),
 )
-@settings(max_examples=200)
-def test_a_request_fingerprint_is_what_it_was(messages: list[dict[str, str]], stop: Any) -> None:
-    body = {"model": "gpt-4o-mini", "messages": messages, "temperature": 0.3, "stop": stop}
+@settings(max_examples=300)
+def test_a_request_fingerprint_is_what_it_was(
+    messages: list[dict[str, str]], stop: Any, params: dict[str, Any], static: bool
+) -> None:
+    body = {"model": "gpt-4o-mini", "messages": messages, "stop": stop, "stream": True, **params}
+    body["response_format"] = {"type": "json_schema", "json_schema": {"name": "x", "n": 1.0}}
     parts = [
         f"{_canonical_reference(key)}:{_canonical_reference(body[key])}"
         for key in sorted(body)
-        if body[key] is not None
+        if body[key] is not None and key != "stream"
     ]
     expected = hashlib.sha256(("{" + ",".join(parts) + "}").encode()).hexdigest()
-    assert encoding.request_fingerprint(body) == expected
+    known = {"response_format": _canonical_reference(body["response_format"])} if static else None
+    assert encoding.request_fingerprint(body, known=known) == expected
