@@ -360,3 +360,39 @@ def test_import_is_cheap_and_loads_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_one_attempt_costs_what_the_general_sum_says() -> None:
+    """cost_of_attempts takes a shorter road for a call of one attempt with reported usage:
+    the same Cost as summing it with an attempt that consumed nothing (the general road)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from runner.types import Attempt
+
+    book = PriceBook(overrides={"my-model": {"input": 0.3, "output": 1.2}})
+    counts = st.integers(min_value=0, max_value=10**7)
+
+    @settings(max_examples=200)
+    @given(
+        st.builds(
+            Usage,
+            counts,
+            counts,
+            counts,
+            counts,
+            st.booleans(),
+            st.sampled_from([(), ("total 3 != 2",)]),
+        ),
+        st.sampled_from(["gpt-4o-mini", "gpt-4o", "o3-mini", "my-model", "no-such-model-xyz"]),
+        st.booleans(),
+    )
+    def check(usage: Usage, model: str, estimated: bool) -> None:
+        one = Attempt(number=1, outcome="ok", waited_s=0.0, latency_ms=1.0, usage=usage)
+        idle = Attempt(number=2, outcome="ok", waited_s=0.0, latency_ms=1.0, usage=Usage())
+        short = book.cost_of_attempts([one], model, estimated=estimated)
+        general = book.cost_of_attempts([one, idle], model, estimated=estimated)
+        assert short == general
+        assert str(short.usd) == str(general.usd)
+
+    check()

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.engine.results import Preflight
 from runner.providers import wire_api
-from runner.types import Completion, Cost, Usage
+from runner.types import Completion, Cost, Usage, quick_init
 
 __all__ = ["Text", "UsageCheck", "completion_texts"]
 
@@ -29,6 +29,7 @@ PROMPT_SLACK = 1000
 _COUNT_PIECE = 1 << 20
 
 
+@quick_init
 @dataclass(frozen=True)
 class UsageCheck:
     """What one call asked for (its preflight, `n` choices), against which each attempt's usage

@@ -185,6 +185,13 @@ class PriceBook:
         """What a call cost: every attempt that consumed tokens, priced and summed; unknown if
         any of them cannot be priced or has implausible usage; estimated (with a reason) if
         any attempt's usage is a local count. With nothing consumed, $0 from a known price."""
+        if len(attempts) == 1 and not estimated:  # nearly every call: one attempt, reported
+            usage = attempts[0].usage
+            if usage and not usage.implausible and not usage.estimated:
+                one = self.cost(usage, model, base_url=base_url)
+                if one.usd is None:
+                    return one
+                return Cost(Decimal(0) + one.usd, one.source)  # as the sum below writes it
         used = [a.usage for a in attempts if a.usage]
         if any(u.implausible for u in used):
             probe = self.cost(Usage(), model, base_url=base_url, estimated=estimated)
