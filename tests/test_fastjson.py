@@ -171,7 +171,9 @@ def test_what_only_the_canonical_walk_writes_right_is_left_to_it(value: Any) -> 
     assert encoding.canonical_json(value) == _canonical_reference(value)
 
 
-_PARAM = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+_PARAM = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+)
 
 
 @given(

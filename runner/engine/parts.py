@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guard
     from runner.pricing import PriceBook
+    from runner.providers import ModelClient
     from runner.settings import Settings
     from runner.spec.model import PromptSpec
     from runner.types import Completion, Cost, StreamDelta, Usage
 
-__all__ = ["AttemptBudget", "CallParts", "ChatBackend"]
+__all__ = ["AttemptBudget", "CallParts", "ChatBackend", "Route"]
 
 
 class ChatBackend(Protocol):
@@ -75,3 +76,15 @@ class CallParts:
     # new one. Later calls start there: a data set falls back once, not once per row.
     learned_mode: tuple[str, str] | None = None
     learn_mode: Callable[[str, str], None] | None = None
+
+
+@dataclass
+class Route:
+    """A spec's ledger, output-mode memory, client and guard, as a Session's calls of it use
+    them (found once per spec; the client and guard when a call is first sent)."""
+
+    spec: PromptSpec
+    ledger: Ledger
+    endpoint: tuple[str, str, str]
+    learn: Callable[[str, str], None]
+    sender: tuple[ModelClient, Guard] | None = None

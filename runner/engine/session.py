@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner import settings as settings_mod
 from runner.engine.call import Call
-from runner.engine.parts import CallParts
+from runner.engine.parts import CallParts, Route
 from runner.engine.preflight import preflight, render_request
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
@@ -104,7 +103,7 @@ class Session:
         self._runner: asyncio.Runner | None = None
         self._settings: dict[int, tuple[PromptSpec, settings_mod.Settings]] = {}
         self._static: dict[int, tuple[PromptSpec, dict[str, str]]] = {}
-        self._routes: dict[int, _Route] = {}
+        self._routes: dict[int, Route] = {}
         self.stats = SessionStats()
 
     # -- public API --
@@ -211,7 +210,7 @@ class Session:
             learn_mode=route.learn,
         )
 
-    def _route(self, spec: PromptSpec, settings: settings_mod.Settings, api: str) -> _Route:
+    def _route(self, spec: PromptSpec, settings: settings_mod.Settings, api: str) -> Route:
         """Where this spec's calls go: the same on every call of the session (its settings are
         resolved once), so found once per spec rather than per call."""
         endpoint = ("mock" if settings.mock else settings.base_url, settings.model, api)
@@ -219,7 +218,7 @@ class Session:
         def learn(mode: str, why: str) -> None:
             self._modes[endpoint] = (mode, why)
 
-        return _Route(spec, self.ledger(settings.ledger_path), endpoint, learn)
+        return Route(spec, self.ledger(settings.ledger_path), endpoint, learn)
 
     def _sender(
         self, spec: PromptSpec, settings: settings_mod.Settings
@@ -404,18 +403,6 @@ class Session:
             )
         self._clients[key] = found
         return found
-
-
-@dataclass
-class _Route:
-    """A spec's ledger, output-mode memory, client and guard, as its calls use them (the
-    client and guard are made when a call is first sent)."""
-
-    spec: PromptSpec
-    ledger: Ledger
-    endpoint: tuple[str, str, str]
-    learn: Callable[[str, str], None]
-    sender: tuple[ModelClient, Guard] | None = None
 
 
 def _replayed(replay: ReplaySource, fingerprint: str, pre: Preflight) -> ChatBackend | None:
