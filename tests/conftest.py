@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures kept in a module of their own: the token subset's state (`clean`, `second_process`).
+pytest_plugins = ["_token_cache"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 

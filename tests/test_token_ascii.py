@@ -4,12 +4,12 @@ ASCII rows builds no tiktoken encoder at all."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import string
 from pathlib import Path
 
 import pytest
+from _token_cache import fresh_state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +19,6 @@ from runner.tokens import _ascii, _bpe, _subset
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["o200k_base", "cl100k_base"]
 ASCII = "".join(chr(c) for c in range(128))
-
-
-@functools.cache
-def _payload(name: str) -> bytes:
-    return _subset.build_index(_bpe.ranks_of(name))
-
-
-def _fresh(name: str) -> _subset._State:
-    return _subset._State(name, _payload(name))
 
 
 def _full(name: str, text: str) -> list[int]:
@@ -60,12 +51,12 @@ _TEXT = st.lists(_PIECE, max_size=16).map("".join)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_TEXT)
 def test_any_ascii_text_encodes_to_the_full_encoders_tokens(name: str, text: str) -> None:
-    _same(name, text, _fresh(name))
+    _same(name, text, fresh_state(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_text_of_up_to_two_ascii_characters_encodes_the_same(name: str) -> None:
-    state = _fresh(name)  # one state: the piece memo is exercised too
+    state = fresh_state(name)  # one state: the piece memo is exercised too
     for a, b in itertools.product(ASCII, repeat=2):
         for text in (a + b, a + b + " ", a + b + "\n"):
             _same(name, text, state)
@@ -77,7 +68,7 @@ def test_the_repositorys_docs_and_specs_encode_the_same(name: str) -> None:
     text = "\n".join(path.read_text(encoding="utf-8") for path in files)
     text = "".join(c for c in text if c.isascii())
     assert len(text) > 20_000
-    state = _fresh(name)
+    state = fresh_state(name)
     checked = 0
     for start in range(0, len(text), 1_500):
         chunk = text[start : start + 1_500]
@@ -107,16 +98,14 @@ def test_the_repositorys_docs_and_specs_encode_the_same(name: str) -> None:
     ],
 )
 def test_awkward_ascii_texts_encode_the_same(name: str, text: str) -> None:
-    _same(name, text, _fresh(name))
+    _same(name, text, fresh_state(name))
 
 
 def test_a_piece_longer_than_max_piece_is_left_to_tiktoken_and_still_counts_exactly(
-    clean: Path,
+    second_process: Path,
 ) -> None:
     long = "x" + " " * 300 + "y" + "-" * 200
-    assert _fresh("o200k_base").ascii_tokens(long) is None
-    tokens.count_text("x", "gpt-4o")  # writes the bucket file
-    _bpe._encodings.clear()
+    assert fresh_state("o200k_base").ascii_tokens(long) is None
     counted = tokens.count_text(long, "gpt-4o")
     assert _bpe.loaded("o200k_base") is None  # a subset encoder did it
     assert counted == len(_full("o200k_base", long))
@@ -128,7 +117,7 @@ def test_the_split_cuts_every_character_into_exactly_one_piece() -> None:
             assert "".join(_ascii.SPLIT[name].findall(text)) == text
 
 
-def test_merge_is_tikitokens_byte_pair_merge() -> None:
+def test_merge_is_tiktokens_byte_pair_merge() -> None:
     ranks = _bpe.ranks_of("o200k_base")
     full = _bpe.encoding("o200k_base")
     for piece in [b"antidisestablishment", b"aaaaaaaa", b"zzqx", b"Tokenization", b"!!!!"]:
@@ -136,7 +125,7 @@ def test_merge_is_tikitokens_byte_pair_merge() -> None:
 
 
 def test_a_piece_seen_before_is_not_keyed_again() -> None:
-    state = _fresh("o200k_base")
+    state = fresh_state("o200k_base")
     system = "You are a precise geography assistant. Answer with facts only."
     state.ascii_tokens(system)
     keyed = state.keyed
@@ -146,21 +135,9 @@ def test_a_piece_seen_before_is_not_keyed_again() -> None:
     assert keyed < state.keyed <= keyed + len("Tell me about Osaka.")
 
 
-@pytest.fixture
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setattr(_bpe, "_encodings", {})
-    monkeypatch.setattr(_bpe, "_load_seconds", {})
-    monkeypatch.setattr(_subset, "_states", {})
-    monkeypatch.setattr(tokens, "_COUNTS", {})
-    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def test_distinct_ascii_rows_build_no_tiktoken_encoder(
-    clean: Path, monkeypatch: pytest.MonkeyPatch
+    second_process: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokens.count_text("x", "gpt-4o")  # the first process writes the bucket file
-    monkeypatch.setattr(_bpe, "_encodings", {})  # a new process
     builds: list[int] = []
     real = _subset._State._encoder_for
 

@@ -5,13 +5,13 @@ a lot of different text switches to the full encoder."""
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _token_cache import fresh_state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,15 +20,6 @@ from runner.tokens import _bpe, _subset
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["o200k_base", "cl100k_base"]
-
-
-@functools.cache
-def _payload(name: str) -> bytes:
-    return _subset.build_index(_bpe.ranks_of(name))
-
-
-def _fresh(name: str) -> _subset._State:
-    return _subset._State(name, _payload(name))
 
 
 def _same(name: str, text: str, state: _subset._State) -> None:
@@ -53,7 +44,7 @@ _TEXT = st.lists(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_TEXT)
 def test_any_text_encodes_to_the_same_tokens_as_with_the_full_encoder(name: str, text: str) -> None:
-    _same(name, text, _fresh(name))
+    _same(name, text, fresh_state(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,10 +52,10 @@ def test_every_doc_and_spec_of_the_repository_encodes_the_same(name: str) -> Non
     files = sorted((ROOT / "docs").glob("*.md")) + sorted((ROOT / "prompts").glob("*.yaml"))
     assert len(files) > 5
     text = "\n".join(path.read_text(encoding="utf-8") for path in files)
-    state = _fresh(name)  # one state growing over many texts, as in a long run
+    state = fresh_state(name)  # one state growing over many texts, as in a long run
     for start in range(0, len(text), 2_000):
         chunk = text[start : start + 2_000]
-        _same(name, chunk, _fresh(name))
+        _same(name, chunk, fresh_state(name))
         encoder = state.encoder_for(chunk)
         if encoder is None:  # grown past the limits: the full encoder takes over from here
             break
@@ -83,7 +74,7 @@ def test_every_doc_and_spec_of_the_repository_encodes_the_same(name: str) -> Non
 )
 def test_awkward_texts_encode_the_same(text: str) -> None:
     for name in NAMES:
-        _same(name, text, _fresh(name))
+        _same(name, text, fresh_state(name))
 
 
 def test_long_whitespace_runs_take_the_same_cut_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,17 +82,8 @@ def test_long_whitespace_runs_take_the_same_cut_path(monkeypatch: pytest.MonkeyP
     _same(
         "o200k_base",
         "a" + " " * 40 + "b\n" + "\t" * 9 + "c" + " " * 7,
-        _fresh("o200k_base"),
+        fresh_state("o200k_base"),
     )
-
-
-@pytest.fixture
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setattr(_bpe, "_encodings", {})
-    monkeypatch.setattr(_bpe, "_load_seconds", {})
-    monkeypatch.setattr(_subset, "_states", {})
-    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 def _bucket_file(cache: Path) -> Path:
@@ -201,7 +183,7 @@ def test_a_cold_process_counts_a_prompt_without_building_the_full_encoder(tmp_pa
 
 
 def test_a_text_counted_before_is_not_keyed_again_and_still_counts_exactly() -> None:
-    state = _fresh("o200k_base")
+    state = fresh_state("o200k_base")
     system = "You are a precise geography assistant. Answer with facts only."
     first = state.encoder_for(system)
     keyed = state.keyed
@@ -217,11 +199,8 @@ def test_a_text_counted_before_is_not_keyed_again_and_still_counts_exactly() -> 
 
 
 def test_a_request_builds_its_subset_once_not_once_per_text(
-    clean: Path, monkeypatch: pytest.MonkeyPatch
+    second_process: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokens.count_text("x", "gpt-4o")  # writes the bucket file
-    monkeypatch.setattr(_bpe, "_encodings", {})  # a new process
-    tokens._COUNTS.clear()
     builds: list[int] = []
     real = _subset._State._encoder_for
 
@@ -246,12 +225,7 @@ def test_a_request_builds_its_subset_once_not_once_per_text(
     assert tokens.count_messages(messages, "gpt-4o") == counted_here  # as the full encoder
 
 
-def test_priming_keys_no_text_twice_not_even_a_long_one(
-    clean: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tokens.count_text("x", "gpt-4o")  # writes the bucket file
-    monkeypatch.setattr(_bpe, "_encodings", {})  # a new process
-    tokens._COUNTS.clear()
+def test_priming_keys_no_text_twice_not_even_a_long_one(second_process: Path) -> None:
     long = "a long document line, " * 300  # past what priming can mark as covered
     messages = [
         {"role": "system", "content": "Summarise."},

@@ -11,7 +11,7 @@ or M), \\p{N} is [0-9], and \\s (Unicode White_Space) is [\\t\\n\\v\\f\\r ]: not
 which Python's \\s would take. `$` is the end of the text (Python's `$` also matches before a
 final newline: `\\Z` here). Python's `re` is a backtracking engine with the same leftmost-first
 alternation, greedy and possessive quantifiers as fancy-regex, so it cuts the same pieces.
-`_merge` is tiktoken's `_byte_pair_merge`: merge the adjacent pair of lowest rank, the leftmost
+`merge` is tiktoken's `_byte_pair_merge`: merge the adjacent pair of lowest rank, the leftmost
 one on a tie, until no pair is a token. tests/test_token_ascii.py checks both against the full
 tiktoken encoder, token for token, on generated and real texts, in both encodings.
 """
