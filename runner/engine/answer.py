@@ -84,8 +84,10 @@ def _choice_value(
     calls = choice.tool_calls
     if choice.finish_reason == "content_filter":
         raise OutputFiltered(f"{where}the server's content filter stopped the reply", **kw)
+    read = None  # the reply's JSON, parsed once for both checks below
     if mode == "json_schema" and output is not None and not calls and choice.text:
-        ignored = schema_ignored(choice.text, output.schema)
+        read = _read(choice.text)
+        ignored = schema_ignored(choice.text, output.schema, read=read)
         if ignored is not None:
             raise OutputSchemaIgnored(
                 f"{where}the server seems to ignore the output schema: runner sent it as "
@@ -120,17 +122,15 @@ def _choice_value(
         )
     if output is None:
         return choice.text
-    text = choice.text or ""
-    try:
-        value = reply_json(text)  # lone surrogates become U+FFFD, as in the reply itself
-    except json.JSONDecodeError as exc:
+    value, failed = read if read is not None else _read(choice.text)
+    if isinstance(failed, json.JSONDecodeError):
         raise OutputInvalid(
-            f"{where}the reply is not JSON ({exc.msg} at char {exc.pos})",
-            errors=[f"/: not JSON: {exc.msg}"],
+            f"{where}the reply is not JSON ({failed.msg} at char {failed.pos})",
+            errors=[f"/: not JSON: {failed.msg}"],
             **kw,
         ) from None
-    except (ValueError, RecursionError) as exc:  # nested past the parser, or a 5000-digit number
-        why = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)[:100]
+    if failed is not None:  # nested past the parser, or a 5000-digit number
+        why = "it nests too deeply" if isinstance(failed, RecursionError) else str(failed)[:100]
         raise OutputInvalid(
             f"{where}the reply is JSON runner cannot read ({why})",
             errors=[f"/: unreadable JSON: {why}"],
@@ -168,10 +168,25 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def schema_ignored(text: str, schema: Mapping[str, Any]) -> str | None:
+def _read(text: str) -> tuple[Any, ValueError | RecursionError | None]:
+    """The reply's JSON (lone surrogates become U+FFFD, as in the reply itself), or why it
+    cannot be read."""
+    try:
+        return reply_json(text), None
+    except (ValueError, RecursionError) as exc:
+        return None, exc
+
+
+def schema_ignored(
+    text: str,
+    schema: Mapping[str, Any],
+    *,
+    read: tuple[Any, ValueError | RecursionError | None] | None = None,
+) -> str | None:
     """Why a reply to a json_schema request shows that the server ignored the schema ("not
     JSON at all", "JSON of another type"), or None when it may just be wrong or cut short: only
-    a reply that cannot even begin a value of the schema's top-level type counts."""
+    a reply that cannot even begin a value of the schema's top-level type counts. `read` is
+    `text` already parsed (`_read`), so that a reply is parsed once."""
     types = schema.get("type")
     allowed = [types] if isinstance(types, str) else list(types or [])
     allowed = [t for t in allowed if t in _STARTS] or list(_STARTS)
@@ -183,9 +198,8 @@ def schema_ignored(text: str, schema: Mapping[str, Any]) -> str | None:
         kind = "not JSON at all" if stripped[0] not in '{["-0123456789tfn' else "JSON"
         shown = stripped[:40] + ("…" if len(stripped) > 40 else "")
         return f"{kind} where the schema asks for {' or '.join(allowed)} ({shown!r})"
-    try:
-        value = reply_json(text)
-    except (ValueError, RecursionError):
+    value, failed = read if read is not None else _read(text)
+    if failed is not None:
         return None  # the right start: a broken or cut answer, not an ignored schema
     python = tuple(t for name in allowed for t in _PYTHON_TYPES[name])
     if isinstance(value, bool) and "boolean" not in allowed:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from runner.cli import cli
 from runner.engine.answer import schema_ignored
+from runner.errors import OutputInvalid, OutputSchemaIgnored
 
 SCHEMA = {
     "type": "object",
@@ -139,3 +140,45 @@ def test_prompt_mode_replies_that_are_not_json_stay_invalid_output(repo: Path) -
     [line] = _lines(ledger)
     assert line["error"]["kind"] == "invalid_output"
     assert len(line["attempts"]) == 3  # invalid output is retried, as before
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ('{"name": "Paris"}', "value"),
+        ('{"wrong": 1}', "OutputInvalid"),  # the right start, breaks the schema
+        ('{"name": "Par', "OutputInvalid"),  # cut JSON
+        ('{"name": ' + "[" * 100_000, "OutputInvalid"),  # nested past the parser
+        ("Paris is a city.", "OutputSchemaIgnored"),
+        ("[1, 2]", "OutputSchemaIgnored"),
+    ],
+)
+def test_a_json_schema_reply_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch, text: str, outcome: str
+) -> None:
+    """The check for an ignored schema and the reply's value share one parse of the reply
+    (it was parsed twice on every call), with the same outcome as before."""
+    from runner.engine import answer
+    from runner.engine.results import Preflight
+    from runner.spec.model import OutputConfig
+    from runner.types import Choice, Completion, Cost, Usage
+
+    parses: list[str] = []
+    real = answer.reply_json
+
+    def counted(raw: str) -> Any:
+        parses.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(answer, "reply_json", counted)
+    completion = Completion("c", "m", (Choice(0, text, "stop"),), Usage(prompt=3, completion=2))
+    pre = Preflight("m", {}, [], {}, 1, None, None, Cost(None, "x"))
+    output = OutputConfig(SCHEMA, None)
+    try:
+        value, _ = answer.completion_values(completion, output, pre, mode="json_schema")
+        found = "value"
+        assert value == {"name": "Paris"}
+    except (OutputInvalid, OutputSchemaIgnored) as exc:
+        found = type(exc).__name__
+    assert found == outcome
+    assert len(parses) <= 1
