@@ -24,7 +24,7 @@ from _ledger_schema import LINE_VALIDATOR
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.mock import serve
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import BatchRowLost, ConfigError, OutputError, RunnerError
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import Asked, Outcome, Recording, build_line
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.providers import WireAPI, error_from_response, wire_api
 from runner.types import Attempt, Completion, Usage
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.engine.loop import ItemResult, run_items
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 if TYPE_CHECKING:
     from runner.engine.loop import Item

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from runner.ledger.store import iter_lines, open_for_reading
+from runner.ledger.reading import iter_lines, open_for_reading
 
 if TYPE_CHECKING:
     from runner.batch.build import Fingerprints

@@ -21,7 +21,8 @@ from typing import Any
 
 from runner.errors import ConfigError, LedgerError, LedgerUnavailable
 from runner.ledger.encoding import utc_timestamp
-from runner.ledger.store import Ledger, iter_lines, open_for_reading, read_records
+from runner.ledger.reading import iter_lines, open_for_reading, read_records
+from runner.ledger.store import Ledger
 
 __all__ = [
     "BatchState",

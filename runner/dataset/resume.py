@@ -6,7 +6,7 @@ since its ok line (another --var, --model, row content, output schema or prompt)
 it runs again, and is counted as changed. The scan collects the fingerprints of the spec's ok
 lines per row; the data-set run compares each row's request with them as it reads the row.
 
-The ledger is streamed with runner.ledger.store's readers (a device or a FIFO is refused, an
+The ledger is streamed with runner.ledger.reading's readers (a device or a FIFO is refused, an
 over-long line is read past). A line runner wrote is read without parsing it whole (see
 `_fast`); any other line is parsed with json.loads. The async scan yields to the event loop
 every few thousand lines, so that a signal is honoured at once on a big ledger.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.ledger.store import iter_lines, open_for_reading
+from runner.ledger.reading import iter_lines, open_for_reading
 
 __all__ = ["ResumeScan", "done_rows", "scan_ledger"]
 

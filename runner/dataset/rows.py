@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 from runner.engine.loop import Item
 from runner.errors import DatasetError
 from runner.ledger.encoding import MAX_LINE_BYTES
-from runner.ledger.store import iter_lines
+from runner.ledger.reading import iter_lines
 from runner.spec.values import json_value_issues
 
 if TYPE_CHECKING:

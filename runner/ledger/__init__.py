@@ -1,9 +1,10 @@
-"""The append-only JSONL ledger: the line (one builder, typed), the store (locked appends, a
-tolerant reader), the encoding (canonical JSON, fingerprints, ids) and the spec's git reference.
+"""The append-only JSONL ledger: the line (one builder, typed), the store (locked appends), the
+reader (tolerant, line by line), the encoding (canonical JSON, fingerprints, ids) and the spec's
+git reference.
 
-Modules: `line` (LedgerRecord, build_line over Asked, Outcome, Recording), `store` (Ledger,
-read_records), `encoding` (encode_line, canonical_json, request_fingerprint, new_id,
-utc_timestamp, without_content), `gitref` (spec_ref).
+Modules: `line` (LedgerRecord, build_line over Asked, Outcome, Recording), `store` (Ledger),
+`reading` (read_records and the readers under it), `encoding` (encode_line, canonical_json,
+request_fingerprint, new_id, utc_timestamp, without_content), `gitref` (spec_ref).
 """
 
 from runner.ledger.encoding import (
@@ -16,7 +17,8 @@ from runner.ledger.encoding import (
 )
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LEDGER_VERSION, Asked, LedgerRecord, Outcome, Recording, build_line
-from runner.ledger.store import Ledger, read_records
+from runner.ledger.reading import read_records
+from runner.ledger.store import Ledger
 
 __all__ = [
     "LEDGER_VERSION",

@@ -1,5 +1,5 @@
 """The latest calls of one or more ledgers, newest first, for `runner log` and the report's
-per-call section. Each ledger is read from its end (store.read_records_newest_first), so the
+per-call section. Each ledger is read from its end (reading.read_records_newest_first), so the
 answer costs what it holds, not the size of the file. It never prints and never writes.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.ledger.store import read_records_newest_first
+from runner.ledger.reading import read_records_newest_first
 
 __all__ = ["STATUSES", "CallFilter", "find_call", "latest_calls"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from runner.errors import ConfigError
 from runner.ledger.encoding import MAX_LINE_BYTES
 from runner.ledger.paths import fs_of, kind_of, shown
-from runner.ledger.store import iter_lines
+from runner.ledger.reading import iter_lines
 
 __all__ = ["FileScan", "check_output", "copy_without_long_lines", "expand_ledgers", "scan"]
 

@@ -20,7 +20,7 @@ from runner.cli import cli
 from runner.engine.session import Session
 from runner.ledger.cache import CacheSource
 from runner.ledger.encoding import utc_timestamp
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 ROWS = 6
 

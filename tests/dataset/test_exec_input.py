@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 FAKE_KEY = "sk-test-RUNNERFAKEKEY0123456789abcdefXYZ"
 SPEC = (

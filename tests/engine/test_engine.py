@@ -30,7 +30,7 @@ from runner.errors import (
     ReadTimedOut,
     RunnerError,
 )
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.mock import create_app
 from runner.providers import ASGIStreamTransport
 from runner.types import Choice, Completion, StreamDelta, Usage

@@ -18,7 +18,7 @@ from _ledger_schema import LINE_VALIDATOR
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KEY = "sk-test-TRUSTFAKEKEY0123456789abcdefXYZ"

@@ -31,7 +31,7 @@ from click.testing import CliRunner
 
 from runner.cli import cli
 from runner.ledger.lock import RunLock, spec_scope
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 LEDGER = Path("runs/ledger.jsonl")
 STATE = Path("runs/batches/state.jsonl")
@@ -649,9 +649,9 @@ def test_a_result_line_past_the_line_cap_fails_only_its_row(
 ) -> None:
     """A huge result file is read line by line, each result found again by its offset; a line
     past the cap (64 MiB; 1 MiB here) is read past, never held, and counted."""
-    import runner.ledger.store as store
+    import runner.ledger.reading as reading
 
-    monkeypatch.setattr(store, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 1 << 20)
     huge = ok_line("r1", chat_body("x" * (2 << 20)))
     batch_id = six_rows(tmp_path, api, [ok_line(f"r{i}") for i in range(6) if i != 1] + [huge])
     ran = run("batch", "collect", batch_id)

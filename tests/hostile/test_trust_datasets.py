@@ -25,7 +25,7 @@ from _trust_recorded import FAKE_KEY, Canned, canned_server, reply
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 # --- helpers ----------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import runner.engine.call
 import runner.ledger.store
 from runner.engine.session import Session
 from runner.errors import InternalError, LedgerError, LedgerUnavailable
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.pricing import PriceBook
 from runner.spec.load import load_spec
 

@@ -28,7 +28,7 @@ from _trust_recorded import (
 )
 
 from runner.engine.session import Session
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.spec.load import load_spec
 
 

@@ -30,7 +30,7 @@ from _trust_batch import (
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 LEDGER = Path("runs/ledger.jsonl")
 

@@ -14,7 +14,7 @@ import pytest
 from runner.errors import LedgerError, RunnerWarning
 from runner.ledger import Ledger, encode_line, new_id, read_records
 from runner.ledger.encoding import MAX_LINE_BYTES
-from runner.ledger.store import iter_lines, open_for_reading
+from runner.ledger.reading import iter_lines, open_for_reading
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
@@ -54,11 +54,11 @@ def test_a_line_of_exactly_the_limit_is_read() -> None:
 def test_read_records_warns_of_a_long_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "l.jsonl"
     path.write_bytes(b'{"v":1,"n":1}\n' + b'{"v":1,"pad":"' + b"z" * 3000 + b'"}\n{"v":1,"n":2}\n')
-    from runner.ledger import store
+    from runner.ledger import reading
 
-    monkeypatch.setattr(store, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 1000)
     said: list[str] = []
-    assert [r.get("n") for r in store.read_records(path, warn=said.append)] == [1, 2]
+    assert [r.get("n") for r in reading.read_records(path, warn=said.append)] == [1, 2]
     assert said == [f"{path}:2: line skipped: longer than 1,000 bytes"]
 
 

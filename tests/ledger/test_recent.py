@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.errors import ConfigError, LedgerError
+from runner.ledger.reading import iter_lines, iter_lines_backwards, read_records_newest_first
 from runner.ledger.recent import CallFilter, find_call, latest_calls
-from runner.ledger.store import iter_lines, iter_lines_backwards, read_records_newest_first
 
 
 @settings(max_examples=300, deadline=None)

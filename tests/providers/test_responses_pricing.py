@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.pricing import PriceBook
 
 MODEL = "o3-mini"

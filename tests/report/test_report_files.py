@@ -26,7 +26,7 @@ def _line_of(length: int) -> bytes:
 )
 def test_the_scan_is_exact_at_the_limit(tmp_path: Path, length: int, long: int) -> None:
     """A line of MAX_LINE_BYTES before its newline is read, one byte more is too long: the
-    same limit as every other reader (ledger.store.iter_lines)."""
+    same limit as every other reader (ledger.reading.iter_lines)."""
     path = tmp_path / "l.jsonl"
     with path.open("wb") as f:
         f.write(b'{"v":1}\n' + b"y" * 10 + b"\n")

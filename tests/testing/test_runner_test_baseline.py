@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "tests" / "baseline.jsonl"

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
-from runner.ledger.store import read_records
+from runner.ledger.reading import read_records
 from runner.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from _ledger_schema import LINE_VALIDATOR
 from runner.engine.session import Session
 from runner.errors import ConfigError, NotRecorded
 from runner.ledger.encoding import request_fingerprint
+from runner.ledger.reading import read_records
 from runner.ledger.replay import ReplaySource
-from runner.ledger.store import read_records
 from runner.spec.load import load_spec
 from runner.testing.replay import explain_miss
 
