@@ -10,6 +10,7 @@ import functools
 import os
 import stat
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +33,18 @@ _REOPEN_TRIES = 5
 # Below this much free space on the ledger's filesystem no new call is sent: its line (often a
 # few KiB, up to the size of its prompt and answer) might not fit.
 MIN_FREE_BYTES = 1 << 20
+# Free space seen this far above that is trusted for a second (less what this ledger wrote
+# since), not asked of the filesystem before every call: another writer would have to fill
+# 64 MiB within that second for a line to meet a full disk, which then fails as a disk that
+# fills after sending does (the line is handed back, never half-written).
+_ROOMY_BYTES = 64 << 20
+_SPACE_TRUSTED_S = 1.0
+
+# Bumped in a forked child: a descriptor opened before the fork shares its lock with the
+# parent and is reopened (cheaper than asking getpid on every append).
+_forks = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class Ledger:
@@ -48,8 +61,14 @@ class Ledger:
         self.path = os.fspath(path)
         self.fsync = fsync
         self._fd: int | None = None
-        self._pid = 0
+        self._fork = -1
         self._readable = True  # False when only write access was granted: no torn-line check
+        self._regular = False
+        self._room = 0  # free bytes last seen on the filesystem, less what was written since
+        self._room_until = 0.0  # time.monotonic() until which `_room` is trusted
+        # (st_dev, st_ino, size) just after this ledger's last line: when the file is still
+        # there, that line ends it with a newline, and there is no torn tail to look for.
+        self._end: tuple[int, int, int] | None = None
         self._mutex = threading.Lock()  # flock does not exclude threads sharing one fd
 
     def __repr__(self) -> str:
@@ -104,13 +123,15 @@ class Ledger:
         that no paid call goes unrecorded for a reason that was known in advance."""
         with self._mutex:
             try:
-                fd = self._open()
-                st = os.fstat(fd)
-                if stat.S_ISREG(st.st_mode) and hasattr(os, "statvfs"):  # POSIX
+                self._open()
+                now = time.monotonic()
+                roomy = self._room >= _ROOMY_BYTES and now < self._room_until
+                if self._regular and not roomy and hasattr(os, "statvfs"):  # POSIX
                     fs = os.statvfs(self.path)
                     free = fs.f_bavail * fs.f_frsize
                     if free < MIN_FREE_BYTES:
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    self._room, self._room_until = free, now + _SPACE_TRUSTED_S
             except LedgerError as exc:
                 raise LedgerUnavailable(f"{exc.message}; nothing was sent") from exc
             except OSError as exc:
@@ -136,7 +157,7 @@ class Ledger:
         )
 
     def _open(self) -> int:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None and self._fork == _forks[0]:
             return self._fd
         # After a fork the inherited descriptor shares its lock with the parent: reopen.
         self._close_fd()
@@ -167,7 +188,8 @@ class Ledger:
         if reason is not None:  # a device or a pipe slipped in after the check
             os.close(fd)
             raise self._refused(reason)
-        self._fd, self._pid = fd, os.getpid()
+        self._fd, self._fork = fd, _forks[0]
+        self._regular, self._room, self._end = stat.S_ISREG(st.st_mode), 0, None
         return fd
 
     def _close_fd(self) -> None:
@@ -201,7 +223,9 @@ class Ledger:
         regular = stat.S_ISREG(st.st_mode)
         size = st.st_size
         # An earlier writer killed mid-line left a fragment: end it, so this line stays whole.
-        if regular and size and self._readable and os.pread(fd, 1, size - 1) != b"\n":
+        # No need to look when the file ends where this ledger's own last line did.
+        ours = self._end == (st.st_dev, st.st_ino, size)
+        if regular and size and self._readable and not ours and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
         view = memoryview(line)
         written = 0
@@ -214,12 +238,15 @@ class Ledger:
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
+            self._end = None
             if written and regular:
                 try:  # we hold the lock, so nothing was appended after our fragment
                     os.ftruncate(fd, size)
                 except OSError:
                     pass
             raise self._error("write", exc) from exc
+        self._end = (st.st_dev, st.st_ino, size + written)
+        self._room -= written
 
 
 def _unlock(fd: int) -> None:

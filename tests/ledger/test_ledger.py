@@ -326,6 +326,82 @@ def test_torn_line_left_by_another_process_is_ended_before_our_next_line(
     assert json.loads(lines[2])["n"] == 3
 
 
+def test_an_append_after_our_own_line_reads_nothing_back(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The torn-tail check reads the file's last byte only when the file may not end with this
+    ledger's own line: once on opening it, and after another writer's fragment (still ended)."""
+    from runner.ledger import store
+
+    reads: list[int] = []
+    real = os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        reads.append(offset)
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(store.os, "pread", pread)
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    ledger_path.write_bytes(b'{"v":1,"n":0}\n')
+    ledger = Ledger(ledger_path)
+    for n in range(1, 4):
+        ledger.append(record(n=n))
+    assert len(reads) == 1  # the first append, on a file someone else wrote
+    with open(ledger_path, "ab") as f:
+        f.write(b'{"v":1,"n":4')
+    ledger.append(record(n=5))
+    ledger.append(record(n=6))
+    ledger.close()
+    assert len(reads) == 2
+    lines = ledger_path.read_bytes().split(b"\n")
+    assert lines[4] == b'{"v":1,"n":4'
+    assert [json.loads(line)["n"] for line in lines[5:7]] == [5, 6]
+
+
+class _Disk:
+    """statvfs of a filesystem with `free` bytes, counting the calls."""
+
+    def __init__(self, free: int) -> None:
+        self.free, self.asked = free, 0
+
+    def __call__(self, path: Any) -> Any:
+        self.asked += 1
+        return os.statvfs_result((4096, 1, 0, 0, self.free, 0, 0, 0, 0, 255))
+
+
+def test_free_space_is_asked_again_when_short_or_after_a_second(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plenty of free space is trusted for a second, less what this ledger writes; a disk that
+    is short of it (under 64 MiB) is asked before every call, and found full in time."""
+    from runner.errors import LedgerUnavailable
+    from runner.ledger import store
+
+    clock = [100.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
+    disk = _Disk(10 << 30)
+    monkeypatch.setattr(store.os, "statvfs", disk)
+    ledger = Ledger(ledger_path)
+    for _ in range(5):
+        ledger.check_writable()
+        ledger.append(record())
+    assert disk.asked == 1
+    clock[0] += 1.5
+    disk.free = 0
+    with pytest.raises(LedgerUnavailable, match="No space left on device"):
+        ledger.check_writable()
+    disk.free = 8 << 20  # short: asked before every call
+    for _ in range(3):
+        ledger.check_writable()
+    assert disk.asked == 5
+    disk.free = (64 << 20) + 100  # roomy, until this ledger's own lines use up the margin
+    ledger.check_writable()
+    ledger.append(record(pad="x" * 200))
+    ledger.check_writable()
+    assert disk.asked == 7
+    ledger.close()
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -534,6 +610,13 @@ def test_a_timestamp_is_utc_with_milliseconds_whatever_the_zone() -> None:
     assert utc_timestamp(moment.astimezone(timezone(timedelta(hours=-7)))) == utc_timestamp(moment)
     with pytest.raises(ValueError, match="timezone-aware"):
         utc_timestamp(moment.replace(tzinfo=None))
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_timestamp_is_isoformat_in_milliseconds_with_a_z(moment: datetime) -> None:
+    # The spelled-out format against the definition, years 1 to 9999 included.
+    expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert utc_timestamp(moment) == expected
 
 
 def test_ids_stay_ordered_when_the_clock_steps_back() -> None:
