@@ -659,6 +659,41 @@ def test_forked_child_does_not_continue_the_parents_sequence(
     assert new_id() != child_id
 
 
+def test_children_forked_at_once_draw_different_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random parts are read from the system in blocks; a forked child starts a block of its
+    own, so two children in the same millisecond never write the same id."""
+    monkeypatch.setattr(ledger_mod._ids, "_clock_ms", lambda: 123_456)
+    new_id()  # the parent holds a block of random values when it forks
+    ids = []
+    for _ in range(2):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write_fd, new_id().encode())
+            os._exit(0)
+        os.close(write_fd)
+        os.waitpid(pid, 0)
+        ids.append(os.read(read_fd, 100).decode())
+        os.close(read_fd)
+    assert len(set(ids)) == 2 and all(len(i) == 26 for i in ids)
+
+
+def test_random_parts_are_drawn_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One system call serves hundreds of ids; every value is 80 bits of what it returned."""
+    calls: list[int] = []
+    real = os.urandom
+
+    def urandom(n: int) -> bytes:
+        calls.append(n)
+        return real(n)
+
+    monkeypatch.setattr(ledger_mod.os, "urandom", urandom)
+    draw = ledger_mod._Random80()
+    values = [draw() for _ in range(1000)]
+    assert len(calls) == 3 and all(0 <= v < 1 << 80 for v in values)
+    assert len(set(values)) == 1000
+
+
 # --- fingerprints ----------------------------------------------------------------------------
 
 BODY = {
