@@ -6,6 +6,7 @@ error of that one call (InputsInvalid, TemplateError, PromptTooLong), never of a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +110,9 @@ def preflight(
             + (f" + {max_out} output tokens" if max_out else "")
             + f", more than the {window}-token context window of {settings.model}; {hint}"
         )
-    max_cost = worst_cost(spec, settings, pricebook, prompt_tokens, window, wire=wire)
+    max_cost = functools.partial(
+        worst_cost, spec, settings, pricebook, prompt_tokens, window, wire=wire
+    )
     return Preflight(
         settings.model,
         prepared,

@@ -5,7 +5,7 @@ Plain data with no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -76,7 +76,9 @@ class Preflight:
     prompt_tokens: int
     max_output_tokens: int | None
     context_window: int | None
-    max_cost: Cost
+    # The worst-case Cost of one attempt, or a function that works it out when `max_cost` is
+    # first read: only a budget and `runner render` ask, so a call without one never prices it.
+    worst: Cost | Callable[[], Cost]
     # The neutral request the body was built from (runner.providers.WireRequest), and the
     # wire API that built it ("chat" or "responses").
     request: Any = None
@@ -84,6 +86,15 @@ class Preflight:
     choices: int = 1  # how many answers the request asks for (`n`)
     # The spec param that sets max_output_tokens, as written (the wire's `output_limit`).
     output_limit_name: str = "the output token limit"
+
+    @property
+    def max_cost(self) -> Cost:
+        """The most one attempt of this request can cost (see preflight.worst_cost)."""
+        worst = self.worst
+        if not isinstance(worst, Cost):
+            worst = worst()
+            object.__setattr__(self, "worst", worst)  # frozen: worked out once, then kept
+        return worst
 
     def output_allowance(self, n: int = 1) -> int | None:
         """The most output tokens the request allows over its `n` choices: its output limit

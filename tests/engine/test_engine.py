@@ -602,3 +602,31 @@ def test_a_session_reuses_a_specs_client_and_makes_a_new_one_after_closing(
         assert after.client is not first.client and after.ledger is not first.ledger
         assert s.run(spec, {"city": "Quito"}).value is not None
     assert len(list(read_records(ledger_path))) == 2
+
+
+def test_a_call_without_a_budget_never_prices_its_worst_case(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a budget and `runner render` read a preflight's worst-case cost: it is worked out
+    when first read, once, and is what worst_cost gives."""
+    from runner.engine import preflight as pf
+
+    calls: list[int] = []
+    real = pf.worst_cost
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pf, "worst_cost", counted)
+    spec = runner.load(write_spec(tmp_path, ""))
+    with Session(mock=True, ledger=ledger_path, environ={}) as s:
+        assert s.run(spec, {"city": "Paris"}).value is not None
+        pre = s.preflight(spec, {"city": "Paris"})
+        assert calls == []
+        first = pre.max_cost
+        assert pre.max_cost is first and len(calls) == 1
+        settings = s.settings_for(spec)
+        expected = real(spec, settings, s.pricebook, pre.prompt_tokens, pre.context_window)
+        assert first == expected and first.usd is not None and first.usd > 0
+        assert pre.to_dict()["max_cost_usd"] == float(first.usd)
