@@ -5,6 +5,7 @@ import httpx2.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,6 +45,7 @@ def _bare_model(model: str) -> str:
     return name[3:] if name.startswith("ft:") else name
 
 
+@functools.lru_cache(maxsize=256)  # asked on every call, of the few models a run names
 def is_reasoning_model(model: str) -> bool:
     """Tell whether `model` is an OpenAI reasoning model (o-series, gpt-5 except chat variants)."""
     name = _bare_model(model)
@@ -59,11 +61,21 @@ def accepts_effort_none(model: str) -> bool:
 
 def response_format_for(schema: Mapping[str, Any], *, name: str, strict: bool) -> dict[str, Any]:
     """Make a `json_schema` response_format; `name` is cut to the API's 64 [A-Za-z0-9_-] chars."""
-    clean = _SCHEMA_NAME_BAD.sub("_", name)[:64] or "output"
+    clean = _schema_name(name)
     return {
         "type": "json_schema",
         "json_schema": {"name": clean, "schema": dict(schema), "strict": strict},
     }
+
+
+@functools.lru_cache(maxsize=256)  # one name per spec, on every call
+def _schema_name(name: str) -> str:
+    return _SCHEMA_NAME_BAD.sub("_", name)[:64] or "output"
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_schema_name(name: str) -> bool:
+    return bool(name) and not _SCHEMA_NAME_BAD.search(name) and len(name) <= 64
 
 
 def body_for(request: WireRequest) -> dict[str, Any]:
@@ -172,7 +184,7 @@ def _checked_response_format(fmt: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "json_schema":
         inner = fmt.get("json_schema")
         name = inner.get("name") if type(inner) is dict or isinstance(inner, Mapping) else None
-        if not isinstance(name, str) or not name or _SCHEMA_NAME_BAD.search(name) or len(name) > 64:
+        if not isinstance(name, str) or not _valid_schema_name(name):
             raise ConfigError(
                 "response_format json_schema needs a `name` of 1-64 letters, digits, _ or -"
             )
