@@ -78,7 +78,8 @@ class Preflight:
     context_window: int | None
     # The worst-case Cost of one attempt, or a function that works it out when `max_cost` is
     # first read: only a budget and `runner render` ask, so a call without one never prices it.
-    worst: Cost | Callable[[], Cost]
+    # Left out of == and repr: it follows from the fields above (and a function is no value).
+    worst: Cost | Callable[[], Cost] = field(compare=False, repr=False)
     # The neutral request the body was built from (runner.providers.WireRequest), and the
     # wire API that built it ("chat" or "responses").
     request: Any = None

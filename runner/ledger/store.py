@@ -43,8 +43,14 @@ _SPACE_TRUSTED_S = 1.0
 # Bumped in a forked child: a descriptor opened before the fork shares its lock with the
 # parent and is reopened (cheaper than asking getpid on every append).
 _forks = [0]
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Ledger:

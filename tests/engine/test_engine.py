@@ -630,3 +630,7 @@ def test_a_call_without_a_budget_never_prices_its_worst_case(
         expected = real(spec, settings, s.pricebook, pre.prompt_tokens, pre.context_window)
         assert first == expected and first.usd is not None and first.usd > 0
         assert pre.to_dict()["max_cost_usd"] == float(first.usd)
+        # Two preflights of one request are equal, whether or not their cost was read.
+        again = s.preflight(spec, {"city": "Paris"})
+        assert again == pre and "functools.partial" not in repr(again)
+        assert again != s.preflight(spec, {"city": "Lima"})
