@@ -499,3 +499,15 @@ def test_the_command_line_collects_cyclic_garbage_less_often_and_the_library_doe
     assert as_library == python_output("import gc\nprint(gc.get_threshold()[0])") != ""
     off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
     assert python_output(off, "--version").split()[-1] == "0"
+
+
+def test_the_command_line_freezes_its_live_objects_at_exit_and_the_library_does_not() -> None:
+    """Python's collections at exit pass over frozen objects; the freeze comes after every exit
+    handler added once the command began (a handler added before runs after it, and sees it)."""
+    from _fresh_python import python_output
+
+    report = "atexit.register(lambda: os.write(1, b' frozen %d' % gc.get_freeze_count()))\n"
+    cli = "import atexit, gc, os, runner.cli\n" + report + "runner.cli.main()\n"
+    assert int(python_output(cli, "--version").split("frozen ")[-1]) > 1_000
+    library = "import atexit, gc, os, runner, runner.engine.session\n" + report
+    assert python_output(library).split("frozen ")[-1] == "0"
