@@ -153,9 +153,25 @@ def _probe(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
     return args, {"OPENAI_API_KEY": "sk-x"}, url.listener
 
 
+# The in-process mock answering after a minute: a test's child process loads this first.
+_SLOW_MOCK = """
+import runner.mock.faults as faults
+
+_made = faults.Faults.__init__
+
+def _slow(self, *args, **kwargs):
+    kwargs.setdefault("latency", 60.0)
+    _made(self, *args, **kwargs)
+
+faults.Faults.__init__ = _slow
+"""
+
+
 def _init(folder: Path, url: Silent) -> tuple[list[str], dict[str, str], Busy]:
-    # Caught recording the baseline, which takes about a second after the files are written.
-    return ["init", "new"], {}, folder / "new" / "README.md"
+    # Caught recording the baseline (its files written), each answer a minute away.
+    (folder / "slow").mkdir()
+    (folder / "slow" / "sitecustomize.py").write_text(_SLOW_MOCK)
+    return ["init", "new"], {"PYTHONPATH": str(folder / "slow")}, folder / "new" / "README.md"
 
 
 CASES: dict[str, Setup] = {
