@@ -138,9 +138,12 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
     """Run a command (its module is imported and its flags are parsed by now) with SIGINT,
     SIGTERM and SIGHUP stopping it in good order: 130, 143 or 129, the call in flight recorded."""
+    from runner.cli import _heap
     from runner.cli._common import interrupt_signals
 
     _end_start_up()
+    if ctx.command.name not in _SETTLES_ITSELF:
+        _heap.settle()
     with interrupt_signals() as interruption:
         try:
             return invoke(ctx)
@@ -154,6 +157,11 @@ def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.
                 raise
             click.echo("Interrupted.", err=True)
             raise SystemExit(interruption.exit_code) from None
+
+
+# Commands that turn the garbage collector back on themselves, once their spec is loaded and
+# their session open, just before their calls (runner.cli._heap).
+_SETTLES_ITSELF = frozenset({"exec"})
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
@@ -184,6 +192,9 @@ def _exit_now(signum: int, frame: Any) -> None:
 def _start_up() -> None:
     import signal
 
+    from runner.cli import _heap
+
+    _heap.start_up()
     for name in _START_UP_SIGNALS:
         number = getattr(signal, name, None)
         if number is None or signal.getsignal(number) == signal.SIG_IGN:
@@ -232,35 +243,4 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     _start_up()
-    _collect_less_often()
-    _no_collection_at_exit()
     cli(prog_name="runner")
-
-
-# The cyclic garbage collector's first threshold for the command line (Python's is 700). With
-# 50 calls in flight, a collection every 700 new objects found the in-flight calls' objects
-# alive each time: 80-110 ms of collections in a 1,000-row run, 13-20 ms at this threshold. The
-# cycles it leaves for later are a few MB at most. The library leaves the process's setting
-# alone: a Python program that imports runner owns its garbage collector.
-_YOUNG_THRESHOLD = 10_000
-
-
-def _collect_less_often() -> None:
-    import gc
-
-    young, middle, old = gc.get_threshold()
-    if 0 < young < _YOUNG_THRESHOLD:  # 0: automatic collection is off, and stays off
-        gc.set_threshold(_YOUNG_THRESHOLD, middle, old)
-
-
-# At its exit, Python collects cyclic garbage over every object still alive, several times
-# (the imports, the spec, the tokenizer's and the prices' caches): 50-70 ms at the end of a
-# data set's run, to free memory the OS takes back anyway. Frozen first (gc.freeze), they are
-# passed over. Nothing runner writes waits for that: the ledger, its lock and the outputs are
-# closed by their own `with` blocks, and every exit handler still runs. The handler goes in
-# when the command line starts, so every handler added after it (logging's) runs before it.
-def _no_collection_at_exit() -> None:
-    import atexit
-    import gc
-
-    atexit.register(gc.freeze)

@@ -484,23 +484,6 @@ def test_debug_is_not_listed_in_each_commands_help() -> None:
     assert "--debug" in run("--help").output
 
 
-def test_the_command_line_collects_cyclic_garbage_less_often_and_the_library_does_not() -> None:
-    from _fresh_python import python_output
-
-    cli = (
-        "import gc, runner.cli\n"
-        "try:\n    runner.cli.main()\nexcept SystemExit:\n    pass\n"
-        "print(gc.get_threshold()[0])"
-    )
-    assert python_output(cli, "--version").split()[-1] == "10000"
-    as_library = python_output(
-        "import gc, runner, runner.engine.session\nprint(gc.get_threshold()[0])"
-    )
-    assert as_library == python_output("import gc\nprint(gc.get_threshold()[0])") != ""
-    off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
-    assert python_output(off, "--version").split()[-1] == "0"
-
-
 def test_the_command_line_freezes_its_live_objects_at_exit_and_the_library_does_not() -> None:
     """Python's collections at exit pass over frozen objects; the freeze comes after every exit
     handler added once the command began (a handler added before runs after it, and sees it)."""
@@ -511,3 +494,68 @@ def test_the_command_line_freezes_its_live_objects_at_exit_and_the_library_does_
     assert int(python_output(cli, "--version").split("frozen ")[-1]) > 1_000
     library = "import atexit, gc, os, runner, runner.engine.session\n" + report
     assert python_output(library).split("frozen ")[-1] == "0"
+
+
+# Prints, when the spec is loaded and when the calls begin, whether the collector is on and
+# whether start-up's objects are frozen.
+_WATCH_THE_COLLECTOR = """
+import gc, sys, runner.cli, runner.spec.load as load, runner.engine.session as session
+
+def watching(where, function):
+    def watched(*args, **kwargs):
+        print(where, gc.isenabled(), gc.get_freeze_count() > 1_000)
+        return function(*args, **kwargs)
+    return watched
+
+load.load_spec = watching("load", load.load_spec)
+session.Session.run = watching("calls", session.Session.run)
+session.Session.run_sync = watching("calls", session.Session.run_sync)
+runner.cli.main()
+"""
+
+
+@pytest.mark.parametrize("rows", [False, True], ids=["one call", "data set"])
+def test_exec_collects_no_garbage_until_its_calls_begin_then_freezes_what_start_up_built(
+    tmp_path: Path, rows: bool
+) -> None:
+    """Start-up's objects all stay alive: collecting them is wasted. `exec` turns the collector
+    back on, start-up's objects frozen, once the spec is loaded and the session open."""
+    from _fresh_python import python_output
+
+    args = ["exec", str(PROMPTS / "city.yaml"), "--mock", "--ledger", str(tmp_path / "l.jsonl")]
+    if rows:
+        data = tmp_path / "rows.jsonl"
+        data.write_text('{"city": "Paris"}\n{"city": "Lima"}\n', encoding="utf-8")
+        args += ["--input", str(data), "-q", "--output", str(tmp_path / "out.jsonl")]
+    else:
+        args += ["--var", "city=Paris"]
+    lines = python_output(_WATCH_THE_COLLECTOR, *args).splitlines()
+    seen = [line for line in lines if line.startswith(("load ", "calls "))]
+    assert seen[0] == "load False False" and set(seen[1:]) == {"calls True True"}, lines
+
+
+def test_other_commands_turn_the_collector_back_on_as_they_begin(tmp_path: Path) -> None:
+    from _fresh_python import python_output
+
+    args = ["render", str(PROMPTS / "city.yaml"), "--var", "city=Paris"]
+    lines = python_output(_WATCH_THE_COLLECTOR, *args).splitlines()
+    assert [line for line in lines if line.startswith("load ")] == ["load True True"], lines
+
+
+def test_the_command_line_collects_less_often_and_leaves_a_collector_that_is_off_alone() -> None:
+    from _fresh_python import python_output
+
+    cli = (
+        "import gc, runner.cli\n"
+        "try:\n    runner.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(gc.get_threshold()[0], gc.isenabled())"
+    )
+    assert python_output(cli, "--version").split()[-2] == "10000"
+    as_library = python_output(
+        "import gc, runner, runner.engine.session\nprint(gc.get_threshold()[0], gc.isenabled())"
+    )
+    assert as_library == python_output("import gc\nprint(gc.get_threshold()[0], True)") != ""
+    off = "import gc, runner.cli\ngc.disable()\ngc.set_threshold(0)\n" + cli.split("\n", 1)[1]
+    assert python_output(off, "--version").split()[-2:] == ["0", "False"]
+    disabled = "import gc, runner.cli\ngc.disable()\n" + cli.split("\n", 1)[1]
+    assert python_output(disabled, "--version").split()[-2:] == ["10000", "False"]
