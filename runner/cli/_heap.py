@@ -35,6 +35,7 @@ def start_up() -> None:
     """At the command line's start. A collector that is off (threshold 0, or disabled) stays
     off."""
     global _paused
+    atexit.register(gc.freeze)
     young, middle, old = gc.get_threshold()
     if young == 0:
         return
@@ -43,7 +44,6 @@ def start_up() -> None:
     if gc.isenabled():
         gc.disable()
         _paused = True
-    atexit.register(gc.freeze)
 
 
 def settle() -> None:

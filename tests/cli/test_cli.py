@@ -494,6 +494,8 @@ def test_the_command_line_freezes_its_live_objects_at_exit_and_the_library_does_
     assert int(python_output(cli, "--version").split("frozen ")[-1]) > 1_000
     library = "import atexit, gc, os, runner, runner.engine.session\n" + report
     assert python_output(library).split("frozen ")[-1] == "0"
+    off = cli.replace("runner.cli\n", "runner.cli\ngc.disable()\ngc.set_threshold(0)\n", 1)
+    assert int(python_output(off, "--version").split("frozen ")[-1]) > 1_000
 
 
 # Prints, when the spec is loaded and when the calls begin, whether the collector is on and
