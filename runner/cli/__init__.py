@@ -159,8 +159,9 @@ def _invoke_handling_signals(invoke: Callable[[click.Context], Any], ctx: click.
             raise SystemExit(interruption.exit_code) from None
 
 
-# Commands that turn the garbage collector back on themselves, once their spec is loaded and
-# their session open, just before their calls (runner.cli._heap).
+# Commands whose work begins when they open their session (`_common.open_session` turns the
+# garbage collector back on then, runner.cli._heap), not as they begin: `exec` loads its spec
+# first. Every exec path opens one; one that stops before that exits.
 _SETTLES_ITSELF = frozenset({"exec"})
 
 

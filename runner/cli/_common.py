@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runner.cli import _heap
 from runner.errors import MAX_LISTED, RunnerError, RunnerWarning, listed
 from runner.redact import redact
 
@@ -275,12 +276,14 @@ def open_session(**kw: Any) -> Any:
     environ = kw.pop("environ", None)
     flags = {k: v for k, v in kw.items() if v is not None}
     config = project_prices()
-    return Session(
+    session = Session(
         environ=snapshot_environ() if environ is None else environ,
         prices=config[0],
         prices_source=config[1],
         **flags,
     )
+    _heap.settle()  # the command's work begins (runner.cli._heap)
+    return session
 
 
 def project_prices() -> tuple[dict[str, Any] | None, str]:

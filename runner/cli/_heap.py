@@ -9,10 +9,12 @@ its own).
 - **Not during start-up.** From the process's start until the command's work begins (imports,
   the spec loaded, the session opened), what is built stays alive: collecting it found nothing
   and cost 25-30 ms of a data set's start. `settle` then freezes it (gc.freeze: later
-  collections pass over it) and turns collection back on. Every command settles when it
-  begins, unless it settles itself later, just before its calls (`exec`); a command that
-  fails before then exits. The cost: the few hundred unreachable objects start-up leaves
-  (487 for `exec`, whatever the spec's size) are frozen with the rest, kept until exit.
+  collections pass over it) and turns collection back on. Every command settles as it
+  begins, except `exec`, which settles when it opens its session (`_common.open_session`,
+  which every command that calls a model goes through): after loading its spec, before its
+  calls. One that fails before then exits. The cost: the few hundred unreachable objects
+  start-up leaves (487 for `exec`, whatever the spec's size) are frozen with the rest, kept
+  until exit.
 - **Not at exit.** Python collects over every object still alive, several times, as it exits:
   50-70 ms at the end of a data set's run, to free memory the OS takes back anyway. A handler
   added when the command line starts freezes them first; every handler added after it

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli import _heap
 from runner.cli._common import (
     cache_options,
     cache_settings,
@@ -122,7 +121,6 @@ def exec_(
             "ledger_content": False if no_content else None,
         }
         if batch or no_wait:
-            _heap.settle()
             _exec_batch(
                 spec,
                 flags,
@@ -138,7 +136,6 @@ def exec_(
         if cached is not None and not dry_run:
             flags["cache"] = cached.source(ledger_path)
         with open_session(**flags) as session:
-            _heap.settle()
             if options is not None:
                 run_dataset_command(session, spec, variables, options)
                 return

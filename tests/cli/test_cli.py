@@ -510,30 +510,35 @@ def watching(where, function):
     return watched
 
 load.load_spec = watching("load", load.load_spec)
+session.Session.__enter__ = watching("open", session.Session.__enter__)
+session.Session.__aenter__ = watching("open", session.Session.__aenter__)
 session.Session.run = watching("calls", session.Session.run)
 session.Session.run_sync = watching("calls", session.Session.run_sync)
 runner.cli.main()
 """
 
 
-@pytest.mark.parametrize("rows", [False, True], ids=["one call", "data set"])
-def test_exec_collects_no_garbage_until_its_calls_begin_then_freezes_what_start_up_built(
-    tmp_path: Path, rows: bool
+@pytest.mark.parametrize("how", ["one call", "data set", "batch"])
+def test_exec_collects_no_garbage_until_its_session_opens_then_freezes_what_start_up_built(
+    tmp_path: Path, how: str
 ) -> None:
     """Start-up's objects all stay alive: collecting them is wasted. `exec` turns the collector
-    back on, start-up's objects frozen, once the spec is loaded and the session open."""
+    back on, start-up's objects frozen, once the spec is loaded and the session open, on every
+    path: one call, a data set, a batch."""
     from _fresh_python import python_output
 
     args = ["exec", str(PROMPTS / "city.yaml"), "--mock", "--ledger", str(tmp_path / "l.jsonl")]
-    if rows:
+    if how == "one call":
+        args += ["--var", "city=Paris"]
+    else:
         data = tmp_path / "rows.jsonl"
         data.write_text('{"city": "Paris"}\n{"city": "Lima"}\n', encoding="utf-8")
-        args += ["--input", str(data), "-q", "--output", str(tmp_path / "out.jsonl")]
-    else:
-        args += ["--var", "city=Paris"]
+        args += ["--input", str(data), "-q"]
+        args += ["--batch"] if how == "batch" else ["--output", str(tmp_path / "out.jsonl")]
     lines = python_output(_WATCH_THE_COLLECTOR, *args).splitlines()
-    seen = [line for line in lines if line.startswith(("load ", "calls "))]
-    assert seen[0] == "load False False" and set(seen[1:]) == {"calls True True"}, lines
+    seen = [line for line in lines if line.startswith(("load ", "open ", "calls "))]
+    assert seen[0] == "load False False", lines
+    assert "open True True" in seen[1:] and set(seen[1:]) <= {"open True True", "calls True True"}
 
 
 def test_other_commands_turn_the_collector_back_on_as_they_begin(tmp_path: Path) -> None:
