@@ -8,11 +8,11 @@ collect checks the server against) and the worst case of the whole batch at the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from runner.errors import (
     BudgetExceeded,
@@ -22,7 +22,7 @@ from runner.errors import (
     RunnerError,
     TemplateError,
 )
-from runner.ledger.encoding import canonical_json, request_fingerprint
+from runner.ledger.fingerprint import Fingerprinter
 from runner.providers import wire_api
 from runner.types import Usage
 
@@ -37,7 +37,6 @@ __all__ = [
     "DEFAULT_LIMITS",
     "BatchLimits",
     "BuiltInput",
-    "Fingerprints",
     "InputPart",
     "build_input",
 ]
@@ -62,27 +61,6 @@ class BatchLimits:
 
 
 DEFAULT_LIMITS = BatchLimits()
-
-
-class Fingerprints:
-    """request_fingerprint of many bodies of one spec, the canonical JSON of the parts they
-    share (the wire's `static_keys`: the output format, the tools) made once, as the Session
-    does: the same sha256, far cheaper."""
-
-    def __init__(self, static_keys: tuple[str, ...]) -> None:
-        self._keys = static_keys
-        self._static: dict[str, tuple[Any, str]] = {}
-
-    def __call__(self, body: Mapping[str, Any]) -> str:
-        known = {}
-        for key in self._keys:
-            if key not in body:
-                continue
-            found = self._static.get(key)
-            if found is None or found[0] != body[key]:
-                found = self._static[key] = (body[key], canonical_json(body[key]))
-            known[key] = found[1]
-        return request_fingerprint(body, known=known)
 
 
 @dataclass
@@ -165,7 +143,7 @@ def build_input(
     book = session.pricebook.for_batch()
     base_url = None if settings.mock else settings.base_url
     n = spec.choices
-    fingerprint = Fingerprints(wire.static_keys)
+    fingerprint = Fingerprinter(wire.static_keys)
     seen: set[str] = set()
     out: BinaryIO | None = None
     part: InputPart | None = None

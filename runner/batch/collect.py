@@ -21,12 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.batch.build import Fingerprints
 from runner.batch.remote import check_id
 from runner.batch.serverfiles import index_input, index_results, parse_line
 from runner.engine.answer import completion_values
 from runner.engine.usage import UsageCheck, completion_texts
 from runner.errors import BatchRowLost, ConfigError, OutputError, RunnerError
+from runner.ledger.fingerprint import Fingerprinter
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import Asked, Outcome, Recording, build_line
 from runner.ledger.reading import read_records
@@ -128,7 +128,7 @@ class _Context:
     latency_ms: float
     ref: SpecRef  # the spec's git reference, looked up once per batch
     wire: WireAPI  # the spec's wire API: how its bodies and replies are read
-    fingerprint: Fingerprints
+    fingerprint: Fingerprinter
     windows: dict[str, int | None] = field(default_factory=dict)
 
     @property
@@ -370,7 +370,7 @@ async def collect(
         status=status,
         url=f"{api.base_url}{wire.capabilities.path}",
         wire=wire,
-        fingerprint=Fingerprints(wire.static_keys),
+        fingerprint=Fingerprinter(wire.static_keys),
         ts=datetime.fromtimestamp(created, UTC),
         latency_ms=max(0.0, _ended_at(batch) - created) * 1000,
         ref=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 from runner.ledger.reading import iter_lines, open_for_reading
 
 if TYPE_CHECKING:
-    from runner.batch.build import Fingerprints
+    from runner.ledger.fingerprint import Fingerprinter
 
 __all__ = ["Results", "Tally", "index_input", "index_results", "parse_line"]
 
@@ -122,7 +122,7 @@ def index_input(
     path: Path | None,
     keys: Mapping[str, str | None],
     summary: Tally,
-    fingerprint: Fingerprints,
+    fingerprint: Fingerprinter,
 ) -> tuple[dict[str, int], dict[str, str], IO[bytes] | None]:
     """The offset of each row's request in the server's copy of the input, when its
     fingerprint is the one sent (or the local record has none); the fingerprint the server

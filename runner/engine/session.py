@@ -17,7 +17,7 @@ from runner.engine.preflight import preflight, render_request
 from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
 from runner.interrupts import new_event_loop
-from runner.ledger.encoding import canonical_json, request_fingerprint
+from runner.ledger.fingerprint import Fingerprinter
 from runner.providers import ModelClient, wire_api
 from runner.types import StreamDelta
 
@@ -102,7 +102,7 @@ class Session:
         self._mock_app: Any = None
         self._runner: asyncio.Runner | None = None
         self._settings: dict[int, tuple[PromptSpec, settings_mod.Settings]] = {}
-        self._static: dict[int, tuple[PromptSpec, dict[str, str]]] = {}
+        self._fingerprints: dict[int, tuple[PromptSpec, Fingerprinter]] = {}
         self._routes: dict[int, Route] = {}
         self.stats = SessionStats()
 
@@ -116,16 +116,15 @@ class Session:
             self._settings[id(spec)] = found
         return found[1]
 
-    def _static_parts(self, spec: PromptSpec, body: Mapping[str, Any]) -> dict[str, str]:
-        """Canonical JSON of the parts of this spec's requests that never change between
-        calls (the output format, the tools: the wire's `static_keys`), computed once: the
-        request fingerprint reuses it."""
-        found = self._static.get(id(spec))
+    def _fingerprint(self, spec: PromptSpec, body: Mapping[str, Any]) -> str:
+        """The request fingerprint of one of this spec's bodies, by the spec's own
+        Fingerprinter: what its calls share (model, parameters, output format) is written
+        once, not on every call."""
+        found = self._fingerprints.get(id(spec))
         if found is None or found[0] is not spec:
-            keys = wire_api(spec.provider.api).static_keys
-            parts = {k: canonical_json(body[k]) for k in keys if k in body}
-            found = self._static[id(spec)] = (spec, parts)
-        return found[1]
+            fingerprinter = Fingerprinter(wire_api(spec.provider.api).static_keys)
+            found = self._fingerprints[id(spec)] = (spec, fingerprinter)
+        return found[1](body)
 
     def preflight(self, spec: PromptSpec, vars: Mapping[str, Any] | None = None) -> Preflight:
         """Render and count without sending anything (`runner render`, `exec --dry-run`)."""
@@ -160,7 +159,7 @@ class Session:
         not counted; nothing sent). InputsInvalid or TemplateError when it cannot render."""
         settings = self.settings_for(spec)
         _, _, body = render_request(spec, vars or {}, settings)
-        return request_fingerprint(body, known=self._static_parts(spec, body))
+        return self._fingerprint(spec, body)
 
     def call_parts(
         self,
@@ -175,7 +174,7 @@ class Session:
         prices."""
         settings = self.settings_for(spec)
         pre = preflight(spec, vars or {}, settings, self.pricebook)
-        fingerprint = request_fingerprint(pre.body, known=self._static_parts(spec, pre.body))
+        fingerprint = self._fingerprint(spec, pre.body)
         client: ChatBackend | None = None
         if self._replay is not None:
             client = _replayed(self._replay, fingerprint, pre)

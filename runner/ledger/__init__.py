@@ -4,17 +4,18 @@ git reference.
 
 Modules: `line` (LedgerRecord, build_line over Asked, Outcome, Recording), `store` (Ledger),
 `reading` (read_records and the readers under it), `encoding` (encode_line, canonical_json,
-request_fingerprint, new_id, utc_timestamp, without_content), `gitref` (spec_ref).
+new_id, utc_timestamp, without_content), `fingerprint` (request_fingerprint, Fingerprinter),
+`gitref` (spec_ref).
 """
 
 from runner.ledger.encoding import (
     canonical_json,
     encode_line,
     new_id,
-    request_fingerprint,
     utc_timestamp,
     without_content,
 )
+from runner.ledger.fingerprint import Fingerprinter, request_fingerprint
 from runner.ledger.gitref import spec_ref
 from runner.ledger.line import LEDGER_VERSION, Asked, LedgerRecord, Outcome, Recording, build_line
 from runner.ledger.reading import read_records
@@ -23,6 +24,7 @@ from runner.ledger.store import Ledger
 __all__ = [
     "LEDGER_VERSION",
     "Asked",
+    "Fingerprinter",
     "Ledger",
     "LedgerRecord",
     "Outcome",

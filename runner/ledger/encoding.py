@@ -1,5 +1,5 @@
 """How ledger lines are encoded: the JSON line itself (secrets masked, decimals exact),
-canonical JSON and request fingerprints, timestamps, ULID ids, and the content-free form of a
+canonical JSON, timestamps, ULID ids, and the content-free form of a
 line. Pure functions; no file I/O.
 """
 
@@ -28,7 +28,6 @@ __all__ = [
     "encode_line",
     "loads_text",
     "new_id",
-    "request_fingerprint",
     "utc_timestamp",
     "without_content",
 ]
@@ -200,49 +199,6 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_canonical(item) for item in value]
     return value
-
-
-_NOT_FINGERPRINTED = frozenset({"stream", "stream_options"})
-_KEY_TEXT: dict[str, str] = {}  # a body key -> its canonical JSON text
-# (key, type, value) of a short scalar parameter (model, temperature, seed...) -> its canonical
-# JSON text: the same on every row of a run, so not walked and encoded again each time.
-_SCALAR_TEXT: dict[tuple[str, type, Any], str] = {}
-_SCALAR_TYPES = frozenset({str, int, float, bool})
-
-
-def request_fingerprint(body: Mapping[str, Any], *, known: Mapping[str, str] | None = None) -> str:
-    """Return the sha256 (hex) of the canonical request body, streaming options and nulls left out.
-
-    The same request sent streamed or not, with keys in any order, has the same fingerprint.
-    `known` maps top-level keys to `canonical_json` of their values, already computed by the
-    caller (a spec's response_format and tools are the same on every call); the result is the
-    same as without it.
-    """
-    parts = []
-    for key in sorted(body):
-        value = body[key]
-        if key in _NOT_FINGERPRINTED or value is None:
-            continue
-        text = known.get(key) if known else None
-        if text is None and type(value) in _SCALAR_TYPES:
-            text = _scalar_text(key, value)
-        name = _KEY_TEXT.get(key)
-        if name is None:
-            name = canonical_json(key)
-            if len(_KEY_TEXT) < 256:  # the API's parameter names, not whatever a caller sends
-                _KEY_TEXT[key] = name
-        parts.append(f"{name}:{text if text is not None else canonical_json(value)}")
-    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
-
-
-def _scalar_text(key: str, value: Any) -> str:
-    cache_key = (key, type(value), value)
-    text = _SCALAR_TEXT.get(cache_key)
-    if text is None:
-        text = canonical_json(value)
-        if len(_SCALAR_TEXT) < 1024 and not (type(value) is str and len(value) > 256):
-            _SCALAR_TEXT[cache_key] = text
-    return text
 
 
 # Error kinds whose messages quote the reply (runner.errors.OutputError and its subclasses),

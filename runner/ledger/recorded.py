@@ -17,7 +17,8 @@ from typing import Any
 
 from runner.errors import ConfigError, LedgerError, NotRecorded, RunnerWarning
 from runner.interrupts import interruptible
-from runner.ledger.encoding import MAX_LINE_BYTES, loads_text, request_fingerprint
+from runner.ledger.encoding import MAX_LINE_BYTES, loads_text
+from runner.ledger.fingerprint import request_fingerprint
 from runner.ledger.reading import iter_lines, open_for_reading
 from runner.types import Choice, Completion, Cost, StreamDelta, Usage
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runner.errors import NotRecorded
-from runner.ledger.encoding import request_fingerprint
+from runner.ledger.fingerprint import request_fingerprint
 from runner.ledger.recorded import (
     Recorded,
     ReplayClient,

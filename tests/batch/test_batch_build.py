@@ -14,7 +14,7 @@ from runner.batch.build import batch_line
 from runner.dataset import Item
 from runner.engine import Session
 from runner.errors import DatasetError
-from runner.ledger.encoding import request_fingerprint
+from runner.ledger.fingerprint import request_fingerprint
 from runner.spec import load_spec
 
 

@@ -188,7 +188,7 @@ def test_planned_requests_are_the_bodies_that_are_sent(
     probe(transport, tmp_path, model="gpt-4o-mini")
     sent = [f"{r.method} {r.url.removeprefix('http://probe.test')}" for r in planned]
     assert [s.replace("?limit=1", "") for s in sent] == transport.seen
-    from runner.ledger.encoding import request_fingerprint
+    from runner.ledger.fingerprint import request_fingerprint
 
     planned_sha = [request_fingerprint(r.body) for r in planned if r.body is not None]
     assert planned_sha == [line["request_sha256"] for line in records(tmp_path)]

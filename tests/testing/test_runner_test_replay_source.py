@@ -15,7 +15,7 @@ from _ledger_schema import LINE_VALIDATOR
 
 from runner.engine.session import Session
 from runner.errors import ConfigError, NotRecorded
-from runner.ledger.encoding import request_fingerprint
+from runner.ledger.fingerprint import request_fingerprint
 from runner.ledger.reading import read_records
 from runner.ledger.replay import ReplaySource
 from runner.spec.load import load_spec
