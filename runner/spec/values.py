@@ -25,6 +25,8 @@ def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
     """One `pointer: problem` line per value in `variables` that JSON cannot carry (at most a
     few); empty when every value is plain JSON (str, int, finite float, bool, None, list or
     tuple, dict with string keys)."""
+    if type(variables) is dict and _flat_and_plain(variables):
+        return []  # a data set's row (names to strings and numbers), at a fraction of the walk
     issues: list[str] = []
     todo: list[tuple[tuple[str | int, ...], Any]] = [((), dict(variables))]
     while todo and len(issues) < _SHOWN:
@@ -51,6 +53,28 @@ def json_value_issues(variables: Mapping[Any, Any]) -> list[str]:
         elif isinstance(value, list | tuple):
             todo.extend(((*path, i), item) for i, item in enumerate(value))
     return sorted(issues)
+
+
+def _flat_and_plain(variables: dict[Any, Any]) -> bool:
+    """True when every key is an ASCII string and every value an ASCII string, a 64-bit
+    integer, a finite float, a bool or None, all of exact types (no surrogate can hide in
+    ASCII); anything else is for the walk to judge."""
+    for key, value in variables.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                return False
+        elif kind is int:
+            if not _INT_MIN <= value <= _INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not bool and value is not None:
+            return False
+    return True
 
 
 def surrogate_problem(text: str) -> str | None:
