@@ -15,6 +15,7 @@ __all__ = [
     "URL_CREDENTIALS_REFUSED",
     "credential_headers",
     "forget",
+    "may_hold_known",
     "redact",
     "redact_known",
     "redact_url",
@@ -38,11 +39,13 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"'<>]+@")
 _lock = threading.Lock()
 # Each secret as written and as JSON escapes it; longest first, so `user:pass` goes before `pass`.
 _known: tuple[tuple[str, str], ...] = ()
+# The same, UTF-8 encoded, for text still in bytes; None when a secret cannot be encoded.
+_known_bytes: tuple[bytes, ...] | None = ()
 
 
 def remember(values: Iterable[str | None]) -> None:
     """Add secret values to mask from now on (the process's lifetime; idempotent)."""
-    global _known
+    global _known, _known_bytes
     fresh = {v.strip() for v in values if v and len(v.strip()) >= MIN_SECRET_CHARS}
     _install_log_filter()
     with _lock:
@@ -53,13 +56,17 @@ def remember(values: Iterable[str | None]) -> None:
         import json  # here, not at import: `runner --help` loads this module too
 
         _known = tuple((s, json.dumps(s, ensure_ascii=False)[1:-1]) for s in ordered)
+        try:
+            _known_bytes = tuple({f.encode("utf-8") for pair in _known for f in pair})
+        except UnicodeEncodeError:  # a lone surrogate: only the text check can look for it
+            _known_bytes = None
 
 
 def forget() -> None:
     """Forget every remembered secret (tests do, between cases; a process never needs to)."""
-    global _known
+    global _known, _known_bytes
     with _lock:
-        _known = ()
+        _known, _known_bytes = (), ()
 
 
 # Why a base URL may not carry `user:pass@`: httpx would send it as Basic auth in place of the
@@ -109,6 +116,18 @@ def redact_known(text: str, mask: str = MASK) -> str:
         if escaped != secret and escaped in text:
             text = text.replace(escaped, mask)
     return text
+
+
+def may_hold_known(data: bytes) -> bool:
+    """Whether UTF-8 `data` may hold a remembered secret, as written or as JSON escapes it
+    (False means `redact_known` of its text would change nothing)."""
+    known = _known_bytes
+    if known is None:
+        return True
+    for secret in known:  # noqa: SIM110 - a loop with an early exit, not a generator, per line
+        if secret in data:
+            return True
+    return False
 
 
 def redact(text: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from runner.errors import RunnerWarning
 from runner.fastjson import plain_json, sorted_plain_json
-from runner.redact import redact_known
+from runner.redact import may_hold_known, redact_known
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -109,6 +109,8 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
 def _encode(record: Mapping[str, Any]) -> bytes:
     fast = plain_json(record)  # a plain record (every built line): 10x faster than _ENCODER
     if fast is not None:
+        if not (may_hold_known(fast) or b"sk-" in fast or b"earer" in fast or b"EARER" in fast):
+            return fast + b"\n"  # nothing to look for below: the bytes as they are
         text = fast.decode("utf-8")
     else:
         try:

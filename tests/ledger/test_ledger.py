@@ -185,6 +185,29 @@ def test_ordinary_text_is_not_redacted(text: str) -> None:
     assert json.loads(line)["content"] == text
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "s3cr3t-value-of-a-proxy-key",  # no key shape: only remembering finds it
+        'pa"ss\\word-with-json-escapes',  # found as JSON writes it, escaped
+        "cl\u00e9-non-ascii-secret-value",
+        "lone-\ud800-surrogate-secret",  # cannot be UTF-8 encoded: the text check looks
+    ],
+)
+def test_remembered_secrets_are_redacted_from_a_line(secret: str) -> None:
+    from runner import redact
+
+    redact.remember([secret])
+    try:
+        with pytest.warns(RunnerWarning, match="redacted"):
+            line = encode_line({"id": "X", "request_id": f"echo {secret} echo"})
+        assert json.loads(line)["request_id"] == "echo [redacted] echo"
+        plain = encode_line({"id": "Y", "request_id": "nothing to hide"})  # no warning
+        assert json.loads(plain)["request_id"] == "nothing to hide"
+    finally:
+        redact.forget()
+
+
 def test_utc_timestamp_defaults_to_now() -> None:
     before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     stamp = utc_timestamp()
