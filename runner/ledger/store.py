@@ -76,6 +76,7 @@ class Ledger:
         # there, that line ends it with a newline, and there is no torn tail to look for.
         self._end: tuple[int, int, int] | None = None
         self._mutex = threading.Lock()  # flock does not exclude threads sharing one fd
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the open descriptor
 
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
@@ -113,7 +114,7 @@ class Ledger:
                 fd = self._open()
                 self._lock(fd)
                 try:
-                    current = self._current(fd)
+                    current = self._current()
                     if current is not None:
                         self._write(fd, line, current)
                         return
@@ -196,6 +197,7 @@ class Ledger:
             raise self._refused(reason)
         self._fd, self._fork = fd, _forks[0]
         self._regular, self._room, self._end = stat.S_ISREG(st.st_mode), 0, None
+        self._file = (st.st_dev, st.st_ino)
         return fd
 
     def _close_fd(self) -> None:
@@ -212,18 +214,18 @@ class Ledger:
             self._close_fd()
             raise self._error("lock", exc) from exc
 
-    def _current(self, fd: int) -> os.stat_result | None:
-        """fstat of `fd` when the path still names the open file, else None."""
+    def _current(self) -> os.stat_result | None:
+        """The open file's stat when the path still names it, else None. The path's stat is
+        the file's own then (same device and inode): no fstat is needed."""
         try:
             named = os.stat(self.path)
-            opened = os.fstat(fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._error("write", exc) from exc
-        if (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+        if (named.st_dev, named.st_ino) != self._file:
             return None
-        return opened
+        return named
 
     def _write(self, fd: int, line: bytes, st: os.stat_result) -> None:
         regular = stat.S_ISREG(st.st_mode)
