@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -164,13 +164,14 @@ class Call:
         """Go on in another output mode (runner.engine.modes.fall_back), or raise `exc`."""
         self.fallback = fall_back(self.parts, self.wire, self.state, exc, why, self.fallback)
 
-    async def _attempt(self, number: int) -> _Reply:
+    def _attempt(self, number: int) -> Awaitable[_Reply]:
         """Attempt `number` of the current mode, numbered across modes; under a budget, it
-        reserves its worst case first and settles at its cost."""
+        reserves its worst case first and settles at its cost. (Not a coroutine, as `_send`:
+        one frame less for every resume of the call by the network.)"""
         number += self.state.offset
         if self.spend is None:
-            return await self._attempt_once(number)
-        return await self.spend.attempt(
+            return self._attempt_once(number)
+        return self.spend.attempt(
             number, self.state.body, self._last_sent, self._attempt_once, _usage
         )
 
@@ -195,14 +196,15 @@ class Call:
             raise
         return self._checked(completion, body, waited)
 
-    async def _send(self, number: int, body: dict[str, Any]) -> Completion:
+    def _send(self, number: int, body: dict[str, Any]) -> Awaitable[Completion]:
+        """The request of attempt `number`, as the guard awaits it once admitted."""
         settings, spec, client = self.parts.settings, self.parts.spec, self.parts.client
         self.state.sent, self.state.sent_body = number, body
         if settings.stream:
-            return await client.stream(
+            return client.stream(
                 body, timeout=spec.timeout, on_delta=self.state.delta_sink(number, self.on_delta)
             )
-        return await client.complete(body, timeout=spec.timeout)
+        return client.complete(body, timeout=spec.timeout)
 
     def _checked(self, completion: Completion, body: dict[str, Any], waited: float) -> _Reply:
         """The reply's usage (as reported, else counted) and its value for the spec. Invalid
@@ -315,9 +317,11 @@ class Call:
     def _asked(self) -> Asked:
         """What this call asked, as its line records it (the messages and output mode of the
         mode that answered, or was tried last)."""
-        spec, pre = self.parts.spec, self.parts.pre
+        spec, pre, ref = self.parts.spec, self.parts.pre, self.parts.spec_ref
+        if ref is None:  # parts not made by a Session
+            ref = spec_ref(spec.path, sha256=spec.sha256, name=spec.name)
         return Asked(
-            spec=spec_ref(spec.path, sha256=spec.sha256, name=spec.name),
+            spec=ref.copy(),
             fingerprint=self.parts.fingerprint,
             model=self.parts.settings.model,
             params=spec.params,

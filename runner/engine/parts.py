@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runner.engine.results import Preflight
-    from runner.ledger.line import LedgerRecord
+    from runner.ledger.line import LedgerRecord, SpecRef
     from runner.ledger.store import Ledger
     from runner.policy.guards import Guard
     from runner.pricing import PriceBook
@@ -76,6 +76,9 @@ class CallParts:
     # new one. Later calls start there: a data set falls back once, not once per row.
     learned_mode: tuple[str, str] | None = None
     learn_mode: Callable[[str, str], None] | None = None
+    # The spec's place in git as its lines record it (runner.ledger.gitref), found once per
+    # spec by the Session; a copy goes into each line.
+    spec_ref: SpecRef | None = None
 
 
 @dataclass
@@ -88,3 +91,4 @@ class Route:
     endpoint: tuple[str, str, str]
     learn: Callable[[str, str], None]
     sender: tuple[ModelClient, Guard] | None = None
+    ref: SpecRef | None = None  # the spec's place in git, on its first call

@@ -18,6 +18,7 @@ from runner.engine.results import Preflight, Result, SessionStats
 from runner.errors import ConfigError
 from runner.interrupts import new_event_loop
 from runner.ledger.fingerprint import Fingerprinter
+from runner.ledger.gitref import spec_ref
 from runner.providers import ModelClient, wire_api
 from runner.types import StreamDelta
 
@@ -192,6 +193,8 @@ class Session:
             if route.sender is None:  # made on first use: a replayed run needs no key
                 route.sender = self._sender(spec, settings)
             client, guard = route.sender
+        if route.ref is None:  # a relative path is taken from the directory of the first call
+            route.ref = spec_ref(spec.path, sha256=spec.sha256, name=spec.name)
         ledger = route.ledger
         ledger.check_writable()  # a line that cannot be written is found before paying for it
         return CallParts(
@@ -207,6 +210,7 @@ class Session:
             budget=budget,
             learned_mode=self._modes.get(route.endpoint),
             learn_mode=route.learn,
+            spec_ref=route.ref,
         )
 
     def _route(self, spec: PromptSpec, settings: settings_mod.Settings, api: str) -> Route:

@@ -211,6 +211,22 @@ def test_the_mock_is_not_paced_by_the_accounts_rpm_and_tpm(
         assert (guard.limiter.rpm, guard.limiter.tpm) == (60, 1000)
 
 
+def test_each_line_gets_its_own_copy_of_the_specs_place_in_git(
+    tmp_path: Path, session: Session, ledger_path: Path
+) -> None:
+    """The spec's reference is found once per spec and session; a record handed to a caller
+    that changes it must not change the next call's line."""
+    spec = runner.load(write_spec(tmp_path, ""))
+    handed: list[Any] = []
+    session.run(spec, {"city": "Paris"}, on_record=handed.append)
+    handed[0]["spec"]["path"] = "changed by a caller"
+    session.run(spec, {"city": "Rome"}, on_record=handed.append)
+    first, second = lines(ledger_path)
+    assert first["spec"] == second["spec"] == handed[1]["spec"]
+    assert second["spec"]["path"].endswith("city.yaml")
+    assert handed[0]["spec"] is not handed[1]["spec"]
+
+
 def test_session_stats_add_up(tmp_path: Path, session: Session) -> None:
     spec = runner.load(write_spec(tmp_path, ""))
     results = [session.run(spec, {"city": c}) for c in ("Paris", "Rome", "Bern")]
