@@ -153,7 +153,7 @@ class RowStream(Iterator[Item]):
             if not text.strip():
                 continue
             try:
-                value = json.loads(text, parse_constant=_refuse_constant)
+                value = _loads(text)
             except _NotJSON as exc:
                 self._fail(number, f"{exc} is not a JSON value; write a number or null")
             except json.JSONDecodeError as exc:
@@ -239,7 +239,7 @@ class RowStream(Iterator[Item]):
             return cell.strip().lower() == "true"
         if "string" not in types and ("object" in types or "array" in types):
             try:
-                return json.loads(cell, parse_constant=_refuse_constant)
+                return _loads(cell)
             except (ValueError, RecursionError):
                 pass
         return cell
@@ -274,6 +274,17 @@ class _NotJSON(ValueError):
 
 def _refuse_constant(name: str) -> Any:
     raise _NotJSON(name)
+
+
+# Built once: json.loads given an argument builds a new decoder for every row.
+_ROW_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _loads(text: str) -> Any:
+    """json.loads(text, parse_constant=_refuse_constant), with the decoder built once."""
+    if text.startswith("\ufeff"):  # what json.loads says of a byte order mark
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _ROW_JSON.decode(text)
 
 
 class _Unclosed(io.BufferedIOBase):

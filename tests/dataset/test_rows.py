@@ -94,6 +94,11 @@ BAD = {
     "not an object": ("a.jsonl", '{"n": 1}\n[1, 2]\n', "a.jsonl:2: a row must be a JSON object"),
     "NaN": ("a.jsonl", '{"n": NaN}\n', "a.jsonl:1: NaN is not a JSON value"),
     "Infinity": ("a.jsonl", '{"n": 1}\n{"n": -Infinity}\n', "a.jsonl:2: -Infinity is not"),
+    "byte order mark past the first line": (
+        "a.jsonl",
+        '{"n": 1}\n\ufeff{"n": 2}\n',
+        "a.jsonl:2: not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig) at column 1)",
+    ),
     "empty": ("a.jsonl", "", "a.jsonl: no rows (the file is empty)"),
     "blank lines only": ("a.jsonl", "\n\n", "no rows"),
     "empty csv": ("a.csv", "", "no rows"),
