@@ -97,7 +97,7 @@ OWN_WORDS = {
     ("tokens/__init__.py", "max_tokens"): "truncate()'s own argument",
     # Both wires switch streaming with these fields: a fingerprint leaves them out (a streamed
     # and a plain call of one request are one request), and a batch line cannot carry them.
-    ("ledger/encoding.py", "stream_options"): "left out of request fingerprints",
+    ("ledger/fingerprint.py", "stream_options"): "left out of request fingerprints",
     ("batch/build.py", "stream_options"): "left out of batch lines",
     # `mock-server --no-json-schema` describes the mock's behaviour (it fakes the wires).
     ("cli/mock_server.py", "response_format"): "the mock server's flag, which fakes the wire",
