@@ -7,7 +7,8 @@ ChatClient sending the already-rendered request; the pipeline is Session.arun. C
 process's (the server runs in its own); the two paths alternate in shuffled order per round,
 and the added CPU is the median of the rounds' own differences (pipeline minus the baseline
 measured next to it), so that a drift of a shared machine between rounds cancels out.
-Target (issue 4): at most 0.5 ms of added CPU per call.
+Target (issue 4): at most 0.5 ms of added CPU per call. With valgrind installed, the pipeline's
+instructions per call are counted too (bench/_instructions.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from _instructions import instructions_per_call
 from _mockproc import mock_server
 from _table import Headline
 
@@ -102,7 +104,8 @@ def run(
     notes = []
     headlines: list[Headline] = []
     with mock_server() as base_url, tempfile.TemporaryDirectory() as tmp:
-        spec = runner.load(_spec(Path(tmp), base_url))
+        spec_path = _spec(Path(tmp), base_url)
+        spec = runner.load(spec_path)
         for concurrency in CONCURRENCIES:
             ledger = Path(tmp) / f"ledger-{concurrency}.jsonl"
             bare, pipe, bare_wall, pipe_wall = asyncio.run(
@@ -135,6 +138,15 @@ def run(
             notes.append(
                 f"{concurrency} in flight: {written} ledger lines written, warm-up included"
             )
+        counted = 50 if quick else 300
+        count = instructions_per_call(spec_path, Path(tmp), counted)
+        notes.append(
+            "valgrind is not installed: no instruction count"
+            if count is None
+            else f"instructions per call of Session.arun, each answered in process by one "
+            f"recorded reply (callgrind, {counted} calls): {count / 1000:,.0f}k; a count that "
+            "does not move with the machine's speed"
+        )
     notes[:0] = [
         f"{calls} calls per path per round, {rounds} rounds, the two paths in shuffled order per "
         "round; CPU ms per call, medians of the rounds; added: the median of each round's "
