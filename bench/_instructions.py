@@ -7,21 +7,22 @@ request fingerprint weighs more in this count than on the CPU."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 _SCRIPT = """
-import asyncio, sys
+import asyncio, json, sys
 from pathlib import Path
 import runner
 from runner.engine.session import Session
 from runner.providers.client import ModelClient
 
 spec = runner.load(sys.argv[1])
-ledger, calls = Path(sys.argv[2]), int(sys.argv[3])
-cities = ["Paris", "Lima", "Osaka", "Nairobi", "Oslo", "Quito", "Hanoi", "Perth"]
+ledger, calls, cities = Path(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 recorded = []
 send = ModelClient.complete
 
@@ -45,9 +46,12 @@ asyncio.run(main())
 """
 
 
-def instructions_per_call(spec: Path, folder: Path, calls: int) -> float | None:
-    """The instructions one more call costs: a run of 100 + `calls` calls less a run of 100,
-    divided by `calls`; None without valgrind."""
+def instructions_per_call(
+    spec: Path, folder: Path, calls: int, cities: Sequence[str]
+) -> float | None:
+    """The instructions one more call costs: a run of 100 + `calls` calls (one city after
+    another as the spec's variable) less a run of 100, divided by `calls`; None without
+    valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -56,6 +60,7 @@ def instructions_per_call(spec: Path, folder: Path, calls: int) -> float | None:
         out = folder / f"callgrind-{n}.out"
         cmd = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
         cmd += ["-c", _SCRIPT, str(spec), str(folder / f"callgrind-{n}.jsonl"), str(n)]
+        cmd.append(json.dumps(list(cities)))
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         totals.append(_total(out))
     return (totals[1] - totals[0]) / calls

@@ -139,7 +139,7 @@ def run(
                 f"{concurrency} in flight: {written} ledger lines written, warm-up included"
             )
         counted = 50 if quick else 300
-        count = instructions_per_call(spec_path, Path(tmp), counted)
+        count = instructions_per_call(spec_path, Path(tmp), counted, CITIES)
         notes.append(
             "valgrind is not installed: no instruction count"
             if count is None

@@ -70,8 +70,9 @@ class Fingerprinter:
     scalar objects (a spec's model and parameters pass through unchanged), and, under
     `static_keys` (the wire's output format and tools, rebuilt on every call), values equal to
     a copy taken when their text was made. Every other value (the messages, any list or dict)
-    is written out on every call, as is a scalar seen to change. A body that does not fit is
-    fingerprinted the long way and becomes the shape the next one is checked against."""
+    is written out on every call, as is a scalar seen to change. A body that does not fit
+    becomes the shape the next one is checked against; after 64 such, every body is
+    fingerprinted the long way (`request_fingerprint`)."""
 
     _MAX_RESHAPES = 64  # bodies of ever new shapes: stop learning, fingerprint the long way
 
