@@ -211,6 +211,24 @@ def test_the_mock_is_not_paced_by_the_accounts_rpm_and_tpm(
         assert (guard.limiter.rpm, guard.limiter.tpm) == (60, 1000)
 
 
+def test_every_line_has_the_fingerprint_of_the_body_it_sent(
+    tmp_path: Path, session: Session, ledger_path: Path
+) -> None:
+    """The Session fingerprints a spec's calls with one Fingerprinter (runner.ledger.fingerprint):
+    each line must still carry request_fingerprint of its own body, which resume, replay and
+    --cache look rows up by."""
+    from runner.ledger.fingerprint import request_fingerprint
+
+    spec = runner.load(write_spec(tmp_path, ""))
+    cities = ["Paris", "Rome", "Paris", "Bern", "Lima"]
+    bodies = [session.preflight(spec, {"city": c}).body for c in cities]
+    for city in cities:
+        session.run(spec, {"city": city})
+    sent = [line["request_sha256"] for line in lines(ledger_path)]
+    assert sent == [request_fingerprint(body) for body in bodies]
+    assert sent[0] == sent[2] != sent[1]
+
+
 def test_each_line_gets_its_own_copy_of_the_specs_place_in_git(
     tmp_path: Path, session: Session, ledger_path: Path
 ) -> None:
