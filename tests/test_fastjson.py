@@ -6,6 +6,7 @@ import enum
 import hashlib
 import json
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.fastjson import plain_json, sorted_plain_json
+from runner.fastjson import UNREAD, plain_json, plain_loads, sorted_plain_json
 from runner.ledger import encoding
 from runner.ledger.encoding import encode_line
 from runner.ledger.fingerprint import Fingerprinter, request_fingerprint
@@ -210,3 +211,113 @@ def test_a_request_fingerprint_is_what_it_was(
         fingerprinter = Fingerprinter(("response_format",))
         assert fingerprinter(body) == expected
         assert fingerprinter({**body, "response_format": dict(body["response_format"])}) == expected
+
+
+# --- reading: plain_loads, and loads_text on it ------------------------------------------------
+
+
+def _old_loads_text(raw: str | bytes) -> Any:
+    """loads_text as it was before orjson read for it: json.loads, then lone surrogates out."""
+    value = json.loads(raw)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    if re.search(r"\\u[dD][89a-fA-F]", text) is None:
+        return value
+    return encoding._without_surrogates(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, type for type (1 is not 1.0, nor True), NaN equal to NaN, keys in order."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if math.isnan(a):
+            return math.isnan(b)
+        return bool(a == b and math.copysign(1, a) == math.copysign(1, b))
+    if type(a) is dict:
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+_READ_TEXT = st.text() | st.sampled_from(["\ud800", "a\udfffb", "\ud83d\ude00", "\u2028", "\x00"])
+_READ_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats() | _READ_TEXT  # any size, NaN too
+)
+_READ_VALUES = st.recursive(
+    _READ_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_READ_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_READ_VALUES, st.booleans(), st.booleans())
+@settings(max_examples=400)
+def test_a_text_reads_as_json_reads_it(value: Any, ascii_only: bool, as_bytes: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    raw: str | bytes = text
+    if as_bytes:
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate written as itself: only a str holds it
+            pass
+    assert _same(encoding.loads_text(raw), _old_loads_text(raw))
+
+
+@given(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True)
+)
+@settings(max_examples=400)
+def test_a_number_reads_as_json_reads_it(literal: str) -> None:
+    # Rounding of long mantissas, exponents past a float's range, integers past 64 bits.
+    assert _same(encoding.loads_text(f'{{"n":{literal}}}'), json.loads(f'{{"n":{literal}}}'))
+
+
+_A_REPLY = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "created": 1733600000,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": '{"a": 1.5}'}}],
+        "usage": {"prompt_tokens": 41, "completion_tokens": 9, "total_tokens": 50},
+    }
+).encode()
+
+
+def test_an_ordinary_reply_is_read_by_orjson() -> None:
+    # The fast path: if it were never taken, every reply would cost json.loads again.
+    assert plain_loads(_A_REPLY) is not UNREAD
+    assert plain_loads(_A_REPLY.decode()) is not UNREAD
+    assert _same(plain_loads(_A_REPLY), json.loads(_A_REPLY))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "18446744073709551616",  # 2**64: orjson would read a float
+        "-9223372036854775809",
+        '{"n": [1, 123456789012345678901234567890]}',
+        "NaN",
+        "[Infinity, -Infinity]",
+        "1e400",
+        '"\\ud800"',  # a lone surrogate escape
+        '"\ud800"',  # a lone surrogate in the text itself
+        '"a"'.encode("utf-16"),  # json.loads takes UTF-16 bytes
+        b'\xef\xbb\xbf{"a": 1}',  # and a UTF-8 byte-order mark in bytes
+        "[" * 257 + "]" * 257,  # json's depth is its own to refuse
+        bytearray(b"[1]"),
+        b"[1, 2",
+        "",
+    ],
+)
+def test_what_json_reads_its_own_way_is_left_to_json(raw: Any) -> None:
+    assert plain_loads(raw) is UNREAD
+
+
+def test_json_still_refuses_what_it_refused() -> None:
+    with pytest.raises(ValueError, match="Expecting"):
+        encoding.loads_text(b'{"a": }')
+    with pytest.raises(RecursionError):
+        encoding.loads_text("[" * 100_000 + "]" * 100_000)
+    assert encoding.loads_text('"\\ud800x"') == "\ufffdx"
+    assert encoding.loads_text(b"123456789012345678901234567890") == 123456789012345678901234567890

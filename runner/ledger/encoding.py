@@ -19,7 +19,7 @@ from pathlib import PurePath
 from typing import Any
 
 from runner.errors import RunnerWarning
-from runner.fastjson import plain_json, sorted_plain_json
+from runner.fastjson import UNREAD, plain_json, plain_loads, sorted_plain_json
 from runner.redact import may_hold_known, redact_known
 
 __all__ = [
@@ -149,6 +149,9 @@ def loads_text(raw: str | bytes) -> Any:
     replaced by U+FFFD. JSON can write one (`"\\ud800"`; a valid pair is joined into one
     character by the parser), but Python cannot encode it as UTF-8: it could be neither printed
     nor written to the ledger. ValueError or RecursionError as json.loads."""
+    value = plain_loads(raw)
+    if value is not UNREAD:
+        return value  # orjson read it: it holds no lone surrogate (orjson refuses them)
     value = json.loads(raw)
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     if _SURROGATE_ESCAPE.search(text) is None:
