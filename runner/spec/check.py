@@ -295,9 +295,10 @@ class _Checker:
         call_ids: set[str] = set()
         responses = as_dict(self.spec.get("provider")).get("api") == "responses"
         for i, message in enumerate(as_list(self.spec.get("messages"))):
-            if not isinstance(message, dict) or message.get("role") not in _PART_TYPES:
+            role = message.get("role") if isinstance(message, dict) else None
+            if not isinstance(role, str) or role not in _PART_TYPES:  # a list cannot be looked up
                 continue
-            role, at = message["role"], f"/messages/{i}"
+            at = f"/messages/{i}"
             if responses:
                 self.check_responses_message(at, message)
             for key, only in _ONLY_ON.items():

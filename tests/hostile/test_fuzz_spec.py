@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import SpecError
@@ -49,6 +49,8 @@ def load_or_problems(path: Path) -> PromptSpec | SpecError:
 
 @FUZZ
 @given(doc=st.dictionaries(spec_keys | st.text(max_size=8), json_values, max_size=8))
+@example(doc={"messages": [{"role": []}]})  # once a TypeError: a list looked up in a dict
+@example(doc={"messages": [{"role": {"a": 1}, "content": "x"}]})
 def test_random_documents(tmp_path_factory: object, doc: dict[str, object]) -> None:
     folder = Path(tmp_path_factory.mktemp("fuzz"))
     path = folder / "spec.yaml"
