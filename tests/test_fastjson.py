@@ -321,3 +321,14 @@ def test_json_still_refuses_what_it_refused() -> None:
         encoding.loads_text("[" * 100_000 + "]" * 100_000)
     assert encoding.loads_text('"\\ud800x"') == "\ufffdx"
     assert encoding.loads_text(b"123456789012345678901234567890") == 123456789012345678901234567890
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"a": 1, "b": 2, "a": 3}', '{"a": {"x": 1}, "a": [1.5, -0.0, 1e-400]}', ' [1, \t"x"]\r\n'],
+)
+def test_duplicate_keys_and_whitespace_read_as_json_reads_them(raw: str) -> None:
+    # A server may repeat a key: the last value wins, in the place of the first, as in json.
+    read = plain_loads(raw)
+    assert read is not UNREAD
+    assert _same(read, json.loads(raw))
