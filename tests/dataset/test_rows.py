@@ -4,11 +4,14 @@ bad file refused with its line before anything could be sent."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runner.dataset import Item, open_rows, read_rows
+from runner.dataset import rows as rows_module
 from runner.errors import DatasetError
 from runner.spec import load_spec
 from runner.spec.model import PromptSpec
@@ -133,3 +136,38 @@ def test_a_missing_file_is_a_dataset_error(tmp_path: Path, spec: PromptSpec) -> 
         read_rows(tmp_path / "nope.jsonl", spec=spec)
     with pytest.raises(DatasetError, match="is a directory"):
         read_rows(tmp_path, spec=spec)
+
+
+_ROW_TEXTS = [
+    '{"n": 1, "name": "Zürich", "tags": ["a", {"b": null}], "x": 1.5e-7}',
+    '{"n": 18446744073709551616}',  # past 64 bits: an int, as json reads it, not a float
+    '{"n": -0.0, "n2": 1e400}',  # 1e400 is inf to json; orjson refuses it
+    '{"n": "\\ud800"}',  # a lone surrogate escape: json's string (the row check refuses it)
+    '{"n": 1, "n": 2}',
+    '{"n": ' + "[" * 300 + "]" * 300 + "}",  # deep: json's to read
+]
+
+
+@pytest.mark.parametrize("text", _ROW_TEXTS)
+def test_a_row_reads_as_json_reads_it(text: str) -> None:
+    # Rows go through orjson where it reads what json reads (fastjson.plain_loads).
+    expected = json.loads(text)
+    got = rows_module._loads(text)
+    assert got == expected or (got != got and expected != expected)
+    assert type(got["n"]) is type(expected["n"])
+    assert json.dumps(got) == json.dumps(expected)
+
+
+def test_an_ordinary_row_is_read_without_the_standard_decoder(monkeypatch: Any) -> None:
+    # The fast path: were it never taken, every row would pay json's decoder again.
+    def refuse(text: str) -> Any:
+        raise AssertionError("the standard decoder was used for a plain row")
+
+    monkeypatch.setattr(rows_module._ROW_JSON, "decode", refuse)
+    assert rows_module._loads('{"id": "r1", "city": "Paris", "n": 3}') == {
+        "id": "r1",
+        "city": "Paris",
+        "n": 3,
+    }
+    with pytest.raises(AssertionError):  # NaN is json's to refuse
+        rows_module._loads('{"n": NaN}')
